@@ -1,0 +1,27 @@
+#include "actions/trigger.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+namespace oomguard {
+
+Status SysrqTrigger::fire() const {
+    // O_APPEND: a plain file used in tests collects one 'f' per trigger.
+    // O_NONBLOCK: a FIFO nobody reads fails with ENXIO instead of hanging.
+    int fd = ::open(path_.c_str(), O_WRONLY | O_APPEND | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0) {
+        int err = errno;
+        if (err == ENXIO) return Error{err, path_ + ": FIFO has no reader"};
+        return Error::sys(err, "cannot open trigger " + path_);
+    }
+    ssize_t n = ::write(fd, "f", 1);
+    int err = errno;
+    ::close(fd);
+    if (n != 1) {
+        if (n < 0 && err == EAGAIN) return Error{err, path_ + ": FIFO is full (reader stalled)"};
+        return Error::sys(n < 0 ? err : EIO, "cannot write trigger " + path_);
+    }
+    return ok_status();
+}
+
+}  // namespace oomguard

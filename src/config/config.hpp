@@ -1,0 +1,80 @@
+// The daemon's configuration: TOML -> this plain struct. Every field is
+// validated; every error names the key and the line.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "util/result.hpp"
+#include "util/units.hpp"
+
+namespace oomguard {
+
+enum class ActionMode { Sysrq, DryRun, KillCgroup };
+const char* to_string(ActionMode m);
+
+struct Config {
+    struct Memory {
+        SizeOrPercent min_available{false, 350ull << 20, 0};
+        std::optional<SizeOrPercent> warn_available;
+        // Re-arm level after a trigger. Unset: warn_available if set, else 2 x min_available.
+        std::optional<SizeOrPercent> recover_available;
+    } memory;
+
+    struct Action {
+        ActionMode mode = ActionMode::Sysrq;
+        std::string sysrq_trigger = "/proc/sysrq-trigger";
+        Duration repeat_after = std::chrono::seconds(1);
+        // kill-cgroup: fall back to sysrq when no eligible victim exists.
+        bool fallback_sysrq = true;
+    } action;
+
+    struct Poll {
+        Duration min_interval = std::chrono::milliseconds(1);
+        Duration max_interval = std::chrono::seconds(1);
+        uint64_t fill_rate = 4ull << 30;  // bytes/s: the fastest fill we expect
+        bool psi = true;                 // wake on /proc/pressure/memory stalls
+    } poll;
+
+    struct Paths {
+        std::string proc = "/proc";
+        std::string cgroup = "/sys/fs/cgroup";
+        std::string kmsg = "/dev/kmsg";
+    } paths;
+
+    struct Kubernetes {
+        bool log_heaviest = true;
+        std::string pod_logs_dir = "/var/log/pods";
+        std::vector<std::string> exclude_namespaces{"kube-system"};
+        bool kill_guaranteed = false;
+    } kubernetes;
+
+    struct Metrics {
+        std::string textfile;  // empty: off
+        Duration interval = std::chrono::seconds(15);
+    } metrics;
+
+    std::string source_path;  // where it was loaded from (for messages)
+
+};
+
+struct ConfigError {
+    std::string key;   // "memory.min_available"
+    int line = 0;      // 0 when unknown
+    std::string message;
+    std::string to_string(const std::string& path) const;  // "path:12: memory.min_available: ..."
+};
+
+struct ConfigLoad {
+    std::optional<Config> config;    // set only when errors is empty
+    std::vector<ConfigError> errors;
+};
+
+ConfigLoad parse_config(std::string_view toml_text, const std::string& source_path);
+ConfigLoad load_config(const std::string& path);
+
+// The effective config as TOML, for --check-config.
+std::string render_config(const Config& c);
+
+}  // namespace oomguard

@@ -1,0 +1,386 @@
+#include "daemon.hpp"
+
+#include <poll.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/signalfd.h>
+#include <sys/timerfd.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
+
+#include "oomguard_build_config.h"
+
+namespace oomguard {
+
+Duration monotonic_now() {
+    timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return std::chrono::seconds(ts.tv_sec) + std::chrono::nanoseconds(ts.tv_nsec);
+}
+
+uint64_t realtime_usec() {
+    timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return static_cast<uint64_t>(ts.tv_sec) * 1000000ull + static_cast<uint64_t>(ts.tv_nsec) / 1000ull;
+}
+
+namespace {
+
+std::string u64(uint64_t v) { return std::to_string(v); }
+
+// PSI wakes the loop when tasks stall on memory for 20ms within 500ms: the
+// shortest window older kernels accept.
+constexpr auto kPsiStall = std::chrono::milliseconds(20);
+constexpr auto kPsiWindow = std::chrono::milliseconds(500);
+constexpr auto kPsiStallUnpriv = std::chrono::milliseconds(50);
+constexpr auto kPsiWindowUnpriv = std::chrono::seconds(2);
+
+}  // namespace
+
+Daemon::Daemon(DaemonOptions opts) : opts_(std::move(opts)), journal_(opts_.log_target) {}
+
+Daemon::~Daemon() {
+    if (timer_fd_ >= 0) ::close(timer_fd_);
+    if (signal_fd_ >= 0) ::close(signal_fd_);
+}
+
+Config Daemon::apply_overrides(Config c) const {
+    if (opts_.proc_root) c.paths.proc = *opts_.proc_root;
+    if (opts_.cgroup_root) c.paths.cgroup = *opts_.cgroup_root;
+    return c;
+}
+
+bool Daemon::open_sensors(const Config& c, std::string& error) {
+    if (auto st = meminfo_.open(c.paths.proc); !st) {
+        error = st.error().message;
+        return false;
+    }
+    psi_.close();
+    if (c.poll.psi) {
+        Status st = psi_.open(c.paths.proc, kPsiStall, kPsiWindow);
+        // Without CAP_SYS_RESOURCE the kernel only accepts windows in multiples of 2s.
+        if (!st && st.error().code == EINVAL) st = psi_.open(c.paths.proc, kPsiStallUnpriv, kPsiWindowUnpriv);
+        if (!st)
+            journal_.log(Event::Info, LOG_INFO,
+                         "PSI trigger unavailable, polling only: " + st.error().message);
+    }
+    return true;
+}
+
+bool Daemon::init() {
+    ConfigLoad load = load_config(opts_.config_path);
+    if (!load.config) {
+        for (const auto& e : load.errors)
+            journal_.log(Event::ReloadFailed, LOG_ERR, "config error: " + e.to_string(opts_.config_path),
+                         {{"OOMGUARD_CONFIG_ERROR", e.to_string(opts_.config_path)}});
+        return false;
+    }
+    Config c = apply_overrides(*load.config);
+    std::string err;
+    if (!open_sensors(c, err)) {
+        journal_.log(Event::SensorError, LOG_ERR, "cannot start: " + err);
+        return false;
+    }
+    config_ = std::move(c);
+    policy_ = std::make_unique<Policy>(PolicySettings::from(config_));
+    state_.config_path = opts_.config_path;
+    state_.mode = config_.action.mode;
+    state_.dry_run = opts_.dry_run || config_.action.mode == ActionMode::DryRun;
+
+    if (opts_.mlock) {
+        // Keep the daemon resident under the very pressure it watches for.
+        int flags = MCL_CURRENT | MCL_FUTURE;
+#ifdef MCL_ONFAULT
+        if (mlockall(flags | MCL_ONFAULT) != 0 && mlockall(flags) != 0)
+#else
+        if (mlockall(flags) != 0)
+#endif
+            journal_.log(Event::Info, LOG_WARNING,
+                         std::string("mlockall failed, the daemon may be paged out: ") + std::strerror(errno));
+    }
+
+    sigset_t mask;
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGTERM);
+    sigaddset(&mask, SIGINT);
+    sigaddset(&mask, SIGHUP);
+    sigprocmask(SIG_BLOCK, &mask, nullptr);
+    signal_fd_ = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+    timer_fd_ = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+    if (signal_fd_ < 0 || timer_fd_ < 0) {
+        journal_.log(Event::SensorError, LOG_ERR, std::string("signalfd/timerfd: ") + std::strerror(errno));
+        return false;
+    }
+    return true;
+}
+
+void Daemon::arm_timer(Duration d) {
+    if (d.count() <= 0) d = std::chrono::microseconds(1);
+    itimerspec its{};
+    its.it_value.tv_sec = static_cast<time_t>(d.count() / 1'000'000'000);
+    its.it_value.tv_nsec = static_cast<long>(d.count() % 1'000'000'000);
+    timerfd_settime(timer_fd_, 0, &its, nullptr);
+}
+
+std::string_view Daemon::status_line() {
+    char avail[32], thr[32];
+    format_bytes(state_.sample.mem_available, avail, sizeof avail);
+    format_bytes(state_.levels.min, thr, sizeof thr);
+    int n = std::snprintf(status_buf_, sizeof status_buf_, "MemAvailable %s / threshold %s · %llu trigger%s%s%s%s",
+                          avail, thr, static_cast<unsigned long long>(state_.triggers_total),
+                          state_.triggers_total == 1 ? "" : "s",
+                          state_.state == MemState::Ok ? "" : state_.state == MemState::Warning ? " · WARNING" : " · CRITICAL",
+                          state_.dry_run ? " · dry-run" : "",
+                          state_.last_error.empty() ? "" : " · error (see journal)");
+    if (n < 0) n = 0;
+    return std::string_view(status_buf_, std::min<size_t>(static_cast<size_t>(n), sizeof status_buf_ - 1));
+}
+
+void Daemon::update_status(Duration now, bool force) {
+    if (!force && now - last_status_ < std::chrono::seconds(1)) return;
+    last_status_ = now;
+    notifier_.status(status_line());
+    for (auto* s : sinks_) s->on_state(state_);
+}
+
+void Daemon::tick() {
+    const Duration now = monotonic_now();
+    MemSample s;
+    if (!meminfo_.sample(s)) {
+        ++state_.sample_errors_total;
+        if (!sample_failing_) {
+            // Log the first failure of a run of them; keep the last good state.
+            sample_failing_ = true;
+            state_.last_error = meminfo_.last_error().message;
+            journal_.log(Event::SensorError, LOG_ERR, "cannot read MemAvailable: " + state_.last_error,
+                         {{"OOMGUARD_ERROR", state_.last_error}});
+        }
+        arm_timer(std::min<Duration>(config_.poll.max_interval, std::chrono::milliseconds(100)));
+        return;
+    }
+    if (sample_failing_) {
+        sample_failing_ = false;
+        journal_.log(Event::Info, LOG_NOTICE, "reading MemAvailable works again");
+    }
+    ++state_.samples_total;
+    const Decision d = policy_->decide(s, now);
+    state_.sample = s;
+    state_.levels = d.levels;
+    state_.state = d.state;
+
+    if (d.trigger) act(s, d);
+    if (d.warn) {
+        ++state_.warnings_total;
+        journal_.log(Event::Warning, LOG_WARNING,
+                     "MemAvailable " + format_bytes(s.mem_available) + " is below the warning level " +
+                         format_bytes(d.levels.warn) + " (trigger at " + format_bytes(d.levels.min) + ")",
+                     {{"OOMGUARD_MEM_AVAILABLE_BYTES", u64(s.mem_available)},
+                      {"OOMGUARD_WARN_BYTES", u64(d.levels.warn)},
+                      {"OOMGUARD_THRESHOLD_BYTES", u64(d.levels.min)},
+                      {"OOMGUARD_EPISODE", u64(d.episode)}});
+        for (auto* k : sinks_) k->on_warning(state_);
+    }
+    if (d.episode_ended) {
+        if (d.episode_had_trigger) {
+            journal_.log(Event::Recovered, LOG_NOTICE,
+                         "recovered: MemAvailable " + format_bytes(s.mem_available) + " is back above " +
+                             format_bytes(d.levels.recover) + " after " + format_duration(d.episode_length),
+                         {{"OOMGUARD_MEM_AVAILABLE_BYTES", u64(s.mem_available)},
+                          {"OOMGUARD_RECOVER_BYTES", u64(d.levels.recover)},
+                          {"OOMGUARD_EPISODE", u64(d.episode)},
+                          {"OOMGUARD_EPISODE_USEC", u64(static_cast<uint64_t>(d.episode_length.count() / 1000))}});
+            for (auto* k : sinks_) k->on_recovered(state_, d.episode_length);
+        } else {
+            journal_.log(Event::Info, LOG_INFO,
+                         "MemAvailable " + format_bytes(s.mem_available) + " is back above " +
+                             format_bytes(d.levels.recover) + "; warning episode over after " +
+                             format_duration(d.episode_length));
+        }
+    }
+
+    Duration next = d.next_poll;
+    if (notifier_.watchdog_usec()) {
+        // Never sleep past a quarter of the watchdog interval.
+        Duration wd = std::chrono::microseconds(notifier_.watchdog_usec());
+        if (now - last_watchdog_ >= wd / 4) {
+            notifier_.watchdog();
+            last_watchdog_ = now;
+        }
+        next = std::min(next, wd / 4);
+    }
+    arm_timer(next);
+    bool changed = d.state != last_state_;
+    last_state_ = d.state;
+    update_status(now, changed || d.trigger);
+}
+
+void Daemon::act(const MemSample& s, const Decision& d) {
+    if (!d.repeat) ++state_.episodes_total;
+    std::string what = state_.dry_run ? "dry-run: would write 'f' to " + config_.action.sysrq_trigger
+                                      : "writing 'f' to " + config_.action.sysrq_trigger;
+    std::string msg = "MemAvailable " + format_bytes(s.mem_available) + " < threshold " +
+                      format_bytes(d.levels.min) + (d.repeat ? " (still, repeat)" : "") + ": ";
+    std::vector<LogField> fields = {
+        {"OOMGUARD_MEM_AVAILABLE_BYTES", u64(s.mem_available)},
+        {"OOMGUARD_MEM_TOTAL_BYTES", u64(s.mem_total)},
+        {"OOMGUARD_THRESHOLD_BYTES", u64(d.levels.min)},
+        {"OOMGUARD_EPISODE", u64(d.episode)},
+        {"OOMGUARD_REPEAT", d.repeat ? "1" : "0"},
+        {"OOMGUARD_DRY_RUN", state_.dry_run ? "1" : "0"},
+    };
+    std::string extra;
+    if (hook_) hook_->describe(extra, fields);
+
+    bool handled = false;
+    if (hook_ && config_.action.mode == ActionMode::KillCgroup) {
+        std::string hook_what;
+        handled = hook_->act(config_, state_.dry_run, hook_what);
+        if (handled) what = hook_what;
+    }
+    fields.push_back({"OOMGUARD_ACTION", handled ? "kill-cgroup" : state_.dry_run ? "dry-run" : "sysrq"});
+    journal_.log(Event::Trigger, LOG_WARNING, msg + what + extra, fields);
+
+    bool ok = true;
+    if (!handled && !state_.dry_run) {
+        Status st = SysrqTrigger(config_.action.sysrq_trigger).fire();
+        if (!st) {
+            ok = false;
+            ++state_.trigger_failures_total;
+            state_.last_error = st.error().message;
+            journal_.log(Event::TriggerFailed, LOG_ERR, "trigger failed: " + st.error().message,
+                         {{"OOMGUARD_ERROR", st.error().message},
+                          {"ERRNO", u64(static_cast<uint64_t>(st.error().code))},
+                          {"OOMGUARD_EPISODE", u64(d.episode)}});
+        }
+    }
+    if (ok) {
+        ++state_.triggers_total;
+        state_.last_trigger_realtime_usec = realtime_usec();
+    }
+    for (auto* k : sinks_) k->on_trigger(state_, ok);
+}
+
+bool Daemon::reload() {
+    notifier_.reloading();
+    ConfigLoad load = load_config(opts_.config_path);
+    std::string err;
+    if (load.config) {
+        Config c = apply_overrides(*load.config);
+        if (open_sensors(c, err)) {
+            config_ = std::move(c);
+            policy_->reconfigure(PolicySettings::from(config_));
+            state_.mode = config_.action.mode;
+            state_.dry_run = opts_.dry_run || config_.action.mode == ActionMode::DryRun;
+            state_.last_error.clear();
+            journal_.log(Event::Reload, LOG_NOTICE,
+                         "reloaded " + opts_.config_path + ": threshold " +
+                             config_.memory.min_available.to_string() + ", mode " + to_string(config_.action.mode) +
+                             (state_.dry_run ? " (dry-run)" : ""),
+                         {{"OOMGUARD_CONFIG", opts_.config_path}});
+            for (auto* k : sinks_) k->on_config(state_, config_);
+            tick();
+            notifier_.ready(status_line());
+            return true;
+        }
+        // The new paths do not work: reopen the old ones.
+        std::string ignored;
+        open_sensors(config_, ignored);
+    } else {
+        for (size_t i = 0; i < load.errors.size(); ++i)
+            err += (i ? "; " : "") + load.errors[i].to_string(opts_.config_path);
+    }
+    state_.last_error = "reload failed: " + err;
+    journal_.log(Event::ReloadFailed, LOG_ERR, "reload failed, keeping the previous config: " + err,
+                 {{"OOMGUARD_CONFIG", opts_.config_path}, {"OOMGUARD_CONFIG_ERROR", err}});
+    notifier_.ready(std::string(status_line()) + " · reload failed: " + err);
+    return false;
+}
+
+void Daemon::handle_signals() {
+    signalfd_siginfo si;
+    bool hup = false;
+    while (::read(signal_fd_, &si, sizeof si) == sizeof si) {
+        if (si.ssi_signo == SIGHUP) hup = true;  // a storm of HUPs is one reload
+        else stop_ = true;
+    }
+    if (hup && !stop_) reload();
+}
+
+int Daemon::run() {
+    tick();
+    journal_.log(Event::Start, LOG_NOTICE,
+                 std::string("oomguard ") + OOMGUARD_VERSION + " monitoring " + meminfo_.path() +
+                     ": MemAvailable " + format_bytes(state_.sample.mem_available) + ", threshold " +
+                     format_bytes(state_.levels.min) + " (" + config_.memory.min_available.to_string() + ")" +
+                     ", action " + (state_.dry_run ? "dry-run" : to_string(config_.action.mode)) + " -> " +
+                     config_.action.sysrq_trigger + (psi_.fd() >= 0 ? ", PSI trigger on" : ", polling only"),
+                 {{"OOMGUARD_MEM_AVAILABLE_BYTES", u64(state_.sample.mem_available)},
+                  {"OOMGUARD_MEM_TOTAL_BYTES", u64(state_.sample.mem_total)},
+                  {"OOMGUARD_THRESHOLD_BYTES", u64(state_.levels.min)},
+                  {"OOMGUARD_MODE", to_string(config_.action.mode)},
+                  {"OOMGUARD_DRY_RUN", state_.dry_run ? "1" : "0"},
+                  {"OOMGUARD_CONFIG", opts_.config_path},
+                  {"OOMGUARD_VERSION", OOMGUARD_VERSION}});
+    for (auto* k : sinks_) k->on_config(state_, config_);
+    notifier_.ready(status_line());
+    if (notifier_.watchdog_usec()) {
+        notifier_.watchdog();
+        last_watchdog_ = monotonic_now();
+    }
+
+    std::vector<pollfd> fds;
+    std::vector<LoopSource*> polled;
+    while (!stop_) {
+        fds.clear();
+        polled.clear();
+        fds.push_back({timer_fd_, POLLIN, 0});
+        fds.push_back({signal_fd_, POLLIN, 0});
+        const int psi_fd = psi_.fd();
+        if (psi_fd >= 0) fds.push_back({psi_fd, POLLPRI, 0});
+        int64_t timeout_ns = -1;
+        const size_t first_source = fds.size();
+        for (auto* src : sources_) {
+            LoopSource::Spec sp = src->poll_spec();
+            fds.push_back({sp.fd, sp.events, 0});
+            polled.push_back(src);
+            if (sp.timeout_ns >= 0 && (timeout_ns < 0 || sp.timeout_ns < timeout_ns)) timeout_ns = sp.timeout_ns;
+        }
+        int timeout_ms = timeout_ns < 0 ? -1 : static_cast<int>((timeout_ns + 999'999) / 1'000'000);
+        int n = ::poll(fds.data(), fds.size(), timeout_ms);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            journal_.log(Event::SensorError, LOG_ERR, std::string("poll: ") + std::strerror(errno));
+            return 1;
+        }
+        bool sample_now = false;
+        if (fds[0].revents & POLLIN) {
+            uint64_t expirations;
+            ssize_t r = ::read(timer_fd_, &expirations, sizeof expirations);
+            (void)r;
+            sample_now = true;
+        }
+        if (psi_fd >= 0 && (fds[2].revents & (POLLPRI | POLLERR))) {
+            if (fds[2].revents & POLLERR) {
+                journal_.log(Event::Info, LOG_WARNING, "PSI trigger went away; polling only");
+                psi_.close();
+            }
+            sample_now = true;
+        }
+        if (sample_now) tick();
+        if (fds[1].revents & POLLIN) handle_signals();
+        for (size_t i = 0; i < polled.size(); ++i) {
+            short re = fds[first_source + i].revents;
+            if (re || (n == 0)) polled[i]->dispatch(re);
+        }
+    }
+    notifier_.stopping();
+    journal_.log(Event::Stop, LOG_NOTICE,
+                 "stopping after " + u64(state_.triggers_total) + " trigger(s)",
+                 {{"OOMGUARD_TRIGGERS", u64(state_.triggers_total)}});
+    return 0;
+}
+
+}  // namespace oomguard

@@ -1,0 +1,99 @@
+// oomguard: CLI parsing and wiring only.
+#include <getopt.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
+#include <string>
+
+#include "config/config.hpp"
+#include "daemon.hpp"
+#include "oomguard_build_config.h"
+
+using namespace oomguard;
+
+namespace {
+
+void usage(FILE* out) {
+    std::fprintf(out,
+                 "Usage: oomguard [OPTIONS]\n"
+                 "Triggers the kernel OOM killer (sysrq 'f') before the node hangs.\n\n"
+                 "  --config PATH        config file (default %s)\n"
+                 "  --check-config [PATH] validate the config, print the effective config, exit\n"
+                 "  --dry-run            log what would be done; never write the trigger\n"
+                 "  --proc-root DIR      read meminfo and pressure from DIR (overrides [paths] proc)\n"
+                 "  --cgroup-root DIR    cgroup filesystem root (overrides [paths] cgroup)\n"
+                 "  --log-target T       auto | journal | stderr (default auto)\n"
+                 "  --no-mlock           do not lock the daemon in memory (tests, sanitizers)\n"
+                 "  --version            print the version\n"
+                 "  --help               this text\n",
+                 OOMGUARD_DEFAULT_CONFIG);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    enum { OPT_CHECK = 256, OPT_DRY, OPT_PROC, OPT_CGROUP, OPT_LOG, OPT_NOMLOCK, OPT_VERSION };
+    static const option longopts[] = {
+        {"config", required_argument, nullptr, 'c'},
+        {"check-config", no_argument, nullptr, OPT_CHECK},
+        {"dry-run", no_argument, nullptr, OPT_DRY},
+        {"proc-root", required_argument, nullptr, OPT_PROC},
+        {"cgroup-root", required_argument, nullptr, OPT_CGROUP},
+        {"log-target", required_argument, nullptr, OPT_LOG},
+        {"no-mlock", no_argument, nullptr, OPT_NOMLOCK},
+        {"version", no_argument, nullptr, OPT_VERSION},
+        {"help", no_argument, nullptr, 'h'},
+        {nullptr, 0, nullptr, 0},
+    };
+    DaemonOptions opts;
+    opts.config_path = OOMGUARD_DEFAULT_CONFIG;
+    bool check = false;
+    int c;
+    while ((c = getopt_long(argc, argv, "c:h", longopts, nullptr)) != -1) {
+        switch (c) {
+            case 'c': opts.config_path = optarg; break;
+            case OPT_CHECK: check = true; break;
+            case OPT_DRY: opts.dry_run = true; break;
+            case OPT_PROC: opts.proc_root = optarg; break;
+            case OPT_CGROUP: opts.cgroup_root = optarg; break;
+            case OPT_LOG:
+                if (!std::strcmp(optarg, "auto")) opts.log_target = LogTarget::Auto;
+                else if (!std::strcmp(optarg, "journal")) opts.log_target = LogTarget::Journal;
+                else if (!std::strcmp(optarg, "stderr")) opts.log_target = LogTarget::Stderr;
+                else {
+                    std::fprintf(stderr, "oomguard: --log-target: unknown target \"%s\" (auto, journal, stderr)\n", optarg);
+                    return 2;
+                }
+                break;
+            case OPT_NOMLOCK: opts.mlock = false; break;
+            case OPT_VERSION: std::printf("oomguard %s\n", OOMGUARD_VERSION); return 0;
+            case 'h': usage(stdout); return 0;
+            default: usage(stderr); return 2;
+        }
+    }
+    if (optind < argc) {
+        if (check && optind + 1 == argc) {
+            opts.config_path = argv[optind];
+        } else {
+            std::fprintf(stderr, "oomguard: unexpected argument \"%s\"\n", argv[optind]);
+            usage(stderr);
+            return 2;
+        }
+    }
+
+    if (check) {
+        ConfigLoad load = load_config(opts.config_path);
+        if (!load.config) {
+            for (const auto& e : load.errors) std::fprintf(stderr, "%s\n", e.to_string(opts.config_path).c_str());
+            std::fprintf(stderr, "oomguard: %zu error(s) in %s\n", load.errors.size(), opts.config_path.c_str());
+            return 1;
+        }
+        std::printf("# %s: OK\n%s", opts.config_path.c_str(), render_config(*load.config).c_str());
+        return 0;
+    }
+
+    Daemon daemon(opts);
+    if (!daemon.init()) return 1;
+    return daemon.run();
+}

@@ -1,0 +1,91 @@
+#include "sensors/psi.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <charconv>
+#include <cstdio>
+#include <cstdlib>
+
+namespace oomguard {
+
+PsiTrigger::~PsiTrigger() { close(); }
+
+void PsiTrigger::close() {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+}
+
+Status PsiTrigger::open(const std::string& proc_root, Duration stall, Duration window) {
+    close();
+    std::string path = proc_root + "/pressure/memory";
+    int fd = ::open(path.c_str(), O_RDWR | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) return Error::sys(errno, path);
+    char buf[64];
+    int n = std::snprintf(buf, sizeof buf, "some %lld %lld",
+                          static_cast<long long>(stall.count() / 1000),
+                          static_cast<long long>(window.count() / 1000));
+    // The trigger string includes its terminating NUL, as the kernel docs show.
+    if (::write(fd, buf, static_cast<size_t>(n) + 1) < 0) {
+        int err = errno;
+        ::close(fd);
+        return Error::sys(err, "cannot install PSI trigger on " + path);
+    }
+    fd_ = fd;
+    return ok_status();
+}
+
+namespace {
+
+bool parse_line(std::string_view rest, PsiLine& out) {
+    // rest: " avg10=0.00 avg60=0.00 avg300=0.00 total=0"
+    int found = 0;
+    while (!rest.empty()) {
+        while (!rest.empty() && rest.front() == ' ') rest.remove_prefix(1);
+        size_t sp = rest.find(' ');
+        std::string_view tok = rest.substr(0, sp);
+        rest = sp == std::string_view::npos ? std::string_view{} : rest.substr(sp);
+        size_t eq = tok.find('=');
+        if (eq == std::string_view::npos) continue;
+        std::string_view k = tok.substr(0, eq), v = tok.substr(eq + 1);
+        if (k == "total") {
+            auto r = std::from_chars(v.data(), v.data() + v.size(), out.total_us);
+            if (r.ec != std::errc()) return false;
+            ++found;
+        } else if (k == "avg10" || k == "avg60" || k == "avg300") {
+            char tmp[32];
+            if (v.empty() || v.size() >= sizeof tmp) return false;
+            v.copy(tmp, v.size());
+            tmp[v.size()] = 0;
+            char* end = nullptr;
+            double d = std::strtod(tmp, &end);
+            if (end == tmp || *end) return false;
+            (k == "avg10" ? out.avg10 : k == "avg60" ? out.avg60 : out.avg300) = d;
+            ++found;
+        }
+    }
+    return found == 4;
+}
+
+}  // namespace
+
+Result<PsiValues> parse_psi(std::string_view text) {
+    PsiValues v;
+    bool some = false;
+    while (!text.empty()) {
+        size_t nl = text.find('\n');
+        std::string_view line = text.substr(0, nl);
+        text = nl == std::string_view::npos ? std::string_view{} : text.substr(nl + 1);
+        if (line.substr(0, 5) == "some ") {
+            if (!parse_line(line.substr(4), v.some)) return Error::logic("malformed PSI 'some' line");
+            some = true;
+        } else if (line.substr(0, 5) == "full ") {
+            if (!parse_line(line.substr(4), v.full)) return Error::logic("malformed PSI 'full' line");
+            v.has_full = true;
+        }
+    }
+    if (!some) return Error::logic("no PSI 'some' line");
+    return v;
+}
+
+}  // namespace oomguard

@@ -1,0 +1,137 @@
+#include "service/journal.hpp"
+
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <ctime>
+#include <systemd/sd-journal.h>
+
+namespace oomguard {
+
+const char* message_id(Event e) {
+    switch (e) {
+        case Event::Start: return "82abdace5af84deda3af22f8cd452b58";
+        case Event::Warning: return "6d5a05f1d98e440794d93d6f063f0b98";
+        case Event::Trigger: return "70f9fe7ab100420db4a8c0f2db5f4ab2";
+        case Event::TriggerFailed: return "0eef8c0416e845b2afda5c72a0bc1ff1";
+        case Event::Recovered: return "67853c0e748b4bc19a42ade6c0873e44";
+        case Event::Reload: return "ba1220f0b89b445f8b5aea9f4e08a18a";
+        case Event::ReloadFailed: return "742e5bd663af4d27bb421f8489c9bbd2";
+        case Event::Stop: return "290bd4de29c547b2aaaadb6cd2e29a77";
+        case Event::Victim: return "235aad473e0144d7a2d7f4dbf692107a";
+        case Event::SensorError: return "88d7345f111c4b05afc2c3fecfbd5891";
+        case Event::Heaviest: return "554807d68d984d0cbe3dfc74d57d628a";
+        case Event::NoAllocatable: return "752ce5bba3824e118d7eca22b6978404";
+        case Event::KernelOom: return "56a12d7bb26c4ae19c59a11e6a29fddf";
+        case Event::Info: return "";
+    }
+    return "";
+}
+
+const char* event_name(Event e) {
+    switch (e) {
+        case Event::Start: return "start";
+        case Event::Warning: return "warning";
+        case Event::Trigger: return "trigger";
+        case Event::TriggerFailed: return "trigger-failed";
+        case Event::Recovered: return "recovered";
+        case Event::Reload: return "reload";
+        case Event::ReloadFailed: return "reload-failed";
+        case Event::Stop: return "stop";
+        case Event::Victim: return "victim";
+        case Event::SensorError: return "sensor-error";
+        case Event::Heaviest: return "heaviest";
+        case Event::NoAllocatable: return "no-allocatable";
+        case Event::KernelOom: return "kernel-oom";
+        case Event::Info: return "info";
+    }
+    return "?";
+}
+
+namespace {
+
+// stderr is connected to journald when $JOURNAL_STREAM names its device:inode.
+bool stderr_is_journal_stream() {
+    const char* js = std::getenv("JOURNAL_STREAM");
+    if (!js) return false;
+    unsigned long long dev = 0, ino = 0;
+    if (std::sscanf(js, "%llu:%llu", &dev, &ino) != 2) return false;
+    struct stat st;
+    if (fstat(STDERR_FILENO, &st) != 0) return false;
+    return st.st_dev == dev && st.st_ino == ino;
+}
+
+bool journald_socket_exists() {
+    struct stat st;
+    return stat("/run/systemd/journal/socket", &st) == 0 && S_ISSOCK(st.st_mode);
+}
+
+}  // namespace
+
+Journal::Journal(LogTarget target) {
+    tty_ = isatty(STDERR_FILENO) == 1;
+    switch (target) {
+        case LogTarget::Journal: journal_ = true; break;
+        case LogTarget::Stderr: journal_ = false; break;
+        case LogTarget::Auto:
+            // A terminal gets readable lines; under systemd (or with a journald
+            // socket and no terminal) we send structured entries; else stderr.
+            journal_ = !tty_ && (stderr_is_journal_stream() || journald_socket_exists());
+            break;
+    }
+}
+
+void Journal::log(Event e, int priority, std::string_view message,
+                  const std::vector<LogField>& fields) {
+    if (journal_) {
+        std::vector<std::string> items;
+        items.reserve(fields.size() + 5);
+        items.push_back("MESSAGE=" + std::string(message));
+        items.push_back("PRIORITY=" + std::to_string(priority));
+        items.push_back("SYSLOG_IDENTIFIER=oomguard");
+        items.push_back(std::string("OOMGUARD_EVENT=") + event_name(e));
+        if (*message_id(e)) items.push_back(std::string("MESSAGE_ID=") + message_id(e));
+        for (const auto& f : fields) items.push_back(f.name + "=" + f.value);
+        std::vector<iovec> iov(items.size());
+        for (size_t i = 0; i < items.size(); ++i)
+            iov[i] = iovec{const_cast<char*>(items[i].data()), items[i].size()};
+        if (sd_journal_sendv(iov.data(), static_cast<int>(iov.size())) >= 0) return;
+        ++failures_;  // journald gone: fall back to stderr for this entry
+    }
+    to_stderr(e, priority, message, fields);
+}
+
+void Journal::to_stderr(Event e, int priority, std::string_view message,
+                        const std::vector<LogField>& fields) {
+    static constexpr const char* kLevel[] = {"EMERG", "ALERT", "CRIT", "ERROR",
+                                             "WARN",  "NOTICE", "INFO", "DEBUG"};
+    const char* level = kLevel[priority & 7];
+    std::string line;
+    if (tty_) {
+        char ts[32];
+        timespec now;
+        clock_gettime(CLOCK_REALTIME, &now);
+        tm t;
+        localtime_r(&now.tv_sec, &t);
+        std::strftime(ts, sizeof ts, "%H:%M:%S", &t);
+        line = std::string(ts) + " " + level + " " + std::string(message) + "\n";
+    } else {
+        // Not a terminal: one line per entry that tests and scripts can grep,
+        // with the structured fields after the message.
+        line = std::string("<") + std::to_string(priority) + ">" + event_name(e) + ": " +
+               std::string(message);
+        for (const auto& f : fields) {
+            if (f.value.find('\n') != std::string::npos) continue;
+            line += " " + f.name + "=" + f.value;
+        }
+        line += "\n";
+    }
+    ssize_t r = ::write(STDERR_FILENO, line.data(), line.size());
+    (void)r;
+}
+
+}  // namespace oomguard

@@ -1,0 +1,55 @@
+// Structured logging: journald (sd_journal_send, fixed MESSAGE_ID per event) or
+// readable lines on stderr (a terminal, or no journald).
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace oomguard {
+
+enum class Event {
+    Start,
+    Warning,
+    Trigger,
+    TriggerFailed,
+    Recovered,
+    Reload,
+    ReloadFailed,
+    Stop,
+    Victim,
+    SensorError,
+    Heaviest,
+    NoAllocatable,
+    KernelOom,
+    Info,  // no MESSAGE_ID
+};
+
+// The 128-bit MESSAGE_ID (32 hex digits) of an event, or "" for Event::Info.
+const char* message_id(Event e);
+const char* event_name(Event e);
+
+struct LogField {
+    std::string name;  // without the OOMGUARD_ prefix? No: full journal field name.
+    std::string value;
+};
+
+enum class LogTarget { Auto, Journal, Stderr };
+
+class Journal {
+public:
+    explicit Journal(LogTarget target = LogTarget::Auto);
+    // priority: LOG_ERR .. LOG_DEBUG from <syslog.h>.
+    void log(Event e, int priority, std::string_view message, const std::vector<LogField>& fields = {});
+    bool to_journal() const { return journal_; }
+    unsigned long failures() const { return failures_; }
+
+private:
+    bool journal_ = false;
+    bool tty_ = false;
+    unsigned long failures_ = 0;
+    void to_stderr(Event e, int priority, std::string_view message, const std::vector<LogField>& fields);
+};
+
+}  // namespace oomguard

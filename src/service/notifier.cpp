@@ -1,0 +1,49 @@
+#include "service/notifier.hpp"
+
+#include <cstdio>
+#include <cstdlib>
+#include <ctime>
+#include <string>
+#include <systemd/sd-daemon.h>
+
+namespace oomguard {
+
+Notifier::Notifier() {
+    enabled_ = std::getenv("NOTIFY_SOCKET") != nullptr;
+    uint64_t usec = 0;
+    if (sd_watchdog_enabled(0, &usec) > 0) watchdog_usec_ = usec;
+}
+
+void Notifier::send(const char* msg) {
+    if (!enabled_) return;
+    if (sd_notify(0, msg) < 0) ++failures_;
+}
+
+void Notifier::ready(std::string_view status) {
+    std::string m = "READY=1\nSTATUS=" + std::string(status);
+    send(m.c_str());
+}
+
+void Notifier::status(std::string_view status) {
+    // Called at most about once a second; a small fixed buffer avoids allocation.
+    char buf[512];
+    int n = std::snprintf(buf, sizeof buf, "STATUS=%.*s", static_cast<int>(status.size()),
+                          status.data());
+    if (n > 0) send(buf);
+}
+
+void Notifier::watchdog() { send("WATCHDOG=1"); }
+
+void Notifier::reloading() {
+    timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    char buf[96];
+    std::snprintf(buf, sizeof buf, "RELOADING=1\nMONOTONIC_USEC=%llu",
+                  static_cast<unsigned long long>(ts.tv_sec) * 1000000ull +
+                      static_cast<unsigned long long>(ts.tv_nsec) / 1000ull);
+    send(buf);
+}
+
+void Notifier::stopping() { send("STOPPING=1"); }
+
+}  // namespace oomguard

@@ -1,0 +1,31 @@
+// sd_notify wrapper: READY, STATUS (rate-limited by the caller), WATCHDOG,
+// RELOADING with MONOTONIC_USEC, STOPPING. A no-op without $NOTIFY_SOCKET.
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+
+namespace oomguard {
+
+class Notifier {
+public:
+    Notifier();
+    bool enabled() const { return enabled_; }
+    // 0 when the watchdog is off.
+    uint64_t watchdog_usec() const { return watchdog_usec_; }
+
+    void ready(std::string_view status);
+    void status(std::string_view status);
+    void watchdog();
+    void reloading();
+    void stopping();
+    unsigned long failures() const { return failures_; }
+
+private:
+    bool enabled_ = false;
+    uint64_t watchdog_usec_ = 0;
+    unsigned long failures_ = 0;
+    void send(const char* msg);
+};
+
+}  // namespace oomguard
