@@ -1,0 +1,304 @@
+// The real oomguard binary against a fake proc root, a trigger FIFO and a
+// NOTIFY_SOCKET owned by the test. Never the real /proc/sysrq-trigger.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <thread>
+
+#include "harness.hpp"
+
+using namespace oomguard::test;
+using namespace std::chrono_literals;
+
+namespace {
+
+constexpr uint64_t MiB = 1ull << 20;
+
+struct Rig {
+    TempDir dir;
+    FakeProc proc{dir.path(), 16384 * MiB};
+    std::optional<TriggerFifo> fifo;
+    NotifySocket notify{dir.file("notify.sock")};
+    DaemonProcess daemon;
+
+    std::string config(const std::string& memory, const std::string& action_extra = "",
+                       const std::string& trigger = "") const {
+        std::string t = trigger.empty() ? dir.file("trigger.fifo") : trigger;
+        return "[memory]\n" + memory + "\n[action]\nsysrq_trigger = \"" + t + "\"\n" + action_extra +
+               "\n[poll]\nmin_interval = \"1ms\"\nmax_interval = \"200ms\"\npsi = false\n"
+               "[kubernetes]\nlog_heaviest = false\n";
+    }
+
+    void start(const std::string& cfg, std::vector<std::string> extra_args = {},
+               std::map<std::string, std::string> env = {}) {
+        if (!fifo) fifo.emplace(dir.file("trigger.fifo"));
+        dir.write("oomguard.toml", cfg);
+        std::vector<std::string> args = {"--config", dir.file("oomguard.toml"), "--proc-root", proc.root(),
+                                         "--log-target=stderr", "--no-mlock"};
+        args.insert(args.end(), extra_args.begin(), extra_args.end());
+        env["NOTIFY_SOCKET"] = notify.path();
+        daemon.start(args, env, dir.file("daemon.log"));
+        ASSERT_TRUE(notify.wait_for("READY=1", 5s)) << daemon.log();
+    }
+};
+
+}  // namespace
+
+TEST(Daemon, TriggersOnceAfterCrossingAndNotBefore) {
+    Rig r;
+    r.proc.set_available(2048 * MiB);
+    r.start(r.config("min_available = \"500MiB\"", "repeat_after = \"10s\""));
+    // Walk down towards the threshold: no trigger while above it.
+    for (uint64_t mb : {1500, 1000, 700, 520, 501}) {
+        r.proc.set_available(mb * MiB);
+        std::this_thread::sleep_for(40ms);
+    }
+    EXPECT_EQ(r.fifo->drain(), 0u) << "triggered above the threshold\n" << r.daemon.log();
+    auto crossed = Clock::now();
+    r.proc.set_available(499 * MiB);
+    auto got = r.fifo->wait_byte(2s);
+    ASSERT_TRUE(got.has_value()) << "no 'f' after the crossing\n" << r.daemon.log();
+    auto latency = std::chrono::duration_cast<std::chrono::microseconds>(*got - crossed);
+    std::printf("reaction latency on fake proc root: %lld us\n", static_cast<long long>(latency.count()));
+    RecordProperty("reaction_latency_us", static_cast<int>(latency.count()));
+    EXPECT_LT(latency, 1s);  // a few poll intervals; the bench measures it properly
+    // repeat_after is 10s: exactly one trigger in the next 300ms.
+    std::this_thread::sleep_for(300ms);
+    EXPECT_EQ(r.fifo->drain(), 0u);
+    EXPECT_EQ(r.fifo->total(), 1u);
+    EXPECT_TRUE(r.daemon.wait_log("trigger: MemAvailable 499 MiB < threshold 500 MiB", 1s)) << r.daemon.log();
+    EXPECT_NE(r.daemon.log().find("OOMGUARD_THRESHOLD_BYTES=524288000"), std::string::npos);
+}
+
+TEST(Daemon, RepeatsWhileLowAndLogsRecovery) {
+    Rig r;
+    r.proc.set_available(2048 * MiB);
+    r.start(r.config("min_available = \"500MiB\"\nrecover_available = \"800MiB\"", "repeat_after = \"100ms\""));
+    r.proc.set_available(400 * MiB);
+    ASSERT_TRUE(r.fifo->wait_byte(2s));
+    std::this_thread::sleep_for(550ms);
+    r.fifo->drain();
+    // ~5 repeats in 550ms at 100ms; allow for scheduling noise.
+    EXPECT_GE(r.fifo->total(), 4u);
+    EXPECT_LE(r.fifo->total(), 8u);
+    // Above the threshold but below the recovery level: no triggers, no recovery yet.
+    r.proc.set_available(600 * MiB);
+    std::this_thread::sleep_for(250ms);
+    size_t before = r.fifo->total();
+    r.fifo->drain();
+    EXPECT_EQ(r.fifo->total(), before);
+    EXPECT_EQ(r.daemon.log_count("recovered:"), 0u);
+    r.proc.set_available(900 * MiB);
+    EXPECT_TRUE(r.daemon.wait_log("recovered:", 2s)) << r.daemon.log();
+    EXPECT_NE(r.daemon.log().find("OOMGUARD_EPISODE_USEC="), std::string::npos);
+    // Re-armed: the next crossing triggers at once.
+    size_t total = r.fifo->total();
+    r.proc.set_available(450 * MiB);
+    ASSERT_TRUE(r.fifo->wait_byte(2s));
+    EXPECT_GT(r.fifo->total(), total);
+}
+
+TEST(Daemon, DryRunNeverWrites) {
+    Rig r;
+    r.proc.set_available(2048 * MiB);
+    r.start(r.config("min_available = \"500MiB\"", "repeat_after = \"50ms\""), {"--dry-run"});
+    r.proc.set_available(100 * MiB);
+    EXPECT_TRUE(r.daemon.wait_log("dry-run: would write 'f' to", 2s)) << r.daemon.log();
+    std::this_thread::sleep_for(300ms);
+    EXPECT_EQ(r.fifo->drain(), 0u);
+    EXPECT_GE(r.daemon.log_count("would write"), 2u);  // repeats are logged too
+}
+
+TEST(Daemon, DryRunModeFromConfigNeverWrites) {
+    Rig r;
+    r.proc.set_available(100 * MiB);
+    r.start(r.config("min_available = \"500MiB\"", "mode = \"dry-run\""));
+    EXPECT_TRUE(r.daemon.wait_log("would write", 2s)) << r.daemon.log();
+    std::this_thread::sleep_for(100ms);
+    EXPECT_EQ(r.fifo->drain(), 0u);
+}
+
+TEST(Daemon, WarningOncePerEpisode) {
+    Rig r;
+    r.proc.set_available(4096 * MiB);
+    r.start(r.config("min_available = \"500MiB\"\nwarn_available = \"1GiB\""));
+    r.proc.set_available(900 * MiB);
+    EXPECT_TRUE(r.daemon.wait_log("warning: MemAvailable", 2s)) << r.daemon.log();
+    r.proc.set_available(800 * MiB);
+    std::this_thread::sleep_for(200ms);
+    EXPECT_EQ(r.daemon.log_count("warning: MemAvailable"), 1u);
+    EXPECT_EQ(r.fifo->drain(), 0u);
+    EXPECT_TRUE(r.notify.wait_for("WARNING", 2s));
+}
+
+TEST(Daemon, SighupWithBrokenConfigKeepsOldValues) {
+    Rig r;
+    r.proc.set_available(2048 * MiB);
+    r.start(r.config("min_available = \"500MiB\""));
+    r.dir.write("oomguard.toml", r.config("min_available = 900") + "\n[bogus]\n");
+    r.daemon.signal(SIGHUP);
+    ASSERT_TRUE(r.daemon.wait_log("reload failed", 2s)) << r.daemon.log();
+    std::string log = r.daemon.log();
+    EXPECT_NE(log.find("memory.min_available"), std::string::npos) << log;
+    EXPECT_NE(log.find("oomguard.toml:2"), std::string::npos) << "error must name the line\n" << log;
+    EXPECT_TRUE(r.daemon.running());
+    EXPECT_TRUE(r.notify.wait_for("reload failed", 2s)) << "STATUS should show the error";
+    // The old threshold (500MiB) is still in force: 600MiB does not trigger, 450 does.
+    r.proc.set_available(600 * MiB);
+    std::this_thread::sleep_for(200ms);
+    EXPECT_EQ(r.fifo->drain(), 0u);
+    r.proc.set_available(450 * MiB);
+    EXPECT_TRUE(r.fifo->wait_byte(2s)) << r.daemon.log();
+}
+
+TEST(Daemon, SighupWithValidConfigApplies) {
+    Rig r;
+    r.proc.set_available(700 * MiB);
+    r.start(r.config("min_available = \"500MiB\""));
+    std::this_thread::sleep_for(100ms);
+    EXPECT_EQ(r.fifo->drain(), 0u);
+    r.dir.write("oomguard.toml", r.config("min_available = \"1GiB\""));
+    r.daemon.signal(SIGHUP);
+    ASSERT_TRUE(r.daemon.wait_log("reloaded", 2s)) << r.daemon.log();
+    EXPECT_TRUE(r.fifo->wait_byte(2s)) << "700MiB is below the new 1GiB threshold\n" << r.daemon.log();
+}
+
+TEST(Daemon, SigtermExitsZeroWithStopping) {
+    Rig r;
+    r.start(r.config("min_available = \"500MiB\""));
+    r.daemon.signal(SIGTERM);
+    EXPECT_EQ(r.daemon.wait_exit(3s), 0) << r.daemon.log();
+    EXPECT_TRUE(r.notify.wait_for("STOPPING=1", 1s));
+}
+
+TEST(Daemon, NotifyProtocol) {
+    Rig r;
+    r.proc.set_available(2048 * MiB);
+    r.start(r.config("min_available = \"500MiB\""), {}, {{"WATCHDOG_USEC", "400000"}});
+    // READY carries a STATUS line with the numbers.
+    auto ready = std::find_if(r.notify.messages().begin(), r.notify.messages().end(),
+                              [](auto& m) { return m.find("READY=1") != std::string::npos; });
+    ASSERT_NE(ready, r.notify.messages().end());
+    EXPECT_NE(ready->find("STATUS=MemAvailable 2.0 GiB / threshold 500 MiB"), std::string::npos) << *ready;
+    // Watchdog pings at least every WATCHDOG_USEC/4 (100ms): expect several within 600ms.
+    std::this_thread::sleep_for(600ms);
+    r.notify.pump(10ms);
+    EXPECT_GE(r.notify.count("WATCHDOG=1"), 3u);
+    // STATUS refreshes about once a second.
+    r.proc.set_available(1024 * MiB);
+    EXPECT_TRUE(r.notify.wait_for("STATUS=MemAvailable 1.0 GiB", 3s));
+    // Reload: RELOADING=1 with MONOTONIC_USEC, then READY=1.
+    size_t readies = r.notify.count("READY=1");
+    r.daemon.signal(SIGHUP);
+    ASSERT_TRUE(r.notify.wait_for("RELOADING=1", 2s));
+    bool mono = false;
+    for (auto& m : r.notify.messages())
+        if (m.find("RELOADING=1") != std::string::npos && m.find("MONOTONIC_USEC=") != std::string::npos) mono = true;
+    EXPECT_TRUE(mono);
+    auto deadline = Clock::now() + 2s;
+    while (r.notify.count("READY=1") <= readies && Clock::now() < deadline) r.notify.pump(20ms);
+    EXPECT_GT(r.notify.count("READY=1"), readies);
+    r.daemon.signal(SIGTERM);
+    EXPECT_EQ(r.daemon.wait_exit(3s), 0);
+    EXPECT_TRUE(r.notify.wait_for("STOPPING=1", 1s));
+}
+
+TEST(Daemon, NoWatchdogPingsWithoutWatchdogUsec) {
+    Rig r;
+    r.start(r.config("min_available = \"500MiB\""));
+    std::this_thread::sleep_for(300ms);
+    r.notify.pump(10ms);
+    EXPECT_EQ(r.notify.count("WATCHDOG=1"), 0u);
+}
+
+TEST(Daemon, FailedTriggerIsLoggedAndMonitoringContinues) {
+    Rig r;
+    r.proc.set_available(2048 * MiB);
+    std::string missing = r.dir.file("no-such-dir/trigger");
+    r.start(r.config("min_available = \"500MiB\"", "repeat_after = \"100ms\"", missing));
+    r.proc.set_available(400 * MiB);
+    ASSERT_TRUE(r.daemon.wait_log("trigger-failed: trigger failed", 2s)) << r.daemon.log();
+    EXPECT_NE(r.daemon.log().find("No such file or directory"), std::string::npos) << r.daemon.log();
+    EXPECT_TRUE(r.daemon.running());
+    // Point it at a working FIFO by reload: the repeats now arrive.
+    r.dir.write("oomguard.toml", r.config("min_available = \"500MiB\"", "repeat_after = \"100ms\""));
+    r.daemon.signal(SIGHUP);
+    EXPECT_TRUE(r.fifo->wait_byte(2s)) << r.daemon.log();
+}
+
+TEST(Daemon, FifoWithoutReaderDoesNotHang) {
+    TempDir d;
+    FakeProc proc(d.path());
+    proc.set_available(2048 * MiB);
+    std::string fifo = d.file("orphan.fifo");
+    ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+    d.write("c.toml", "[memory]\nmin_available=\"500MiB\"\n[action]\nsysrq_trigger=\"" + fifo +
+                          "\"\nrepeat_after=\"50ms\"\n[poll]\npsi=false\n[kubernetes]\nlog_heaviest=false\n");
+    NotifySocket n(d.file("n.sock"));
+    DaemonProcess p;
+    p.start({"--config", d.file("c.toml"), "--proc-root", proc.root(), "--log-target=stderr", "--no-mlock"},
+            {{"NOTIFY_SOCKET", n.path()}}, d.file("log"));
+    ASSERT_TRUE(n.wait_for("READY=1", 5s));
+    proc.set_available(100 * MiB);
+    EXPECT_TRUE(p.wait_log("FIFO has no reader", 2s)) << p.log();
+    std::this_thread::sleep_for(200ms);
+    EXPECT_GE(p.log_count("FIFO has no reader"), 2u) << "the loop must keep going";
+    p.signal(SIGTERM);
+    EXPECT_EQ(p.wait_exit(3s), 0);
+}
+
+TEST(Daemon, RefusesToStartWithBrokenConfig) {
+    TempDir d;
+    FakeProc proc(d.path());
+    d.write("c.toml", "[memory]\nmin_available = \"5\"\n");
+    DaemonProcess p;
+    p.start({"--config", d.file("c.toml"), "--proc-root", proc.root(), "--log-target=stderr", "--no-mlock"}, {},
+            d.file("log"));
+    EXPECT_EQ(p.wait_exit(3s), 1);
+    EXPECT_NE(p.log().find("c.toml:2: memory.min_available"), std::string::npos) << p.log();
+}
+
+TEST(Daemon, KernelWithoutMemAvailableIsAClearError) {
+    TempDir d;
+    d.write("proc/meminfo", "MemTotal:       16384000 kB\nMemFree:         1000000 kB\n");
+    d.write("c.toml", "[memory]\nmin_available = \"5%\"\n");
+    DaemonProcess p;
+    p.start({"--config", d.file("c.toml"), "--proc-root", d.file("proc"), "--log-target=stderr", "--no-mlock"}, {},
+            d.file("log"));
+    EXPECT_EQ(p.wait_exit(3s), 1);
+    EXPECT_NE(p.log().find("no MemAvailable line"), std::string::npos) << p.log();
+}
+
+TEST(Daemon, PercentThresholdResolvesAgainstMemTotal) {
+    Rig r;  // MemTotal 16 GiB: 5% = 819 MiB
+    r.proc.set_available(2048 * MiB);
+    r.start(r.config("min_available = \"5%\""));
+    r.proc.set_available(830 * MiB);
+    std::this_thread::sleep_for(150ms);
+    EXPECT_EQ(r.fifo->drain(), 0u);
+    r.proc.set_available(810 * MiB);
+    EXPECT_TRUE(r.fifo->wait_byte(2s)) << r.daemon.log();
+}
+
+TEST(CheckConfig, ShippedConfigPasses) {
+    TempDir d;
+    DaemonProcess p;
+    p.start({"--check-config", std::string(OOMGUARD_SOURCE_DIR) + "/config/oomguard.toml"}, {}, d.file("log"));
+    EXPECT_EQ(p.wait_exit(5s), 0) << p.log();
+    EXPECT_NE(p.log().find("min_available = \"350 MiB\""), std::string::npos) << p.log();
+}
+
+TEST(CheckConfig, BrokenConfigNamesEveryError) {
+    TempDir d;
+    d.write("bad.toml", "[memory]\nmin_available = 350\nwarn_available = \"10%\"\n[action]\nmode = \"nuke\"\n");
+    DaemonProcess p;
+    p.start({"--check-config", d.file("bad.toml")}, {}, d.file("log"));
+    EXPECT_EQ(p.wait_exit(5s), 1);
+    std::string log = p.log();
+    EXPECT_NE(log.find("bad.toml:2: memory.min_available: a bare number has no unit"), std::string::npos) << log;
+    EXPECT_NE(log.find("bad.toml:5: action.mode: unknown mode \"nuke\""), std::string::npos) << log;
+    EXPECT_NE(log.find("2 error(s)"), std::string::npos) << log;
+}
