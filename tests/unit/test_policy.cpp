@@ -1,0 +1,181 @@
+// Policy with a fake clock: time is whatever the test passes in.
+#include <gtest/gtest.h>
+
+#include "policy/policy.hpp"
+
+using namespace oomguard;
+using namespace std::chrono_literals;
+
+namespace {
+
+constexpr uint64_t MiB = 1ull << 20;
+
+PolicySettings settings() {
+    PolicySettings s;
+    s.min_available = SizeOrPercent{false, 500 * MiB, 0};
+    s.repeat_after = 1s;
+    s.min_interval = 1ms;
+    s.max_interval = 1s;
+    s.fill_rate = 4ull << 30;
+    return s;
+}
+
+MemSample mem(uint64_t avail_mib, uint64_t total_mib = 16384) {
+    return MemSample{total_mib * MiB, avail_mib * MiB, 0};
+}
+
+}  // namespace
+
+TEST(Policy, NoTriggerAboveThreshold) {
+    Policy p(settings());
+    Duration t = 0s;
+    for (uint64_t m : {8000, 4000, 1000, 600, 501, 500}) {
+        Decision d = p.decide(mem(m), t += 100ms);
+        EXPECT_FALSE(d.trigger) << m;
+        EXPECT_EQ(d.state, MemState::Ok);
+    }
+    EXPECT_FALSE(p.in_episode());
+}
+
+TEST(Policy, ExactlyOneTriggerAtCrossing) {
+    Policy p(settings());
+    EXPECT_FALSE(p.decide(mem(600), 0ms).trigger);
+    Decision d = p.decide(mem(499), 10ms);
+    EXPECT_TRUE(d.trigger);
+    EXPECT_FALSE(d.repeat);
+    EXPECT_EQ(d.episode, 1u);
+    EXPECT_EQ(d.state, MemState::Critical);
+    int more = 0;
+    for (Duration t = 11ms; t < 1000ms; t += 7ms) more += p.decide(mem(450), t).trigger;
+    EXPECT_EQ(more, 0);
+}
+
+TEST(Policy, RepeatsEveryRepeatAfterWhileLow) {
+    Policy p(settings());
+    int triggers = 0;
+    std::vector<Duration> at;
+    for (Duration t = 0ms; t <= 5000ms; t += 10ms) {
+        Decision d = p.decide(mem(300), t);
+        if (d.trigger) {
+            ++triggers;
+            at.push_back(t);
+            EXPECT_EQ(d.repeat, triggers > 1);
+            EXPECT_EQ(d.episode, 1u) << "repeats stay in the same episode";
+        }
+    }
+    EXPECT_EQ(triggers, 6);  // 0, 1, 2, 3, 4, 5 s
+    for (size_t i = 1; i < at.size(); ++i) EXPECT_EQ(at[i] - at[i - 1], 1s);
+}
+
+TEST(Policy, RearmsOnlyAfterRecovery) {
+    PolicySettings s = settings();
+    s.recover_available = SizeOrPercent{false, 800 * MiB, 0};
+    Policy p(s);
+    EXPECT_TRUE(p.decide(mem(400), 0ms).trigger);
+    // Back above the threshold but below the recovery level: the episode goes on.
+    Decision d = p.decide(mem(700), 100ms);
+    EXPECT_FALSE(d.episode_ended);
+    EXPECT_EQ(d.state, MemState::Warning);
+    // Dipping again within repeat_after does not trigger (not re-armed)...
+    EXPECT_FALSE(p.decide(mem(450), 200ms).trigger);
+    // ...but once repeat_after passed it does, as a repeat in the same episode.
+    d = p.decide(mem(450), 1100ms);
+    EXPECT_TRUE(d.trigger);
+    EXPECT_TRUE(d.repeat);
+    // Recovery ends the episode and reports its length.
+    d = p.decide(mem(900), 3000ms);
+    EXPECT_TRUE(d.episode_ended);
+    EXPECT_TRUE(d.episode_had_trigger);
+    EXPECT_EQ(d.episode_length, 3000ms);
+    EXPECT_EQ(d.state, MemState::Ok);
+    // Re-armed: a new crossing triggers at once, in episode 2.
+    d = p.decide(mem(499), 3010ms);
+    EXPECT_TRUE(d.trigger);
+    EXPECT_FALSE(d.repeat);
+    EXPECT_EQ(d.episode, 2u);
+}
+
+TEST(Policy, DefaultRecoveryIsTwiceTheThreshold) {
+    Policy p(settings());
+    Levels l = p.levels(16384 * MiB);
+    EXPECT_EQ(l.min, 500 * MiB);
+    EXPECT_EQ(l.recover, 1000 * MiB);
+    EXPECT_EQ(l.warn, 0u);
+}
+
+TEST(Policy, OneWarningPerEpisode) {
+    PolicySettings s = settings();
+    s.warn_available = SizeOrPercent{false, 1024 * MiB, 0};
+    Policy p(s);
+    EXPECT_EQ(p.levels(16384 * MiB).recover, 1024 * MiB) << "recovery defaults to the warning level";
+    int warnings = 0;
+    Duration t = 0ms;
+    for (uint64_t m : {2000, 1000, 900, 1010, 950, 800}) warnings += p.decide(mem(m), t += 10ms).warn;
+    EXPECT_EQ(warnings, 1);
+    // Recover, then a second episode warns again.
+    EXPECT_TRUE(p.decide(mem(1500), t += 10ms).episode_ended);
+    EXPECT_TRUE(p.decide(mem(1000), t += 10ms).warn);
+}
+
+TEST(Policy, NoSeparateWarningWhenTheTriggerComesFirst) {
+    PolicySettings s = settings();
+    s.warn_available = SizeOrPercent{false, 1024 * MiB, 0};
+    Policy p(s);
+    Decision d = p.decide(mem(400), 0ms);
+    EXPECT_TRUE(d.trigger);
+    EXPECT_FALSE(d.warn);
+    EXPECT_FALSE(p.decide(mem(900), 10ms).warn);
+}
+
+TEST(Policy, PercentLevelsResolveAgainstMemTotal) {
+    PolicySettings s = settings();
+    s.min_available = SizeOrPercent{true, 0, 5.0};
+    Policy p(s);
+    EXPECT_EQ(p.levels(10000 * MiB).min, 500 * MiB);
+    EXPECT_FALSE(p.decide(mem(501, 10000), 0ms).trigger);
+    EXPECT_TRUE(p.decide(mem(499, 10000), 1ms).trigger);
+}
+
+TEST(Policy, RecoveryNeverAtOrBelowTheThreshold) {
+    PolicySettings s = settings();
+    s.recover_available = SizeOrPercent{true, 0, 1.0};  // 1% of 16 GiB = 164 MiB < 500 MiB
+    Policy p(s);
+    Levels l = p.levels(16384 * MiB);
+    EXPECT_GT(l.recover, l.min);
+}
+
+TEST(Policy, AdaptivePollingFollowsHeadroom) {
+    Policy p(settings());
+    // 4 GiB/s fill rate: 8 GiB of headroom -> clamp to max 1s.
+    EXPECT_EQ(p.decide(mem(500 + 8192), 0ms).next_poll, 1s);
+    // 400 MiB of headroom -> ~98ms.
+    Duration d = p.decide(mem(900), 1ms).next_poll;
+    EXPECT_GT(d, 90ms);
+    EXPECT_LT(d, 100ms);
+    // Near the threshold -> min_interval.
+    EXPECT_EQ(p.decide(mem(501), 2ms).next_poll, 1ms);
+    // Memory cannot cross before the next sample if it fills no faster than fill_rate.
+    for (uint64_t m = 501; m < 20000; m += 97) {
+        Decision x = p.decide(mem(m), 3ms);
+        double secs = std::chrono::duration<double>(x.next_poll).count();
+        EXPECT_LE(secs * static_cast<double>(4ull << 30), static_cast<double>((m - 500) * MiB) + 4.3e6) << m;
+    }
+}
+
+TEST(Policy, PollsForRepeatWhileLow) {
+    Policy p(settings());
+    Decision d = p.decide(mem(100), 0ms);
+    EXPECT_TRUE(d.trigger);
+    EXPECT_LE(d.next_poll, 100ms);
+    EXPECT_GE(d.next_poll, 1ms);
+}
+
+TEST(Policy, ReconfigureKeepsEpisode) {
+    Policy p(settings());
+    EXPECT_TRUE(p.decide(mem(400), 0ms).trigger);
+    PolicySettings s = settings();
+    s.min_available = SizeOrPercent{false, 450 * MiB, 0};
+    p.reconfigure(s);
+    EXPECT_FALSE(p.decide(mem(420), 100ms).trigger) << "a reload mid-episode must not re-trigger at once";
+    EXPECT_TRUE(p.in_episode());
+}

@@ -1,0 +1,94 @@
+#include <gtest/gtest.h>
+
+#include "util/units.hpp"
+
+using namespace oomguard;
+using namespace std::chrono_literals;
+
+TEST(ParseSize, Units) {
+    EXPECT_EQ(*parse_size("350MiB"), 350ull << 20);
+    EXPECT_EQ(*parse_size("2GiB"), 2ull << 30);
+    EXPECT_EQ(*parse_size("2G"), 2ull << 30);
+    EXPECT_EQ(*parse_size("512KiB"), 512ull << 10);
+    EXPECT_EQ(*parse_size("1.5GiB"), 3ull << 29);
+    EXPECT_EQ(*parse_size(" 100 MiB "), 100ull << 20);
+    EXPECT_EQ(*parse_size("17B"), 17u);
+    EXPECT_EQ(*parse_size("1TiB"), 1ull << 40);
+}
+
+TEST(ParseSize, Errors) {
+    auto bare = parse_size("350");
+    ASSERT_FALSE(bare);
+    EXPECT_NE(bare.error().message.find("has no unit"), std::string::npos);
+    EXPECT_NE(bare.error().message.find("MiB"), std::string::npos) << "should say which unit was meant";
+    auto neg = parse_size("-5MiB");
+    ASSERT_FALSE(neg);
+    EXPECT_NE(neg.error().message.find("negative"), std::string::npos);
+    auto unit = parse_size("5XB");
+    ASSERT_FALSE(unit);
+    EXPECT_NE(unit.error().message.find("unknown unit \"XB\""), std::string::npos);
+    EXPECT_FALSE(parse_size(""));
+    EXPECT_FALSE(parse_size("MiB"));
+    EXPECT_FALSE(parse_size("1e9MiB"));
+    EXPECT_FALSE(parse_size("99999999999TiB"));
+}
+
+TEST(ParseSizeOrPercent, Percentages) {
+    auto p = parse_size_or_percent("5%");
+    ASSERT_TRUE(p);
+    EXPECT_TRUE(p->is_percent);
+    EXPECT_DOUBLE_EQ(p->percent, 5.0);
+    EXPECT_EQ(p->resolve(1000ull << 20), 50ull << 20);
+    EXPECT_TRUE(parse_size_or_percent("0.5%"));
+    EXPECT_FALSE(parse_size_or_percent("0%"));
+    EXPECT_FALSE(parse_size_or_percent("100%"));
+    EXPECT_FALSE(parse_size_or_percent("150%"));
+    EXPECT_FALSE(parse_size_or_percent("-1%"));
+    EXPECT_FALSE(parse_size_or_percent("5 MiB%"));
+    auto bare = parse_size_or_percent("5");
+    ASSERT_FALSE(bare);
+    EXPECT_NE(bare.error().message.find("\"5%\""), std::string::npos) << bare.error().message;
+    auto sz = parse_size_or_percent("350MiB");
+    ASSERT_TRUE(sz);
+    EXPECT_FALSE(sz->is_percent);
+    EXPECT_EQ(sz->resolve(1), 350ull << 20);
+}
+
+TEST(ParseDuration, Units) {
+    EXPECT_EQ(*parse_duration("500ms"), 500ms);
+    EXPECT_EQ(*parse_duration("2s"), 2s);
+    EXPECT_EQ(*parse_duration("1.5s"), 1500ms);
+    EXPECT_EQ(*parse_duration("250us"), 250us);
+    EXPECT_EQ(*parse_duration("2min"), 120s);
+    EXPECT_EQ(*parse_duration("1h"), 3600s);
+    auto bare = parse_duration("500");
+    ASSERT_FALSE(bare);
+    EXPECT_NE(bare.error().message.find("\"500ms\""), std::string::npos);
+    EXPECT_FALSE(parse_duration("5m"));  // ambiguous: minutes or milli? say min or ms
+    EXPECT_FALSE(parse_duration("-1s"));
+    EXPECT_FALSE(parse_duration("s"));
+}
+
+TEST(ParseRate, Rates) {
+    EXPECT_EQ(*parse_rate("4GiB/s"), 4ull << 30);
+    EXPECT_EQ(*parse_rate("500 MiB/s"), 500ull << 20);
+    EXPECT_FALSE(parse_rate("4GiB"));
+    EXPECT_FALSE(parse_rate("4/s"));
+}
+
+TEST(FormatBytes, Readable) {
+    EXPECT_EQ(format_bytes(350ull << 20), "350 MiB");
+    EXPECT_EQ(format_bytes(5476083302ull), "5.1 GiB");
+    EXPECT_EQ(format_bytes(17), "17 B");
+    EXPECT_EQ(format_bytes(1536), "1.5 KiB");
+    // Round trip through the parser.
+    EXPECT_EQ(*parse_size(format_bytes(350ull << 20)), 350ull << 20);
+}
+
+TEST(FormatDuration, Readable) {
+    EXPECT_EQ(format_duration(250ms), "250ms");
+    EXPECT_EQ(format_duration(1500ms), "1.5s");
+    EXPECT_EQ(format_duration(125s), "2min 5s");
+    EXPECT_EQ(format_duration(40us), "40us");
+    EXPECT_EQ(*parse_duration(format_duration(250ms)), 250ms);
+}
