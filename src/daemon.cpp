@@ -143,6 +143,11 @@ void Daemon::update_status(Duration now, bool force) {
     if (!force && now - last_status_ < std::chrono::seconds(1)) return;
     last_status_ = now;
     notifier_.status(status_line());
+    if (journal_.to_terminal() && now - last_terminal_status_ >= std::chrono::seconds(5)) {
+        // In the foreground on a terminal (the README demo), show the live numbers.
+        last_terminal_status_ = now;
+        journal_.log(Event::Info, LOG_INFO, status_line());
+    }
     for (auto* s : sinks_) s->on_state(state_);
 }
 
@@ -310,6 +315,7 @@ void Daemon::handle_signals() {
 }
 
 int Daemon::run() {
+    last_terminal_status_ = monotonic_now();
     tick();
     journal_.log(Event::Start, LOG_NOTICE,
                  std::string("oomguard ") + OOMGUARD_VERSION + " monitoring " + meminfo_.path() +

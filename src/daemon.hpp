@@ -120,6 +120,7 @@ private:
     bool stop_ = false;
     bool sample_failing_ = false;
     Duration last_status_{0};
+    Duration last_terminal_status_{0};
     Duration last_watchdog_{0};
     MemState last_state_ = MemState::Ok;
     char status_buf_[256];

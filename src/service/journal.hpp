@@ -43,6 +43,7 @@ public:
     // priority: LOG_ERR .. LOG_DEBUG from <syslog.h>.
     void log(Event e, int priority, std::string_view message, const std::vector<LogField>& fields = {});
     bool to_journal() const { return journal_; }
+    bool to_terminal() const { return !journal_ && tty_; }
     unsigned long failures() const { return failures_; }
 
 private:
