@@ -355,7 +355,8 @@ CgroupMonitor::RefreshStats CgroupMonitor::refresh(Duration budget) {
     const size_t rest = n - head;
     size_t done = 0;
     for (; done < rest; ++done) {
-        if (now_mono() >= deadline) {
+        // Always make some progress round-robin, or a tiny budget starves the tail.
+        if (done >= kHeadFirst && now_mono() >= deadline) {
             st.deadline_hit = true;
             break;
         }

@@ -10,8 +10,9 @@
 // memory.stat) read with pread. The directory structure is re-listed only when a
 // watched directory's link count changes (kernfs counts subdirectories), when a
 // cgroup vanished, or every structure_interval. refresh() takes a time budget:
-// it reads the previously heaviest first, then the rest round-robin, and stops
-// at the deadline (what was not re-read keeps its previous value: `stale`).
+// it reads the 8 previously heaviest first, then the rest round-robin, and stops
+// at the deadline after at least 8 more (what was not re-read keeps its
+// previous value: `stale`; the next refresh continues where this one stopped).
 //
 // This is also the API the D-Bus and metrics code reads (report(), ranked(),
 // containers()). Not thread-safe: call it from the daemon's loop.
