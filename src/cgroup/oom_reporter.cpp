@@ -109,7 +109,7 @@ LoopSource::Spec OomReporter::poll_spec() {
         int64_t left = std::max<int64_t>(0, (when - now).count());
         if (s.timeout_ns < 0 || left < s.timeout_ns) s.timeout_ns = left;
     };
-    if (kmsg_.is_open() && s.fd < 0) at(now + std::chrono::milliseconds(100));  // a regular file: tail it
+    if (kmsg_.is_open() && s.fd < 0) at(next_tail_);  // a regular file: tail it
     if (assembler_.pending()) at(pending_since_ + std::chrono::milliseconds(50));
     if (track_.active) at(track_.next_sample);
     return s;
@@ -118,6 +118,7 @@ LoopSource::Spec OomReporter::poll_spec() {
 void OomReporter::dispatch(short) {
     drain();
     const Duration now = monotonic_now();
+    if (now >= next_tail_) next_tail_ = now + std::chrono::milliseconds(100);
     if (assembler_.pending() && now - pending_since_ >= std::chrono::milliseconds(50)) {
         events_.clear();
         assembler_.flush(events_);

@@ -47,6 +47,7 @@ private:
     OomReportAssembler assembler_;
     std::vector<KernelOomEvent> events_;
     Duration pending_since_{0};
+    Duration next_tail_{0};  // a regular file (tests) is read every 100ms
     MeminfoReader meminfo_;
     std::string proc_root_;
     bool meminfo_ok_ = false;

@@ -60,11 +60,16 @@ inline void removeTree(const std::string& path) {
         FTW_DEPTH | FTW_PHYS);
 }
 
+// Fixture trees go to /dev/shm (thousands of small files; a shared disk is
+// slow). Page cache tests need a disk filesystem: TempDir(kOnDisk).
+constexpr const char* kOnDisk = "/var/tmp";
+
 class TempDir {
 public:
-    TempDir() {
-        char tmpl[] = "/tmp/oomguard-cgtest-XXXXXX";
-        if (!mkdtemp(tmpl)) throw std::runtime_error("mkdtemp failed");
+    explicit TempDir(const char* base = nullptr) {
+        if (!base) base = ::access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
+        std::string tmpl = std::string(base) + "/oomguard-cgtest-XXXXXX";
+        if (!mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp in " + std::string(base) + " failed");
         path_ = tmpl;
     }
     ~TempDir() { removeTree(path_); }

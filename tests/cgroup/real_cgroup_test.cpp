@@ -47,6 +47,7 @@ CgroupMonitor::Settings settings_for(const RealCgroupTree& t, const FakePodLogs&
 TEST(RealCgroups, NamesTheHeaviestPodAndContainerNotThePageCacheDecoy) {
     REQUIRE_REAL_CGROUPS();
     TempDir tmp;
+    TempDir disk(kOnDisk);  // page cache needs a disk filesystem
     RealCgroupTree t;
     FakePodLogs logs(tmp / "log");
     // A: BestEffort, two containers (24 + 8 MiB). B: Burstable, 48 MiB: the heaviest.
@@ -65,7 +66,7 @@ TEST(RealCgroups, NamesTheHeaviestPodAndContainerNotThePageCacheDecoy) {
     ASSERT_GT(t.spawn(ctr_path("besteffort", 1, 11), 24 * MiB), 0);
     ASSERT_GT(t.spawn(ctr_path("besteffort", 1, 12), 8 * MiB), 0);
     ASSERT_GT(t.spawn(ctr_path("burstable", 2, 21), 48 * MiB), 0);
-    ASSERT_GT(t.spawn(ctr_path("besteffort", 3, 31), 0, 96 * MiB, tmp.path()), 0);
+    ASSERT_GT(t.spawn(ctr_path("besteffort", 3, 31), 0, 96 * MiB, disk.path()), 0);
 
     CgroupMonitor m;
     ASSERT_TRUE(m.configure(settings_for(t, logs))) << m.error();
