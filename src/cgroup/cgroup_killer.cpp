@@ -1,5 +1,6 @@
 #include "cgroup/cgroup_killer.hpp"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <unistd.h>
@@ -7,7 +8,6 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <dirent.h>
 #include <memory>
 #include <thread>
 
@@ -18,10 +18,14 @@ Duration now_mono() { return std::chrono::steady_clock::now().time_since_epoch()
 
 int qos_rank(QosClass q) {
     switch (q) {
-        case QosClass::BestEffort: return 0;
-        case QosClass::Burstable: return 1;
-        case QosClass::Guaranteed: return 2;
-        case QosClass::Unknown: return 3;
+        case QosClass::BestEffort:
+            return 0;
+        case QosClass::Burstable:
+            return 1;
+        case QosClass::Guaranteed:
+            return 2;
+        case QosClass::Unknown:
+            return 3;
     }
     return 3;
 }
@@ -110,11 +114,13 @@ VictimChoice choose_victim(CgroupMonitor& monitor, const KillPolicy& policy) {
         if (!policy.exclude_namespaces.empty()) {
             if (pod.pod_namespace.empty()) {
                 // It might be in an excluded namespace: do not risk it.
-                skip(pod, "namespace unknown (no pod log directory), cannot rule out an excluded namespace");
+                skip(pod,
+                     "namespace unknown (no pod log directory), cannot rule out an excluded "
+                     "namespace");
                 continue;
             }
-            if (std::find(policy.exclude_namespaces.begin(), policy.exclude_namespaces.end(), pod.pod_namespace) !=
-                policy.exclude_namespaces.end()) {
+            if (std::find(policy.exclude_namespaces.begin(), policy.exclude_namespaces.end(),
+                          pod.pod_namespace) != policy.exclude_namespaces.end()) {
                 skip(pod, "namespace " + pod.pod_namespace + " is excluded");
                 continue;
             }
@@ -132,7 +138,8 @@ VictimChoice choose_victim(CgroupMonitor& monitor, const KillPolicy& policy) {
     return v;
 }
 
-KillOutcome kill_container_cgroup(CgroupMonitor& monitor, const CgroupInfo& container, Duration bound) {
+KillOutcome kill_container_cgroup(CgroupMonitor& monitor, const CgroupInfo& container,
+                                  Duration bound) {
     KillOutcome o;
     const Duration t0 = now_mono();
     if (!monitor.configured() || !monitor.kubernetes()) {
@@ -141,7 +148,8 @@ KillOutcome kill_container_cgroup(CgroupMonitor& monitor, const CgroupInfo& cont
     }
     KubePath kp = classify_cgroup_path(container.path);
     if (!path_inside(container.path, monitor.kubepods_path()) || kp.kind != KubeKind::Container) {
-        o.error = "refusing to kill " + container.path + ": not a container cgroup under " + monitor.kubepods_path();
+        o.error = "refusing to kill " + container.path + ": not a container cgroup under " +
+                  monitor.kubepods_path();
         return o;
     }
     const char* rel = container.path.c_str();
@@ -179,8 +187,8 @@ KillOutcome kill_container_cgroup(CgroupMonitor& monitor, const CgroupInfo& cont
             break;
         }
         if (now_mono() >= deadline) {
-            o.error = std::to_string(pids.size()) + " process(es) still in " + container.path + " after " +
-                      format_duration(bound);
+            o.error = std::to_string(pids.size()) + " process(es) still in " + container.path +
+                      " after " + format_duration(bound);
             break;
         }
         ++o.rounds;

@@ -23,12 +23,18 @@ const char* const kKubepodsCandidates[] = {
 
 const char* to_string(CgroupKind k) {
     switch (k) {
-        case CgroupKind::TopLevel: return "cgroup";
-        case CgroupKind::Pod: return "pod";
-        case CgroupKind::Container: return "container";
-        case CgroupKind::Sandbox: return "sandbox";
-        case CgroupKind::Conmon: return "conmon";
-        case CgroupKind::Unknown: return "unknown";
+        case CgroupKind::TopLevel:
+            return "cgroup";
+        case CgroupKind::Pod:
+            return "pod";
+        case CgroupKind::Container:
+            return "container";
+        case CgroupKind::Sandbox:
+            return "sandbox";
+        case CgroupKind::Conmon:
+            return "conmon";
+        case CgroupKind::Unknown:
+            return "unknown";
     }
     return "unknown";
 }
@@ -59,7 +65,9 @@ void list_subdirs(int dirfd, std::vector<std::string>& out) {
         return;
     }
     while (dirent* e = readdir(d.get())) {
-        if (e->d_name[0] == '.' && (e->d_name[1] == 0 || (e->d_name[1] == '.' && e->d_name[2] == 0))) continue;
+        if (e->d_name[0] == '.' &&
+            (e->d_name[1] == 0 || (e->d_name[1] == '.' && e->d_name[2] == 0)))
+            continue;
         bool dir = e->d_type == DT_DIR;
         if (e->d_type == DT_UNKNOWN) {
             struct stat st;
@@ -165,7 +173,7 @@ void CgroupMonitor::find_kubepods() {
         kubepods_fd_ = fd;
         kubepods_rel_ = rel;
         driver_ = rel.size() > 6 && rel.substr(rel.size() - 6) == ".slice" ? CgroupDriver::Systemd
-                                                                            : CgroupDriver::Cgroupfs;
+                                                                           : CgroupDriver::Cgroupfs;
         return true;
     };
     if (!settings_.kubepods_cgroup.empty()) {
@@ -224,9 +232,10 @@ void CgroupMonitor::restructure() {
                 for (const auto& pod : inner) {
                     KubeName p = classify_pod_level(pod);
                     if (p.kind != KubeKind::Pod) {
-                        unclassified.push_back({rel + "/" + pod, p.kind == KubeKind::QosLevel
-                                                                     ? "a QoS level inside a QoS level"
-                                                                     : p.reason});
+                        unclassified.push_back(
+                            {rel + "/" + pod, p.kind == KubeKind::QosLevel
+                                                  ? "a QoS level inside a QoS level"
+                                                  : p.reason});
                         continue;
                     }
                     QosClass q = p.driver == CgroupDriver::Systemd ? p.qos : k.qos;
@@ -253,7 +262,8 @@ void CgroupMonitor::restructure() {
                                        CgroupDriver::Unknown, ""});
                 if (!inner.empty()) continue;
             }
-            entries.push_back({rel, CgroupKind::TopLevel, QosClass::Unknown, CgroupDriver::Unknown, ""});
+            entries.push_back(
+                {rel, CgroupKind::TopLevel, QosClass::Unknown, CgroupDriver::Unknown, ""});
         }
     }
 
@@ -312,58 +322,122 @@ void CgroupMonitor::rank() {
         if (xv != yv) return xv;
         uint64_t wx = x.usage.working_set(), wy = y.usage.working_set();
         if (wx != wy) return wx > wy;
+        if (x.exact != y.exact) return x.exact;  // an estimate never outranks an equal exact value
         return a < b;
     });
 }
 
-CgroupMonitor::RefreshStats CgroupMonitor::refresh(Duration budget) {
+CgroupMonitor::RefreshStats CgroupMonitor::refresh(Duration budget, bool sweep) {
     RefreshStats st;
     const Duration t0 = now_mono();
     const Duration deadline = t0 + budget;
     if (!configured()) return st;
-    if (!structured_ || dirty_ || t0 - structured_at_ >= settings_.structure_interval || structure_changed()) {
+    if (!structured_ || dirty_ || t0 - structured_at_ >= settings_.structure_interval ||
+        structure_changed()) {
         restructure();
         st.restructured = true;
     }
-
-    auto read_node = [&](Node& n) {
+    auto vanished = [&](Node& n) {
+        // Pods die all the time: skip it now, drop it at the next restructure.
+        n.gone = true;
+        dirty_ = true;
+        ++st.vanished;
+    };
+    auto read_usage = [&](Node& n) {
         if (n.gone) return;
-        MemcgUsage u;
-        ReadStatus r = n.files.is_open() ? n.files.read(hierarchy_, stat_buf_, sizeof stat_buf_, u)
-                                         : read_usage_at(n.dir.fd, hierarchy_, u);
-        switch (r) {
-            case ReadStatus::Ok:
-                n.usage = u;
-                n.has_data = true;
-                ++st.read;
-                break;
-            case ReadStatus::Gone:
-                // Pods die all the time: skip it now, drop it at the next restructure.
-                n.gone = true;
-                dirty_ = true;
-                ++st.vanished;
-                break;
-            case ReadStatus::Error: ++st.errors; break;
+        uint64_t usage = 0;
+        ReadStatus r = n.files.is_open() ? n.files.read_usage(usage)
+                                         : read_usage_only_at(n.dir.fd, hierarchy_, usage);
+        if (r == ReadStatus::Ok) {
+            n.usage.usage = usage;
+            n.has_data = true;
+            ++st.read;
+        } else if (r == ReadStatus::Gone) {
+            vanished(n);
+        } else {
+            ++st.errors;
+        }
+    };
+    auto read_inactive = [&](Node& n) {
+        uint64_t inactive = 0;
+        ReadStatus r = n.files.is_open() ? n.files.read_inactive_file(hierarchy_, stat_buf_,
+                                                                      sizeof stat_buf_, inactive)
+                                         : read_inactive_file_at(n.dir.fd, hierarchy_, inactive);
+        if (r == ReadStatus::Ok) {
+            n.usage.inactive_file = inactive;
+            n.exact = true;
+            ++st.stat_read;
+        } else if (r == ReadStatus::Gone) {
+            vanished(n);
+        } else {
+            ++st.errors;
         }
     };
 
-    // The previously heaviest first: with a tight budget they matter most.
-    constexpr size_t kHeadFirst = 8;
+    // 1. Every usage: the previously heaviest first, then the rest round-robin;
+    //    at the deadline (after some progress) the rest keep their old value.
     const size_t n = order_.size();
-    const size_t head = std::min(kHeadFirst, n);
-    for (size_t i = 0; i < head; ++i) read_node(nodes_[order_[i]]);
+    const size_t head = std::min(kExactTop, n);
+    for (size_t i = 0; i < head; ++i) read_usage(nodes_[order_[i]]);
     const size_t rest = n - head;
     size_t done = 0;
     for (; done < rest; ++done) {
-        // Always make some progress round-robin, or a tiny budget starves the tail.
-        if (done >= kHeadFirst && now_mono() >= deadline) {
+        if (done >= kExactTop && now_mono() >= deadline) {
             st.deadline_hit = true;
             break;
         }
-        read_node(nodes_[order_[head + (cursor_ + done) % rest]]);
+        read_usage(nodes_[order_[head + (cursor_ + done) % rest]]);
     }
     if (rest) cursor_ = (cursor_ + done) % rest;
     st.stale = rest - done;
+
+    // 2. Exact working sets in order of usage, until nothing further down can
+    //    enter the top kExactTop (its working set <= its usage <= the bar).
+    by_usage_.clear();
+    for (uint32_t i = 0; i < nodes_.size(); ++i) {
+        nodes_[i].exact = false;
+        if (nodes_[i].has_data && !nodes_[i].gone) by_usage_.push_back(i);
+    }
+    std::sort(by_usage_.begin(), by_usage_.end(), [this](uint32_t a, uint32_t b) {
+        return nodes_[a].usage.usage > nodes_[b].usage.usage;
+    });
+    uint64_t top[kExactTop];  // best working sets so far, descending
+    size_t ntop = 0;
+    for (uint32_t idx : by_usage_) {
+        Node& x = nodes_[idx];
+        // Equal usage cannot beat the bar either: an estimate sorts after an equal exact value.
+        if (ntop == kExactTop && x.usage.usage <= top[kExactTop - 1]) break;
+        if (st.stat_read >= kExactTop && now_mono() >= deadline) {
+            st.deadline_hit = true;
+            break;
+        }
+        read_inactive(x);
+        if (!x.exact) continue;
+        uint64_t ws = x.usage.working_set();
+        size_t pos;
+        if (ntop < kExactTop)
+            pos = ntop++;
+        else if (ws > top[kExactTop - 1])
+            pos = kExactTop - 1;
+        else
+            continue;
+        top[pos] = ws;
+        while (pos > 0 && top[pos - 1] < top[pos]) {
+            std::swap(top[pos - 1], top[pos]);
+            --pos;
+        }
+    }
+
+    // 3. Background: refresh the others' inactive_file round-robin while the budget lasts.
+    if (sweep && !by_usage_.empty()) {
+        const size_t m = by_usage_.size();
+        size_t k = 0;
+        for (; k < m && now_mono() < deadline; ++k) {
+            Node& x = nodes_[by_usage_[(stat_cursor_ + k) % m]];
+            if (!x.exact && !x.gone) read_inactive(x);
+        }
+        stat_cursor_ = (stat_cursor_ + k) % m;
+    }
     rank();
     st.elapsed = now_mono() - t0;
     last_ = st;
@@ -380,6 +454,7 @@ CgroupInfo CgroupMonitor::info_of(const Node& n) const {
     c.usage = n.usage.usage;
     c.inactive_file = n.usage.inactive_file;
     c.working_set = n.usage.working_set();
+    c.estimate = !n.exact;
     return c;
 }
 
@@ -416,7 +491,8 @@ void CgroupMonitor::resolve_names(CgroupInfo& c) {
 bool CgroupMonitor::is_pause(int dirfd) const {
     char buf[256];
     size_t len = 0;
-    if (read_at(dirfd, "cgroup.procs", buf, sizeof buf - 1, len) != ReadStatus::Ok || len == 0) return false;
+    if (read_at(dirfd, "cgroup.procs", buf, sizeof buf - 1, len) != ReadStatus::Ok || len == 0)
+        return false;
     buf[len] = 0;
     long pid = std::strtol(buf, nullptr, 10);
     if (pid <= 0) return false;
@@ -441,7 +517,8 @@ std::vector<CgroupInfo> CgroupMonitor::containers(const CgroupInfo& pod) {
         Fd dir(open_dir_at(pod_dir.fd, "/" + name));
         if (dir.fd < 0) continue;
         MemcgUsage u;
-        if (read_usage_at(dir.fd, hierarchy_, u) != ReadStatus::Ok) continue;  // vanished or unreadable
+        if (read_usage_at(dir.fd, hierarchy_, u) != ReadStatus::Ok)
+            continue;  // vanished or unreadable
         CgroupInfo c;
         c.path = pod.path + "/" + name;
         c.qos = pod.qos;
@@ -470,7 +547,8 @@ std::vector<CgroupInfo> CgroupMonitor::containers(const CgroupInfo& pod) {
                 c.note = k.reason;
                 break;
         }
-        if (c.kind == CgroupKind::Container) c.container_name = names_.container(pod.pod_uid, c.container_id);
+        if (c.kind == CgroupKind::Container)
+            c.container_name = names_.container(pod.pod_uid, c.container_id);
         out.push_back(std::move(c));
     }
     // Without a containers/ link: a pod that logs exactly one container and has
@@ -495,8 +573,9 @@ std::vector<CgroupInfo> CgroupMonitor::containers(const CgroupInfo& pod) {
     for (auto& c : out)
         if (c.kind == CgroupKind::Container && c.container_name.empty() && c.note.empty())
             c.note = "no container log link for this id (a sandbox, or logs not mounted)";
-    std::stable_sort(out.begin(), out.end(),
-                     [](const CgroupInfo& a, const CgroupInfo& b) { return a.working_set > b.working_set; });
+    std::stable_sort(out.begin(), out.end(), [](const CgroupInfo& a, const CgroupInfo& b) {
+        return a.working_set > b.working_set;
+    });
     return out;
 }
 

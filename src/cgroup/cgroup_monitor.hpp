@@ -9,10 +9,16 @@
 // Cost: every ranked cgroup keeps a dirfd and two open files (usage and
 // memory.stat) read with pread. The directory structure is re-listed only when a
 // watched directory's link count changes (kernfs counts subdirectories), when a
-// cgroup vanished, or every structure_interval. refresh() takes a time budget:
-// it reads the 8 previously heaviest first, then the rest round-robin, and stops
-// at the deadline after at least 8 more (what was not re-read keeps its
-// previous value: `stale`; the next refresh continues where this one stopped).
+// cgroup vanished, or every structure_interval.
+//
+// refresh() reads every usage (cheap: ~1us) but memory.stat (~10us on v1) only
+// where it can matter: in order of usage, until the next usage is no larger than
+// the kExactTop-th best working set found (working set <= usage, so nothing
+// further down can enter the top). The top kExactTop are exact; the rest use
+// their last inactive_file reading (`estimate`). A background refresh (sweep)
+// also re-reads memory.stat of the others round-robin within its budget.
+// The budget bounds the time: the previously heaviest are read first, the rest
+// round-robin, and whatever is not re-read keeps its previous value (`stale`).
 //
 // This is also the API the D-Bus and metrics code reads (report(), ranked(),
 // containers()). Not thread-safe: call it from the daemon's loop.
@@ -36,17 +42,18 @@
 namespace oomguard {
 
 enum class CgroupKind {
-    TopLevel,   // a top-level cgroup of a host without kubepods
+    TopLevel,  // a top-level cgroup of a host without kubepods
     Pod,
     Container,
-    Sandbox,    // the pod's pause container
-    Conmon,     // cri-o's conmon, not a container
-    Unknown,    // under kubepods but not understood: `note` says why
+    Sandbox,  // the pod's pause container
+    Conmon,   // cri-o's conmon, not a container
+    Unknown,  // under kubepods but not understood: `note` says why
 };
 const char* to_string(CgroupKind k);
 
 struct CgroupInfo {
-    std::string path;  // relative to the memory hierarchy root, e.g. "/kubepods/besteffort/pod<uid>"
+    std::string
+        path;  // relative to the memory hierarchy root, e.g. "/kubepods/besteffort/pod<uid>"
     CgroupKind kind = CgroupKind::Unknown;
     QosClass qos = QosClass::Unknown;
     CgroupDriver driver = CgroupDriver::Unknown;
@@ -59,7 +66,8 @@ struct CgroupInfo {
     bool limit_known = false;
     std::optional<uint64_t> limit;  // nullopt (with limit_known): unlimited
     int oom_group = -1;             // v2 memory.oom.group (0/1); -1 on v1 or unknown
-    std::string note;               // naming or classification remarks
+    bool estimate = false;  // working set from an older inactive_file reading (not in the top)
+    std::string note;       // naming or classification remarks
 
     // "ns/name", the pod UID, or the cgroup path: the best name there is.
     std::string display_name() const;
@@ -96,10 +104,11 @@ public:
     };
 
     struct RefreshStats {
-        size_t read = 0;      // cgroups re-read
-        size_t stale = 0;     // left with previous values (deadline)
-        size_t vanished = 0;  // gone during this refresh
-        size_t errors = 0;    // unreadable for another reason
+        size_t read = 0;       // usages re-read
+        size_t stat_read = 0;  // memory.stat re-read (exact working set)
+        size_t stale = 0;      // usage left with its previous value (deadline)
+        size_t vanished = 0;   // gone during this refresh
+        size_t errors = 0;     // unreadable for another reason
         bool restructured = false;
         bool deadline_hit = false;
         Duration elapsed{0};
@@ -107,7 +116,7 @@ public:
 
     struct Allocatable {
         bool kubernetes = false;
-        std::string path;               // relative path of kubepods
+        std::string path;  // relative path of kubepods
         bool limit_known = false;
         std::optional<uint64_t> limit;  // nullopt (with limit_known): no limit
         std::string error;
@@ -129,8 +138,11 @@ public:
     const std::string& kubepods_path() const { return kubepods_rel_; }
     CgroupDriver driver() const { return driver_; }
 
-    // Re-reads the ranking within `budget` (see above).
-    RefreshStats refresh(Duration budget);
+    static constexpr size_t kExactTop = 8;
+
+    // Re-reads the ranking within `budget` (see above). `sweep`: spend what is
+    // left of the budget refreshing the estimates (background refreshes).
+    RefreshStats refresh(Duration budget, bool sweep = false);
     const RefreshStats& last_refresh() const { return last_; }
 
     // The heaviest `top_n` with names and limits, and the containers of the
@@ -168,7 +180,8 @@ private:
         CgroupDriver driver = CgroupDriver::Unknown;
         std::string pod_uid;
         MemcgUsage usage;
-        bool has_data = false;
+        bool has_data = false;  // usage read at least once
+        bool exact = false;     // inactive_file read by the last refresh
         bool gone = false;
     };
     struct Watched {
@@ -196,6 +209,8 @@ private:
     bool structured_ = false;
     Duration structured_at_{0};
     size_t cursor_ = 0;
+    size_t stat_cursor_ = 0;
+    std::vector<uint32_t> by_usage_;  // scratch
     RefreshStats last_;
     char stat_buf_[8192];
 

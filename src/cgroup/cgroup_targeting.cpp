@@ -25,10 +25,9 @@ CgroupMonitor::Settings CgroupTargeting::settings_from(const Config& c) {
     return s;
 }
 
-void CgroupTargeting::refresh(Duration budget) {
-    monitor_.refresh(budget);
+void CgroupTargeting::refresh(Duration budget, bool sweep) {
+    if (monitor_.refresh(budget, sweep).restructured) log_unclassified_if_new();
     last_refresh_at_ = monotonic_now();
-    log_unclassified_if_new();
 }
 
 void CgroupTargeting::log_unclassified_if_new() {
@@ -50,10 +49,11 @@ void CgroupTargeting::check_allocatable(uint64_t mem_total) {
     auto a = monitor_.allocatable();
     Journal& j = daemon_.journal();
     if (!a.kubernetes) {
-        j.log(Event::Info, LOG_INFO,
-              "no kubepods cgroup under " + monitor_.hierarchy().memory_root +
-                  (k8s_.kubepods_cgroup.empty() ? "" : " (looked for " + k8s_.kubepods_cgroup + ")") +
-                  ": not a Kubernetes node, ranking the top-level cgroups instead");
+        j.log(
+            Event::Info, LOG_INFO,
+            "no kubepods cgroup under " + monitor_.hierarchy().memory_root +
+                (k8s_.kubepods_cgroup.empty() ? "" : " (looked for " + k8s_.kubepods_cgroup + ")") +
+                ": not a Kubernetes node, ranking the top-level cgroups instead");
         return;
     }
     if (!a.limit_known) {
@@ -61,18 +61,24 @@ void CgroupTargeting::check_allocatable(uint64_t mem_total) {
         return;
     }
     if (a.limit) {
-        std::string share = mem_total ? " (" + std::to_string(*a.limit * 100 / mem_total) + "% of MemTotal)" : "";
+        std::string share =
+            mem_total ? " (" + std::to_string(*a.limit * 100 / mem_total) + "% of MemTotal)" : "";
         j.log(Event::Info, LOG_INFO,
-              "node allocatable is enforced: " + a.path + " is limited to " + format_bytes(*a.limit) + share,
-              {{"OOMGUARD_KUBEPODS_LIMIT_BYTES", std::to_string(*a.limit)}, {"OOMGUARD_CGROUP", a.path}});
+              "node allocatable is enforced: " + a.path + " is limited to " +
+                  format_bytes(*a.limit) + share,
+              {{"OOMGUARD_KUBEPODS_LIMIT_BYTES", std::to_string(*a.limit)},
+               {"OOMGUARD_CGROUP", a.path}});
         return;
     }
     j.log(Event::NoAllocatable, LOG_WARNING,
           a.path +
               " has no memory limit: kubelet does not enforce node allocatable for pods "
-              "(--enforce-node-allocatable=pods with --kube-reserved/--system-reserved). Pods can then take "
-              "all of the node's memory, leaving none for the kubelet, the container runtime and the system; "
-              "the node may hang or the kernel may kill system daemons before kubelet's eviction reacts. "
+              "(--enforce-node-allocatable=pods with --kube-reserved/--system-reserved). Pods can "
+              "then take "
+              "all of the node's memory, leaving none for the kubelet, the container runtime and "
+              "the system; "
+              "the node may hang or the kernel may kill system daemons before kubelet's eviction "
+              "reacts. "
               "oomguard is then the last line of defence.",
           {{"OOMGUARD_CGROUP", a.path}, {"OOMGUARD_KUBEPODS_LIMIT", "max"}});
 }
@@ -97,12 +103,13 @@ void CgroupTargeting::on_config(const DaemonState& state, const Config& config) 
                                          : ""));
     configured_once_ = true;
     check_allocatable(state.sample.mem_total);
-    refresh(k8s_.scan_budget);
+    refresh(k8s_.scan_budget, /*sweep=*/true);
     last_report_ = monitor_.report(kTopN);
     std::vector<LogField> fields;
     append_heaviest_fields(last_report_, fields);
     std::string table = heaviest_table(last_report_, kTopN);
-    j.log(Event::Heaviest, LOG_INFO, heaviest_summary(last_report_) + (table.empty() ? "" : "\n" + table), fields);
+    j.log(Event::Heaviest, LOG_INFO,
+          heaviest_summary(last_report_) + (table.empty() ? "" : "\n" + table), fields);
     next_refresh_ = monotonic_now() + (alert_ ? kAlertInterval : kCalmInterval);
 }
 
@@ -123,18 +130,21 @@ LoopSource::Spec CgroupTargeting::poll_spec() {
 void CgroupTargeting::dispatch(short) {
     Duration now = monotonic_now();
     if (now < next_refresh_) return;
-    refresh(k8s_.scan_budget);
+    refresh(k8s_.scan_budget, /*sweep=*/true);
+    // Keeps names cached for the trigger and last_report() fresh for D-Bus/metrics.
+    if (k8s_.log_heaviest) last_report_ = monitor_.report(kTopN);
     next_refresh_ = monotonic_now() + (alert_ ? kAlertInterval : kCalmInterval);
 }
 
 void CgroupTargeting::describe(std::string& message, std::vector<LogField>& fields) {
     if (!k8s_.log_heaviest) return;
     if (!monitor_.configured()) {
-        message += "; heaviest cgroup unknown: " + (monitor_.error().empty() ? "no cgroup root" : monitor_.error());
+        message += "; heaviest cgroup unknown: " +
+                   (monitor_.error().empty() ? "no cgroup root" : monitor_.error());
         return;
     }
     // Bounded: refresh() stops at the budget; report() reads the few cgroups it shows.
-    refresh(k8s_.scan_budget);
+    refresh(k8s_.scan_budget, /*sweep=*/false);
     last_report_ = monitor_.report(kTopN);
     message += "; " + heaviest_summary(last_report_);
     std::string table = heaviest_table(last_report_, kTopN);
@@ -154,13 +164,15 @@ bool CgroupTargeting::act(const Config& config, bool dry_run, std::string& what)
         return true;
     }
     // describe() refreshed just now unless log_heaviest is off.
-    if (monotonic_now() - last_refresh_at_ > std::chrono::milliseconds(100)) refresh(k8s_.scan_budget);
+    if (monotonic_now() - last_refresh_at_ > std::chrono::milliseconds(100))
+        refresh(k8s_.scan_budget, false);
     KillPolicy policy{config.kubernetes.exclude_namespaces, config.kubernetes.kill_guaranteed};
     VictimChoice v = choose_victim(monitor_, policy);
     std::string skipped;
     for (const auto& s : v.skipped) skipped += (skipped.empty() ? "" : "; ") + s;
     if (!v.found) {
-        what = "kill-cgroup: no eligible container (" + v.why_none + (skipped.empty() ? "" : ": " + skipped) + ")";
+        what = "kill-cgroup: no eligible container (" + v.why_none +
+               (skipped.empty() ? "" : ": " + skipped) + ")";
         if (config.action.fallback_sysrq) {
             what += ", falling back to sysrq: ";
             return false;  // the daemon writes 'f' and says so
@@ -169,9 +181,11 @@ bool CgroupTargeting::act(const Config& config, bool dry_run, std::string& what)
         return true;
     }
     const CgroupInfo& c = v.container;
-    std::string target = "container " + (c.container_name.empty() ? c.container_id.substr(0, 12) : c.container_name) +
-                         " of pod " + v.pod.display_name() + " (" + to_string(v.pod.qos) + ", working set " +
-                         format_bytes(c.working_set) + ", cgroup " + c.path + ")";
+    std::string target =
+        "container " +
+        (c.container_name.empty() ? c.container_id.substr(0, 12) : c.container_name) + " of pod " +
+        v.pod.display_name() + " (" + to_string(v.pod.qos) + ", working set " +
+        format_bytes(c.working_set) + ", cgroup " + c.path + ")";
     if (dry_run) {
         what = "dry-run: would kill " + target;
         return true;

@@ -25,7 +25,8 @@ public:
     void install();
 
     CgroupMonitor& monitor() { return monitor_; }
-    // The report shown with the last trigger or start/reload entry.
+    // The latest report: from the last trigger, start/reload, or background
+    // refresh (at most 10s old, 1s below the warning level).
     const HeaviestReport& last_report() const { return last_report_; }
 
     static CgroupMonitor::Settings settings_from(const Config& c);
@@ -54,7 +55,7 @@ private:
     HeaviestReport last_report_;
     std::string unclassified_seen_;
 
-    void refresh(Duration budget);
+    void refresh(Duration budget, bool sweep);
     void log_unclassified_if_new();
     void check_allocatable(uint64_t mem_total);
 };

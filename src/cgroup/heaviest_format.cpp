@@ -5,8 +5,12 @@
 namespace oomguard {
 namespace {
 
-std::string pad_left(const std::string& s, size_t w) { return s.size() >= w ? s : std::string(w - s.size(), ' ') + s; }
-std::string pad_right(const std::string& s, size_t w) { return s.size() >= w ? s : s + std::string(w - s.size(), ' '); }
+std::string pad_left(const std::string& s, size_t w) {
+    return s.size() >= w ? s : std::string(w - s.size(), ' ') + s;
+}
+std::string pad_right(const std::string& s, size_t w) {
+    return s.size() >= w ? s : s + std::string(w - s.size(), ' ');
+}
 
 std::string container_label(const CgroupInfo& c) {
     if (!c.container_name.empty()) return c.container_name;
@@ -41,8 +45,8 @@ std::string heaviest_summary(const HeaviestReport& r) {
     } else {
         s = "heaviest cgroup " + p.path;
     }
-    s += ": working set " + format_bytes(p.working_set) + " of usage " + format_bytes(p.usage) + ", limit " +
-         format_limit(p);
+    s += ": working set " + format_bytes(p.working_set) + " of usage " + format_bytes(p.usage) +
+         ", limit " + format_limit(p);
     return s;
 }
 
@@ -59,7 +63,8 @@ std::string heaviest_table(const HeaviestReport& r, size_t n) {
         if (r.kubernetes) {
             t += pad_right(to_string(c.qos), 10) + "  " + c.display_name();
             if (i == 0)
-                if (const CgroupInfo* k = heaviest_container(r)) t += " [" + container_label(*k) + "]";
+                if (const CgroupInfo* k = heaviest_container(r))
+                    t += " [" + container_label(*k) + "]";
         } else {
             t += c.path;
         }
@@ -76,9 +81,11 @@ void append_heaviest_fields(const HeaviestReport& r, std::vector<LogField>& f) {
     f.push_back({"OOMGUARD_CGROUP", p.path});
     f.push_back({"OOMGUARD_WORKING_SET_BYTES", std::to_string(p.working_set)});
     f.push_back({"OOMGUARD_USAGE_BYTES", std::to_string(p.usage)});
-    f.push_back({"OOMGUARD_LIMIT", p.limit_known ? (p.limit ? std::to_string(*p.limit) : "max") : "unknown"});
+    f.push_back({"OOMGUARD_LIMIT",
+                 p.limit_known ? (p.limit ? std::to_string(*p.limit) : "max") : "unknown"});
     f.push_back({"OOMGUARD_SCAN_USEC",
-                 std::to_string(std::chrono::duration_cast<std::chrono::microseconds>(r.scan_time).count())});
+                 std::to_string(
+                     std::chrono::duration_cast<std::chrono::microseconds>(r.scan_time).count())});
     if (!r.kubernetes) return;
     f.push_back({"OOMGUARD_POD_UID", p.pod_uid});
     f.push_back({"OOMGUARD_POD_NAMESPACE", p.pod_namespace});

@@ -52,9 +52,10 @@ Result<CgroupHierarchy> detect_cgroup_hierarchy(const std::string& cgroup_root) 
             h.layout = "cgroup v2 (unified)";
             return h;
         }
-        return Error::logic("cgroup root " + root +
-                            " is cgroup v2 without the memory controller (it is bound to a v1 hierarchy; "
-                            "point [paths] cgroup at its parent)");
+        return Error::logic(
+            "cgroup root " + root +
+            " is cgroup v2 without the memory controller (it is bound to a v1 hierarchy; "
+            "point [paths] cgroup at its parent)");
     }
     if (exists(root + "/memory.usage_in_bytes")) {
         h.version = CgroupVersion::V1;
@@ -66,22 +67,24 @@ Result<CgroupHierarchy> detect_cgroup_hierarchy(const std::string& cgroup_root) 
         h.version = CgroupVersion::V1;
         h.memory_root = root + "/memory";
         if (read_small(root + "/unified/cgroup.controllers", controllers))
-            h.layout = "hybrid (memory controller on cgroup v1 at " + h.memory_root + ", cgroup v2 at " + root +
-                       "/unified without memory)";
+            h.layout = "hybrid (memory controller on cgroup v1 at " + h.memory_root +
+                       ", cgroup v2 at " + root + "/unified without memory)";
         else
             h.layout = "cgroup v1 (memory controller at " + h.memory_root + ")";
         return h;
     }
     // Hybrid where systemd left memory to the v2 hierarchy.
-    if (read_small(root + "/unified/cgroup.controllers", controllers) && lists_memory(controllers)) {
+    if (read_small(root + "/unified/cgroup.controllers", controllers) &&
+        lists_memory(controllers)) {
         h.version = CgroupVersion::V2;
         h.memory_root = root + "/unified";
         h.layout = "hybrid (memory controller on cgroup v2 at " + h.memory_root + ")";
         return h;
     }
-    return Error::logic("no memory controller under cgroup root " + root +
-                        ": looked for cgroup.controllers listing memory (v2), memory.usage_in_bytes (v1), "
-                        "memory/ (v1 or hybrid) and unified/ (hybrid)");
+    return Error::logic(
+        "no memory controller under cgroup root " + root +
+        ": looked for cgroup.controllers listing memory (v2), memory.usage_in_bytes (v1), "
+        "memory/ (v1 or hybrid) and unified/ (hybrid)");
 }
 
 }  // namespace oomguard

@@ -20,10 +20,16 @@ struct CgroupHierarchy {
     std::string layout;       // "cgroup v2 (unified)", "cgroup v1", "hybrid: ..."
 
     // File names that differ between the versions.
-    const char* usage_file() const { return version == CgroupVersion::V1 ? "memory.usage_in_bytes" : "memory.current"; }
-    const char* limit_file() const { return version == CgroupVersion::V1 ? "memory.limit_in_bytes" : "memory.max"; }
+    const char* usage_file() const {
+        return version == CgroupVersion::V1 ? "memory.usage_in_bytes" : "memory.current";
+    }
+    const char* limit_file() const {
+        return version == CgroupVersion::V1 ? "memory.limit_in_bytes" : "memory.max";
+    }
     // Hierarchical inactive_file in memory.stat.
-    const char* inactive_file_key() const { return version == CgroupVersion::V1 ? "total_inactive_file" : "inactive_file"; }
+    const char* inactive_file_key() const {
+        return version == CgroupVersion::V1 ? "total_inactive_file" : "inactive_file";
+    }
 };
 
 // Errors name the root and what was looked for.

@@ -28,7 +28,8 @@ bool leading_u64(std::string_view s, uint64_t& v, size_t* used = nullptr) {
 bool leading_i64(std::string_view s, int64_t& v) {
     bool neg = !s.empty() && s[0] == '-';
     uint64_t u;
-    if (!leading_u64(s.substr(neg ? 1 : 0), u) || u > static_cast<uint64_t>(INT64_MAX)) return false;
+    if (!leading_u64(s.substr(neg ? 1 : 0), u) || u > static_cast<uint64_t>(INT64_MAX))
+        return false;
     v = neg ? -static_cast<int64_t>(u) : static_cast<int64_t>(u);
     return true;
 }
@@ -79,7 +80,8 @@ bool parse_oom_kill_line(std::string_view msg, OomKillLine& out) {
     size_t pid = body.rfind(",pid=");
     if (pid == std::string_view::npos) return false;
     size_t task = body.rfind(",task=", pid);
-    size_t memcg = task == std::string_view::npos ? std::string_view::npos : body.rfind(",task_memcg=", task);
+    size_t memcg =
+        task == std::string_view::npos ? std::string_view::npos : body.rfind(",task_memcg=", task);
     if (task == std::string_view::npos || memcg == std::string_view::npos) return false;
     if (!leading_i64(body.substr(pid + 5), out.pid)) return false;
     size_t uid = body.find(",uid=", pid);
@@ -222,10 +224,14 @@ Status KmsgReader::open(const std::string& path) {
     close();
     struct stat st;
     if (::stat(path.c_str(), &st) != 0) return Error::sys(errno, "kmsg " + path);
-    if (S_ISCHR(st.st_mode)) kind_ = Kind::CharDev;
-    else if (S_ISFIFO(st.st_mode)) kind_ = Kind::Fifo;
-    else if (S_ISREG(st.st_mode)) kind_ = Kind::File;
-    else return Error::logic("kmsg " + path + ": not a character device, FIFO or file");
+    if (S_ISCHR(st.st_mode))
+        kind_ = Kind::CharDev;
+    else if (S_ISFIFO(st.st_mode))
+        kind_ = Kind::Fifo;
+    else if (S_ISREG(st.st_mode))
+        kind_ = Kind::File;
+    else
+        return Error::logic("kmsg " + path + ": not a character device, FIFO or file");
     int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0) return Error::sys(errno, "cannot open kmsg " + path);
     // Only what happens from now on: the past was reported by whoever ran then.

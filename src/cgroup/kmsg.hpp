@@ -66,9 +66,9 @@ struct KernelOomEvent {
     std::string constraint;  // "" when the kernel printed no oom-kill line
     std::string task_memcg;
     std::string oom_memcg;
-    bool memcg_oom = false;   // a cgroup hit its own limit (not a node-wide OOM)
+    bool memcg_oom = false;  // a cgroup hit its own limit (not a node-wide OOM)
     bool have_rss = false;
-    uint64_t rss_bytes = 0;   // anon + file + shmem RSS at the kill
+    uint64_t rss_bytes = 0;  // anon + file + shmem RSS at the kill
     uint64_t anon_rss_bytes = 0;
 };
 
@@ -127,7 +127,7 @@ private:
     Kind kind_ = Kind::CharDev;
     std::string path_;
     uint64_t lost_ = 0;
-    std::string buf_;   // FIFO/file: bytes not yet split into lines
+    std::string buf_;  // FIFO/file: bytes not yet split into lines
     size_t buf_pos_ = 0;
     char rec_[8192];
     bool next(std::string_view& rec);

@@ -6,40 +6,56 @@ namespace oomguard {
 
 const char* to_string(QosClass q) {
     switch (q) {
-        case QosClass::Guaranteed: return "Guaranteed";
-        case QosClass::Burstable: return "Burstable";
-        case QosClass::BestEffort: return "BestEffort";
-        case QosClass::Unknown: return "Unknown";
+        case QosClass::Guaranteed:
+            return "Guaranteed";
+        case QosClass::Burstable:
+            return "Burstable";
+        case QosClass::BestEffort:
+            return "BestEffort";
+        case QosClass::Unknown:
+            return "Unknown";
     }
     return "Unknown";
 }
 
 const char* to_string(CgroupDriver d) {
     switch (d) {
-        case CgroupDriver::Cgroupfs: return "cgroupfs";
-        case CgroupDriver::Systemd: return "systemd";
-        case CgroupDriver::Unknown: return "unknown";
+        case CgroupDriver::Cgroupfs:
+            return "cgroupfs";
+        case CgroupDriver::Systemd:
+            return "systemd";
+        case CgroupDriver::Unknown:
+            return "unknown";
     }
     return "unknown";
 }
 
 const char* to_string(ContainerRuntime r) {
     switch (r) {
-        case ContainerRuntime::Containerd: return "containerd";
-        case ContainerRuntime::Crio: return "cri-o";
-        case ContainerRuntime::Docker: return "docker";
-        case ContainerRuntime::Unknown: return "";
+        case ContainerRuntime::Containerd:
+            return "containerd";
+        case ContainerRuntime::Crio:
+            return "cri-o";
+        case ContainerRuntime::Docker:
+            return "docker";
+        case ContainerRuntime::Unknown:
+            return "";
     }
     return "";
 }
 
 const char* to_string(KubeKind k) {
     switch (k) {
-        case KubeKind::QosLevel: return "qos-level";
-        case KubeKind::Pod: return "pod";
-        case KubeKind::Container: return "container";
-        case KubeKind::Conmon: return "conmon";
-        case KubeKind::Unknown: return "unknown";
+        case KubeKind::QosLevel:
+            return "qos-level";
+        case KubeKind::Pod:
+            return "pod";
+        case KubeKind::Container:
+            return "container";
+        case KubeKind::Conmon:
+            return "conmon";
+        case KubeKind::Unknown:
+            return "unknown";
     }
     return "unknown";
 }
@@ -54,7 +70,9 @@ bool starts_with(std::string_view s, std::string_view prefix) {
     return s.size() >= prefix.size() && s.substr(0, prefix.size()) == prefix;
 }
 
-bool is_hex(char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'); }
+bool is_hex(char c) {
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
 
 // "kubepods" alone or after a '-' (prefixed slices such as kubelet-kubepods).
 bool ends_with_kubepods_word(std::string_view s, std::string_view word) {
@@ -100,9 +118,12 @@ std::string normalize_pod_uid(std::string_view raw, std::string* reason) {
     std::string uid;
     uid.reserve(raw.size());
     for (char c : raw) {
-        if (c == '_' || c == '-') uid += '-';
-        else if (is_hex(c)) uid += static_cast<char>(c >= 'A' && c <= 'F' ? c - 'A' + 'a' : c);
-        else return fail("pod UID " + quoted(raw) + " contains " + quoted(std::string_view(&c, 1)));
+        if (c == '_' || c == '-')
+            uid += '-';
+        else if (is_hex(c))
+            uid += static_cast<char>(c >= 'A' && c <= 'F' ? c - 'A' + 'a' : c);
+        else
+            return fail("pod UID " + quoted(raw) + " contains " + quoted(std::string_view(&c, 1)));
     }
     // A UUID (8-4-4-4-12) from the API server, or a 32-hex-digit hash (static pods).
     static constexpr int kGroups[] = {8, 4, 4, 4, 12};
@@ -111,7 +132,8 @@ std::string normalize_pod_uid(std::string_view raw, std::string* reason) {
         for (int g = 0; g < 5; ++g) {
             for (int i = 0; i < kGroups[g]; ++i, ++pos)
                 if (uid[pos] == '-') return fail("pod UID " + quoted(raw) + " is not a UUID");
-            if (g < 4 && uid[pos++] != '-') return fail("pod UID " + quoted(raw) + " is not a UUID");
+            if (g < 4 && uid[pos++] != '-')
+                return fail("pod UID " + quoted(raw) + " is not a UUID");
         }
         return uid;
     }
@@ -128,8 +150,9 @@ KubeName classify_pod_level(std::string_view name) {
         return k;
     }
     if (name == "guaranteed" || name == "kubepods-guaranteed.slice")
-        return unknown(quoted(name) +
-                       ": kubelet has no guaranteed level (Guaranteed pods sit directly under kubepods)");
+        return unknown(
+            quoted(name) +
+            ": kubelet has no guaranteed level (Guaranteed pods sit directly under kubepods)");
     if (ends_with(name, ".slice")) {
         std::string_view stem = name.substr(0, name.size() - 6);
         if (ends_with_kubepods_word(stem, "kubepods-burstable") ||
@@ -143,10 +166,14 @@ KubeName classify_pod_level(std::string_view name) {
         if (pos == std::string_view::npos)
             return unknown(quoted(name) + ": a slice that is neither a QoS level nor a pod");
         std::string_view prefix = stem.substr(0, pos);
-        if (ends_with_kubepods_word(prefix, "kubepods-burstable")) k.qos = QosClass::Burstable;
-        else if (ends_with_kubepods_word(prefix, "kubepods-besteffort")) k.qos = QosClass::BestEffort;
-        else if (ends_with_kubepods_word(prefix, "kubepods")) k.qos = QosClass::Guaranteed;
-        else return unknown(quoted(name) + ": pod slice without a kubepods[-<qos>] prefix");
+        if (ends_with_kubepods_word(prefix, "kubepods-burstable"))
+            k.qos = QosClass::Burstable;
+        else if (ends_with_kubepods_word(prefix, "kubepods-besteffort"))
+            k.qos = QosClass::BestEffort;
+        else if (ends_with_kubepods_word(prefix, "kubepods"))
+            k.qos = QosClass::Guaranteed;
+        else
+            return unknown(quoted(name) + ": pod slice without a kubepods[-<qos>] prefix");
         std::string why;
         k.pod_uid = normalize_pod_uid(stem.substr(pos + 4), &why);
         if (k.pod_uid.empty()) return unknown(quoted(name) + ": " + why);
@@ -188,7 +215,8 @@ KubeName classify_container_level(std::string_view name) {
         if (!starts_with(stem, p.text)) continue;
         std::string_view id = stem.substr(p.text.size());
         if (!valid_container_id(id))
-            return unknown(quoted(name) + ": malformed container id after \"" + std::string(p.text) + "\"");
+            return unknown(quoted(name) + ": malformed container id after \"" +
+                           std::string(p.text) + "\"");
         k.kind = p.kind;
         k.runtime = p.runtime;
         k.container_id = std::string(id);
@@ -234,7 +262,8 @@ KubePath classify_cgroup_path(std::string_view path) {
         out.driver = n.driver;
         if (++k == parts.size()) return out;
         n = classify_pod_level(parts[k]);
-        if (n.kind == KubeKind::QosLevel) n = unknown(std::string(parts[k]) + ": a QoS level inside a QoS level");
+        if (n.kind == KubeKind::QosLevel)
+            n = unknown(std::string(parts[k]) + ": a QoS level inside a QoS level");
     }
     if (n.kind != KubeKind::Pod) {
         out.reason = n.reason;

@@ -64,7 +64,7 @@ std::string normalize_pod_uid(std::string_view raw, std::string* reason = nullpt
 // test parents are fine.
 struct KubePath {
     bool in_kubepods = false;
-    std::string kubepods;       // the path up to and including the kubepods component
+    std::string kubepods;               // the path up to and including the kubepods component
     KubeKind kind = KubeKind::Unknown;  // of the deepest component understood
     QosClass qos = QosClass::Unknown;
     CgroupDriver driver = CgroupDriver::Unknown;

@@ -31,8 +31,10 @@ bool parse_limit_text(std::string_view text, std::optional<uint64_t>& out) {
     }
     uint64_t v;
     if (!parse_u64_text(text, v)) return false;
-    if (v >= kUnlimitedLimit) out.reset();
-    else out = v;
+    if (v >= kUnlimitedLimit)
+        out.reset();
+    else
+        out = v;
     return true;
 }
 
@@ -43,7 +45,8 @@ bool parse_stat_field(std::string_view stat, std::string_view key, uint64_t& out
         if (nl == std::string_view::npos) nl = stat.size();
         std::string_view line = stat.substr(pos, nl - pos);
         pos = nl + 1;
-        if (line.size() > key.size() && line.substr(0, key.size()) == key && line[key.size()] == ' ')
+        if (line.size() > key.size() && line.substr(0, key.size()) == key &&
+            line[key.size()] == ' ')
             return parse_u64_text(line.substr(key.size() + 1), out);
     }
     return false;
@@ -99,8 +102,8 @@ ReadStatus MemcgFiles::open(int dirfd, const CgroupHierarchy& h) {
 
 namespace {
 
-ReadStatus parse_usage(const CgroupHierarchy& h, std::string_view usage_text, std::string_view stat_text,
-                       MemcgUsage& out) {
+ReadStatus parse_usage(const CgroupHierarchy& h, std::string_view usage_text,
+                       std::string_view stat_text, MemcgUsage& out) {
     uint64_t usage = 0, inactive = 0;
     if (!parse_u64_text(usage_text, usage)) return ReadStatus::Error;
     // Missing inactive_file (very old kernels): count it all as working set.
@@ -112,28 +115,73 @@ ReadStatus parse_usage(const CgroupHierarchy& h, std::string_view usage_text, st
 
 }  // namespace
 
-ReadStatus MemcgFiles::read(const CgroupHierarchy& h, char* buf, size_t cap, MemcgUsage& out) const {
+ReadStatus MemcgFiles::read(const CgroupHierarchy& h, char* buf, size_t cap,
+                            MemcgUsage& out) const {
     if (usage_fd_ < 0) return ReadStatus::Error;
     char ubuf[32];
     size_t ulen = 0, slen = 0;
-    if (ReadStatus st = pread_file(usage_fd_, ubuf, sizeof ubuf, ulen); st != ReadStatus::Ok) return st;
+    if (ReadStatus st = pread_file(usage_fd_, ubuf, sizeof ubuf, ulen); st != ReadStatus::Ok)
+        return st;
     if (ReadStatus st = pread_file(stat_fd_, buf, cap, slen); st != ReadStatus::Ok) return st;
     return parse_usage(h, std::string_view(ubuf, ulen), std::string_view(buf, slen), out);
+}
+
+ReadStatus MemcgFiles::read_usage(uint64_t& usage) const {
+    if (usage_fd_ < 0) return ReadStatus::Error;
+    char ubuf[32];
+    size_t len = 0;
+    if (ReadStatus st = pread_file(usage_fd_, ubuf, sizeof ubuf, len); st != ReadStatus::Ok)
+        return st;
+    return parse_u64_text(std::string_view(ubuf, len), usage) ? ReadStatus::Ok : ReadStatus::Error;
+}
+
+ReadStatus MemcgFiles::read_inactive_file(const CgroupHierarchy& h, char* buf, size_t cap,
+                                          uint64_t& inactive) const {
+    if (stat_fd_ < 0) return ReadStatus::Error;
+    size_t len = 0;
+    if (ReadStatus st = pread_file(stat_fd_, buf, cap, len); st != ReadStatus::Ok) return st;
+    if (!parse_stat_field(std::string_view(buf, len), h.inactive_file_key(), inactive))
+        inactive = 0;
+    return ReadStatus::Ok;
+}
+
+ReadStatus read_usage_only_at(int dirfd, const CgroupHierarchy& h, uint64_t& usage) {
+    char ubuf[32];
+    size_t len = 0;
+    if (ReadStatus st = read_at(dirfd, h.usage_file(), ubuf, sizeof ubuf, len);
+        st != ReadStatus::Ok)
+        return st;
+    return parse_u64_text(std::string_view(ubuf, len), usage) ? ReadStatus::Ok : ReadStatus::Error;
+}
+
+ReadStatus read_inactive_file_at(int dirfd, const CgroupHierarchy& h, uint64_t& inactive) {
+    char sbuf[8192];
+    size_t len = 0;
+    if (ReadStatus st = read_at(dirfd, "memory.stat", sbuf, sizeof sbuf, len); st != ReadStatus::Ok)
+        return st;
+    if (!parse_stat_field(std::string_view(sbuf, len), h.inactive_file_key(), inactive))
+        inactive = 0;
+    return ReadStatus::Ok;
 }
 
 ReadStatus read_usage_at(int dirfd, const CgroupHierarchy& h, MemcgUsage& out) {
     char ubuf[32];
     char sbuf[8192];
     size_t ulen = 0, slen = 0;
-    if (ReadStatus st = read_at(dirfd, h.usage_file(), ubuf, sizeof ubuf, ulen); st != ReadStatus::Ok) return st;
-    if (ReadStatus st = read_at(dirfd, "memory.stat", sbuf, sizeof sbuf, slen); st != ReadStatus::Ok) return st;
+    if (ReadStatus st = read_at(dirfd, h.usage_file(), ubuf, sizeof ubuf, ulen);
+        st != ReadStatus::Ok)
+        return st;
+    if (ReadStatus st = read_at(dirfd, "memory.stat", sbuf, sizeof sbuf, slen);
+        st != ReadStatus::Ok)
+        return st;
     return parse_usage(h, std::string_view(ubuf, ulen), std::string_view(sbuf, slen), out);
 }
 
 ReadStatus read_limit_at(int dirfd, const CgroupHierarchy& h, std::optional<uint64_t>& limit) {
     char buf[32];
     size_t len = 0;
-    if (ReadStatus st = read_at(dirfd, h.limit_file(), buf, sizeof buf, len); st != ReadStatus::Ok) return st;
+    if (ReadStatus st = read_at(dirfd, h.limit_file(), buf, sizeof buf, len); st != ReadStatus::Ok)
+        return st;
     return parse_limit_text(std::string_view(buf, len), limit) ? ReadStatus::Ok : ReadStatus::Error;
 }
 

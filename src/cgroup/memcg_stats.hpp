@@ -44,7 +44,9 @@ class MemcgFiles {
 public:
     MemcgFiles() = default;
     ~MemcgFiles() { close(); }
-    MemcgFiles(MemcgFiles&& o) noexcept : usage_fd_(o.usage_fd_), stat_fd_(o.stat_fd_) { o.usage_fd_ = o.stat_fd_ = -1; }
+    MemcgFiles(MemcgFiles&& o) noexcept : usage_fd_(o.usage_fd_), stat_fd_(o.stat_fd_) {
+        o.usage_fd_ = o.stat_fd_ = -1;
+    }
     MemcgFiles& operator=(MemcgFiles&& o) noexcept;
     MemcgFiles(const MemcgFiles&) = delete;
     MemcgFiles& operator=(const MemcgFiles&) = delete;
@@ -54,6 +56,9 @@ public:
     void close();
     // buf: scratch space for memory.stat (8 KiB is plenty). No allocation.
     ReadStatus read(const CgroupHierarchy& h, char* buf, size_t cap, MemcgUsage& out) const;
+    ReadStatus read_usage(uint64_t& usage) const;
+    ReadStatus read_inactive_file(const CgroupHierarchy& h, char* buf, size_t cap,
+                                  uint64_t& inactive) const;
 
 private:
     int usage_fd_ = -1;
@@ -62,6 +67,8 @@ private:
 
 // One-shot reads from a dirfd (details for the few cgroups that are shown).
 ReadStatus read_usage_at(int dirfd, const CgroupHierarchy& h, MemcgUsage& out);
+ReadStatus read_usage_only_at(int dirfd, const CgroupHierarchy& h, uint64_t& usage);
+ReadStatus read_inactive_file_at(int dirfd, const CgroupHierarchy& h, uint64_t& inactive);
 // nullopt in `limit`: unlimited.
 ReadStatus read_limit_at(int dirfd, const CgroupHierarchy& h, std::optional<uint64_t>& limit);
 // v2 memory.oom.group: 0 or 1; -1 on v1 or when absent.

@@ -10,10 +10,14 @@ std::string u64(uint64_t v) { return std::to_string(v); }
 
 std::string who(const OomKillInfo& i) {
     std::string s = "pid " + std::to_string(i.pid) + " (" + i.task + ")";
-    if (!i.pod_name.empty()) s += " of pod " + i.pod_namespace + "/" + i.pod_name;
-    else if (!i.pod_uid.empty()) s += " of pod " + i.pod_uid;
-    if (!i.container_name.empty()) s += ", container " + i.container_name;
-    else if (!i.container_id.empty()) s += ", container " + i.container_id.substr(0, 12);
+    if (!i.pod_name.empty())
+        s += " of pod " + i.pod_namespace + "/" + i.pod_name;
+    else if (!i.pod_uid.empty())
+        s += " of pod " + i.pod_uid;
+    if (!i.container_name.empty())
+        s += ", container " + i.container_name;
+    else if (!i.container_id.empty())
+        s += ", container " + i.container_id.substr(0, 12);
     if (!i.qos.empty() && i.qos != "Unknown") s += " (" + i.qos + ")";
     if (!i.cgroup.empty()) s += " in cgroup " + i.cgroup;
     return s;
@@ -83,10 +87,11 @@ void OomReporter::on_config(const DaemonState&, const Config& config) {
     Status st = kmsg_.open(kmsg_path_);
     if (!st) {
         if (kmsg_error_ != st.error().message)
-            daemon_.journal().log(Event::Info, LOG_WARNING,
-                                  "cannot read the kernel's OOM reports, victims will not be named: " +
-                                      st.error().message,
-                                  {{"OOMGUARD_ERROR", st.error().message}});
+            daemon_.journal().log(
+                Event::Info, LOG_WARNING,
+                "cannot read the kernel's OOM reports, victims will not be named: " +
+                    st.error().message,
+                {{"OOMGUARD_ERROR", st.error().message}});
         kmsg_error_ = st.error().message;
         return;
     }
@@ -145,15 +150,18 @@ void OomReporter::handle(const KernelOomEvent& e) {
     Journal& j = daemon_.journal();
     const Duration now = monotonic_now();
     switch (e.type) {
-        case KernelOomEvent::Type::ManualOom: return;  // our 'f' arrived; the kill (or "ignored") follows
+        case KernelOomEvent::Type::ManualOom:
+            return;  // our 'f' arrived; the kill (or "ignored") follows
         case KernelOomEvent::Type::RequestIgnored:
             daemon_.record_oom_request_ignored();
             j.log(Event::Victim, LOG_WARNING,
-                  "the kernel ignored the OOM request: no task is eligible (all are unkillable or have "
+                  "the kernel ignored the OOM request: no task is eligible (all are unkillable or "
+                  "have "
                   "oom_score_adj -1000)",
                   {{"OOMGUARD_VICTIM", "none"}});
             return;
-        case KernelOomEvent::Type::Kill: break;
+        case KernelOomEvent::Type::Kill:
+            break;
     }
     OomKillInfo info = attribute_oom_kill(e, monitor_);
     info.after_trigger = !e.memcg_oom && triggered_ && now - trigger_at_ < kAfterTrigger;
@@ -165,7 +173,8 @@ void OomReporter::handle(const KernelOomEvent& e) {
         if (!e.oom_memcg.empty()) f.push_back({"OOMGUARD_OOM_MEMCG", e.oom_memcg});
         j.log(Event::KernelOom, LOG_NOTICE,
               "memory cgroup limit reached: the kernel OOM-killed " + who(info) + ", RSS " +
-                  format_bytes(info.rss_bytes) + (e.oom_memcg.empty() ? "" : " (limit of " + e.oom_memcg + ")"),
+                  format_bytes(info.rss_bytes) +
+                  (e.oom_memcg.empty() ? "" : " (limit of " + e.oom_memcg + ")"),
               f);
         return;
     }
@@ -198,8 +207,10 @@ void OomReporter::sample(Duration now) {
         track_.best_at = now;
     }
     const bool settled = now - track_.best_at >= kSettled && track_.best > track_.baseline;
-    if (settled || now - track_.started >= kTrackFor) finish_victim();
-    else track_.next_sample = now + kSampleEvery;
+    if (settled || now - track_.started >= kTrackFor)
+        finish_victim();
+    else
+        track_.next_sample = now + kSampleEvery;
 }
 
 void OomReporter::finish_victim() {
@@ -207,13 +218,15 @@ void OomReporter::finish_victim() {
     track_.active = false;
     const OomKillInfo& i = track_.info;
     const uint64_t regained = track_.best > track_.baseline ? track_.best - track_.baseline : 0;
-    const auto within = std::chrono::duration_cast<std::chrono::microseconds>(track_.best_at - track_.from);
+    const auto within =
+        std::chrono::duration_cast<std::chrono::microseconds>(track_.best_at - track_.from);
     std::string msg = "the OOM killer killed " + who(i) + ", RSS " + format_bytes(i.rss_bytes);
     std::vector<LogField> f;
     victim_fields(i, f);
     if (meminfo_ok_) {
-        msg += "; MemAvailable " + format_bytes(track_.baseline) + " -> " + format_bytes(track_.best) + " (+" +
-               format_bytes(regained) + ") within " + format_duration(track_.best_at - track_.from) +
+        msg += "; MemAvailable " + format_bytes(track_.baseline) + " -> " +
+               format_bytes(track_.best) + " (+" + format_bytes(regained) + ") within " +
+               format_duration(track_.best_at - track_.from) +
                (i.after_trigger ? " of oomguard's trigger" : " of the report");
         f.push_back({"OOMGUARD_REGAINED_BYTES", u64(regained)});
         f.push_back({"OOMGUARD_REGAIN_USEC", std::to_string(within.count())});
@@ -224,7 +237,8 @@ void OomReporter::finish_victim() {
         int64_t lat = static_cast<int64_t>(track_.ts_usec) -
                       std::chrono::duration_cast<std::chrono::microseconds>(trigger_at_).count();
         if (lat >= 0 && lat < 60'000'000) {
-            msg += "; killed " + format_duration(std::chrono::microseconds(lat)) + " after the trigger";
+            msg += "; killed " + format_duration(std::chrono::microseconds(lat)) +
+                   " after the trigger";
             f.push_back({"OOMGUARD_KILL_LATENCY_USEC", std::to_string(lat)});
         }
     } else {

@@ -130,7 +130,8 @@ std::string PodNameResolver::container(std::string_view pod_uid, std::string_vie
         if (it == ids_.end()) return "";
     }
     // The link names the pod by name and namespace: check it is this pod.
-    if (const Pod* p = pod(pod_uid); p && (p->name != it->second.pod_name || p->namespace_ != it->second.namespace_))
+    if (const Pod* p = pod(pod_uid);
+        p && (p->name != it->second.pod_name || p->namespace_ != it->second.namespace_))
         return "";
     return it->second.container;
 }

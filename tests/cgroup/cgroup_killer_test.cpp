@@ -1,8 +1,9 @@
 // Victim choice of the kill-cgroup action on fixture trees: QoS order,
 // excluded namespaces, Guaranteed only when allowed, nothing outside kubepods.
+#include "cgroup/cgroup_killer.hpp"
+
 #include <gtest/gtest.h>
 
-#include "cgroup/cgroup_killer.hpp"
 #include "fixture.hpp"
 
 using namespace oomguard;
@@ -29,7 +30,8 @@ struct Node {
         if (with_logs) logs.pod(ns, "pod" + std::to_string(n), pod_uid(n));
         if (!with_container) return;
         fs.cgroup(dir + "/" + container_id(n), ws_mib * MiB);
-        if (with_logs) logs.container(ns, "pod" + std::to_string(n), pod_uid(n), "main", container_id(n));
+        if (with_logs)
+            logs.container(ns, "pod" + std::to_string(n), pod_uid(n), "main", container_id(n));
     }
     VictimChoice choose(KillPolicy p = {}) {
         CgroupMonitor::Settings s;
@@ -115,9 +117,11 @@ TEST(KillCgroup, RefusesAnythingButAContainerUnderKubepods) {
     Node n;
     n.pod(QosClass::BestEffort, 1, "default", 10);
     n.choose();
-    for (const std::string& path : std::vector<std::string>{"/kubepods", "/kubepods/besteffort", "/kubepods/besteffort/pod" + pod_uid(1),
-                             "/kubepods/besteffort/pod" + pod_uid(1) + "/../../..", "/system.slice/x.service",
-                             "/kubepods/../etc/" + container_id(1), "/kubepods-evil/pod" + pod_uid(1) + "/" + container_id(1)}) {
+    for (const std::string& path : std::vector<std::string>{
+             "/kubepods", "/kubepods/besteffort", "/kubepods/besteffort/pod" + pod_uid(1),
+             "/kubepods/besteffort/pod" + pod_uid(1) + "/../../..", "/system.slice/x.service",
+             "/kubepods/../etc/" + container_id(1),
+             "/kubepods-evil/pod" + pod_uid(1) + "/" + container_id(1)}) {
         CgroupInfo c;
         c.path = path;
         c.kind = CgroupKind::Container;

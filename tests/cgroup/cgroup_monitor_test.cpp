@@ -2,11 +2,12 @@
 // containerd/cri-o/docker, Guaranteed pods directly under kubepods), the
 // working-set ranking with a page-cache-heavy decoy, names from a fake
 // /var/log/pods, sandboxes, conmon, unknown names, structure changes, budgets.
+#include "cgroup/cgroup_monitor.hpp"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
 
-#include "cgroup/cgroup_monitor.hpp"
 #include "fixture.hpp"
 
 using namespace oomguard;
@@ -32,10 +33,14 @@ struct Node {
 
         pod(QosClass::Guaranteed, 10, "prod", "db-0", 210, 10, 1024 * MiB,
             {{"postgres", 101, 200}});
-        pod(QosClass::Burstable, 11, "default", "api", 420, 20, 0, {{"api", 111, 350}, {"log-shipper", 112, 40}});
+        pod(QosClass::Burstable, 11, "default", "api", 420, 20, 0,
+            {{"api", 111, 350}, {"log-shipper", 112, 40}});
         pod(QosClass::BestEffort, 12, "batch", "cruncher", 110, 10, 0, {{"work", 121, 100}});
         pod(QosClass::BestEffort, 13, "cache", "reader", 900, 880, 0, {{"reader", 131, 15}});
-        if (L.runtime == Runtime::Crio) fs.cgroup(L.pod_dir(QosClass::Burstable, pod_uid(11)) + "/" + L.conmon_name(container_id(113)), 2 * MiB);
+        if (L.runtime == Runtime::Crio)
+            fs.cgroup(L.pod_dir(QosClass::Burstable, pod_uid(11)) + "/" +
+                          L.conmon_name(container_id(113)),
+                      2 * MiB);
     }
 
     struct C {
@@ -43,8 +48,8 @@ struct Node {
         unsigned id;
         uint64_t ws_mib;
     };
-    void pod(QosClass q, unsigned n, const std::string& ns, const std::string& name, uint64_t usage_mib,
-             uint64_t inactive_mib, uint64_t limit, std::vector<C> containers) {
+    void pod(QosClass q, unsigned n, const std::string& ns, const std::string& name,
+             uint64_t usage_mib, uint64_t inactive_mib, uint64_t limit, std::vector<C> containers) {
         const std::string dir = L.pod_dir(q, pod_uid(n));
         fs.cgroup(dir, usage_mib * MiB, inactive_mib * MiB, limit);
         logs.pod(ns, name, pod_uid(n));
@@ -80,7 +85,9 @@ struct LayoutCase {
 std::string case_name(const testing::TestParamInfo<LayoutCase>& i) {
     std::string s = i.param.version == CgroupVersion::V1 ? "V1" : "V2";
     s += i.param.driver == CgroupDriver::Systemd ? "Systemd" : "Cgroupfs";
-    s += i.param.runtime == Runtime::Containerd ? "Containerd" : i.param.runtime == Runtime::Crio ? "Crio" : "Docker";
+    s += i.param.runtime == Runtime::Containerd ? "Containerd"
+         : i.param.runtime == Runtime::Crio     ? "Crio"
+                                                : "Docker";
     return s;
 }
 
@@ -102,7 +109,8 @@ TEST_P(Layouts, RanksPodsByWorkingSetAndNamesTheHeaviest) {
     EXPECT_TRUE(st.restructured);
     EXPECT_EQ(st.read, 4u);
     EXPECT_EQ(st.stale, 0u);
-    EXPECT_TRUE(m.unclassified().empty()) << m.unclassified()[0].path << ": " << m.unclassified()[0].reason;
+    EXPECT_TRUE(m.unclassified().empty())
+        << m.unclassified()[0].path << ": " << m.unclassified()[0].reason;
 
     // Ranking by working set: the page-cache decoy (900 MiB usage, 20 MiB working set) is last.
     auto ranked = m.ranked();
@@ -219,8 +227,9 @@ TEST(CgroupMonitor, UnknownNamesAreReportedAndLeftOut) {
         EXPECT_FALSE(u.reason.empty()) << u.path;
     }
     std::sort(paths.begin(), paths.end());
-    EXPECT_EQ(paths, (std::vector<std::string>{"/kubepods/burstable/podNOT-A-UID", "/kubepods/guaranteed",
-                                               "/kubepods/something-else"}));
+    EXPECT_EQ(paths,
+              (std::vector<std::string>{"/kubepods/burstable/podNOT-A-UID", "/kubepods/guaranteed",
+                                        "/kubepods/something-else"}));
     auto r = m.report(5);
     ASSERT_EQ(r.top.size(), 1u);
     EXPECT_EQ(r.top[0].pod_uid, pod_uid(1));
@@ -339,7 +348,8 @@ TEST(CgroupMonitor, StructureChangesAreSeenWithoutWaitingForTheTimer) {
     s.structure_interval = std::chrono::hours(1);
     ASSERT_TRUE(m.configure(s));
     EXPECT_TRUE(m.refresh(std::chrono::seconds(1)).restructured);
-    EXPECT_FALSE(m.refresh(std::chrono::seconds(1)).restructured);  // nothing changed: no re-listing
+    EXPECT_FALSE(
+        m.refresh(std::chrono::seconds(1)).restructured);  // nothing changed: no re-listing
     fs.cgroup("kubepods/besteffort/pod" + pod_uid(3), 30 * MiB);
     auto st = m.refresh(std::chrono::seconds(1));
     EXPECT_TRUE(st.restructured);
@@ -476,4 +486,51 @@ TEST(CgroupMonitor, FixtureNode110PodsBy4Containers) {
     ASSERT_EQ(r.containers.size(), 4u);
     EXPECT_EQ(r.containers[0].container_name, "c3");
     for (const auto& p : r.top) EXPECT_NE(p.pod_name, "pod-5");
+}
+
+TEST(CgroupMonitor, MemoryStatIsReadOnlyWhereItCanMatter) {
+    TempDir t;
+    FakeCgroupFs fs(t / "cg", CgroupVersion::V1);
+    fs.cgroup("kubepods", 0);
+    // 60 pods: usage grows with i, but every third pod is mostly page cache, so
+    // the working-set order differs from the usage order.
+    std::vector<std::pair<uint64_t, unsigned>> truth;
+    for (unsigned i = 0; i < 60; ++i) {
+        uint64_t usage = (100 + i * 10) * MiB;
+        uint64_t cache = i % 3 == 0 ? usage - 5 * MiB : 10 * MiB;
+        fs.cgroup("kubepods/pod" + pod_uid(i), usage, cache);
+        truth.emplace_back(usage - cache, i);
+    }
+    std::sort(truth.rbegin(), truth.rend());
+    CgroupMonitor m;
+    CgroupMonitor::Settings s;
+    s.cgroup_root = t / "cg";
+    ASSERT_TRUE(m.configure(s));
+    auto st = m.refresh(std::chrono::seconds(1));
+    EXPECT_EQ(st.read, 60u);
+    EXPECT_LT(st.stat_read, 20u) << "memory.stat should be read for the candidates only";
+    EXPECT_GE(st.stat_read, CgroupMonitor::kExactTop);
+    auto r = m.ranked();
+    ASSERT_EQ(r.size(), 60u);
+    for (size_t k = 0; k < CgroupMonitor::kExactTop; ++k) {
+        EXPECT_EQ(r[k].pod_uid, pod_uid(truth[k].second)) << "rank " << k;
+        EXPECT_EQ(r[k].working_set, truth[k].first);
+        EXPECT_FALSE(r[k].estimate);
+    }
+    size_t estimates = 0;
+    for (const auto& c : r) estimates += c.estimate;
+    EXPECT_EQ(estimates, 60u - st.stat_read);
+    // A background sweep refreshes the rest within its budget.
+    auto sw = m.refresh(std::chrono::seconds(1), /*sweep=*/true);
+    EXPECT_EQ(sw.stat_read, 60u);
+    r = m.ranked();
+    for (size_t k = 0; k < r.size(); ++k) {
+        EXPECT_EQ(r[k].working_set, truth[k].first) << "rank " << k;
+        EXPECT_FALSE(r[k].estimate);
+    }
+    // The heaviest by working set changes: found without a sweep.
+    fs.set_usage("kubepods/pod" + pod_uid(3), 5000 * MiB, 10 * MiB);
+    m.refresh(std::chrono::seconds(1));
+    EXPECT_EQ(m.ranked()[0].pod_uid, pod_uid(3));
+    EXPECT_EQ(m.ranked()[0].working_set, 4990 * MiB);
 }

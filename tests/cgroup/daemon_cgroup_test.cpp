@@ -18,8 +18,12 @@ namespace {
 struct NodePaths {
     NodePaths(std::string cg, std::string p, std::string logs, std::string k, std::string trig,
               std::string m = "sysrq")
-        : cgroup_root(std::move(cg)), proc(std::move(p)), pod_logs(std::move(logs)), kmsg(std::move(k)),
-          trigger(std::move(trig)), mode(std::move(m)) {}
+        : cgroup_root(std::move(cg)),
+          proc(std::move(p)),
+          pod_logs(std::move(logs)),
+          kmsg(std::move(k)),
+          trigger(std::move(trig)),
+          mode(std::move(m)) {}
     std::string cgroup_root, proc, pod_logs, kmsg, trigger;
     std::string mode;
     std::string extra_kubernetes;
@@ -28,14 +32,18 @@ struct NodePaths {
 
 std::string write_config(const TempDir& tmp, const NodePaths& s) {
     const std::string path = tmp / "oomguard.toml";
-    makeFile(path, "[memory]\nmin_available = \"2GiB\"\n"
-                   "[action]\nmode = \"" + s.mode + "\"\nsysrq_trigger = \"" + s.trigger +
-                       "\"\nrepeat_after = \"" + s.repeat_after +
-                       "\"\n"
-                       "[poll]\npsi = false\nmax_interval = \"50ms\"\n"
-                       "[paths]\nproc = \"" + s.proc + "\"\ncgroup = \"" + s.cgroup_root + "\"\nkmsg = \"" + s.kmsg +
-                       "\"\n"
-                       "[kubernetes]\npod_logs_dir = \"" + s.pod_logs + "\"\n" + s.extra_kubernetes);
+    makeFile(path,
+             "[memory]\nmin_available = \"2GiB\"\n"
+             "[action]\nmode = \"" +
+                 s.mode + "\"\nsysrq_trigger = \"" + s.trigger + "\"\nrepeat_after = \"" +
+                 s.repeat_after +
+                 "\"\n"
+                 "[poll]\npsi = false\nmax_interval = \"50ms\"\n"
+                 "[paths]\nproc = \"" +
+                 s.proc + "\"\ncgroup = \"" + s.cgroup_root + "\"\nkmsg = \"" + s.kmsg +
+                 "\"\n"
+                 "[kubernetes]\npod_logs_dir = \"" +
+                 s.pod_logs + "\"\n" + s.extra_kubernetes);
     return path;
 }
 
@@ -52,7 +60,8 @@ std::vector<std::string> args(const std::string& config, bool dry_run) {
     } while (0)
 
 std::string ctr_path(const std::string& qos, unsigned n, unsigned c) {
-    return "kubepods/" + (qos.empty() ? "" : qos + "/") + "pod" + pod_uid(n) + "/" + container_id(c);
+    return "kubepods/" + (qos.empty() ? "" : qos + "/") + "pod" + pod_uid(n) + "/" +
+           container_id(c);
 }
 
 }  // namespace
@@ -81,7 +90,8 @@ TEST(DaemonCgroups, FixtureNode110x4DryRunNamesTheHeaviestPod) {
         for (unsigned c = 0; c < 4; ++c) {
             unsigned id = i * 4 + c;
             fs.cgroup(dir + "/" + L.container_name(container_id(id)), ws / 8 * (c + 1), 0);
-            logs.container(ns, "pod-" + std::to_string(i), pod_uid(i), "c" + std::to_string(c), container_id(id));
+            logs.container(ns, "pod-" + std::to_string(i), pod_uid(i), "c" + std::to_string(c),
+                           container_id(id));
         }
     }
     NodePaths s{fs.root(), proc.dir(), logs.pods_dir(), tmp / "kmsg", tmp / "trigger"};
@@ -105,9 +115,11 @@ TEST(DaemonCgroups, FixtureNode110x4DryRunNamesTheHeaviestPod) {
     EXPECT_NE(trig.find("WORKING SET"), std::string::npos) << "no top-5 table:\n" << trig;
     EXPECT_NE(trig.find("shop/pod-64 [c3]"), std::string::npos) << trig;
     EXPECT_NE(trig.find("(105 more)"), std::string::npos) << trig;
-    EXPECT_EQ(trig.find("pod-9 "), std::string::npos) << "the page-cache decoy was ranked:\n" << trig;
+    EXPECT_EQ(trig.find("pod-9 "), std::string::npos) << "the page-cache decoy was ranked:\n"
+                                                      << trig;
     std::printf("[ info ] 110x4 fixture: scan %s us, scan+report before the trigger %s us\n",
-                field(trig, "OOMGUARD_SCAN_USEC").c_str(), field(trig, "OOMGUARD_DESCRIBE_USEC").c_str());
+                field(trig, "OOMGUARD_SCAN_USEC").c_str(),
+                field(trig, "OOMGUARD_DESCRIBE_USEC").c_str());
 
     // At start: the heaviest (Event::Heaviest) and the allocatable warning.
     std::string heaviest = d.wait_event("heaviest");
@@ -117,12 +129,17 @@ TEST(DaemonCgroups, FixtureNode110x4DryRunNamesTheHeaviestPod) {
     // The kernel then kills a process of that pod (as sysrq 'f' would): the
     // victim is named, and the memory that came back is measured.
     int fd = ::open(s.kmsg.c_str(), O_WRONLY | O_APPEND);
-    std::string cg = "/" + L.pod_dir(QosClass::Burstable, pod_uid(64)) + "/" + L.container_name(container_id(64 * 4 + 3));
-    std::string recs = "6,100,1,-;sysrq: Manual OOM execution\n"
-                       "4,101,2,-;oom-kill:constraint=CONSTRAINT_NONE,nodemask=(null),cpuset=/,mems_allowed=0,"
-                       "global_oom,task_memcg=" + cg + ",task=java,pid=4242,uid=1000\n"
-                       "3,102,3,-;Out of memory: Killed process 4242 (java) total-vm:3000000kB, anon-rss:2000000kB, "
-                       "file-rss:4kB, shmem-rss:0kB, UID:1000 pgtables:5000kB oom_score_adj:936\n";
+    std::string cg = "/" + L.pod_dir(QosClass::Burstable, pod_uid(64)) + "/" +
+                     L.container_name(container_id(64 * 4 + 3));
+    std::string recs =
+        "6,100,1,-;sysrq: Manual OOM execution\n"
+        "4,101,2,-;oom-kill:constraint=CONSTRAINT_NONE,nodemask=(null),cpuset=/,mems_allowed=0,"
+        "global_oom,task_memcg=" +
+        cg +
+        ",task=java,pid=4242,uid=1000\n"
+        "3,102,3,-;Out of memory: Killed process 4242 (java) total-vm:3000000kB, "
+        "anon-rss:2000000kB, "
+        "file-rss:4kB, shmem-rss:0kB, UID:1000 pgtables:5000kB oom_score_adj:936\n";
     ASSERT_EQ(::write(fd, recs.data(), recs.size()), static_cast<ssize_t>(recs.size()));
     ::close(fd);
     proc.meminfo(8ull << 30, 3ull << 30);  // 2 GiB came back
@@ -170,7 +187,8 @@ TEST(DaemonCgroups, KillCgroupFallsBackToSysrqWhenNothingIsEligible) {
     fs.cgroup("kubepods/pod" + pod_uid(2), 500 * MiB);  // Guaranteed
     fs.cgroup("kubepods/pod" + pod_uid(2) + "/" + container_id(2), 500 * MiB);
     logs.pod("default", "db", pod_uid(2));
-    NodePaths s{fs.root(), proc.dir(), logs.pods_dir(), tmp / "kmsg", tmp / "trigger", "kill-cgroup"};
+    NodePaths s{fs.root(),    proc.dir(),      logs.pods_dir(),
+                tmp / "kmsg", tmp / "trigger", "kill-cgroup"};
     makeFile(s.kmsg, "");
     makeFile(s.trigger, "");
     DaemonRun d(args(write_config(tmp, s), false));
@@ -183,7 +201,8 @@ TEST(DaemonCgroups, KillCgroupFallsBackToSysrqWhenNothingIsEligible) {
     EXPECT_EQ(field(t, "OOMGUARD_ACTION"), "sysrq");
     EXPECT_EQ(d.stop(), 0);
     EXPECT_EQ(readFile(s.trigger), "f");
-    EXPECT_NE(d.output().find("node allocatable is enforced: /kubepods is limited to 6.0 GiB"), std::string::npos)
+    EXPECT_NE(d.output().find("node allocatable is enforced: /kubepods is limited to 6.0 GiB"),
+              std::string::npos)
         << d.output();
 }
 
@@ -293,22 +312,26 @@ TEST(DaemonCgroups, RealKillCgroupKillsOnlyTheChosenContainer) {
             ASSERT_GT(pid_of[id], 0);
         }
     }
-    pid_t second = t.spawn(ctr_path("besteffort", 4, 41), 1 * MiB);  // a second process of the victim
+    pid_t second =
+        t.spawn(ctr_path("besteffort", 4, 41), 1 * MiB);  // a second process of the victim
     ASSERT_GT(second, 0);
-    NodePaths s{t.parent(), proc.dir(), logs.pods_dir(), tmp / "kmsg", tmp / "trigger", "kill-cgroup"};
+    NodePaths s{t.parent(),   proc.dir(),      logs.pods_dir(),
+                tmp / "kmsg", tmp / "trigger", "kill-cgroup"};
     makeFile(s.kmsg, "");
     makeFile(s.trigger, "");
     DaemonRun d(args(write_config(tmp, s), false));
     std::string trig = d.wait_event("trigger", "OOMGUARD_ACTION=");
     ASSERT_FALSE(trig.empty()) << d.output();
     EXPECT_EQ(field(trig, "OOMGUARD_ACTION"), "kill-cgroup") << trig;
-    EXPECT_NE(trig.find("killed container c41 of pod default/batch (BestEffort"), std::string::npos) << trig;
+    EXPECT_NE(trig.find("killed container c41 of pod default/batch (BestEffort"), std::string::npos)
+        << trig;
     for (pid_t p : {pid_of[41], second}) {
         int st = 0;
         ASSERT_TRUE(t.reap(p, &st)) << "victim process " << p << " still running";
         EXPECT_TRUE(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
     }
-    for (unsigned id : {11u, 21u, 31u, 42u}) EXPECT_TRUE(t.alive(pid_of[id])) << "container " << id << " was hit";
+    for (unsigned id : {11u, 21u, 31u, 42u})
+        EXPECT_TRUE(t.alive(pid_of[id])) << "container " << id << " was hit";
     EXPECT_EQ(d.stop(), 0);
     EXPECT_EQ(readFile(s.trigger), "") << "kill-cgroup also wrote sysrq";
 }

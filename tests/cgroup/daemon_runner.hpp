@@ -71,7 +71,8 @@ public:
                 if (pred(entries_[i])) return entries_[i];
             // The last entry may still grow (a multi-line message): re-check it next time.
             checked_ = entries_.empty() ? 0 : entries_.size() - 1;
-            auto left = std::chrono::duration_cast<std::chrono::milliseconds>(end - std::chrono::steady_clock::now());
+            auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                end - std::chrono::steady_clock::now());
             if (left.count() <= 0 || !pump(static_cast<int>(left.count()))) return "";
         }
     }
@@ -81,7 +82,8 @@ public:
         return wait_entry(
             [&](const std::string& e) {
                 size_t gt = e.find('>');
-                return gt != std::string::npos && e.compare(gt + 1, event.size() + 1, event + ":") == 0 &&
+                return gt != std::string::npos &&
+                       e.compare(gt + 1, event.size() + 1, event + ":") == 0 &&
                        (needle.empty() || e.find(needle) != std::string::npos);
             },
             timeout);
@@ -127,9 +129,12 @@ private:
             std::string line = partial_.substr(0, nl);
             partial_.erase(0, nl + 1);
             // "<N>event: ..." starts an entry; other lines continue the last one.
-            if (line.size() > 3 && line[0] == '<' && line[2] == '>') entries_.push_back(line);
-            else if (!entries_.empty()) entries_.back() += "\n" + line;
-            else entries_.push_back(line);
+            if (line.size() > 3 && line[0] == '<' && line[2] == '>')
+                entries_.push_back(line);
+            else if (!entries_.empty())
+                entries_.back() += "\n" + line;
+            else
+                entries_.push_back(line);
         }
         return true;
     }

@@ -56,8 +56,10 @@ inline std::string readFile(const std::string& path) {
 inline void removeTree(const std::string& path) {
     nftw(
         path.c_str(),
-        [](const char* p, const struct stat*, int, struct FTW*) { return ::remove(p) == 0 ? 0 : 0; }, 32,
-        FTW_DEPTH | FTW_PHYS);
+        [](const char* p, const struct stat*, int, struct FTW*) {
+            return ::remove(p) == 0 ? 0 : 0;
+        },
+        32, FTW_DEPTH | FTW_PHYS);
 }
 
 // Fixture trees go to /dev/shm (thousands of small files; a shared disk is
@@ -69,7 +71,8 @@ public:
     explicit TempDir(const char* base = nullptr) {
         if (!base) base = ::access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
         std::string tmpl = std::string(base) + "/oomguard-cgtest-XXXXXX";
-        if (!mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp in " + std::string(base) + " failed");
+        if (!mkdtemp(tmpl.data()))
+            throw std::runtime_error("mkdtemp in " + std::string(base) + " failed");
         path_ = tmpl;
     }
     ~TempDir() { removeTree(path_); }
@@ -89,9 +92,11 @@ constexpr uint64_t kV1Unlimited = 9223372036854771712ull;  // PAGE_COUNTER_MAX *
 // (with <root>/unified for the hybrid layout); V2 is unified at <root>.
 class FakeCgroupFs {
 public:
-    FakeCgroupFs(std::string root, CgroupVersion v, bool hybrid = false) : root_(std::move(root)), v_(v) {
+    FakeCgroupFs(std::string root, CgroupVersion v, bool hybrid = false)
+        : root_(std::move(root)), v_(v) {
         if (v == CgroupVersion::V2) {
-            makeFile(root_ + "/cgroup.controllers", "cpuset cpu io memory hugetlb pids rdma misc\n");
+            makeFile(root_ + "/cgroup.controllers",
+                     "cpuset cpu io memory hugetlb pids rdma misc\n");
             mem_ = root_;
         } else {
             mem_ = root_ + "/memory";
@@ -108,26 +113,30 @@ public:
         if (v_ == CgroupVersion::V1) {
             // The local (non-total) inactive_file differs on purpose: the
             // hierarchical total_ value is the one that counts.
-            return "cache " + std::to_string(inactive_file) + "\nrss " + std::to_string(usage - inactive_file) +
+            return "cache " + std::to_string(inactive_file) + "\nrss " +
+                   std::to_string(usage - inactive_file) +
                    "\ninactive_anon 0\nactive_anon 0\ninactive_file 4096\nactive_file 0\n"
                    "hierarchical_memory_limit 9223372036854771712\ntotal_cache " +
-                   std::to_string(inactive_file) + "\ntotal_rss " + std::to_string(usage - inactive_file) +
+                   std::to_string(inactive_file) + "\ntotal_rss " +
+                   std::to_string(usage - inactive_file) +
                    "\ntotal_inactive_anon 0\ntotal_inactive_file " + std::to_string(inactive_file) +
                    "\ntotal_active_file 0\n";
         }
-        return "anon " + std::to_string(usage - inactive_file) + "\nfile " + std::to_string(inactive_file) +
-               "\ninactive_anon 0\nactive_anon " + std::to_string(usage - inactive_file) + "\ninactive_file " +
+        return "anon " + std::to_string(usage - inactive_file) + "\nfile " +
+               std::to_string(inactive_file) + "\ninactive_anon 0\nactive_anon " +
+               std::to_string(usage - inactive_file) + "\ninactive_file " +
                std::to_string(inactive_file) + "\nactive_file 0\nunevictable 0\n";
     }
 
     // A memory cgroup at <memory root>/<rel>. limit: 0 = unlimited.
-    void cgroup(const std::string& rel, uint64_t usage, uint64_t inactive_file = 0, uint64_t limit = 0,
-                int oom_group = 1) const {
+    void cgroup(const std::string& rel, uint64_t usage, uint64_t inactive_file = 0,
+                uint64_t limit = 0, int oom_group = 1) const {
         const std::string d = mem_ + "/" + rel;
         makeDir(d);
         if (v_ == CgroupVersion::V1) {
             makeFile(d + "/memory.usage_in_bytes", std::to_string(usage) + "\n");
-            makeFile(d + "/memory.limit_in_bytes", std::to_string(limit ? limit : kV1Unlimited) + "\n");
+            makeFile(d + "/memory.limit_in_bytes",
+                     std::to_string(limit ? limit : kV1Unlimited) + "\n");
         } else {
             makeFile(d + "/memory.current", std::to_string(usage) + "\n");
             makeFile(d + "/memory.max", limit ? std::to_string(limit) + "\n" : "max\n");
@@ -158,7 +167,9 @@ struct KubeLayout {
     CgroupDriver driver = CgroupDriver::Cgroupfs;
     Runtime runtime = Runtime::Containerd;
 
-    std::string kubepods() const { return driver == CgroupDriver::Systemd ? "kubepods.slice" : "kubepods"; }
+    std::string kubepods() const {
+        return driver == CgroupDriver::Systemd ? "kubepods.slice" : "kubepods";
+    }
     std::string qos_dir(QosClass q) const {
         if (q == QosClass::Guaranteed) return kubepods();
         const char* n = q == QosClass::Burstable ? "burstable" : "besteffort";
@@ -178,14 +189,18 @@ struct KubeLayout {
     std::string container_name(const std::string& id) const {
         if (driver == CgroupDriver::Cgroupfs) return runtime == Runtime::Crio ? "crio-" + id : id;
         switch (runtime) {
-            case Runtime::Containerd: return "cri-containerd-" + id + ".scope";
-            case Runtime::Crio: return "crio-" + id + ".scope";
-            case Runtime::Docker: return "docker-" + id + ".scope";
+            case Runtime::Containerd:
+                return "cri-containerd-" + id + ".scope";
+            case Runtime::Crio:
+                return "crio-" + id + ".scope";
+            case Runtime::Docker:
+                return "docker-" + id + ".scope";
         }
         return id;
     }
     std::string conmon_name(const std::string& id) const {
-        return driver == CgroupDriver::Systemd ? "crio-conmon-" + id + ".scope" : "crio-conmon-" + id;
+        return driver == CgroupDriver::Systemd ? "crio-conmon-" + id + ".scope"
+                                               : "crio-conmon-" + id;
     }
     ContainerRuntime expected_runtime() const {
         if (runtime == Runtime::Crio) return ContainerRuntime::Crio;
@@ -197,15 +212,16 @@ struct KubeLayout {
 // A 64-hex-digit container id derived from a small number.
 inline std::string container_id(unsigned n) {
     char buf[65];
-    std::snprintf(buf, sizeof buf, "%016x%016x%016x%016x", 0xc0ffeeu + n, n * 7919u, n, 0xabcdu + n);
+    std::snprintf(buf, sizeof buf, "%016x%016x%016x%016x", 0xc0ffeeu + n, n * 7919u, n,
+                  0xabcdu + n);
     return buf;
 }
 
 // A UUID derived from a small number.
 inline std::string pod_uid(unsigned n) {
     char buf[40];
-    std::snprintf(buf, sizeof buf, "%08x-%04x-4%03x-8%03x-%012x", 0x1234u + n, n & 0xffff, n & 0xfff, (n * 3) & 0xfff,
-                  n * 2654435761u);
+    std::snprintf(buf, sizeof buf, "%08x-%04x-4%03x-8%03x-%012x", 0x1234u + n, n & 0xffff,
+                  n & 0xfff, (n * 3) & 0xfff, n * 2654435761u);
     return buf;
 }
 
@@ -222,9 +238,10 @@ public:
         makeDir(pods_dir() + "/" + ns + "_" + name + "_" + uid);
     }
     // link=false: only the pod's log directory, no containers/ symlink.
-    void container(const std::string& ns, const std::string& pod, const std::string& uid, const std::string& name,
-                   const std::string& id, bool link = true) const {
-        const std::string target = pods_dir() + "/" + ns + "_" + pod + "_" + uid + "/" + name + "/0.log";
+    void container(const std::string& ns, const std::string& pod, const std::string& uid,
+                   const std::string& name, const std::string& id, bool link = true) const {
+        const std::string target =
+            pods_dir() + "/" + ns + "_" + pod + "_" + uid + "/" + name + "/0.log";
         makeFile(target, "");
         if (link) {
             std::string l = dir_ + "/containers/" + pod + "_" + ns + "_" + name + "-" + id + ".log";
@@ -245,7 +262,8 @@ public:
     void meminfo(uint64_t total, uint64_t available) const {
         makeFile(dir_ + "/meminfo", "MemTotal:       " + std::to_string(total / 1024) +
                                         " kB\nMemFree:        " + std::to_string(available / 1024) +
-                                        " kB\nMemAvailable:   " + std::to_string(available / 1024) + " kB\n");
+                                        " kB\nMemAvailable:   " + std::to_string(available / 1024) +
+                                        " kB\n");
     }
     void comm(int pid, const std::string& name) const {
         makeFile(dir_ + "/" + std::to_string(pid) + "/comm", name + "\n");

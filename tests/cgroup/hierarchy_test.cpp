@@ -1,7 +1,8 @@
 // Detection of the hierarchy that holds the memory controller.
+#include "cgroup/hierarchy.hpp"
+
 #include <gtest/gtest.h>
 
-#include "cgroup/hierarchy.hpp"
 #include "fixture.hpp"
 
 using namespace oomguard;
@@ -56,13 +57,15 @@ TEST(Hierarchy, ErrorsNameWhatIsWrong) {
     TempDir empty;
     auto e = detect_cgroup_hierarchy(empty.path());
     ASSERT_FALSE(e);
-    EXPECT_NE(e.error().message.find("no memory controller"), std::string::npos) << e.error().message;
+    EXPECT_NE(e.error().message.find("no memory controller"), std::string::npos)
+        << e.error().message;
 
     TempDir v2nomem;
     makeFile(v2nomem / "cgroup.controllers", "cpu io pids\n");
     auto n = detect_cgroup_hierarchy(v2nomem.path());
     ASSERT_FALSE(n);
-    EXPECT_NE(n.error().message.find("without the memory controller"), std::string::npos) << n.error().message;
+    EXPECT_NE(n.error().message.find("without the memory controller"), std::string::npos)
+        << n.error().message;
 }
 
 TEST(Hierarchy, HybridWithMemoryOnV2) {

@@ -1,12 +1,13 @@
 // The kernel's OOM reports: record and line parsers (lines captured from real
 // kernels), the assembler that pairs them, and the non-blocking reader.
+#include "cgroup/kmsg.hpp"
+
 #include <gtest/gtest.h>
 #include <poll.h>
 #include <sys/stat.h>
 
 #include <random>
 
-#include "cgroup/kmsg.hpp"
 #include "fixture.hpp"
 
 using namespace oomguard;
@@ -15,17 +16,21 @@ using namespace oomguard::test;
 namespace {
 // Captured on this machine (6.x, cgroup v1), and from a node-wide OOM on 5.15.
 const char* kMemcgOomKill =
-    "oom-kill:constraint=CONSTRAINT_MEMCG,nodemask=(null),cpuset=/,mems_allowed=0,oom_memcg=/oomguard-probe-3107,"
+    "oom-kill:constraint=CONSTRAINT_MEMCG,nodemask=(null),cpuset=/,mems_allowed=0,oom_memcg=/"
+    "oomguard-probe-3107,"
     "task_memcg=/oomguard-probe-3107,task=python3,pid=4485,uid=0";
 const char* kMemcgKilled =
-    "Memory cgroup out of memory: Killed process 4485 (python3) total-vm:118968kB, anon-rss:20224kB, "
+    "Memory cgroup out of memory: Killed process 4485 (python3) total-vm:118968kB, "
+    "anon-rss:20224kB, "
     "file-rss:6484kB, shmem-rss:0kB, UID:0 pgtables:100kB oom_score_adj:0";
 const char* kGlobalOomKill =
     "oom-kill:constraint=CONSTRAINT_NONE,nodemask=(null),cpuset=/,mems_allowed=0,global_oom,"
     "task_memcg=/kubepods/besteffort/pod1b4e28ba-2fa1-11d2-883f-0016d3cca427/"
-    "4c01db0b339c4f3a8e2d0a0b4c5d6e7f8091a2b3c4d5e6f708192a3b4c5d6e7f,task=stress,pid=31337,uid=1000";
+    "4c01db0b339c4f3a8e2d0a0b4c5d6e7f8091a2b3c4d5e6f708192a3b4c5d6e7f,task=stress,pid=31337,uid="
+    "1000";
 const char* kGlobalKilled =
-    "Out of memory: Killed process 31337 (stress) total-vm:2105724kB, anon-rss:2097232kB, file-rss:1024kB, "
+    "Out of memory: Killed process 31337 (stress) total-vm:2105724kB, anon-rss:2097232kB, "
+    "file-rss:1024kB, "
     "shmem-rss:0kB, UID:1000 pgtables:4156kB oom_score_adj:1000";
 
 KmsgRecord rec(const std::string& text) {
@@ -82,8 +87,9 @@ TEST(OomKillLine, CommasInPathsAndNames) {
     EXPECT_EQ(l.task_memcg, "/a,b/c");
     EXPECT_EQ(l.task, "x,y");
     EXPECT_EQ(l.pid, 7);
-    for (const char* bad : {"oom-kill:", "oom-kill:constraint=CONSTRAINT_NONE", "oom-kill:task=x,pid=1",
-                            "oom-kill:task_memcg=/,task=x,pid=abc", "no oom here"})
+    for (const char* bad :
+         {"oom-kill:", "oom-kill:constraint=CONSTRAINT_NONE", "oom-kill:task=x,pid=1",
+          "oom-kill:task_memcg=/,task=x,pid=abc", "no oom here"})
         EXPECT_FALSE(parse_oom_kill_line(bad, l)) << bad;
 }
 
@@ -101,8 +107,10 @@ TEST(KilledProcessLine, BothVariants) {
     EXPECT_FALSE(k.memcg);
     EXPECT_EQ(k.anon_rss_kb, 2097232u);
     // A comm with parentheses.
-    ASSERT_TRUE(parse_killed_process_line(
-        "Out of memory: Killed process 9 ((sd-pam)) total-vm:1kB, anon-rss:2kB, file-rss:3kB, shmem-rss:4kB", k));
+    ASSERT_TRUE(
+        parse_killed_process_line("Out of memory: Killed process 9 ((sd-pam)) total-vm:1kB, "
+                                  "anon-rss:2kB, file-rss:3kB, shmem-rss:4kB",
+                                  k));
     EXPECT_EQ(k.task, "(sd-pam)");
     EXPECT_EQ(k.shmem_rss_kb, 4u);
     EXPECT_FALSE(parse_killed_process_line("Killed process abc (x)", k));
@@ -111,8 +119,8 @@ TEST(KilledProcessLine, BothVariants) {
 
 TEST(OtherLines, GroupIgnoredManual) {
     std::string_view memcg;
-    ASSERT_TRUE(parse_oom_group_line("Tasks in /kubepods/pod1/abc are going to be killed due to memory.oom.group set",
-                                     memcg));
+    ASSERT_TRUE(parse_oom_group_line(
+        "Tasks in /kubepods/pod1/abc are going to be killed due to memory.oom.group set", memcg));
     EXPECT_EQ(memcg, "/kubepods/pod1/abc");
     EXPECT_FALSE(parse_oom_group_line("Tasks in /x are fine", memcg));
     EXPECT_TRUE(is_oom_request_ignored("OOM request ignored. No task eligible"));
@@ -152,14 +160,17 @@ TEST(OomAssembler, PairsOomKillWithKilledProcess) {
 TEST(OomAssembler, OomGroupKillsAndLoneLines) {
     OomReportAssembler a;
     std::vector<KernelOomEvent> out;
-    a.feed(rec("oom-kill:constraint=CONSTRAINT_MEMCG,nodemask=(null),cpuset=/,mems_allowed=0,oom_memcg=/k/p,"
+    a.feed(rec("oom-kill:constraint=CONSTRAINT_MEMCG,nodemask=(null),cpuset=/"
+               ",mems_allowed=0,oom_memcg=/k/p,"
                "task_memcg=/k/p/c,task=a,pid=10,uid=0"),
            out);
     a.feed(rec("Tasks in /k/p/c are going to be killed due to memory.oom.group set"), out);
-    a.feed(rec("Memory cgroup out of memory: Killed process 10 (a) total-vm:1kB, anon-rss:1kB, file-rss:0kB, "
+    a.feed(rec("Memory cgroup out of memory: Killed process 10 (a) total-vm:1kB, anon-rss:1kB, "
+               "file-rss:0kB, "
                "shmem-rss:0kB"),
            out);
-    a.feed(rec("Memory cgroup out of memory: Killed process 11 (b) total-vm:1kB, anon-rss:2kB, file-rss:0kB, "
+    a.feed(rec("Memory cgroup out of memory: Killed process 11 (b) total-vm:1kB, anon-rss:2kB, "
+               "file-rss:0kB, "
                "shmem-rss:0kB"),
            out);
     ASSERT_EQ(out.size(), 2u);
@@ -196,16 +207,33 @@ TEST(OomAssembler, OomGroupKillsAndLoneLines) {
 
 TEST(OomAssembler, RandomInputNeverCrashes) {
     std::mt19937 rng(99);
-    const std::vector<std::string> pieces = {"oom-kill:", "constraint=", "CONSTRAINT_MEMCG", ",task_memcg=", ",task=",
-                                             ",pid=", ",uid=", "Killed process ", " (", ") total-vm:", "kB, anon-rss:",
-                                             "Tasks in ", " are going to be killed due to memory.oom.group set",
-                                             "OOM request ignored", "123", "/kubepods/", ",", ";", "6,1,2,-;", "\n"};
+    const std::vector<std::string> pieces = {"oom-kill:",
+                                             "constraint=",
+                                             "CONSTRAINT_MEMCG",
+                                             ",task_memcg=",
+                                             ",task=",
+                                             ",pid=",
+                                             ",uid=",
+                                             "Killed process ",
+                                             " (",
+                                             ") total-vm:",
+                                             "kB, anon-rss:",
+                                             "Tasks in ",
+                                             " are going to be killed due to memory.oom.group set",
+                                             "OOM request ignored",
+                                             "123",
+                                             "/kubepods/",
+                                             ",",
+                                             ";",
+                                             "6,1,2,-;",
+                                             "\n"};
     OomReportAssembler a;
     std::vector<KernelOomEvent> out;
     for (int i = 0; i < 20000; ++i) {
         std::string s;
         int n = static_cast<int>(rng() % 12);
-        for (int j = 0; j < n; ++j) s += rng() % 10 ? pieces[rng() % pieces.size()] : std::string(1, char(rng() % 256));
+        for (int j = 0; j < n; ++j)
+            s += rng() % 10 ? pieces[rng() % pieces.size()] : std::string(1, char(rng() % 256));
         KmsgRecord r;
         if (parse_kmsg_record(s, r)) a.feed(r, out);
         if (out.size() > 1000) out.clear();

@@ -1,10 +1,10 @@
 // Classification of kubelet's cgroup names: both drivers, all QoS classes, the
 // runtimes' container names, UID normalisation, and names that are not kubelet's.
+#include "cgroup/kubepods_path.hpp"
+
 #include <gtest/gtest.h>
 
 #include <random>
-
-#include "cgroup/kubepods_path.hpp"
 
 using namespace oomguard;
 
@@ -19,7 +19,8 @@ TEST(PodUid, NormalisesUnderscoresAndCase) {
     EXPECT_EQ(normalize_pod_uid(kUid), kUid);
     EXPECT_EQ(normalize_pod_uid("1B4E28BA_2FA1_11D2_883F_0016D3CCA427"), kUid);
     // Static pods: a 32-hex-digit config hash.
-    EXPECT_EQ(normalize_pod_uid("e3b0c44298fc1c149afbf4c8996fb924"), "e3b0c44298fc1c149afbf4c8996fb924");
+    EXPECT_EQ(normalize_pod_uid("e3b0c44298fc1c149afbf4c8996fb924"),
+              "e3b0c44298fc1c149afbf4c8996fb924");
 }
 
 TEST(PodUid, RejectsMalformedWithReason) {
@@ -71,13 +72,15 @@ TEST(PodLevel, SystemdQosLevelsAndPodsCarryTheirQos) {
 }
 
 TEST(PodLevel, UnknownNamesSayWhy) {
-    for (const char* n : {"foo", "system.slice", "kubepods-foo.slice", "podnot-a-uid", "pod", "guaranteed",
-                          "kubepods-burstable-podXYZ.slice", "other-pod1234.slice", ""}) {
+    for (const char* n :
+         {"foo", "system.slice", "kubepods-foo.slice", "podnot-a-uid", "pod", "guaranteed",
+          "kubepods-burstable-podXYZ.slice", "other-pod1234.slice", ""}) {
         auto k = classify_pod_level(n);
         EXPECT_EQ(k.kind, KubeKind::Unknown) << n;
         EXPECT_FALSE(k.reason.empty()) << n;
     }
-    EXPECT_NE(classify_pod_level("guaranteed").reason.find("directly under kubepods"), std::string::npos);
+    EXPECT_NE(classify_pod_level("guaranteed").reason.find("directly under kubepods"),
+              std::string::npos);
 }
 
 TEST(ContainerLevel, RuntimesAndDrivers) {
@@ -93,10 +96,14 @@ TEST(ContainerLevel, RuntimesAndDrivers) {
         ContainerRuntime rt;
         CgroupDriver driver;
     } cases[] = {
-        {"cri-containerd-" + kId + ".scope", KubeKind::Container, ContainerRuntime::Containerd, CgroupDriver::Systemd},
-        {"crio-" + kId + ".scope", KubeKind::Container, ContainerRuntime::Crio, CgroupDriver::Systemd},
-        {"docker-" + kId + ".scope", KubeKind::Container, ContainerRuntime::Docker, CgroupDriver::Systemd},
-        {"crio-conmon-" + kId + ".scope", KubeKind::Conmon, ContainerRuntime::Crio, CgroupDriver::Systemd},
+        {"cri-containerd-" + kId + ".scope", KubeKind::Container, ContainerRuntime::Containerd,
+         CgroupDriver::Systemd},
+        {"crio-" + kId + ".scope", KubeKind::Container, ContainerRuntime::Crio,
+         CgroupDriver::Systemd},
+        {"docker-" + kId + ".scope", KubeKind::Container, ContainerRuntime::Docker,
+         CgroupDriver::Systemd},
+        {"crio-conmon-" + kId + ".scope", KubeKind::Conmon, ContainerRuntime::Crio,
+         CgroupDriver::Systemd},
         {"crio-" + kId, KubeKind::Container, ContainerRuntime::Crio, CgroupDriver::Cgroupfs},
         {"crio-conmon-" + kId, KubeKind::Conmon, ContainerRuntime::Crio, CgroupDriver::Cgroupfs},
     };
@@ -110,15 +117,17 @@ TEST(ContainerLevel, RuntimesAndDrivers) {
 }
 
 TEST(ContainerLevel, MalformedAndUnknown) {
-    const std::vector<std::string> names = {"cri-containerd-xyz.scope", "foo.scope", "init.scope", "crio-", "abc",
-                                            "container", "docker-" + kId + "x.scope", ""};
+    const std::vector<std::string> names = {
+        "cri-containerd-xyz.scope",  "foo.scope", "init.scope", "crio-", "abc", "container",
+        "docker-" + kId + "x.scope", ""};
     for (const auto& n : names) {
         auto k = classify_container_level(n);
         EXPECT_EQ(k.kind, KubeKind::Unknown) << n;
         EXPECT_FALSE(k.reason.empty()) << n;
     }
-    EXPECT_NE(classify_container_level("cri-containerd-xyz.scope").reason.find("malformed container id"),
-              std::string::npos);
+    EXPECT_NE(
+        classify_container_level("cri-containerd-xyz.scope").reason.find("malformed container id"),
+        std::string::npos);
 }
 
 TEST(CgroupPath, AllLayouts) {
@@ -134,28 +143,31 @@ TEST(CgroupPath, AllLayouts) {
          CgroupDriver::Cgroupfs, "/kubepods", true},
         {"/kubepods/besteffort/pod" + kUid + "/" + kId, KubeKind::Container, QosClass::BestEffort,
          CgroupDriver::Cgroupfs, "/kubepods", true},
-        {"/kubepods/pod" + kUid + "/" + kId, KubeKind::Container, QosClass::Guaranteed, CgroupDriver::Cgroupfs,
-         "/kubepods", true},
-        {"/kubepods/pod" + kUid, KubeKind::Pod, QosClass::Guaranteed, CgroupDriver::Cgroupfs, "/kubepods", false},
+        {"/kubepods/pod" + kUid + "/" + kId, KubeKind::Container, QosClass::Guaranteed,
+         CgroupDriver::Cgroupfs, "/kubepods", true},
+        {"/kubepods/pod" + kUid, KubeKind::Pod, QosClass::Guaranteed, CgroupDriver::Cgroupfs,
+         "/kubepods", false},
         {"/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod" + kUidSystemd +
              ".slice/cri-containerd-" + kId + ".scope",
          KubeKind::Container, QosClass::Burstable, CgroupDriver::Systemd, "/kubepods.slice", true},
-        {"/kubepods.slice/kubepods-pod" + kUidSystemd + ".slice/crio-" + kId + ".scope", KubeKind::Container,
-         QosClass::Guaranteed, CgroupDriver::Systemd, "/kubepods.slice", true},
-        {"/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod" + kUidSystemd + ".slice/crio-conmon-" +
-             kId + ".scope",
+        {"/kubepods.slice/kubepods-pod" + kUidSystemd + ".slice/crio-" + kId + ".scope",
+         KubeKind::Container, QosClass::Guaranteed, CgroupDriver::Systemd, "/kubepods.slice", true},
+        {"/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod" + kUidSystemd +
+             ".slice/crio-conmon-" + kId + ".scope",
          KubeKind::Conmon, QosClass::BestEffort, CgroupDriver::Systemd, "/kubepods.slice", true},
         // Missing QoS level: the systemd name still says BestEffort.
-        {"/kubepods.slice/kubepods-besteffort-pod" + kUidSystemd + ".slice/docker-" + kId + ".scope",
+        {"/kubepods.slice/kubepods-besteffort-pod" + kUidSystemd + ".slice/docker-" + kId +
+             ".scope",
          KubeKind::Container, QosClass::BestEffort, CgroupDriver::Systemd, "/kubepods.slice", true},
         // A prefix (kubelet --cgroup-root, a test parent) and a runtime's own sub-cgroup.
-        {"/oomguard-test-42/kubepods/burstable/pod" + kUid + "/crio-" + kId + "/container", KubeKind::Container,
-         QosClass::Burstable, CgroupDriver::Cgroupfs, "/oomguard-test-42/kubepods", true},
+        {"/oomguard-test-42/kubepods/burstable/pod" + kUid + "/crio-" + kId + "/container",
+         KubeKind::Container, QosClass::Burstable, CgroupDriver::Cgroupfs,
+         "/oomguard-test-42/kubepods", true},
         {"/kubelet.slice/kubelet-kubepods.slice/kubelet-kubepods-besteffort.slice/"
          "kubelet-kubepods-besteffort-pod" +
              kUidSystemd + ".slice/cri-containerd-" + kId + ".scope",
-         KubeKind::Container, QosClass::BestEffort, CgroupDriver::Systemd, "/kubelet.slice/kubelet-kubepods.slice",
-         true},
+         KubeKind::Container, QosClass::BestEffort, CgroupDriver::Systemd,
+         "/kubelet.slice/kubelet-kubepods.slice", true},
     };
     for (const auto& c : cases) {
         KubePath p = classify_cgroup_path(c.path);
@@ -194,11 +206,14 @@ TEST(CgroupPath, OutsideAndPartial) {
 
 TEST(CgroupPath, RandomInputNeverCrashes) {
     std::mt19937 rng(1234);
-    const std::string alphabet = "/kubepods.slice-_burstablebesteffortpodcri-containerd0123456789abcdef.scope";
+    const std::string alphabet =
+        "/kubepods.slice-_burstablebesteffortpodcri-containerd0123456789abcdef.scope";
     for (int i = 0; i < 20000; ++i) {
         std::string s;
         size_t len = rng() % 120;
-        for (size_t j = 0; j < len; ++j) s += (rng() % 8 == 0) ? static_cast<char>(rng() % 256) : alphabet[rng() % alphabet.size()];
+        for (size_t j = 0; j < len; ++j)
+            s += (rng() % 8 == 0) ? static_cast<char>(rng() % 256)
+                                  : alphabet[rng() % alphabet.size()];
         KubePath p = classify_cgroup_path(s);
         if (p.kind == KubeKind::Unknown && p.in_kubepods) {
             // An unknown pod level always says why.

@@ -1,8 +1,9 @@
 // Parsing of memory cgroup files: usage, limits ("max", the v1 huge value) and
 // memory.stat fields; working set never underflows.
+#include "cgroup/memcg_stats.hpp"
+
 #include <gtest/gtest.h>
 
-#include "cgroup/memcg_stats.hpp"
 #include "fixture.hpp"
 
 using namespace oomguard;
@@ -39,7 +40,8 @@ TEST(MemcgParse, LimitMaxAndV1HugeValueAreUnlimited) {
 }
 
 TEST(MemcgParse, StatFieldIsAnExactKey) {
-    const std::string v1 = "cache 10\ninactive_file 4096\ntotal_inactive_file 777\ntotal_inactive_file_x 1\n";
+    const std::string v1 =
+        "cache 10\ninactive_file 4096\ntotal_inactive_file 777\ntotal_inactive_file_x 1\n";
     uint64_t v = 0;
     EXPECT_TRUE(parse_stat_field(v1, "total_inactive_file", v));
     EXPECT_EQ(v, 777u);

@@ -1,7 +1,8 @@
 // Names from kubelet's log tree, without the API server.
+#include "cgroup/pod_names.hpp"
+
 #include <gtest/gtest.h>
 
-#include "cgroup/pod_names.hpp"
 #include "fixture.hpp"
 
 using namespace oomguard;
@@ -13,7 +14,8 @@ TEST(PodLogNames, PodDirectory) {
     EXPECT_EQ(p.namespace_, "default");
     EXPECT_EQ(p.name, "web-7d9f");
     EXPECT_EQ(p.uid, pod_uid(1));
-    for (const char* bad : {"default_web", "a_b_c_d", "_web_uid", "ns__uid", "ns_web_", "", "plain"})
+    for (const char* bad :
+         {"default_web", "a_b_c_d", "_web_uid", "ns__uid", "ns_web_", "", "plain"})
         EXPECT_FALSE(parse_pod_log_dir(bad, p)) << bad;
 }
 
@@ -27,8 +29,9 @@ TEST(PodLogNames, ContainerLink) {
     // Container names may contain dashes; the id is after the last one.
     ASSERT_TRUE(parse_container_log_name("p_ns_side-car-" + container_id(4) + ".log", l));
     EXPECT_EQ(l.container, "side-car");
-    for (std::string bad : {std::string("p_ns_app-xyz.log"), "p_ns_app-" + container_id(3), "p_app-" + container_id(3) + ".log",
-                            std::string(".log"), std::string("")})
+    for (std::string bad :
+         {std::string("p_ns_app-xyz.log"), "p_ns_app-" + container_id(3),
+          "p_app-" + container_id(3) + ".log", std::string(".log"), std::string("")})
         EXPECT_FALSE(parse_container_log_name(bad, l)) << bad;
 }
 

@@ -31,7 +31,8 @@ inline std::string real_cgroups_unavailable() {
     if (::access((std::string(kRealMemoryRoot) + "/memory.usage_in_bytes").c_str(), F_OK) != 0)
         return std::string("no cgroup v1 memory controller at ") + kRealMemoryRoot +
                " (these tests use v1; v2 layouts are covered by fixture trees)";
-    if (::access(kRealMemoryRoot, W_OK) != 0) return std::string(kRealMemoryRoot) + " is not writable";
+    if (::access(kRealMemoryRoot, W_OK) != 0)
+        return std::string(kRealMemoryRoot) + " is not writable";
     return "";
 }
 
@@ -50,11 +51,14 @@ public:
 
     // Absolute path of the parent, and its path as the kernel prints it (task_memcg).
     const std::string& parent() const { return parent_; }
-    std::string kernel_path(const std::string& rel = "") const { return "/" + name_ + (rel.empty() ? "" : "/" + rel); }
+    std::string kernel_path(const std::string& rel = "") const {
+        return "/" + name_ + (rel.empty() ? "" : "/" + rel);
+    }
 
     void make(const std::string& rel) {
         std::string acc = parent_;
-        if (::mkdir(acc.c_str(), 0755) != 0 && errno != EEXIST) throw std::runtime_error("mkdir " + acc);
+        if (::mkdir(acc.c_str(), 0755) != 0 && errno != EEXIST)
+            throw std::runtime_error("mkdir " + acc);
         size_t i = 0;
         while (i < rel.size()) {
             size_t j = rel.find('/', i);
@@ -69,7 +73,9 @@ public:
         makeFile(parent_ + "/" + rel + "/memory.limit_in_bytes", std::to_string(bytes));
     }
     // Removes one (empty) cgroup; false when the kernel refused.
-    bool remove(const std::string& rel) const { return ::rmdir((parent_ + "/" + rel).c_str()) == 0; }
+    bool remove(const std::string& rel) const {
+        return ::rmdir((parent_ + "/" + rel).c_str()) == 0;
+    }
 
     struct Child {
         pid_t pid = -1;
@@ -80,8 +86,8 @@ public:
     // memory and writes `file` bytes of page cache to a file in `file_dir`, then
     // waits for SIGKILL (or exits at once when `exit_after`). Returns after the
     // child is ready, or -1 if it died first (e.g. the OOM killer).
-    pid_t spawn(const std::string& rel, uint64_t anon, uint64_t file = 0, const std::string& file_dir = "",
-                bool exit_after = false) {
+    pid_t spawn(const std::string& rel, uint64_t anon, uint64_t file = 0,
+                const std::string& file_dir = "", bool exit_after = false) {
         bool ready = false;
         pid_t pid = spawn_impl(rel, anon, file, file_dir, exit_after, ready);
         return ready ? pid : -1;
@@ -94,8 +100,8 @@ public:
     }
 
 private:
-    pid_t spawn_impl(const std::string& rel, uint64_t anon, uint64_t file, const std::string& file_dir,
-                     bool exit_after, bool& ready) {
+    pid_t spawn_impl(const std::string& rel, uint64_t anon, uint64_t file,
+                     const std::string& file_dir, bool exit_after, bool& ready) {
         int p[2];
         if (::pipe2(p, O_CLOEXEC) != 0) throw std::runtime_error("pipe");
         pid_t pid = ::fork();
@@ -117,9 +123,9 @@ private:
     }
 
 public:
-
     // waitpid; returns true when it exited; status in *status.
-    bool reap(pid_t pid, int* status, std::chrono::milliseconds timeout = std::chrono::milliseconds(3000)) {
+    bool reap(pid_t pid, int* status,
+              std::chrono::milliseconds timeout = std::chrono::milliseconds(3000)) {
         auto end = std::chrono::steady_clock::now() + timeout;
         for (;;) {
             int st = 0;
@@ -138,7 +144,8 @@ public:
     // Not exited (a zombie counts as exited).
     bool alive(pid_t pid) const {
         siginfo_t info{};
-        if (::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG | WNOWAIT) != 0) return false;
+        if (::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG | WNOWAIT) != 0)
+            return false;
         return info.si_pid == 0;
     }
 
@@ -157,13 +164,16 @@ private:
     std::vector<Child> children_;
 
     [[noreturn]] static void child_main(const std::string& cg, uint64_t anon, uint64_t file,
-                                        const std::string& file_dir, bool exit_after, int ready_fd) {
+                                        const std::string& file_dir, bool exit_after,
+                                        int ready_fd) {
         std::string pid = std::to_string(::getpid());
         int fd = ::open((cg + "/cgroup.procs").c_str(), O_WRONLY);
-        if (fd < 0 || ::write(fd, pid.data(), pid.size()) != static_cast<ssize_t>(pid.size())) _exit(3);
+        if (fd < 0 || ::write(fd, pid.data(), pid.size()) != static_cast<ssize_t>(pid.size()))
+            _exit(3);
         ::close(fd);
         if (anon) {
-            void* m = ::mmap(nullptr, anon, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+            void* m =
+                ::mmap(nullptr, anon, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
             if (m == MAP_FAILED) _exit(4);
             std::memset(m, 0x5a, anon);  // fault every page in: charged to this cgroup
         }

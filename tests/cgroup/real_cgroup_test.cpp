@@ -3,6 +3,8 @@
 // amounts. The monitor is pointed at the parent (a v1 memory directory is a
 // valid cgroup root). Skipped, with the reason, where v1 memory cgroups cannot
 // be created.
+#include "real_cgroup.hpp"
+
 #include <gtest/gtest.h>
 #include <poll.h>
 
@@ -14,17 +16,16 @@
 #include "cgroup/kmsg.hpp"
 #include "cgroup/oom_reporter.hpp"
 #include "fixture.hpp"
-#include "real_cgroup.hpp"
 
 using namespace oomguard;
 using namespace oomguard::test;
 
 namespace {
 
-#define REQUIRE_REAL_CGROUPS()                                          \
-    do {                                                                \
-        std::string why = real_cgroups_unavailable();                   \
-        if (!why.empty()) GTEST_SKIP() << "real cgroups: " << why;      \
+#define REQUIRE_REAL_CGROUPS()                                     \
+    do {                                                           \
+        std::string why = real_cgroups_unavailable();              \
+        if (!why.empty()) GTEST_SKIP() << "real cgroups: " << why; \
     } while (0)
 
 std::string pod_path(const std::string& qos, unsigned n) {
@@ -34,7 +35,8 @@ std::string ctr_path(const std::string& qos, unsigned n, unsigned c) {
     return pod_path(qos, n) + "/" + container_id(c);
 }
 
-CgroupMonitor::Settings settings_for(const RealCgroupTree& t, const FakePodLogs& logs, const std::string& proc = "/proc") {
+CgroupMonitor::Settings settings_for(const RealCgroupTree& t, const FakePodLogs& logs,
+                                     const std::string& proc = "/proc") {
     CgroupMonitor::Settings s;
     s.cgroup_root = t.parent();
     s.pod_logs_dir = logs.pods_dir();
@@ -194,7 +196,8 @@ TEST(RealCgroups, CgroupsRemovedMidScanInALoop) {
         ::closedir(d);
     }
     EXPECT_EQ(m.ranked().size(), present);
-    std::printf("[ info ] %zu scans while %u pod changes; %zu vanished mid-scan\n", scans, churns.load(), vanished);
+    std::printf("[ info ] %zu scans while %u pod changes; %zu vanished mid-scan\n", scans,
+                churns.load(), vanished);
 }
 
 TEST(RealCgroups, KernelMemcgOomKillIsAttributedByTheKmsgReader) {
@@ -281,6 +284,8 @@ TEST(RealCgroups, KillContainerCgroupKillsExactlyItsProcesses) {
     EXPECT_TRUE(t.alive(s));
     EXPECT_TRUE(t.alive(o));
     EXPECT_EQ(readFile(t.parent() + "/" + target + "/cgroup.procs"), "");
-    std::printf("[ info ] kill-cgroup: %zu SIGKILLs in %zu round(s), %lld us\n", out.signalled, out.rounds,
-                static_cast<long long>(std::chrono::duration_cast<std::chrono::microseconds>(out.elapsed).count()));
+    std::printf("[ info ] kill-cgroup: %zu SIGKILLs in %zu round(s), %lld us\n", out.signalled,
+                out.rounds,
+                static_cast<long long>(
+                    std::chrono::duration_cast<std::chrono::microseconds>(out.elapsed).count()));
 }
