@@ -33,7 +33,7 @@ struct OomKillInfo {
     int64_t pid = -1;
     std::string task;
     std::string cgroup;      // the kernel's task_memcg
-    std::string constraint;  // CONSTRAINT_NONE (node-wide, e.g. after sysrq), CONSTRAINT_MEMCG (a limit), ...
+    std::string constraint;  // CONSTRAINT_NONE (node-wide, e.g. sysrq), CONSTRAINT_MEMCG, ...
     bool memcg = false;      // the cgroup hit its own limit
     bool after_trigger = false;  // followed oomguard's trigger
     std::string pod_uid, pod_namespace, pod_name, container_name, container_id, qos;
@@ -51,11 +51,11 @@ struct DaemonState {
     uint64_t trigger_failures_total = 0;
     uint64_t warnings_total = 0;
     uint64_t episodes_total = 0;
-    uint64_t kernel_oom_kills_total = 0;   // memcg OOM kills (pods hitting their limits), from kmsg
-    uint64_t oom_kills_total = 0;          // every OOM kill on kmsg (memcg and node-wide)
+    uint64_t kernel_oom_kills_total = 0;  // memcg OOM kills (pods hitting their limits), from kmsg
+    uint64_t oom_kills_total = 0;         // every OOM kill on kmsg (memcg and node-wide)
     uint64_t oom_requests_ignored_total = 0;  // "OOM request ignored": sysrq found no eligible task
-    uint64_t cgroup_kills_total = 0;       // kill-cgroup actions that killed a container
-    OomKillInfo last_oom_kill;             // pid -1: none seen yet
+    uint64_t cgroup_kills_total = 0;          // kill-cgroup actions that killed a container
+    OomKillInfo last_oom_kill;                // pid -1: none seen yet
     uint64_t last_trigger_realtime_usec = 0;  // 0: never
     uint64_t samples_total = 0;
     uint64_t sample_errors_total = 0;
