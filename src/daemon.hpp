@@ -32,9 +32,9 @@ struct OomKillInfo {
     uint64_t realtime_usec = 0;  // when oomguard read the report
     int64_t pid = -1;
     std::string task;
-    std::string cgroup;      // the kernel's task_memcg
-    std::string constraint;  // CONSTRAINT_NONE (node-wide, e.g. sysrq), CONSTRAINT_MEMCG, ...
-    bool memcg = false;      // the cgroup hit its own limit
+    std::string cgroup;          // the kernel's task_memcg
+    std::string constraint;      // CONSTRAINT_NONE (node-wide, e.g. sysrq), CONSTRAINT_MEMCG, ...
+    bool memcg = false;          // the cgroup hit its own limit
     bool after_trigger = false;  // followed oomguard's trigger
     std::string pod_uid, pod_namespace, pod_name, container_name, container_id, qos;
     uint64_t rss_bytes = 0;  // the victim's RSS at the kill
