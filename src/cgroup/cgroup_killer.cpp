@@ -8,7 +8,6 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <memory>
 #include <thread>
 
 namespace oomguard {
@@ -141,7 +140,6 @@ VictimChoice choose_victim(CgroupMonitor& monitor, const KillPolicy& policy) {
 KillOutcome kill_container_cgroup(CgroupMonitor& monitor, const CgroupInfo& container,
                                   Duration bound) {
     KillOutcome o;
-    const Duration t0 = now_mono();
     if (!monitor.configured() || !monitor.kubernetes()) {
         o.error = "no kubepods cgroup";
         return o;
@@ -159,10 +157,18 @@ KillOutcome kill_container_cgroup(CgroupMonitor& monitor, const CgroupInfo& cont
         o.error = container.path + ": " + std::strerror(errno);
         return o;
     }
-    std::unique_ptr<int, void (*)(int*)> guard(&dirfd, [](int* fd) { ::close(*fd); });
+    o = kill_cgroup_at(dirfd, monitor.hierarchy().version, container.path, bound);
+    ::close(dirfd);
+    return o;
+}
 
+KillOutcome kill_cgroup_at(int dirfd, CgroupVersion version, const std::string& label,
+                           Duration bound) {
+    KillOutcome o;
+    const Duration t0 = now_mono();
     bool killed_by_kernel = false;
-    if (monitor.hierarchy().version == CgroupVersion::V2) {
+    if (version == CgroupVersion::V2) {
+        // The kernel kills every process of the subtree, also ones forking right now.
         int fd = ::openat(dirfd, "cgroup.kill", O_WRONLY | O_CLOEXEC);
         if (fd >= 0) {
             ssize_t n = ::write(fd, "1", 1);
@@ -172,11 +178,11 @@ KillOutcome kill_container_cgroup(CgroupMonitor& monitor, const CgroupInfo& cont
                 killed_by_kernel = true;
                 o.method = "cgroup.kill";
             } else {
-                o.error = container.path + "/cgroup.kill: " + std::strerror(err);
+                o.error = label + "/cgroup.kill: " + std::strerror(err);
             }
         }
     }
-    if (!killed_by_kernel) o.method = "SIGKILL to cgroup.procs";
+    if (!killed_by_kernel) o.method = "SIGKILL to cgroup.procs";  // v1, or a kernel before 5.14
     std::vector<pid_t> pids;
     const Duration deadline = t0 + bound;
     for (;;) {
@@ -187,8 +193,8 @@ KillOutcome kill_container_cgroup(CgroupMonitor& monitor, const CgroupInfo& cont
             break;
         }
         if (now_mono() >= deadline) {
-            o.error = std::to_string(pids.size()) + " process(es) still in " + container.path +
-                      " after " + format_duration(bound);
+            o.error = std::to_string(pids.size()) + " process(es) still in " + label + " after " +
+                      format_duration(bound);
             break;
         }
         ++o.rounds;

@@ -43,6 +43,11 @@ struct KillOutcome {
 KillOutcome kill_container_cgroup(CgroupMonitor& monitor, const CgroupInfo& container,
                                   Duration bound = std::chrono::milliseconds(500));
 
+// The kill itself, on an open cgroup directory (no checks: kill_container_cgroup
+// makes them). `label` names the cgroup in errors.
+KillOutcome kill_cgroup_at(int dirfd, CgroupVersion version, const std::string& label,
+                           Duration bound = std::chrono::milliseconds(500));
+
 // True when `path` is strictly below `kubepods` and has no "." or ".." parts.
 bool path_inside(std::string_view path, std::string_view kubepods);
 

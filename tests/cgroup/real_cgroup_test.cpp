@@ -289,3 +289,62 @@ TEST(RealCgroups, KillContainerCgroupKillsExactlyItsProcesses) {
                 static_cast<long long>(
                     std::chrono::duration_cast<std::chrono::microseconds>(out.elapsed).count()));
 }
+
+// cgroup v2's cgroup.kill, for real: this machine's v2 hierarchy
+// (/sys/fs/cgroup/unified) has no memory controller, but cgroup.kill works there.
+TEST(RealCgroups, CgroupKillOnV2KillsTheWholeSubtree) {
+    const std::string unified = "/sys/fs/cgroup/unified";
+    if (::geteuid() != 0) GTEST_SKIP() << "needs root";
+    if (::access((unified + "/cgroup.procs").c_str(), W_OK) != 0)
+        GTEST_SKIP() << "no writable cgroup v2 hierarchy at " << unified;
+    const std::string base = unified + "/oomguard-test-" + std::to_string(::getpid()) + "-kill";
+    ASSERT_EQ(::mkdir(base.c_str(), 0755), 0) << std::strerror(errno);
+    if (::access((base + "/cgroup.kill").c_str(), F_OK) != 0) {
+        ::rmdir(base.c_str());
+        GTEST_SKIP() << "kernel without cgroup.kill (before 5.14)";
+    }
+    ::mkdir((base + "/victim").c_str(), 0755);
+    ::mkdir((base + "/victim/sub").c_str(), 0755);
+    ::mkdir((base + "/bystander").c_str(), 0755);
+    auto spawn_in = [](const std::string& cg) {
+        pid_t p = ::fork();
+        if (p == 0) {
+            std::string pid = std::to_string(::getpid());
+            int fd = ::open((cg + "/cgroup.procs").c_str(), O_WRONLY);
+            if (fd < 0 || ::write(fd, pid.data(), pid.size()) < 0) _exit(3);
+            ::close(fd);
+            for (;;) ::pause();
+        }
+        return p;
+    };
+    pid_t a = spawn_in(base + "/victim"), b = spawn_in(base + "/victim/sub"),
+          c = spawn_in(base + "/bystander");
+    auto wait_in = [](const std::string& cg, size_t n) {
+        for (int i = 0; i < 500; ++i) {
+            std::string procs = readFile(cg + "/cgroup.procs");
+            if (static_cast<size_t>(std::count(procs.begin(), procs.end(), '\n')) == n) return true;
+            std::this_thread::sleep_for(std::chrono::milliseconds(2));
+        }
+        return false;
+    };
+    EXPECT_TRUE(wait_in(base + "/victim", 1) && wait_in(base + "/victim/sub", 1) &&
+                wait_in(base + "/bystander", 1));
+    int dir = ::open((base + "/victim").c_str(), O_RDONLY | O_DIRECTORY);
+    KillOutcome o = kill_cgroup_at(dir, CgroupVersion::V2, "victim");
+    ::close(dir);
+    EXPECT_TRUE(o.ok) << o.error;
+    EXPECT_EQ(o.method, "cgroup.kill");
+    EXPECT_EQ(o.signalled, 0u);  // the kernel did it
+    for (pid_t p : {a, b}) {
+        int st = 0;
+        EXPECT_EQ(::waitpid(p, &st, 0), p);
+        EXPECT_TRUE(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+    }
+    int st = 0;
+    EXPECT_EQ(::waitpid(c, &st, WNOHANG), 0) << "the bystander died";
+    ::kill(c, SIGKILL);
+    ::waitpid(c, &st, 0);
+    for (const char* d : {"/victim/sub", "/victim", "/bystander", ""})
+        for (int i = 0; i < 100 && ::rmdir((base + d).c_str()) != 0 && errno == EBUSY; ++i)
+            std::this_thread::sleep_for(std::chrono::milliseconds(5));
+}
