@@ -5,8 +5,15 @@
 //  - TriggerHook::act(): the kill-cgroup action;
 //  - EventSink::on_config(): at start and on reload, the hierarchy, the node
 //    allocatable check and the current heaviest cgroups (Event::Heaviest);
-//  - LoopSource: a background refresh (every 10s, every 1s below the warning
-//    level) so the structure and ranking are warm when a trigger comes.
+//  - LoopSource: a background refresh (every 10s with a sweep of all
+//    memory.stat files within scan_budget; every 1s without the sweep below the
+//    warning level) so the structure, ranking and names are warm for a trigger.
+//
+// How long a trigger waits for the naming: refresh() stops at scan_budget
+// (after a minimum of 8+8 usage and 8 memory.stat reads); report() then reads
+// the limits of the top 5, lists the heaviest pod's containers and reads them,
+// and resolves names (the log directories are listed at most once a second and
+// are warm from the background). The total is logged as OOMGUARD_DESCRIBE_USEC.
 #pragma once
 
 #include <string>
