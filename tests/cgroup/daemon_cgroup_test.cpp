@@ -335,3 +335,36 @@ TEST(DaemonCgroups, RealKillCgroupKillsOnlyTheChosenContainer) {
     EXPECT_EQ(d.stop(), 0);
     EXPECT_EQ(readFile(s.trigger), "") << "kill-cgroup also wrote sysrq";
 }
+
+TEST(DaemonCgroups, KillCgroupDryRunSaysWhatItWouldKill) {
+    TempDir tmp;
+    FakeCgroupFs fs(tmp / "cgroup", CgroupVersion::V1);
+    FakePodLogs logs(tmp / "log");
+    FakeProc proc(tmp / "proc");
+    proc.meminfo(8ull << 30, 1ull << 30);
+    KubeLayout L{CgroupDriver::Systemd, Runtime::Crio};
+    fs.cgroup(L.kubepods(), 0);
+    const std::string pod = L.pod_dir(QosClass::BestEffort, pod_uid(1));
+    fs.cgroup(pod, 300 * MiB);
+    fs.cgroup(pod + "/" + L.container_name(container_id(1)), 250 * MiB);
+    fs.cgroup(pod + "/" + L.conmon_name(container_id(1)),
+              400 * MiB);  // heavier, but not a container
+    logs.pod("default", "worker", pod_uid(1));
+    logs.container("default", "worker", pod_uid(1), "main", container_id(1));
+    NodePaths s{fs.root(),    proc.dir(),      logs.pods_dir(),
+                tmp / "kmsg", tmp / "trigger", "kill-cgroup"};
+    makeFile(s.kmsg, "");
+    makeFile(s.trigger, "");
+    DaemonRun d(args(write_config(tmp, s), true));
+    std::string t = d.wait_event("trigger", "OOMGUARD_ACTION=");
+    ASSERT_FALSE(t.empty()) << d.output();
+    EXPECT_NE(t.find("dry-run: would kill container main of pod default/worker (BestEffort"),
+              std::string::npos)
+        << t;
+    EXPECT_NE(t.find("cgroup /" + pod + "/" + L.container_name(container_id(1)) + ")"),
+              std::string::npos)
+        << t;
+    EXPECT_EQ(field(t, "OOMGUARD_ACTION"), "kill-cgroup");
+    EXPECT_EQ(d.stop(), 0);
+    EXPECT_EQ(readFile(s.trigger), "");
+}
