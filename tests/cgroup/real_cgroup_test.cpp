@@ -9,6 +9,7 @@
 #include <poll.h>
 
 #include <atomic>
+#include <memory>
 #include <thread>
 
 #include "cgroup/cgroup_killer.hpp"
@@ -143,7 +144,16 @@ TEST(RealCgroups, CgroupsRemovedMidScanInALoop) {
     t.make("kubepods/besteffort");
     t.make("kubepods/burstable");
     for (unsigned i = 0; i < 20; ++i) t.make(ctr_path("besteffort", i, i));
-    CgroupMonitor m;
+    auto open_fds = [] {
+        size_t n = 0;
+        DIR* d = ::opendir("/proc/self/fd");
+        while (d && ::readdir(d)) ++n;
+        if (d) ::closedir(d);
+        return n;
+    };
+    const size_t fds_before = open_fds();
+    auto m_holder = std::make_unique<CgroupMonitor>();
+    CgroupMonitor& m = *m_holder;
     ASSERT_TRUE(m.configure(settings_for(t, logs)));
     std::atomic<bool> stop{false};
     std::atomic<unsigned> churns{0};
@@ -196,6 +206,10 @@ TEST(RealCgroups, CgroupsRemovedMidScanInALoop) {
         ::closedir(d);
     }
     EXPECT_EQ(m.ranked().size(), present);
+    // Every cgroup that came and went had its fds closed.
+    EXPECT_LE(open_fds(), fds_before + 3 * present + 16);
+    m_holder.reset();
+    EXPECT_EQ(open_fds(), fds_before);
     std::printf("[ info ] %zu scans while %u pod changes; %zu vanished mid-scan\n", scans,
                 churns.load(), vanished);
 }
