@@ -244,6 +244,7 @@ void Daemon::act(const MemSample& s, const Decision& d) {
         std::string hook_what;
         handled = hook_->act(config_, state_.dry_run, hook_what);
         if (handled) what = hook_what;
+        else what = hook_what + what;  // why it fell back to sysrq
     }
     fields.push_back({"OOMGUARD_ACTION", handled ? "kill-cgroup" : state_.dry_run ? "dry-run" : "sysrq"});
     journal_.log(Event::Trigger, LOG_WARNING, msg + what + extra, fields);
@@ -267,6 +268,15 @@ void Daemon::act(const MemSample& s, const Decision& d) {
     }
     for (auto* k : sinks_) k->on_trigger(state_, ok);
 }
+
+void Daemon::record_oom_kill(const OomKillInfo& kill) {
+    ++state_.oom_kills_total;
+    if (kill.memcg) ++state_.kernel_oom_kills_total;
+    state_.last_oom_kill = kill;
+    for (auto* k : sinks_) k->on_oom_kill(state_);
+}
+
+void Daemon::record_oom_request_ignored() { ++state_.oom_requests_ignored_total; }
 
 bool Daemon::reload() {
     notifier_.reloading();
@@ -339,6 +349,7 @@ int Daemon::run() {
 
     std::vector<pollfd> fds;
     std::vector<LoopSource*> polled;
+    std::vector<int64_t> source_timeouts;
     while (!stop_) {
         fds.clear();
         polled.clear();
@@ -348,12 +359,15 @@ int Daemon::run() {
         if (psi_fd >= 0) fds.push_back({psi_fd, POLLPRI, 0});
         int64_t timeout_ns = -1;
         const size_t first_source = fds.size();
+        source_timeouts.clear();
         for (auto* src : sources_) {
             LoopSource::Spec sp = src->poll_spec();
             fds.push_back({sp.fd, sp.events, 0});
             polled.push_back(src);
+            source_timeouts.push_back(sp.timeout_ns);
             if (sp.timeout_ns >= 0 && (timeout_ns < 0 || sp.timeout_ns < timeout_ns)) timeout_ns = sp.timeout_ns;
         }
+        const Duration poll_start = monotonic_now();
         int timeout_ms = timeout_ns < 0 ? -1 : static_cast<int>((timeout_ns + 999'999) / 1'000'000);
         int n = ::poll(fds.data(), fds.size(), timeout_ms);
         if (n < 0) {
@@ -377,9 +391,12 @@ int Daemon::run() {
         }
         if (sample_now) tick();
         if (fds[1].revents & POLLIN) handle_signals();
+        // A source's timeout counts from this poll; the timerfd waking us first
+        // must not starve it.
+        const int64_t waited = (monotonic_now() - poll_start).count();
         for (size_t i = 0; i < polled.size(); ++i) {
             short re = fds[first_source + i].revents;
-            if (re || (n == 0)) polled[i]->dispatch(re);
+            if (re || (source_timeouts[i] >= 0 && waited >= source_timeouts[i])) polled[i]->dispatch(re);
         }
     }
     notifier_.stopping();

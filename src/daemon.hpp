@@ -26,6 +26,20 @@ struct DaemonOptions {
     bool mlock = true;
 };
 
+// An OOM kill the kernel reported on kmsg, mapped to its pod and container
+// (fields are "" when unknown: not a kubepods cgroup, no pod log directory).
+struct OomKillInfo {
+    uint64_t realtime_usec = 0;  // when oomguard read the report
+    int64_t pid = -1;
+    std::string task;
+    std::string cgroup;          // the kernel's task_memcg
+    std::string constraint;      // CONSTRAINT_NONE (node-wide, e.g. sysrq), CONSTRAINT_MEMCG, ...
+    bool memcg = false;          // the cgroup hit its own limit
+    bool after_trigger = false;  // followed oomguard's trigger
+    std::string pod_uid, pod_namespace, pod_name, container_name, container_id, qos;
+    uint64_t rss_bytes = 0;  // the victim's RSS at the kill
+};
+
 // What the daemon knows, for STATUS, D-Bus and metrics.
 struct DaemonState {
     MemSample sample;
@@ -37,7 +51,11 @@ struct DaemonState {
     uint64_t trigger_failures_total = 0;
     uint64_t warnings_total = 0;
     uint64_t episodes_total = 0;
-    uint64_t kernel_oom_kills_total = 0;
+    uint64_t kernel_oom_kills_total = 0;  // memcg OOM kills (pods hitting their limits), from kmsg
+    uint64_t oom_kills_total = 0;         // every OOM kill on kmsg (memcg and node-wide)
+    uint64_t oom_requests_ignored_total = 0;  // "OOM request ignored": sysrq found no eligible task
+    uint64_t cgroup_kills_total = 0;          // kill-cgroup actions that killed a container
+    OomKillInfo last_oom_kill;                // pid -1: none seen yet
     uint64_t last_trigger_realtime_usec = 0;  // 0: never
     uint64_t samples_total = 0;
     uint64_t sample_errors_total = 0;
@@ -68,6 +86,7 @@ public:
     virtual void on_recovered(const DaemonState&, Duration /*episode*/) {}
     virtual void on_state(const DaemonState&) {}  // at most ~1/s, and on state changes
     virtual void on_config(const DaemonState&, const Config&) {}
+    virtual void on_oom_kill(const DaemonState&) {}  // last_oom_kill was updated
 };
 
 // Extra work around the trigger: naming the heaviest cgroup before it, the
@@ -94,6 +113,12 @@ public:
     void add_source(LoopSource* s) { sources_.push_back(s); }
     void add_sink(EventSink* s) { sinks_.push_back(s); }
     void set_trigger_hook(TriggerHook* h) { hook_ = h; }
+
+    // Reports from the cgroup code (kmsg reader, kill-cgroup): update the
+    // counters and tell the sinks.
+    void record_oom_kill(const OomKillInfo& kill);
+    void record_oom_request_ignored();
+    void record_cgroup_kill() { ++state_.cgroup_kills_total; }
 
     const DaemonState& state() const { return state_; }
     const Config& config() const { return config_; }

@@ -6,6 +6,8 @@
 #include <cstring>
 #include <string>
 
+#include "cgroup/cgroup_targeting.hpp"
+#include "cgroup/oom_reporter.hpp"
 #include "config/config.hpp"
 #include "daemon.hpp"
 #include "oomguard_build_config.h"
@@ -95,5 +97,10 @@ int main(int argc, char** argv) {
 
     Daemon daemon(opts);
     if (!daemon.init()) return 1;
+    // Heaviest pod before each trigger, kill-cgroup, kernel OOM reports after it.
+    CgroupTargeting targeting(daemon);
+    targeting.install();
+    OomReporter oom_reporter(daemon, targeting.monitor());
+    oom_reporter.install();
     return daemon.run();
 }

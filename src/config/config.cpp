@@ -236,6 +236,24 @@ ConfigLoad parse_config(std::string_view text, const std::string& source_path) {
           {"kill_guaranteed",
            [&](auto& k, auto& n) {
                if (auto b = p.boolean(k, n)) c.kubernetes.kill_guaranteed = *b;
+           }},
+          {"kubepods_cgroup",
+           [&](auto& k, auto& n) {
+               if (auto s = p.string(k, n)) {
+                   if (s->find("..") != std::string::npos)
+                       p.error(k, &n, "must be a path below the memory cgroup root, without \"..\", got \"" + *s + "\"");
+                   else
+                       c.kubernetes.kubepods_cgroup = *s;
+               }
+           }},
+          {"scan_budget",
+           [&](auto& k, auto& n) {
+               if (auto d = duration(k, n)) {
+                   if (*d < std::chrono::milliseconds(1) || *d > std::chrono::seconds(1))
+                       p.error(k, &n, "must be between 1ms and 1s");
+                   else
+                       c.kubernetes.scan_budget = *d;
+               }
            }}}},
         {"metrics",
          {{"textfile",
@@ -355,6 +373,8 @@ std::string render_config(const Config& c) {
         o << (i ? ", " : "") << q(c.kubernetes.exclude_namespaces[i]);
     o << "]\n";
     o << "kill_guaranteed = " << (c.kubernetes.kill_guaranteed ? "true" : "false") << "\n";
+    o << "kubepods_cgroup = " << q(c.kubernetes.kubepods_cgroup) << "\n";
+    o << "scan_budget = " << q(format_duration(c.kubernetes.scan_budget)) << "\n";
     o << "\n[metrics]\n";
     o << "textfile = " << q(c.metrics.textfile) << "\n";
     o << "interval = " << q(format_duration(c.metrics.interval)) << "\n";

@@ -48,6 +48,11 @@ struct Config {
         std::string pod_logs_dir = "/var/log/pods";
         std::vector<std::string> exclude_namespaces{"kube-system"};
         bool kill_guaranteed = false;
+        // The kubepods cgroup relative to the memory hierarchy root; "" finds it
+        // (kubepods.slice, kubepods, kubelet.slice/kubelet-kubepods.slice, kubelet/kubepods).
+        std::string kubepods_cgroup;
+        // How long the heaviest-pod scan may delay a trigger (and a background refresh may take).
+        Duration scan_budget = std::chrono::milliseconds(20);
     } kubernetes;
 
     struct Metrics {

@@ -1,0 +1,230 @@
+// CgroupMonitor: ranks the memory cgroups that matter by working set, as
+// kubelet does (usage - inactive_file, so page cache does not make a pod heavy).
+//
+// On a Kubernetes node it ranks the pod cgroups under kubepods, then reads the
+// containers of the heaviest pod only: the cost grows with pods, not containers.
+// Without kubepods it ranks the top-level cgroups instead (system.slice units,
+// user slices, ...), so oomguard says something useful on any host.
+//
+// Cost: every ranked cgroup keeps a dirfd and two open files (usage and
+// memory.stat) read with pread. The directory structure is re-listed only when a
+// watched directory's link count changes (kernfs counts subdirectories), when a
+// cgroup vanished, or every structure_interval.
+//
+// refresh() reads every usage (cheap: ~1us) but memory.stat (~10us on v1) only
+// where it can matter: in order of usage, until the next usage is no larger than
+// the kExactTop-th best working set found (working set <= usage, so nothing
+// further down can enter the top). The top kExactTop are exact; the rest use
+// their last inactive_file reading (`estimate`). A background refresh (sweep)
+// also re-reads memory.stat of the others round-robin within its budget.
+// The budget bounds the time: the previously heaviest are read first, the rest
+// round-robin, and whatever is not re-read keeps its previous value (`stale`).
+//
+// This is also the API the D-Bus and metrics code reads (report(), ranked(),
+// containers()). Not thread-safe: call it from the daemon's loop.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "cgroup/hierarchy.hpp"
+#include "cgroup/kubepods_path.hpp"
+#include "cgroup/memcg_stats.hpp"
+#include "cgroup/pod_names.hpp"
+#include "util/result.hpp"
+#include "util/units.hpp"
+
+namespace oomguard {
+
+enum class CgroupKind {
+    TopLevel,  // a top-level cgroup of a host without kubepods
+    Pod,
+    Container,
+    Sandbox,  // the pod's pause container
+    Conmon,   // cri-o's conmon, not a container
+    Unknown,  // under kubepods but not understood: `note` says why
+};
+const char* to_string(CgroupKind k);
+
+struct CgroupInfo {
+    std::string
+        path;  // relative to the memory hierarchy root, e.g. "/kubepods/besteffort/pod<uid>"
+    CgroupKind kind = CgroupKind::Unknown;
+    QosClass qos = QosClass::Unknown;
+    CgroupDriver driver = CgroupDriver::Unknown;
+    ContainerRuntime runtime = ContainerRuntime::Unknown;
+    std::string pod_uid, pod_namespace, pod_name;  // namespace/name: "" when unknown
+    std::string container_name, container_id;
+    uint64_t usage = 0;
+    uint64_t inactive_file = 0;
+    uint64_t working_set = 0;
+    bool limit_known = false;
+    std::optional<uint64_t> limit;  // nullopt (with limit_known): unlimited
+    int oom_group = -1;             // v2 memory.oom.group (0/1); -1 on v1 or unknown
+    bool estimate = false;  // working set from an older inactive_file reading (not in the top)
+    std::string note;       // naming or classification remarks
+
+    // "ns/name", the pod UID, or the cgroup path: the best name there is.
+    std::string display_name() const;
+};
+
+struct Unclassified {
+    std::string path;
+    std::string reason;
+};
+
+struct HeaviestReport {
+    bool valid = false;       // a memory hierarchy was found (else `error`)
+    bool kubernetes = false;  // false: top-level cgroups of a host without kubepods
+    std::string error;
+    std::string layout;                  // hierarchy layout, for the journal
+    std::string kubepods;                // relative path of kubepods, "" without
+    std::vector<CgroupInfo> top;         // pods (or top-level cgroups), heaviest first
+    std::vector<CgroupInfo> containers;  // of top[0] (Kubernetes only), heaviest first
+    size_t ranked = 0;                   // cgroups in the ranking
+    size_t stale = 0;                    // not re-read by the last refresh (budget)
+    Duration scan_time{0};               // of the last refresh
+    Duration report_time{0};             // of this report (containers, names, limits)
+};
+
+class CgroupMonitor {
+public:
+    struct Settings {
+        std::string cgroup_root = "/sys/fs/cgroup";
+        std::string proc_root = "/proc";
+        std::string pod_logs_dir = "/var/log/pods";
+        std::string kubepods_cgroup;  // relative to the memory root; "" finds it
+        Duration structure_interval = std::chrono::seconds(10);
+        bool operator==(const Settings&) const = default;
+    };
+
+    struct RefreshStats {
+        size_t read = 0;       // usages re-read
+        size_t stat_read = 0;  // memory.stat re-read (exact working set)
+        size_t stale = 0;      // usage left with its previous value (deadline)
+        size_t vanished = 0;   // gone during this refresh
+        size_t errors = 0;     // unreadable for another reason
+        bool restructured = false;
+        bool deadline_hit = false;
+        Duration elapsed{0};
+    };
+
+    struct Allocatable {
+        bool kubernetes = false;
+        std::string path;  // relative path of kubepods
+        bool limit_known = false;
+        std::optional<uint64_t> limit;  // nullopt (with limit_known): no limit
+        std::string error;
+    };
+
+    CgroupMonitor() = default;
+    ~CgroupMonitor();
+    CgroupMonitor(const CgroupMonitor&) = delete;
+    CgroupMonitor& operator=(const CgroupMonitor&) = delete;
+
+    // Detects the hierarchy and finds kubepods. Unchanged settings keep the
+    // open state. On error the monitor is unconfigured (and says why).
+    Status configure(const Settings& s);
+    bool configured() const { return root_fd_ >= 0; }
+    const std::string& error() const { return error_; }
+    const Settings& settings() const { return settings_; }
+    const CgroupHierarchy& hierarchy() const { return hierarchy_; }
+    bool kubernetes() const { return kubepods_fd_ >= 0; }
+    const std::string& kubepods_path() const { return kubepods_rel_; }
+    CgroupDriver driver() const { return driver_; }
+
+    static constexpr size_t kExactTop = 8;
+
+    // Re-reads the ranking within `budget` (see above). `sweep`: spend what is
+    // left of the budget refreshing the estimates (background refreshes).
+    RefreshStats refresh(Duration budget, bool sweep = false);
+    const RefreshStats& last_refresh() const { return last_; }
+
+    // The heaviest `top_n` with names and limits, and the containers of the
+    // heaviest pod (read now). Uses the last refresh's ranking.
+    HeaviestReport report(size_t top_n);
+    // The whole ranking, heaviest first, without names or limits (cheap).
+    std::vector<CgroupInfo> ranked() const;
+    // The containers of a pod, read now, heaviest first, named.
+    std::vector<CgroupInfo> containers(const CgroupInfo& pod);
+    // Fills pod_namespace/pod_name (and notes) from the pod log directory.
+    void resolve_names(CgroupInfo& c);
+
+    Allocatable allocatable();
+    const std::vector<Unclassified>& unclassified() const { return unclassified_; }
+    PodNameResolver& names() { return names_; }
+    // The memory hierarchy root, for openat() by the kill action.
+    int root_fd() const { return root_fd_; }
+
+private:
+    struct Fd {
+        int fd = -1;
+        Fd() = default;
+        explicit Fd(int f) : fd(f) {}
+        Fd(Fd&& o) noexcept : fd(o.fd) { o.fd = -1; }
+        Fd& operator=(Fd&& o) noexcept;
+        ~Fd();
+        void reset();
+    };
+    struct Node {
+        std::string rel;  // "/kubepods/burstable/pod<uid>"
+        Fd dir;
+        MemcgFiles files;
+        CgroupKind kind = CgroupKind::Unknown;
+        QosClass qos = QosClass::Unknown;
+        CgroupDriver driver = CgroupDriver::Unknown;
+        std::string pod_uid;
+        MemcgUsage usage;
+        bool has_data = false;  // usage read at least once
+        bool exact = false;     // inactive_file read by the last refresh
+        bool gone = false;
+    };
+    struct Watched {
+        std::string rel;
+        Fd dir;
+        nlink_t nlink = 0;
+    };
+
+    Settings settings_;
+    CgroupHierarchy hierarchy_;
+    std::string error_;
+    Fd root_holder_;
+    int root_fd_ = -1;
+    Fd kubepods_holder_;
+    int kubepods_fd_ = -1;
+    std::string kubepods_rel_;
+    CgroupDriver driver_ = CgroupDriver::Unknown;
+    PodNameResolver names_;
+
+    std::vector<Node> nodes_;
+    std::vector<uint32_t> order_;  // ranking: indices into nodes_
+    std::vector<Watched> watched_;
+    std::vector<Unclassified> unclassified_;
+    bool dirty_ = true;
+    bool structured_ = false;
+    Duration structured_at_{0};
+    size_t cursor_ = 0;
+    size_t stat_cursor_ = 0;
+    std::vector<uint32_t> by_usage_;  // scratch
+    RefreshStats last_;
+    char stat_buf_[8192];
+
+    void reset();
+    void find_kubepods();
+    bool structure_changed();
+    void restructure();
+    void rank();
+    CgroupInfo info_of(const Node& n) const;
+    void add_details(CgroupInfo& c, int dirfd);
+    bool is_pause(int dirfd) const;
+};
+
+// The kubepods candidates tried, relative to the memory root, in order.
+extern const char* const kKubepodsCandidates[];
+
+}  // namespace oomguard

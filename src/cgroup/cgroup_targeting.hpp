@@ -1,0 +1,70 @@
+// Wires the cgroup code into the daemon:
+//  - TriggerHook::describe(): before each trigger, a fresh ranking bounded by
+//    [kubernetes] scan_budget names the heaviest pod and container (journal
+//    fields plus a top-5 table);
+//  - TriggerHook::act(): the kill-cgroup action;
+//  - EventSink::on_config(): at start and on reload, the hierarchy, the node
+//    allocatable check and the current heaviest cgroups (Event::Heaviest);
+//  - LoopSource: a background refresh (every 10s with a sweep of all
+//    memory.stat files within scan_budget; every 1s without the sweep below the
+//    warning level) so the structure, ranking and names are warm for a trigger.
+//
+// How long a trigger waits for the naming: refresh() stops at scan_budget
+// (after a minimum of 8+8 usage and 8 memory.stat reads); report() then reads
+// the limits of the top 5, lists the heaviest pod's containers and reads them,
+// and resolves names (the log directories are listed at most once a second and
+// are warm from the background). The total is logged as OOMGUARD_DESCRIBE_USEC.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "cgroup/cgroup_killer.hpp"
+#include "cgroup/cgroup_monitor.hpp"
+#include "daemon.hpp"
+
+namespace oomguard {
+
+class CgroupTargeting final : public TriggerHook, public EventSink, public LoopSource {
+public:
+    explicit CgroupTargeting(Daemon& daemon) : daemon_(daemon) {}
+    // Registers itself with the daemon as hook, sink and source.
+    void install();
+
+    CgroupMonitor& monitor() { return monitor_; }
+    // The latest report: from the last trigger, start/reload, or background
+    // refresh (at most 10s old, 1s below the warning level).
+    const HeaviestReport& last_report() const { return last_report_; }
+
+    static CgroupMonitor::Settings settings_from(const Config& c);
+
+    void describe(std::string& message, std::vector<LogField>& fields) override;
+    bool act(const Config& config, bool dry_run, std::string& what) override;
+
+    void on_config(const DaemonState& state, const Config& config) override;
+    void on_state(const DaemonState& state) override;
+
+    Spec poll_spec() override;
+    void dispatch(short revents) override;
+
+    static constexpr Duration kCalmInterval = std::chrono::seconds(10);
+    static constexpr Duration kAlertInterval = std::chrono::seconds(1);
+    static constexpr size_t kTopN = 5;
+
+private:
+    Daemon& daemon_;
+    CgroupMonitor monitor_;
+    Config::Kubernetes k8s_;
+    bool configured_once_ = false;
+    bool alert_ = false;
+    Duration next_refresh_{0};
+    Duration last_refresh_at_{0};
+    HeaviestReport last_report_;
+    std::string unclassified_seen_;
+
+    void refresh(Duration budget, bool sweep);
+    void log_unclassified_if_new();
+    void check_allocatable(uint64_t mem_total);
+};
+
+}  // namespace oomguard

@@ -1,0 +1,77 @@
+// After the trigger: what did the kernel kill? Reads kmsg as a LoopSource of the
+// daemon's poll loop, maps each OOM victim's cgroup to its pod and container,
+// and logs it:
+//  - Event::Victim for a node-wide kill (what sysrq 'f' does), with the memory
+//    that came back and how fast (MemAvailable sampled every 5ms for up to 2s);
+//  - Event::KernelOom for a memcg kill (a pod hit its own limit), counted in
+//    DaemonState::kernel_oom_kills_total;
+//  - "OOM request ignored" (sysrq found no eligible task) as a warning.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "cgroup/cgroup_monitor.hpp"
+#include "cgroup/kmsg.hpp"
+#include "daemon.hpp"
+#include "sensors/meminfo.hpp"
+
+namespace oomguard {
+
+// Maps a kernel OOM kill to its pod and container (names from the monitor's
+// pod log directory). Works for any task_memcg path: the kubepods component is
+// found wherever it sits.
+OomKillInfo attribute_oom_kill(const KernelOomEvent& e, CgroupMonitor& monitor);
+
+class OomReporter final : public LoopSource, public EventSink {
+public:
+    OomReporter(Daemon& daemon, CgroupMonitor& monitor) : daemon_(daemon), monitor_(monitor) {}
+    void install();
+
+    void on_config(const DaemonState& state, const Config& config) override;
+    void on_trigger(const DaemonState& state, bool ok) override;
+    Spec poll_spec() override;
+    void dispatch(short revents) override;
+
+    static constexpr Duration kSampleEvery = std::chrono::milliseconds(5);
+    static constexpr Duration kTrackFor = std::chrono::seconds(2);
+    static constexpr Duration kSettled = std::chrono::milliseconds(200);
+    static constexpr Duration kAfterTrigger = std::chrono::seconds(10);
+
+private:
+    Daemon& daemon_;
+    CgroupMonitor& monitor_;
+    KmsgReader kmsg_;
+    std::string kmsg_path_;
+    std::string kmsg_error_;
+    OomReportAssembler assembler_;
+    std::vector<KernelOomEvent> events_;
+    Duration pending_since_{0};
+    Duration next_tail_{0};  // a regular file (tests) is read every 100ms
+    MeminfoReader meminfo_;
+    std::string proc_root_;
+    bool meminfo_ok_ = false;
+
+    bool triggered_ = false;
+    Duration trigger_at_{0};
+    uint64_t avail_at_trigger_ = 0;
+
+    struct Tracking {
+        bool active = false;
+        OomKillInfo info;
+        uint64_t ts_usec = 0;  // kernel timestamp of the kill
+        uint64_t baseline = 0;
+        uint64_t best = 0;
+        Duration from{0};  // the trigger, or when we read the report
+        Duration best_at{0};
+        Duration started{0};
+        Duration next_sample{0};
+    } track_;
+
+    void drain();
+    void handle(const KernelOomEvent& e);
+    void sample(Duration now);
+    void finish_victim();
+};
+
+}  // namespace oomguard

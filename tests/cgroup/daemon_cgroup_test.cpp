@@ -1,0 +1,370 @@
+// The real oomguard binary with cgroup targeting: a fixture node of 110 pods x 4
+// containers with a fake /proc whose MemAvailable is below the threshold; real
+// v1 memory cgroups (heaviest pod named, a kernel memcg OOM kill reported, the
+// kill-cgroup action). The trigger is always a file of the test's own.
+#include <gtest/gtest.h>
+
+#include <map>
+
+#include "daemon_runner.hpp"
+#include "fixture.hpp"
+#include "real_cgroup.hpp"
+
+using namespace oomguard;
+using namespace oomguard::test;
+
+namespace {
+
+struct NodePaths {
+    NodePaths(std::string cg, std::string p, std::string logs, std::string k, std::string trig,
+              std::string m = "sysrq")
+        : cgroup_root(std::move(cg)),
+          proc(std::move(p)),
+          pod_logs(std::move(logs)),
+          kmsg(std::move(k)),
+          trigger(std::move(trig)),
+          mode(std::move(m)) {}
+    std::string cgroup_root, proc, pod_logs, kmsg, trigger;
+    std::string mode;
+    std::string extra_kubernetes;
+    std::string repeat_after = "1h";
+};
+
+std::string write_config(const TempDir& tmp, const NodePaths& s) {
+    const std::string path = tmp / "oomguard.toml";
+    makeFile(path,
+             "[memory]\nmin_available = \"2GiB\"\n"
+             "[action]\nmode = \"" +
+                 s.mode + "\"\nsysrq_trigger = \"" + s.trigger + "\"\nrepeat_after = \"" +
+                 s.repeat_after +
+                 "\"\n"
+                 "[poll]\npsi = false\nmax_interval = \"50ms\"\n"
+                 "[paths]\nproc = \"" +
+                 s.proc + "\"\ncgroup = \"" + s.cgroup_root + "\"\nkmsg = \"" + s.kmsg +
+                 "\"\n"
+                 "[kubernetes]\npod_logs_dir = \"" +
+                 s.pod_logs + "\"\n" + s.extra_kubernetes);
+    return path;
+}
+
+std::vector<std::string> args(const std::string& config, bool dry_run) {
+    std::vector<std::string> a = {"--config", config, "--log-target=stderr", "--no-mlock"};
+    if (dry_run) a.push_back("--dry-run");
+    return a;
+}
+
+#define REQUIRE_REAL_CGROUPS()                                     \
+    do {                                                           \
+        std::string why = real_cgroups_unavailable();              \
+        if (!why.empty()) GTEST_SKIP() << "real cgroups: " << why; \
+    } while (0)
+
+std::string ctr_path(const std::string& qos, unsigned n, unsigned c) {
+    return "kubepods/" + (qos.empty() ? "" : qos + "/") + "pod" + pod_uid(n) + "/" +
+           container_id(c);
+}
+
+}  // namespace
+
+// The done-when of the cgroup issue: 110 pods x 4 containers, dry-run, the
+// threshold above MemAvailable: the trigger entry names the heaviest pod.
+TEST(DaemonCgroups, FixtureNode110x4DryRunNamesTheHeaviestPod) {
+    TempDir tmp;
+    FakeCgroupFs fs(tmp / "cgroup", CgroupVersion::V2);
+    FakePodLogs logs(tmp / "log");
+    FakeProc proc(tmp / "proc");
+    proc.meminfo(8ull << 30, 1ull << 30);  // 1 GiB available < 2 GiB threshold
+    KubeLayout L{CgroupDriver::Systemd, Runtime::Containerd};
+    fs.cgroup(L.kubepods(), 0);  // no memory limit: node allocatable not enforced
+    fs.cgroup(L.qos_dir(QosClass::Burstable), 0);
+    fs.cgroup(L.qos_dir(QosClass::BestEffort), 0);
+    const QosClass qos[] = {QosClass::Guaranteed, QosClass::Burstable, QosClass::BestEffort};
+    for (unsigned i = 0; i < 110; ++i) {
+        QosClass q = qos[i % 3];
+        uint64_t ws = (i == 64 ? 2500 : 20 + (i * 53) % 700) * MiB;  // pod 64 is the heaviest
+        uint64_t cache = (i == 9 ? 6000 : 30) * MiB;                 // pod 9: page cache decoy
+        const std::string dir = L.pod_dir(q, pod_uid(i));
+        fs.cgroup(dir, ws + cache, cache);
+        const std::string ns = i == 64 ? "shop" : "ns" + std::to_string(i % 5);
+        logs.pod(ns, "pod-" + std::to_string(i), pod_uid(i));
+        for (unsigned c = 0; c < 4; ++c) {
+            unsigned id = i * 4 + c;
+            fs.cgroup(dir + "/" + L.container_name(container_id(id)), ws / 8 * (c + 1), 0);
+            logs.container(ns, "pod-" + std::to_string(i), pod_uid(i), "c" + std::to_string(c),
+                           container_id(id));
+        }
+    }
+    NodePaths s{fs.root(), proc.dir(), logs.pods_dir(), tmp / "kmsg", tmp / "trigger"};
+    s.repeat_after = "1s";
+    makeFile(s.kmsg, "");
+    makeFile(s.trigger, "");
+    DaemonRun d(args(write_config(tmp, s), /*dry_run=*/true));
+
+    std::string trig = d.wait_event("trigger", "OOMGUARD_POD_NAME=");
+    ASSERT_FALSE(trig.empty()) << d.output();
+    EXPECT_EQ(field(trig, "OOMGUARD_POD_NAME"), "pod-64") << trig;
+    EXPECT_EQ(field(trig, "OOMGUARD_POD_NAMESPACE"), "shop");
+    EXPECT_EQ(field(trig, "OOMGUARD_POD_UID"), pod_uid(64));
+    EXPECT_EQ(field(trig, "OOMGUARD_QOS"), "Burstable");
+    EXPECT_EQ(field(trig, "OOMGUARD_CONTAINER_NAME"), "c3");
+    EXPECT_EQ(field(trig, "OOMGUARD_CONTAINER_ID"), container_id(64 * 4 + 3));
+    EXPECT_EQ(field(trig, "OOMGUARD_WORKING_SET_BYTES"), std::to_string(2500 * MiB));
+    EXPECT_EQ(field(trig, "OOMGUARD_CGROUP"), "/" + L.pod_dir(QosClass::Burstable, pod_uid(64)));
+    EXPECT_EQ(field(trig, "OOMGUARD_OOM_GROUP"), "1");
+    EXPECT_NE(trig.find("dry-run: would write 'f'"), std::string::npos);
+    EXPECT_NE(trig.find("WORKING SET"), std::string::npos) << "no top-5 table:\n" << trig;
+    EXPECT_NE(trig.find("shop/pod-64 [c3]"), std::string::npos) << trig;
+    EXPECT_NE(trig.find("(105 more)"), std::string::npos) << trig;
+    EXPECT_EQ(trig.find("pod-9 "), std::string::npos) << "the page-cache decoy was ranked:\n"
+                                                      << trig;
+    std::printf("[ info ] 110x4 fixture: scan %s us, scan+report before the trigger %s us\n",
+                field(trig, "OOMGUARD_SCAN_USEC").c_str(),
+                field(trig, "OOMGUARD_DESCRIBE_USEC").c_str());
+
+    // At start: the heaviest (Event::Heaviest) and the allocatable warning.
+    std::string heaviest = d.wait_event("heaviest");
+    EXPECT_EQ(field(heaviest, "OOMGUARD_POD_NAME"), "pod-64") << heaviest;
+    EXPECT_FALSE(d.wait_event("no-allocatable", "has no memory limit").empty()) << d.output();
+
+    // The kernel then kills a process of that pod (as sysrq 'f' would): the
+    // victim is named, and the memory that came back is measured.
+    int fd = ::open(s.kmsg.c_str(), O_WRONLY | O_APPEND);
+    std::string cg = "/" + L.pod_dir(QosClass::Burstable, pod_uid(64)) + "/" +
+                     L.container_name(container_id(64 * 4 + 3));
+    std::string recs =
+        "6,100,1,-;sysrq: Manual OOM execution\n"
+        "4,101,2,-;oom-kill:constraint=CONSTRAINT_NONE,nodemask=(null),cpuset=/,mems_allowed=0,"
+        "global_oom,task_memcg=" +
+        cg +
+        ",task=java,pid=4242,uid=1000\n"
+        "3,102,3,-;Out of memory: Killed process 4242 (java) total-vm:3000000kB, "
+        "anon-rss:2000000kB, "
+        "file-rss:4kB, shmem-rss:0kB, UID:1000 pgtables:5000kB oom_score_adj:936\n";
+    ASSERT_EQ(::write(fd, recs.data(), recs.size()), static_cast<ssize_t>(recs.size()));
+    ::close(fd);
+    proc.meminfo(8ull << 30, 3ull << 30);  // 2 GiB came back
+    std::string v = d.wait_event("victim", "OOMGUARD_VICTIM_PID=4242");
+    ASSERT_FALSE(v.empty()) << d.output();
+    EXPECT_EQ(field(v, "OOMGUARD_POD_NAME"), "pod-64");
+    EXPECT_EQ(field(v, "OOMGUARD_CONTAINER_NAME"), "c3");
+    EXPECT_EQ(field(v, "OOMGUARD_AFTER_TRIGGER"), "1");
+    EXPECT_EQ(field(v, "OOMGUARD_REGAINED_BYTES"), std::to_string(2ull << 30)) << v;
+    EXPECT_FALSE(field(v, "OOMGUARD_REGAIN_USEC").empty());
+    EXPECT_EQ(d.stop(), 0);
+    EXPECT_EQ(readFile(s.trigger), "") << "dry-run wrote the trigger";
+}
+
+TEST(DaemonCgroups, NoKubepodsRanksTopLevelCgroupsAtStart) {
+    TempDir tmp;
+    FakeCgroupFs fs(tmp / "cgroup", CgroupVersion::V1, /*hybrid=*/true);
+    FakeProc proc(tmp / "proc");  // plenty available: no trigger
+    fs.cgroup("system.slice/postgresql.service", 900 * MiB, 800 * MiB);
+    fs.cgroup("system.slice/java-app.service", 700 * MiB, 10 * MiB);
+    fs.cgroup("user.slice/user-1000.slice", 300 * MiB);
+    NodePaths s{fs.root(), proc.dir(), tmp / "nopods", tmp / "kmsg", tmp / "trigger"};
+    makeFile(s.kmsg, "");
+    DaemonRun d(args(write_config(tmp, s), true));
+    std::string h = d.wait_event("heaviest", "OOMGUARD_CGROUP=");
+    ASSERT_FALSE(h.empty()) << d.output();
+    EXPECT_EQ(field(h, "OOMGUARD_CGROUP"), "/system.slice/java-app.service") << h;
+    EXPECT_NE(h.find("/user.slice/user-1000.slice"), std::string::npos) << h;
+    EXPECT_TRUE(field(h, "OOMGUARD_POD_NAME").empty());
+    EXPECT_NE(d.output().find("hybrid"), std::string::npos);
+    EXPECT_NE(d.output().find("not a Kubernetes node"), std::string::npos);
+    EXPECT_EQ(d.stop(), 0);
+}
+
+TEST(DaemonCgroups, KillCgroupFallsBackToSysrqWhenNothingIsEligible) {
+    TempDir tmp;
+    FakeCgroupFs fs(tmp / "cgroup", CgroupVersion::V2);
+    FakePodLogs logs(tmp / "log");
+    FakeProc proc(tmp / "proc");
+    proc.meminfo(8ull << 30, 1ull << 30);
+    fs.cgroup("kubepods", 0, 0, 6ull << 30);  // allocatable enforced
+    fs.cgroup("kubepods/besteffort/pod" + pod_uid(1), 900 * MiB);
+    fs.cgroup("kubepods/besteffort/pod" + pod_uid(1) + "/" + container_id(1), 900 * MiB);
+    logs.pod("kube-system", "coredns", pod_uid(1));
+    fs.cgroup("kubepods/pod" + pod_uid(2), 500 * MiB);  // Guaranteed
+    fs.cgroup("kubepods/pod" + pod_uid(2) + "/" + container_id(2), 500 * MiB);
+    logs.pod("default", "db", pod_uid(2));
+    NodePaths s{fs.root(),    proc.dir(),      logs.pods_dir(),
+                tmp / "kmsg", tmp / "trigger", "kill-cgroup"};
+    makeFile(s.kmsg, "");
+    makeFile(s.trigger, "");
+    DaemonRun d(args(write_config(tmp, s), false));
+    std::string t = d.wait_event("trigger", "OOMGUARD_ACTION=");
+    ASSERT_FALSE(t.empty()) << d.output();
+    EXPECT_NE(t.find("no eligible container"), std::string::npos) << t;
+    EXPECT_NE(t.find("kube-system is excluded"), std::string::npos) << t;
+    EXPECT_NE(t.find("Guaranteed (kill_guaranteed = false)"), std::string::npos) << t;
+    EXPECT_NE(t.find("falling back to sysrq: writing 'f'"), std::string::npos) << t;
+    EXPECT_EQ(field(t, "OOMGUARD_ACTION"), "sysrq");
+    EXPECT_EQ(d.stop(), 0);
+    EXPECT_EQ(readFile(s.trigger), "f");
+    EXPECT_NE(d.output().find("node allocatable is enforced: /kubepods is limited to 6.0 GiB"),
+              std::string::npos)
+        << d.output();
+}
+
+TEST(DaemonCgroups, RealCgroupsHeaviestPodNamedBeforeTheTrigger) {
+    REQUIRE_REAL_CGROUPS();
+    TempDir tmp;
+    TempDir disk(kOnDisk);  // page cache needs a disk filesystem
+    RealCgroupTree t;
+    FakePodLogs logs(tmp / "log");
+    FakeProc proc(tmp / "proc");
+    proc.meminfo(8ull << 30, 1ull << 30);
+    t.make(ctr_path("besteffort", 1, 11));
+    t.make(ctr_path("burstable", 2, 21));
+    t.make(ctr_path("burstable", 2, 22));
+    t.make(ctr_path("", 3, 31));  // Guaranteed
+    logs.pod("default", "small", pod_uid(1));
+    logs.container("default", "small", pod_uid(1), "app", container_id(11));
+    logs.pod("payments", "ledger-0", pod_uid(2));
+    logs.container("payments", "ledger-0", pod_uid(2), "ledger", container_id(21));
+    logs.container("payments", "ledger-0", pod_uid(2), "envoy", container_id(22));
+    logs.pod("default", "cache", pod_uid(3));
+    logs.container("default", "cache", pod_uid(3), "reader", container_id(31));
+    ASSERT_GT(t.spawn(ctr_path("besteffort", 1, 11), 8 * MiB), 0);
+    ASSERT_GT(t.spawn(ctr_path("burstable", 2, 21), 40 * MiB), 0);
+    ASSERT_GT(t.spawn(ctr_path("burstable", 2, 22), 6 * MiB), 0);
+    ASSERT_GT(t.spawn(ctr_path("", 3, 31), 1 * MiB, 80 * MiB, disk.path()), 0);  // page cache
+
+    NodePaths s{t.parent(), proc.dir(), logs.pods_dir(), tmp / "kmsg", tmp / "trigger"};
+    makeFile(s.kmsg, "");
+    DaemonRun d(args(write_config(tmp, s), true));
+    std::string trig = d.wait_event("trigger", "OOMGUARD_POD_NAME=");
+    ASSERT_FALSE(trig.empty()) << d.output();
+    EXPECT_EQ(field(trig, "OOMGUARD_POD_NAMESPACE"), "payments") << trig;
+    EXPECT_EQ(field(trig, "OOMGUARD_POD_NAME"), "ledger-0");
+    EXPECT_EQ(field(trig, "OOMGUARD_CONTAINER_NAME"), "ledger");
+    EXPECT_EQ(field(trig, "OOMGUARD_CONTAINER_ID"), container_id(21));
+    EXPECT_EQ(field(trig, "OOMGUARD_QOS"), "Burstable");
+    EXPECT_EQ(field(trig, "OOMGUARD_CGROUP"), "/kubepods/burstable/pod" + pod_uid(2));
+    uint64_t ws = std::strtoull(field(trig, "OOMGUARD_WORKING_SET_BYTES").c_str(), nullptr, 10);
+    EXPECT_GE(ws, 46 * MiB);
+    EXPECT_LT(ws, 60 * MiB);
+    EXPECT_EQ(d.stop(), 0);
+}
+
+TEST(DaemonCgroups, RealKernelMemcgOomKillIsReported) {
+    REQUIRE_REAL_CGROUPS();
+    if (int fd = ::open("/dev/kmsg", O_RDONLY | O_NONBLOCK); fd < 0)
+        GTEST_SKIP() << "cannot read /dev/kmsg: " << std::strerror(errno);
+    else
+        ::close(fd);
+    TempDir tmp;
+    RealCgroupTree t;
+    FakePodLogs logs(tmp / "log");
+    FakeProc proc(tmp / "proc");  // plenty available: no trigger
+    const std::string ctr = ctr_path("burstable", 7, 77);
+    t.make(ctr);
+    t.set_limit(ctr, 16 * MiB);
+    logs.pod("etl", "loader-x1", pod_uid(7));
+    logs.container("etl", "loader-x1", pod_uid(7), "loader", container_id(77));
+    NodePaths s{t.parent(), proc.dir(), logs.pods_dir(), "/dev/kmsg", tmp / "trigger"};
+    DaemonRun d(args(write_config(tmp, s), true));
+    ASSERT_FALSE(d.wait_event("heaviest").empty()) << d.output();  // running, kmsg open
+
+    pid_t pid = t.spawn_doomed(ctr, 64 * MiB);
+    int st = 0;
+    ASSERT_TRUE(t.reap(pid, &st));
+    ASSERT_TRUE(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL) << "the child was not OOM-killed";
+    std::string k = d.wait_event("kernel-oom", "OOMGUARD_VICTIM_PID=" + std::to_string(pid) + " ");
+    ASSERT_FALSE(k.empty()) << d.output();
+    EXPECT_EQ(field(k, "OOMGUARD_POD_NAMESPACE"), "etl");
+    EXPECT_EQ(field(k, "OOMGUARD_POD_NAME"), "loader-x1");
+    EXPECT_EQ(field(k, "OOMGUARD_CONTAINER_NAME"), "loader");
+    EXPECT_EQ(field(k, "OOMGUARD_QOS"), "Burstable");
+    EXPECT_EQ(field(k, "OOMGUARD_CONSTRAINT"), "CONSTRAINT_MEMCG");
+    EXPECT_EQ(field(k, "OOMGUARD_CGROUP"), t.kernel_path(ctr));
+    EXPECT_EQ(field(k, "OOMGUARD_KERNEL_OOM_KILLS"), "1");
+    EXPECT_EQ(d.stop(), 0);
+}
+
+TEST(DaemonCgroups, RealKillCgroupKillsOnlyTheChosenContainer) {
+    REQUIRE_REAL_CGROUPS();
+    TempDir tmp;
+    RealCgroupTree t;
+    FakePodLogs logs(tmp / "log");
+    FakeProc proc(tmp / "proc");
+    proc.meminfo(8ull << 30, 1ull << 30);
+    // Guaranteed (heaviest), kube-system BestEffort (heavy), Burstable, and the
+    // expected victim: the heavier container of the default BestEffort pod.
+    struct P {
+        std::string qos, ns, name;
+        unsigned n;
+        std::vector<std::pair<unsigned, uint64_t>> containers;  // id, MiB
+    };
+    const std::vector<P> pods = {
+        {"", "default", "db", 1, {{11, 40}}},
+        {"besteffort", "kube-system", "coredns", 2, {{21, 30}}},
+        {"burstable", "default", "api", 3, {{31, 20}}},
+        {"besteffort", "default", "batch", 4, {{41, 12}, {42, 3}}},
+    };
+    std::map<unsigned, pid_t> pid_of;
+    for (const auto& p : pods) {
+        logs.pod(p.ns, p.name, pod_uid(p.n));
+        for (auto [id, mib] : p.containers) {
+            t.make(ctr_path(p.qos, p.n, id));
+            logs.container(p.ns, p.name, pod_uid(p.n), "c" + std::to_string(id), container_id(id));
+            pid_of[id] = t.spawn(ctr_path(p.qos, p.n, id), mib * MiB);
+            ASSERT_GT(pid_of[id], 0);
+        }
+    }
+    pid_t second =
+        t.spawn(ctr_path("besteffort", 4, 41), 1 * MiB);  // a second process of the victim
+    ASSERT_GT(second, 0);
+    NodePaths s{t.parent(),   proc.dir(),      logs.pods_dir(),
+                tmp / "kmsg", tmp / "trigger", "kill-cgroup"};
+    makeFile(s.kmsg, "");
+    makeFile(s.trigger, "");
+    DaemonRun d(args(write_config(tmp, s), false));
+    std::string trig = d.wait_event("trigger", "OOMGUARD_ACTION=");
+    ASSERT_FALSE(trig.empty()) << d.output();
+    EXPECT_EQ(field(trig, "OOMGUARD_ACTION"), "kill-cgroup") << trig;
+    EXPECT_NE(trig.find("killed container c41 of pod default/batch (BestEffort"), std::string::npos)
+        << trig;
+    for (pid_t p : {pid_of[41], second}) {
+        int st = 0;
+        ASSERT_TRUE(t.reap(p, &st)) << "victim process " << p << " still running";
+        EXPECT_TRUE(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+    }
+    for (unsigned id : {11u, 21u, 31u, 42u})
+        EXPECT_TRUE(t.alive(pid_of[id])) << "container " << id << " was hit";
+    EXPECT_EQ(d.stop(), 0);
+    EXPECT_EQ(readFile(s.trigger), "") << "kill-cgroup also wrote sysrq";
+}
+
+TEST(DaemonCgroups, KillCgroupDryRunSaysWhatItWouldKill) {
+    TempDir tmp;
+    FakeCgroupFs fs(tmp / "cgroup", CgroupVersion::V1);
+    FakePodLogs logs(tmp / "log");
+    FakeProc proc(tmp / "proc");
+    proc.meminfo(8ull << 30, 1ull << 30);
+    KubeLayout L{CgroupDriver::Systemd, Runtime::Crio};
+    fs.cgroup(L.kubepods(), 0);
+    const std::string pod = L.pod_dir(QosClass::BestEffort, pod_uid(1));
+    fs.cgroup(pod, 300 * MiB);
+    fs.cgroup(pod + "/" + L.container_name(container_id(1)), 250 * MiB);
+    fs.cgroup(pod + "/" + L.conmon_name(container_id(1)),
+              400 * MiB);  // heavier, but not a container
+    logs.pod("default", "worker", pod_uid(1));
+    logs.container("default", "worker", pod_uid(1), "main", container_id(1));
+    NodePaths s{fs.root(),    proc.dir(),      logs.pods_dir(),
+                tmp / "kmsg", tmp / "trigger", "kill-cgroup"};
+    makeFile(s.kmsg, "");
+    makeFile(s.trigger, "");
+    DaemonRun d(args(write_config(tmp, s), true));
+    std::string t = d.wait_event("trigger", "OOMGUARD_ACTION=");
+    ASSERT_FALSE(t.empty()) << d.output();
+    EXPECT_NE(t.find("dry-run: would kill container main of pod default/worker (BestEffort"),
+              std::string::npos)
+        << t;
+    EXPECT_NE(t.find("cgroup /" + pod + "/" + L.container_name(container_id(1)) + ")"),
+              std::string::npos)
+        << t;
+    EXPECT_EQ(field(t, "OOMGUARD_ACTION"), "kill-cgroup");
+    EXPECT_EQ(d.stop(), 0);
+    EXPECT_EQ(readFile(s.trigger), "");
+}

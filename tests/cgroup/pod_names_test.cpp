@@ -1,0 +1,78 @@
+// Names from kubelet's log tree, without the API server.
+#include "cgroup/pod_names.hpp"
+
+#include <gtest/gtest.h>
+
+#include "fixture.hpp"
+
+using namespace oomguard;
+using namespace oomguard::test;
+
+TEST(PodLogNames, PodDirectory) {
+    PodLogDir p;
+    ASSERT_TRUE(parse_pod_log_dir("default_web-7d9f_" + pod_uid(1), p));
+    EXPECT_EQ(p.namespace_, "default");
+    EXPECT_EQ(p.name, "web-7d9f");
+    EXPECT_EQ(p.uid, pod_uid(1));
+    for (const char* bad :
+         {"default_web", "a_b_c_d", "_web_uid", "ns__uid", "ns_web_", "", "plain"})
+        EXPECT_FALSE(parse_pod_log_dir(bad, p)) << bad;
+}
+
+TEST(PodLogNames, ContainerLink) {
+    ContainerLogLink l;
+    ASSERT_TRUE(parse_container_log_name("web-7d9f_default_app-" + container_id(3) + ".log", l));
+    EXPECT_EQ(l.pod_name, "web-7d9f");
+    EXPECT_EQ(l.namespace_, "default");
+    EXPECT_EQ(l.container, "app");
+    EXPECT_EQ(l.container_id, container_id(3));
+    // Container names may contain dashes; the id is after the last one.
+    ASSERT_TRUE(parse_container_log_name("p_ns_side-car-" + container_id(4) + ".log", l));
+    EXPECT_EQ(l.container, "side-car");
+    for (std::string bad :
+         {std::string("p_ns_app-xyz.log"), "p_ns_app-" + container_id(3),
+          "p_app-" + container_id(3) + ".log", std::string(".log"), std::string("")})
+        EXPECT_FALSE(parse_container_log_name(bad, l)) << bad;
+}
+
+TEST(PodNameResolver, PodsContainersAndMalformedEntries) {
+    TempDir t;
+    FakePodLogs logs(t / "log");
+    logs.pod("default", "web", pod_uid(1));
+    logs.container("default", "web", pod_uid(1), "app", container_id(1));
+    logs.container("default", "web", pod_uid(1), "sidecar", container_id(2));
+    logs.pod("kube-system", "coredns", pod_uid(2));
+    makeDir(logs.pods_dir() + "/not-a-pod-dir");
+
+    PodNameResolver r;
+    r.set_dir(logs.pods_dir());
+    const auto* p = r.pod(pod_uid(1));
+    ASSERT_NE(p, nullptr);
+    EXPECT_EQ(p->namespace_, "default");
+    EXPECT_EQ(p->name, "web");
+    EXPECT_EQ(r.container(pod_uid(1), container_id(1)), "app");
+    EXPECT_EQ(r.container(pod_uid(1), container_id(2)), "sidecar");
+    // The link names another pod: not this pod's container.
+    EXPECT_EQ(r.container(pod_uid(2), container_id(1)), "");
+    EXPECT_EQ(r.container(pod_uid(1), container_id(9)), "");
+    auto dirs = r.container_dirs(pod_uid(1));
+    std::sort(dirs.begin(), dirs.end());
+    EXPECT_EQ(dirs, (std::vector<std::string>{"app", "sidecar"}));
+    ASSERT_EQ(r.malformed().size(), 1u);
+    EXPECT_EQ(r.malformed()[0], "not-a-pod-dir");
+    EXPECT_EQ(r.pod(pod_uid(3)), nullptr);
+
+    // A pod that appears later is found once the re-list interval passed.
+    r.min_relist = std::chrono::seconds(0);
+    logs.pod("team", "late", pod_uid(3));
+    ASSERT_NE(r.pod(pod_uid(3)), nullptr);
+    EXPECT_EQ(r.pod(pod_uid(3))->name, "late");
+}
+
+TEST(PodNameResolver, MissingDirectoryIsNotAnError) {
+    PodNameResolver r;
+    r.set_dir("/nonexistent/var/log/pods");
+    EXPECT_EQ(r.pod(pod_uid(1)), nullptr);
+    EXPECT_EQ(r.container(pod_uid(1), container_id(1)), "");
+    EXPECT_TRUE(r.container_dirs(pod_uid(1)).empty());
+}
