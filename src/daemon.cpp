@@ -326,7 +326,12 @@ void Daemon::handle_signals() {
 
 int Daemon::run() {
     last_terminal_status_ = monotonic_now();
-    tick();
+    // The start entry and the sinks' first config come before the first decision,
+    // which may already trigger.
+    if (MemSample first; meminfo_.sample(first)) {
+        state_.sample = first;
+        state_.levels = policy_->levels(first.mem_total);
+    }
     journal_.log(Event::Start, LOG_NOTICE,
                  std::string("oomguard ") + OOMGUARD_VERSION + " monitoring " + meminfo_.path() +
                      ": MemAvailable " + format_bytes(state_.sample.mem_available) + ", threshold " +
@@ -341,6 +346,7 @@ int Daemon::run() {
                   {"OOMGUARD_CONFIG", opts_.config_path},
                   {"OOMGUARD_VERSION", OOMGUARD_VERSION}});
     for (auto* k : sinks_) k->on_config(state_, config_);
+    tick();
     notifier_.ready(status_line());
     if (notifier_.watchdog_usec()) {
         notifier_.watchdog();
