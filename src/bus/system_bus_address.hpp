@@ -1,0 +1,26 @@
+// The system bus address and a non-blocking probe of its socket. Reconnect
+// attempts run inside the daemon's loop; probing first means a missing or
+// restarting bus costs one failed connect(), never a blocking sd-bus handshake.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "util/result.hpp"
+
+namespace oomguard {
+
+inline constexpr const char* kDefaultSystemBusAddress = "unix:path=/run/dbus/system_bus_socket";
+
+// $DBUS_SYSTEM_BUS_ADDRESS, else the default; what sd-bus connects to.
+std::string system_bus_address();
+
+// The socket path of an address that is one "unix:path=..." entry (with
+// %XX escapes decoded); nullopt for any other form (several entries, abstract, tcp).
+std::optional<std::string> unix_socket_path(std::string_view address);
+
+// A non-blocking connect() to the socket; ok when something accepts there.
+Status probe_unix_socket(const std::string& path);
+
+}  // namespace oomguard
