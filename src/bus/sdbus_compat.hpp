@@ -99,4 +99,12 @@ inline sdbus::Error make_error(const char* name, const std::string& message) {
 
 inline std::string error_name(const sdbus::Error& e) { return e.getName(); }
 
+// org.freedesktop.DBus.NameHasOwner(name), for clients. Throws sdbus::Error.
+inline bool name_has_owner(sdbus::IConnection& c, const char* name) {
+    auto bus = sdbus::createProxy(c, "org.freedesktop.DBus", "/org/freedesktop/DBus");
+    bool has = false;
+    bus->callMethod("NameHasOwner").onInterface("org.freedesktop.DBus").withArguments(std::string(name)).storeResultsTo(has);
+    return has;
+}
+
 }  // namespace oomguard::dbus
