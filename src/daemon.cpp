@@ -333,9 +333,11 @@ int Daemon::run() {
 
     std::vector<pollfd> fds;
     std::vector<LoopSource*> polled;
+    std::vector<int64_t> source_timeouts;
     while (!stop_) {
         fds.clear();
         polled.clear();
+        source_timeouts.clear();
         fds.push_back({timer_fd_, POLLIN, 0});
         fds.push_back({signal_fd_, POLLIN, 0});
         const int psi_fd = psi_.fd();
@@ -346,9 +348,11 @@ int Daemon::run() {
             LoopSource::Spec sp = src->poll_spec();
             fds.push_back({sp.fd, sp.events, 0});
             polled.push_back(src);
+            source_timeouts.push_back(sp.timeout_ns);
             if (sp.timeout_ns >= 0 && (timeout_ns < 0 || sp.timeout_ns < timeout_ns)) timeout_ns = sp.timeout_ns;
         }
         int timeout_ms = timeout_ns < 0 ? -1 : static_cast<int>((timeout_ns + 999'999) / 1'000'000);
+        const Duration poll_start = monotonic_now();
         int n = ::poll(fds.data(), fds.size(), timeout_ms);
         if (n < 0) {
             if (errno == EINTR) continue;
@@ -371,9 +375,13 @@ int Daemon::run() {
         }
         if (sample_now) tick();
         if (fds[1].revents & POLLIN) handle_signals();
+        // A source whose own timeout passed is dispatched even when other fds were
+        // ready too (near the threshold the timerfd fires every millisecond).
+        const int64_t waited_ns = (monotonic_now() - poll_start).count();
         for (size_t i = 0; i < polled.size(); ++i) {
             short re = fds[first_source + i].revents;
-            if (re || (n == 0)) polled[i]->dispatch(re);
+            const bool expired = source_timeouts[i] >= 0 && waited_ns >= source_timeouts[i];
+            if (re || n == 0 || expired) polled[i]->dispatch(re);
         }
     }
     notifier_.stopping();

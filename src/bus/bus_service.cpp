@@ -2,6 +2,7 @@
 
 #include <poll.h>
 #include <syslog.h>
+#include <unistd.h>
 
 #include "bus/dump.hpp"
 #include "bus/manager_adaptor.hpp"
@@ -21,10 +22,7 @@ const char* action_name(const DaemonState& s) { return s.dry_run ? "dry-run" : t
 
 BusService::BusService(Daemon& daemon) : daemon_(daemon), address_(system_bus_address()) {}
 
-BusService::~BusService() {
-    adaptor_.reset();
-    conn_.reset();
-}
+BusService::~BusService() { close_link(); }
 
 std::vector<HeaviestRow> BusService::heaviest(size_t max) {
     if (!heaviest_ || max == 0) return {};
@@ -45,7 +43,7 @@ std::string BusService::dump() {
     in.last_victim = last_victim_;
     in.kernel_oom_kills = kernel_oom_kills();
     in.bus = std::string(dbus::kBusName) + " on " + address_ +
-             (reconnects_ ? " (registered " + std::to_string(reconnects_ + 1) + " times)" : "");
+             (registrations_ > 1 ? " (registered " + std::to_string(registrations_) + " times)" : "");
     return render_dump(in);
 }
 
@@ -56,14 +54,33 @@ bool BusService::reload(std::string& error) {
 }
 
 // ---- connection lifecycle -------------------------------------------------
+//
+// Down --(backoff elapsed)--> Probing --(bus daemon answered)--> Naming
+//   --(RequestName replied)--> Named. Any failure goes back to Down with
+// backoff; losing a live connection retries after kBackoffMin.
+
+namespace {
+
+int64_t until(Duration deadline, Duration now) { return std::max<int64_t>(0, (deadline - now).count()); }
+
+}  // namespace
 
 LoopSource::Spec BusService::poll_spec() {
     const Duration now = monotonic_now();
     if (broken_) drop("sending failed", now);
     Spec spec;
-    if (!conn_) {
-        spec.timeout_ns = std::max<int64_t>(0, (next_attempt_ - now).count());
-        return spec;
+    switch (link_) {
+        case Link::Down:
+            spec.timeout_ns = until(next_attempt_, now);
+            return spec;
+        case Link::Probing:
+            spec.fd = probe_.fd();
+            spec.events = POLLIN;
+            spec.timeout_ns = until(deadline_, now);
+            return spec;
+        case Link::Naming:
+        case Link::Named:
+            break;
     }
     try {
         dbus::PollSpec p = dbus::poll_spec(*conn_);
@@ -72,11 +89,12 @@ LoopSource::Spec BusService::poll_spec() {
         spec.timeout_ns = more_pending_ ? 0 : p.timeout_ns;
     } catch (const sdbus::Error& e) {
         drop(e.getMessage(), now);
-        spec.timeout_ns = std::max<int64_t>(0, (next_attempt_ - now).count());
+        spec = Spec{};
+        spec.timeout_ns = until(next_attempt_, now);
         return spec;
     }
     if (mem_pending_) {
-        int64_t due = std::max<int64_t>(0, (last_mem_announce_ + kMemAnnounceInterval - now).count());
+        int64_t due = until(last_mem_announce_ + kMemAnnounceInterval, now);
         if (spec.timeout_ns < 0 || due < spec.timeout_ns) spec.timeout_ns = due;
     }
     return spec;
@@ -84,9 +102,26 @@ LoopSource::Spec BusService::poll_spec() {
 
 void BusService::dispatch(short revents) {
     const Duration now = monotonic_now();
-    if (!conn_) {
-        if (now >= next_attempt_) try_connect(now);
-        return;
+    switch (link_) {
+        case Link::Down:
+            if (now >= next_attempt_) start_attempt(now);
+            return;
+        case Link::Probing: {
+            std::string error;
+            BusProbe::Step step = revents ? probe_.advance(revents, error) : BusProbe::Step::Pending;
+            if (step == BusProbe::Step::Answered) {
+                probe_.close();
+                open_connection(now);
+            } else if (step == BusProbe::Step::Failed) {
+                attempt_failed(error, now);
+            } else if (now >= deadline_) {
+                attempt_failed("the bus daemon did not answer within " + format_duration(kProbeTimeout), now);
+            }
+            return;
+        }
+        case Link::Naming:
+        case Link::Named:
+            break;
     }
     more_pending_ = false;
     try {
@@ -96,9 +131,18 @@ void BusService::dispatch(short revents) {
                 more_pending_ = true;
                 break;
             }
+            if (!name_error_.empty()) break;
         }
     } catch (const sdbus::Error& e) {
         drop(e.getMessage(), now);
+        return;
+    }
+    if (!name_error_.empty()) {
+        // Not from inside the reply callback: that runs within the connection.
+        std::string why = std::move(name_error_);
+        name_error_.clear();
+        close_link();
+        attempt_failed(why, now);
         return;
     }
     if (!more_pending_ && (revents & (POLLHUP | POLLERR | POLLNVAL))) {
@@ -108,50 +152,79 @@ void BusService::dispatch(short revents) {
     if (mem_pending_ && now - last_mem_announce_ >= kMemAnnounceInterval) announce(now);
 }
 
-void BusService::try_connect(Duration now) {
+void BusService::start_attempt(Duration now) {
     address_ = system_bus_address();
     if (auto path = unix_socket_path(address_)) {
-        if (Status st = probe_unix_socket(*path); !st) {
-            connect_failed(st.error().message, now);
+        if (Status st = probe_.start(*path, ::geteuid()); !st) {
+            attempt_failed(st.error().message, now);
             return;
         }
-    }
-    try {
-        std::unique_ptr<sdbus::IConnection> conn = dbus::open_system_bus();
-        dbus::set_call_timeout(*conn, std::chrono::duration_cast<std::chrono::microseconds>(kCallTimeout));
-        // Object first, then the name: whoever sees the name can call at once.
-        auto adaptor = std::make_unique<ManagerAdaptor>(*conn, *this);
-        dbus::request_name(*conn, dbus::kBusName);
-        conn_ = std::move(conn);
-        adaptor_ = std::move(adaptor);
-    } catch (const sdbus::Error& e) {
-        connect_failed(dbus::error_name(e) + ": " + e.getMessage(), now);
+        link_ = Link::Probing;
+        deadline_ = now + kProbeTimeout;
         return;
     }
+    // An address form we cannot probe (abstract, tcp, several): connect directly.
+    open_connection(now);
+}
+
+void BusService::open_connection(Duration now) {
+    try {
+        conn_ = dbus::open_system_bus();
+        dbus::set_call_timeout(*conn_, std::chrono::duration_cast<std::chrono::microseconds>(kCallTimeout));
+        driver_ = dbus::bus_driver_proxy(*conn_);
+        // Object first, then the name: whoever sees the name can call at once.
+        adaptor_ = std::make_unique<ManagerAdaptor>(*conn_, *this);
+        link_ = Link::Naming;
+        dbus::request_name_async(*driver_, dbus::kBusName,
+                                 [this](const std::string& error, uint32_t reply) { name_reply(error, reply); });
+    } catch (const sdbus::Error& e) {
+        close_link();
+        attempt_failed(dbus::error_name(e) + ": " + e.getMessage(), now);
+    }
+}
+
+void BusService::name_reply(const std::string& error, uint32_t reply) {
+    if (!error.empty()) {
+        name_error_ = "RequestName failed: " + error;
+        return;
+    }
+    if (reply != 1 && reply != 4) {
+        name_error_ = reply == 3 ? std::string(dbus::kBusName) + " is owned by another connection (another oomguard?)"
+                                 : "RequestName answered " + std::to_string(reply);
+        return;
+    }
+    const Duration now = monotonic_now();
+    link_ = Link::Named;
     backoff_ = kBackoffMin;
     last_failure_.clear();
-    broken_ = false;
-    more_pending_ = false;
     // Clients re-read everything when the name appears; announce changes from here on.
     announced_ = current();
     last_mem_announce_ = now;
     mem_pending_ = false;
+    ++registrations_;
     Journal& j = daemon_.journal();
-    if (!ever_connected_) {
-        j.log(Event::Info, LOG_INFO,
-              std::string("D-Bus: ") + dbus::kBusName + " registered on " + address_,
+    if (!ever_registered_) {
+        j.log(Event::Info, LOG_INFO, std::string("D-Bus: ") + dbus::kBusName + " registered on " + address_,
               {{"OOMGUARD_DBUS_ADDRESS", address_}});
     } else {
-        ++reconnects_;
         j.log(Event::Info, LOG_NOTICE,
               std::string("D-Bus: ") + dbus::kBusName + " registered again on " + address_ + " after " +
                   format_duration(now - down_since_),
               {{"OOMGUARD_DBUS_ADDRESS", address_}});
     }
-    ever_connected_ = true;
+    ever_registered_ = true;
 }
 
-void BusService::connect_failed(const std::string& why, Duration now) {
+void BusService::caller_uid(const std::string& sender, std::function<void(const std::string&, uint32_t)> done) {
+    if (!driver_) {
+        done("not connected to the bus", 0);
+        return;
+    }
+    dbus::caller_uid_async(*driver_, sender, std::move(done));
+}
+
+void BusService::attempt_failed(const std::string& why, Duration now) {
+    close_link();
     if (why != last_failure_) {
         last_failure_ = why;
         daemon_.journal().log(Event::Info, LOG_WARNING,
@@ -159,22 +232,28 @@ void BusService::connect_failed(const std::string& why, Duration now) {
                                   ": " + why + "; monitoring continues, retrying in the background",
                               {{"OOMGUARD_DBUS_ADDRESS", address_}, {"OOMGUARD_ERROR", why}});
     }
-    if (!ever_connected_ && down_since_ == Duration{0}) down_since_ = now;
+    if (down_since_ == Duration{0}) down_since_ = now;
     next_attempt_ = now + backoff_;
     backoff_ = std::min(backoff_ * 2, kBackoffMax);
 }
 
-void BusService::drop(const std::string& why, Duration now) {
+void BusService::close_link() {
     adaptor_.reset();
+    driver_.reset();
     conn_.reset();
+    probe_.close();
+    link_ = Link::Down;
     broken_ = false;
     more_pending_ = false;
     mem_pending_ = false;
+}
+
+void BusService::drop(const std::string& why, Duration now) {
+    close_link();
     down_since_ = now;
     last_failure_.clear();
-    backoff_ = kBackoffMin;
-    next_attempt_ = now + backoff_;
-    backoff_ = std::min(backoff_ * 2, kBackoffMax);
+    next_attempt_ = now + kBackoffMin;
+    backoff_ = std::min(kBackoffMin * 2, kBackoffMax);
     daemon_.journal().log(Event::Info, LOG_WARNING,
                           "D-Bus: lost the connection to " + address_ + " (" + why +
                               "); monitoring continues, reconnecting",
@@ -185,7 +264,7 @@ void BusService::drop(const std::string& why, Duration now) {
 
 template <typename F>
 void BusService::emit(F&& f) {
-    if (!adaptor_ || broken_) return;
+    if (link_ != Link::Named || broken_) return;
     try {
         f(*adaptor_);
     } catch (const sdbus::Error&) {
@@ -215,7 +294,7 @@ BusService::Announced BusService::current() const {
 }
 
 void BusService::announce(Duration now) {
-    if (!adaptor_ || broken_) return;
+    if (link_ != Link::Named || broken_) return;
     const Announced cur = current();
     Announced& a = announced_;
     std::vector<std::string> names;

@@ -1,21 +1,27 @@
 // The D-Bus side of the daemon: a LoopSource (the sd-bus fd in the daemon's one
 // poll() loop, no threads), an EventSink (signals, PropertiesChanged) and a
-// VictimListener (the Victim signal). A missing or restarting bus never stops
-// monitoring: the service reconnects with backoff and registers again.
+// VictimListener (the Victim signal). Nothing here blocks the loop on the bus:
+// a connection is opened only after BusProbe saw the bus daemon answer, and the
+// name request and the caller-uid check are asynchronous. A missing or
+// restarting bus never stops monitoring: the service retries with backoff and
+// registers again.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "bus/bus_probe.hpp"
 #include "bus/heaviest_source.hpp"
 #include "bus/oom_victim.hpp"
 #include "daemon.hpp"
 
 namespace sdbus {
 class IConnection;
-}
+class IProxy;
+}  // namespace sdbus
 
 namespace oomguard {
 
@@ -55,17 +61,24 @@ public:
     std::string dump();
     // Daemon::reload(); on failure `error` says why (the old config stays).
     bool reload(std::string& error);
+    // Asks the bus daemon for the uid of `sender`; done(error, uid) runs later in the loop.
+    void caller_uid(const std::string& sender, std::function<void(const std::string&, uint32_t)> done);
 
-    bool connected() const { return adaptor_ != nullptr; }
+    // Registered under org.oomguard1.
+    bool registered() const { return link_ == Link::Named; }
 
     static constexpr Duration kBackoffMin = std::chrono::milliseconds(100);
     static constexpr Duration kBackoffMax = std::chrono::seconds(5);
+    // How long the bus daemon has to answer the probe.
+    static constexpr Duration kProbeTimeout = std::chrono::seconds(1);
+    // Bound on calls to the bus daemon (RequestName, GetConnectionUnixUser).
+    static constexpr Duration kCallTimeout = std::chrono::seconds(2);
     // MemAvailable changes on every sample: announce it at most this often.
     static constexpr Duration kMemAnnounceInterval = std::chrono::seconds(1);
-    // Bound on synchronous calls (RequestName, caller credentials).
-    static constexpr Duration kCallTimeout = std::chrono::seconds(2);
 
 private:
+    enum class Link { Down, Probing, Naming, Named };
+
     // Property values as last announced with PropertiesChanged.
     struct Announced {
         uint64_t mem_available = 0, mem_total = 0, threshold = 0, warn = 0;
@@ -80,18 +93,23 @@ private:
     Daemon& daemon_;
     HeaviestSource* heaviest_ = nullptr;
     std::string address_;
-    // Declared before adaptor_: the adaptor goes first.
+    Link link_ = Link::Down;
+    BusProbe probe_;
+    // Destroyed in reverse: the adaptor and the driver proxy before the connection.
     std::unique_ptr<sdbus::IConnection> conn_;
+    std::unique_ptr<sdbus::IProxy> driver_;
     std::unique_ptr<ManagerAdaptor> adaptor_;
 
     Duration next_attempt_{0};
+    Duration deadline_{0};  // of the probe or the name request
     Duration backoff_ = kBackoffMin;
     Duration down_since_{0};
-    bool ever_connected_ = false;
-    bool broken_ = false;        // an emission failed: reconnect
+    bool ever_registered_ = false;
+    bool broken_ = false;        // sending failed: reconnect
     bool more_pending_ = false;  // stopped processing early: poll again at once
     std::string last_failure_;   // each distinct failure is logged once
-    uint64_t reconnects_ = 0;
+    std::string name_error_;     // set by the RequestName reply, handled after processing
+    uint64_t registrations_ = 0;
 
     std::optional<HeaviestRow> last_target_;
     std::optional<OomVictim> last_victim_;
@@ -103,8 +121,11 @@ private:
 
     Announced current() const;
     void announce(Duration now);
-    void try_connect(Duration now);
-    void connect_failed(const std::string& why, Duration now);
+    void start_attempt(Duration now);
+    void open_connection(Duration now);
+    void name_reply(const std::string& error, uint32_t reply);
+    void attempt_failed(const std::string& why, Duration now);
+    void close_link();
     void drop(const std::string& why, Duration now);
     template <typename F>
     void emit(F&& f);

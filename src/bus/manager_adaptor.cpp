@@ -1,6 +1,7 @@
 #include "bus/manager_adaptor.hpp"
 
 #include <exception>
+#include <memory>
 
 #include "bus/bus_service.hpp"
 #include "oomguard_build_config.h"
@@ -54,21 +55,37 @@ std::string ManagerAdaptor::Dump() {
     return guarded([&] { return service_.dump(); });
 }
 
-void ManagerAdaptor::Reload() {
-    guarded([&] {
-        uid_t uid;
+void ManagerAdaptor::Reload(sdbus::Result<>&& result) {
+    // Async: the caller's uid comes from the bus daemon, and the loop must not wait for it.
+    auto reply = std::make_shared<sdbus::Result<>>(std::move(result));
+    std::string sender;
+    try {
+        sender = dbus::current_sender(getObject());
+    } catch (const sdbus::Error& e) {
+        reply->returnError(dbus::make_error(dbus::kErrAccessDenied, "Reload: no sender: " + e.getMessage()));
+        return;
+    }
+    service_.caller_uid(sender, [this, reply](const std::string& error, uint32_t uid) {
         try {
-            uid = dbus::caller_uid(getObject());
-        } catch (const sdbus::Error& e) {
-            throw dbus::make_error(dbus::kErrAccessDenied,
-                                   "Reload: cannot determine the caller's uid: " + e.getMessage());
+            if (!error.empty()) {
+                reply->returnError(dbus::make_error(
+                    dbus::kErrAccessDenied, "Reload: cannot determine the caller's uid: " + error));
+                return;
+            }
+            // The bus policy already limits Reload to root; this holds under a looser policy too.
+            if (uid != 0) {
+                reply->returnError(dbus::make_error(
+                    dbus::kErrAccessDenied, "Reload requires root; the caller's uid is " + std::to_string(uid)));
+                return;
+            }
+            std::string why;
+            if (service_.reload(why))
+                reply->returnResults();
+            else
+                reply->returnError(dbus::make_error(dbus::kErrReloadFailed, why));
+        } catch (const std::exception&) {
+            // The caller left or the connection broke; nothing to answer.
         }
-        // The bus policy already limits Reload to root; this holds under a looser policy too.
-        if (uid != 0)
-            throw dbus::make_error(dbus::kErrAccessDenied,
-                                   "Reload requires root; the caller's uid is " + std::to_string(uid));
-        std::string error;
-        if (!service_.reload(error)) throw dbus::make_error(dbus::kErrReloadFailed, error);
     });
 }
 

@@ -30,7 +30,7 @@ private:
 
     std::vector<HeaviestStruct> GetHeaviest(const uint32_t& count) override;
     std::string Dump() override;
-    void Reload() override;
+    void Reload(sdbus::Result<>&& result) override;
 
     uint64_t MemAvailable() override;
     uint64_t MemTotal() override;

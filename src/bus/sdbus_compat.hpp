@@ -7,7 +7,8 @@
 //    InterfaceName, PropertyName, Error::Name) in 2.x;
 //  - PollData: 1.x {fd, events, timeout_usec}; 2.x adds eventFd (must be polled
 //    too) and a std::chrono timeout;
-//  - IObject::getCurrentlyProcessedMessage(): a pointer in 1.x, a Message in 2.x.
+//  - IObject::getCurrentlyProcessedMessage(): a pointer in 1.x, a Message in 2.x;
+//  - async reply callbacks get `const Error*` in 1.x, `std::optional<Error>` in 2.x.
 #pragma once
 
 #include <poll.h>
@@ -15,6 +16,7 @@
 #include <time.h>
 
 #include <chrono>
+#include <functional>
 #include <cstdint>
 #include <memory>
 #include <sdbus-c++/sdbus-c++.h>
@@ -57,7 +59,6 @@ inline void set_call_timeout(sdbus::IConnection& c, std::chrono::microseconds t)
     c.setMethodCallTimeout(static_cast<uint64_t>(t.count()));
 }
 
-inline void request_name(sdbus::IConnection& c, const char* name) { c.requestName(name); }
 
 // The connection's fd, events and timeout relative to now (-1: none), for poll().
 struct PollSpec {
@@ -81,11 +82,42 @@ inline PollSpec poll_spec(const sdbus::IConnection& c) {
     return s;
 }
 
-// The uid of the sender of the message being handled. Throws sdbus::Error.
-inline uid_t caller_uid(const sdbus::IObject& object) {
+// The unique name of the sender of the message being handled.
+inline std::string current_sender(const sdbus::IObject& object) {
     const sdbus::Message* m = object.getCurrentlyProcessedMessage();
     if (m == nullptr) throw sdbus::Error(kErrFailed, "no message is being processed");
-    return m->getCredsUid();
+    return m->getSender();
+}
+
+// A proxy for the bus daemon itself (org.freedesktop.DBus), on a connection
+// whose loop the caller runs.
+inline std::unique_ptr<sdbus::IProxy> bus_driver_proxy(sdbus::IConnection& c) {
+    return sdbus::createProxy(c, "org.freedesktop.DBus", "/org/freedesktop/DBus");
+}
+
+// Asynchronous calls to the bus daemon: the daemon's loop never waits for the
+// bus. `done(error, value)`: error empty on success. Not called when the proxy
+// is destroyed first.
+using AsyncU32Done = std::function<void(const std::string& error, uint32_t value)>;
+
+// RequestName(name, DBUS_NAME_FLAG_DO_NOT_QUEUE); value: 1 primary owner, 3 exists, 4 already owner.
+inline void request_name_async(sdbus::IProxy& driver, const char* name, AsyncU32Done done) {
+    driver.callMethodAsync("RequestName")
+        .onInterface("org.freedesktop.DBus")
+        .withArguments(std::string(name), uint32_t{4})
+        .uponReplyInvoke([done = std::move(done)](const sdbus::Error* e, uint32_t reply) {
+            done(e ? e->getName() + ": " + e->getMessage() : std::string(), reply);
+        });
+}
+
+// GetConnectionUnixUser(sender).
+inline void caller_uid_async(sdbus::IProxy& driver, const std::string& sender, AsyncU32Done done) {
+    driver.callMethodAsync("GetConnectionUnixUser")
+        .onInterface("org.freedesktop.DBus")
+        .withArguments(sender)
+        .uponReplyInvoke([done = std::move(done)](const sdbus::Error* e, uint32_t uid) {
+            done(e ? e->getName() + ": " + e->getMessage() : std::string(), uid);
+        });
 }
 
 inline void emit_properties_changed(sdbus::IObject& object, const char* interface,

@@ -1,12 +1,6 @@
 #include "system_bus_address.hpp"
 
-#include <fcntl.h>
-#include <sys/socket.h>
-#include <sys/un.h>
-#include <unistd.h>
-
 #include <cstdlib>
-#include <cstring>
 
 namespace oomguard {
 
@@ -65,21 +59,6 @@ std::optional<std::string> unix_socket_path(std::string_view address) {
         }
     }
     return path;
-}
-
-Status probe_unix_socket(const std::string& path) {
-    sockaddr_un addr{};
-    addr.sun_family = AF_UNIX;
-    if (path.size() >= sizeof addr.sun_path)
-        return Error::logic("D-Bus socket path is too long: " + path);
-    std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
-    int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) return Error::sys(errno, "socket");
-    int r = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-    int err = errno;
-    ::close(fd);
-    if (r != 0) return Error::sys(err, "connect " + path);
-    return ok_status();
 }
 
 }  // namespace oomguard

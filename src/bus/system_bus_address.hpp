@@ -1,6 +1,4 @@
-// The system bus address and a non-blocking probe of its socket. Reconnect
-// attempts run inside the daemon's loop; probing first means a missing or
-// restarting bus costs one failed connect(), never a blocking sd-bus handshake.
+// The system bus address, and the socket path in it (for BusProbe).
 #pragma once
 
 #include <optional>
@@ -19,8 +17,5 @@ std::string system_bus_address();
 // The socket path of an address that is one "unix:path=..." entry (with
 // %XX escapes decoded); nullopt for any other form (several entries, abstract, tcp).
 std::optional<std::string> unix_socket_path(std::string_view address);
-
-// A non-blocking connect() to the socket; ok when something accepts there.
-Status probe_unix_socket(const std::string& path);
 
 }  // namespace oomguard

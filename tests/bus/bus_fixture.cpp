@@ -287,8 +287,17 @@ void PrivateBus::start() {
 void PrivateBus::kill() {
     if (pid_ <= 0) return;
     ::kill(pid_, SIGKILL);
+    ::kill(pid_, SIGCONT);
     ::waitpid(pid_, nullptr, 0);
     pid_ = -1;
+}
+
+void PrivateBus::freeze() {
+    if (pid_ > 0) ::kill(pid_, SIGSTOP);
+}
+
+void PrivateBus::thaw() {
+    if (pid_ > 0) ::kill(pid_, SIGCONT);
 }
 
 // ---- ManagerProxy / BusClient -------------------------------------------------

@@ -85,6 +85,9 @@ public:
     void start();
     // SIGKILL: the socket file stays behind, as after a crash.
     void kill();
+    // SIGSTOP/SIGCONT: a bus daemon that is alive but does not answer.
+    void freeze();
+    void thaw();
     bool running() const { return pid_ > 0; }
     // Without the guid, so that it names the restarted bus too.
     std::string address() const { return "unix:path=" + socket_; }
