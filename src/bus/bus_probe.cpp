@@ -65,7 +65,8 @@ BusProbe::Step BusProbe::advance(short revents, std::string& error) {
                 return Step::Pending;
             }
             if (reply_.compare(0, 3, "OK ") == 0) return Step::Answered;
-            error = "the bus daemon at " + path_ + " refused authentication: " + reply_.substr(0, eol);
+            error =
+                "the bus daemon at " + path_ + " refused authentication: " + reply_.substr(0, eol);
             return Step::Failed;
         }
         if (n < 0 && (errno == EAGAIN || errno == EINTR)) return Step::Pending;

@@ -42,8 +42,9 @@ std::string BusService::dump() {
     in.last_trigger_target = last_target_;
     in.last_victim = last_victim_;
     in.kernel_oom_kills = kernel_oom_kills();
-    in.bus = std::string(dbus::kBusName) + " on " + address_ +
-             (registrations_ > 1 ? " (registered " + std::to_string(registrations_) + " times)" : "");
+    in.bus =
+        std::string(dbus::kBusName) + " on " + address_ +
+        (registrations_ > 1 ? " (registered " + std::to_string(registrations_) + " times)" : "");
     return render_dump(in);
 }
 
@@ -61,7 +62,9 @@ bool BusService::reload(std::string& error) {
 
 namespace {
 
-int64_t until(Duration deadline, Duration now) { return std::max<int64_t>(0, (deadline - now).count()); }
+int64_t until(Duration deadline, Duration now) {
+    return std::max<int64_t>(0, (deadline - now).count());
+}
 
 }  // namespace
 
@@ -108,14 +111,16 @@ void BusService::dispatch(short revents) {
             return;
         case Link::Probing: {
             std::string error;
-            BusProbe::Step step = revents ? probe_.advance(revents, error) : BusProbe::Step::Pending;
+            BusProbe::Step step =
+                revents ? probe_.advance(revents, error) : BusProbe::Step::Pending;
             if (step == BusProbe::Step::Answered) {
                 probe_.close();
                 open_connection(now);
             } else if (step == BusProbe::Step::Failed) {
                 attempt_failed(error, now);
             } else if (now >= deadline_) {
-                attempt_failed("the bus daemon did not answer within " + format_duration(kProbeTimeout), now);
+                attempt_failed(
+                    "the bus daemon did not answer within " + format_duration(kProbeTimeout), now);
             }
             return;
         }
@@ -170,13 +175,15 @@ void BusService::start_attempt(Duration now) {
 void BusService::open_connection(Duration now) {
     try {
         conn_ = dbus::open_system_bus();
-        dbus::set_call_timeout(*conn_, std::chrono::duration_cast<std::chrono::microseconds>(kCallTimeout));
+        dbus::set_call_timeout(*conn_,
+                               std::chrono::duration_cast<std::chrono::microseconds>(kCallTimeout));
         driver_ = dbus::bus_driver_proxy(*conn_);
         // Object first, then the name: whoever sees the name can call at once.
         adaptor_ = std::make_unique<ManagerAdaptor>(*conn_, *this);
         link_ = Link::Naming;
-        dbus::request_name_async(*driver_, dbus::kBusName,
-                                 [this](const std::string& error, uint32_t reply) { name_reply(error, reply); });
+        dbus::request_name_async(
+            *driver_, dbus::kBusName,
+            [this](const std::string& error, uint32_t reply) { name_reply(error, reply); });
     } catch (const sdbus::Error& e) {
         close_link();
         attempt_failed(dbus::error_name(e) + ": " + e.getMessage(), now);
@@ -189,7 +196,8 @@ void BusService::name_reply(const std::string& error, uint32_t reply) {
         return;
     }
     if (reply != 1 && reply != 4) {
-        name_error_ = reply == 3 ? std::string(dbus::kBusName) + " is owned by another connection (another oomguard?)"
+        name_error_ = reply == 3 ? std::string(dbus::kBusName) +
+                                       " is owned by another connection (another oomguard?)"
                                  : "RequestName answered " + std::to_string(reply);
         return;
     }
@@ -204,18 +212,20 @@ void BusService::name_reply(const std::string& error, uint32_t reply) {
     ++registrations_;
     Journal& j = daemon_.journal();
     if (!ever_registered_) {
-        j.log(Event::Info, LOG_INFO, std::string("D-Bus: ") + dbus::kBusName + " registered on " + address_,
+        j.log(Event::Info, LOG_INFO,
+              std::string("D-Bus: ") + dbus::kBusName + " registered on " + address_,
               {{"OOMGUARD_DBUS_ADDRESS", address_}});
     } else {
         j.log(Event::Info, LOG_NOTICE,
-              std::string("D-Bus: ") + dbus::kBusName + " registered again on " + address_ + " after " +
-                  format_duration(now - down_since_),
+              std::string("D-Bus: ") + dbus::kBusName + " registered again on " + address_ +
+                  " after " + format_duration(now - down_since_),
               {{"OOMGUARD_DBUS_ADDRESS", address_}});
     }
     ever_registered_ = true;
 }
 
-void BusService::caller_uid(const std::string& sender, std::function<void(const std::string&, uint32_t)> done) {
+void BusService::caller_uid(const std::string& sender,
+                            std::function<void(const std::string&, uint32_t)> done) {
     if (!driver_) {
         done("not connected to the bus", 0);
         return;
@@ -228,8 +238,9 @@ void BusService::attempt_failed(const std::string& why, Duration now) {
     if (why != last_failure_) {
         last_failure_ = why;
         daemon_.journal().log(Event::Info, LOG_WARNING,
-                              std::string("D-Bus: cannot register ") + dbus::kBusName + " on " + address_ +
-                                  ": " + why + "; monitoring continues, retrying in the background",
+                              std::string("D-Bus: cannot register ") + dbus::kBusName + " on " +
+                                  address_ + ": " + why +
+                                  "; monitoring continues, retrying in the background",
                               {{"OOMGUARD_DBUS_ADDRESS", address_}, {"OOMGUARD_ERROR", why}});
     }
     if (down_since_ == Duration{0}) down_since_ = now;
@@ -353,7 +364,9 @@ void BusService::on_trigger(const DaemonState& s, bool ok) {
 
 void BusService::on_recovered(const DaemonState& s, Duration episode) {
     const auto usec = std::chrono::duration_cast<std::chrono::microseconds>(episode).count();
-    emit([&](ManagerAdaptor& ad) { ad.emitRecovered(s.sample.mem_available, static_cast<uint64_t>(usec)); });
+    emit([&](ManagerAdaptor& ad) {
+        ad.emitRecovered(s.sample.mem_available, static_cast<uint64_t>(usec));
+    });
     announce(monotonic_now());
 }
 

@@ -62,7 +62,8 @@ public:
     // Daemon::reload(); on failure `error` says why (the old config stays).
     bool reload(std::string& error);
     // Asks the bus daemon for the uid of `sender`; done(error, uid) runs later in the loop.
-    void caller_uid(const std::string& sender, std::function<void(const std::string&, uint32_t)> done);
+    void caller_uid(const std::string& sender,
+                    std::function<void(const std::string&, uint32_t)> done);
 
     // Registered under org.oomguard1.
     bool registered() const { return link_ == Link::Named; }

@@ -25,7 +25,9 @@ std::string format_realtime_usec(uint64_t usec) {
 
 namespace {
 
-std::string bytes_and_exact(uint64_t b) { return format_bytes(b) + " (" + std::to_string(b) + " B)"; }
+std::string bytes_and_exact(uint64_t b) {
+    return format_bytes(b) + " (" + std::to_string(b) + " B)";
+}
 
 std::string or_dash(const std::string& s) { return s.empty() ? "-" : s; }
 
@@ -48,7 +50,8 @@ std::string render_dump(const DumpInput& in) {
     line("Threshold:", bytes_and_exact(s.levels.min));
     line("Warning level:", s.levels.warn ? bytes_and_exact(s.levels.warn) : "none");
     line("Recovery level:", bytes_and_exact(s.levels.recover));
-    line("Mode:", std::string(to_string(s.mode)) + (s.dry_run ? " (dry-run: never writes the trigger)" : ""));
+    line("Mode:", std::string(to_string(s.mode)) +
+                      (s.dry_run ? " (dry-run: never writes the trigger)" : ""));
     line("Trigger path:", in.config.action.sysrq_trigger);
     line("Triggers:", std::to_string(s.triggers_total));
     line("Trigger failures:", std::to_string(s.trigger_failures_total));
@@ -57,19 +60,21 @@ std::string render_dump(const DumpInput& in) {
     line("Last trigger:", format_realtime_usec(s.last_trigger_realtime_usec));
     if (in.last_trigger_target && !in.last_trigger_target->cgroup.empty()) {
         const HeaviestRow& t = *in.last_trigger_target;
-        line("Last trigger target:", or_dash(t.namespace_) + "/" + or_dash(t.pod) + " (" + t.cgroup + ")");
+        line("Last trigger target:",
+             or_dash(t.namespace_) + "/" + or_dash(t.pod) + " (" + t.cgroup + ")");
     }
     line("Kernel OOM kills:", std::to_string(in.kernel_oom_kills));
     if (in.last_victim) {
         const OomVictim& v = *in.last_victim;
         line("Last victim:", "pid " + std::to_string(v.pid) + " (" + v.name + ") in " +
                                  or_dash(v.namespace_) + "/" + or_dash(v.pod) + ", cgroup " +
-                                 or_dash(v.cgroup) + ", at " + format_realtime_usec(v.realtime_usec));
+                                 or_dash(v.cgroup) + ", at " +
+                                 format_realtime_usec(v.realtime_usec));
     } else {
         line("Last victim:", "none");
     }
-    line("Samples:", std::to_string(s.samples_total) + " (" + std::to_string(s.sample_errors_total) +
-                         " failed)");
+    line("Samples:", std::to_string(s.samples_total) + " (" +
+                         std::to_string(s.sample_errors_total) + " failed)");
     line("Last error:", s.last_error.empty() ? "none" : s.last_error);
     line("Config:", s.config_path);
     if (!in.bus.empty()) line("D-Bus:", in.bus);
@@ -86,8 +91,8 @@ std::string render_dump(const DumpInput& in) {
             o += buf;
             o += or_dash(r.namespace_) + "/" + or_dash(r.pod);
             if (!r.container.empty()) o += "/" + r.container;
-            o += "  qos=" + or_dash(r.qos) + "  limit=" + (r.limit ? format_bytes(r.limit) : "none") +
-                 "  " + r.cgroup + "\n";
+            o += "  qos=" + or_dash(r.qos) +
+                 "  limit=" + (r.limit ? format_bytes(r.limit) : "none") + "  " + r.cgroup + "\n";
         }
     }
     o += "\nEffective config:\n";

@@ -13,11 +13,11 @@ namespace oomguard {
 
 // One pod or container cgroup. A pod-level row has an empty container.
 struct HeaviestRow {
-    std::string cgroup;     // path below the cgroup root, e.g. "/kubepods/burstable/pod<uid>/<cid>"
-    std::string namespace_; // Kubernetes namespace; empty outside Kubernetes
-    std::string pod;        // pod name, or the pod uid when the name is unknown
-    std::string container;  // container name or id; empty for a pod-level row
-    std::string qos;        // "guaranteed", "burstable", "besteffort" or ""
+    std::string cgroup;  // path below the cgroup root, e.g. "/kubepods/burstable/pod<uid>/<cid>"
+    std::string namespace_;    // Kubernetes namespace; empty outside Kubernetes
+    std::string pod;           // pod name, or the pod uid when the name is unknown
+    std::string container;     // container name or id; empty for a pod-level row
+    std::string qos;           // "guaranteed", "burstable", "besteffort" or ""
     uint64_t working_set = 0;  // bytes: usage - inactive_file, what kubelet ranks by
     uint64_t limit = 0;        // bytes; 0: no limit
 

@@ -40,7 +40,8 @@ void ManagerAdaptor::emit_properties_changed(const std::vector<std::string>& nam
 std::vector<ManagerAdaptor::HeaviestStruct> ManagerAdaptor::GetHeaviest(const uint32_t& count) {
     return guarded([&] {
         if (count > kMaxHeaviest)
-            throw dbus::make_error(dbus::kErrInvalidArgs, "GetHeaviest: count " + std::to_string(count) +
+            throw dbus::make_error(dbus::kErrInvalidArgs, "GetHeaviest: count " +
+                                                              std::to_string(count) +
                                                               " is out of range (0.." +
                                                               std::to_string(kMaxHeaviest) + ")");
         std::vector<HeaviestStruct> out;
@@ -62,7 +63,8 @@ void ManagerAdaptor::Reload(sdbus::Result<>&& result) {
     try {
         sender = dbus::current_sender(getObject());
     } catch (const sdbus::Error& e) {
-        reply->returnError(dbus::make_error(dbus::kErrAccessDenied, "Reload: no sender: " + e.getMessage()));
+        reply->returnError(
+            dbus::make_error(dbus::kErrAccessDenied, "Reload: no sender: " + e.getMessage()));
         return;
     }
     service_.caller_uid(sender, [this, reply](const std::string& error, uint32_t uid) {
@@ -75,7 +77,8 @@ void ManagerAdaptor::Reload(sdbus::Result<>&& result) {
             // The bus policy already limits Reload to root; this holds under a looser policy too.
             if (uid != 0) {
                 reply->returnError(dbus::make_error(
-                    dbus::kErrAccessDenied, "Reload requires root; the caller's uid is " + std::to_string(uid)));
+                    dbus::kErrAccessDenied,
+                    "Reload requires root; the caller's uid is " + std::to_string(uid)));
                 return;
             }
             std::string why;
@@ -111,7 +114,9 @@ uint64_t ManagerAdaptor::KernelOomKills() { return service_.kernel_oom_kills(); 
 sdbus::Struct<uint64_t, uint32_t, std::string, std::string, std::string, std::string>
 ManagerAdaptor::LastVictim() {
     const auto& v = service_.last_victim();
-    if (!v) return {uint64_t{0}, uint32_t{0}, std::string(), std::string(), std::string(), std::string()};
+    if (!v)
+        return {uint64_t{0},   uint32_t{0},   std::string(),
+                std::string(), std::string(), std::string()};
     return {v->realtime_usec, v->pid, v->name, v->cgroup, v->namespace_, v->pod};
 }
 

@@ -22,8 +22,8 @@ public:
     // GetHeaviest(count) accepts 0..kMaxHeaviest.
     static constexpr uint32_t kMaxHeaviest = 1000;
 
-    using HeaviestStruct =
-        sdbus::Struct<std::string, std::string, std::string, std::string, std::string, uint64_t, uint64_t>;
+    using HeaviestStruct = sdbus::Struct<std::string, std::string, std::string, std::string,
+                                         std::string, uint64_t, uint64_t>;
 
 private:
     BusService& service_;
@@ -44,7 +44,8 @@ private:
     uint64_t LastTrigger() override;
     sdbus::Struct<std::string, std::string, std::string> LastTriggerTarget() override;
     uint64_t KernelOomKills() override;
-    sdbus::Struct<uint64_t, uint32_t, std::string, std::string, std::string, std::string> LastVictim() override;
+    sdbus::Struct<uint64_t, uint32_t, std::string, std::string, std::string, std::string>
+    LastVictim() override;
     std::string ConfigPath() override;
     std::string Version() override;
     std::string LastError() override;

@@ -12,14 +12,14 @@
 #pragma once
 
 #include <poll.h>
+#include <sdbus-c++/sdbus-c++.h>
 #include <sys/types.h>
 #include <time.h>
 
 #include <chrono>
-#include <functional>
 #include <cstdint>
+#include <functional>
 #include <memory>
-#include <sdbus-c++/sdbus-c++.h>
 #include <string>
 #include <vector>
 
@@ -59,7 +59,6 @@ inline void set_call_timeout(sdbus::IConnection& c, std::chrono::microseconds t)
     c.setMethodCallTimeout(static_cast<uint64_t>(t.count()));
 }
 
-
 // The connection's fd, events and timeout relative to now (-1: none), for poll().
 struct PollSpec {
     int fd = -1;
@@ -73,8 +72,8 @@ inline PollSpec poll_spec(const sdbus::IConnection& c) {
     if (pd.timeout_usec != UINT64_MAX) {
         timespec ts;
         clock_gettime(CLOCK_MONOTONIC, &ts);
-        const uint64_t now_usec = static_cast<uint64_t>(ts.tv_sec) * 1000000u +
-                                  static_cast<uint64_t>(ts.tv_nsec) / 1000u;
+        const uint64_t now_usec =
+            static_cast<uint64_t>(ts.tv_sec) * 1000000u + static_cast<uint64_t>(ts.tv_nsec) / 1000u;
         s.timeout_ns = pd.timeout_usec <= now_usec
                            ? 0
                            : static_cast<int64_t>(pd.timeout_usec - now_usec) * 1000;
@@ -100,7 +99,8 @@ inline std::unique_ptr<sdbus::IProxy> bus_driver_proxy(sdbus::IConnection& c) {
 // is destroyed first.
 using AsyncU32Done = std::function<void(const std::string& error, uint32_t value)>;
 
-// RequestName(name, DBUS_NAME_FLAG_DO_NOT_QUEUE); value: 1 primary owner, 3 exists, 4 already owner.
+// RequestName(name, DBUS_NAME_FLAG_DO_NOT_QUEUE); value: 1 primary owner, 3 exists, 4 already
+// owner.
 inline void request_name_async(sdbus::IProxy& driver, const char* name, AsyncU32Done done) {
     driver.callMethodAsync("RequestName")
         .onInterface("org.freedesktop.DBus")
@@ -135,7 +135,10 @@ inline std::string error_name(const sdbus::Error& e) { return e.getName(); }
 inline bool name_has_owner(sdbus::IConnection& c, const char* name) {
     auto bus = sdbus::createProxy(c, "org.freedesktop.DBus", "/org/freedesktop/DBus");
     bool has = false;
-    bus->callMethod("NameHasOwner").onInterface("org.freedesktop.DBus").withArguments(std::string(name)).storeResultsTo(has);
+    bus->callMethod("NameHasOwner")
+        .onInterface("org.freedesktop.DBus")
+        .withArguments(std::string(name))
+        .storeResultsTo(has);
     return has;
 }
 

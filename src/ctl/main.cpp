@@ -17,36 +17,37 @@ using namespace oomguard::ctl;
 namespace {
 
 void usage(FILE* out) {
-    std::fprintf(out,
-                 "Usage: oomguardctl [OPTIONS] COMMAND\n"
-                 "Shows what the oomguard daemon sees, over D-Bus (org.oomguard1 on the system bus).\n"
-                 "\n"
-                 "Commands:\n"
-                 "  status           state, MemAvailable against the threshold, triggers, the last\n"
-                 "                   trigger and victim, the top 3 pods (the default command)\n"
-                 "  top [-n N]       the N heaviest pods and containers (default 10, 0..1000)\n"
-                 "  monitor          print the daemon's signals as they come, until Ctrl-C\n"
-                 "  dump             the daemon's full state and effective config\n"
-                 "  reload           reload the daemon's config file (root only)\n"
-                 "\n"
-                 "Options:\n"
-                 "  --json           machine-readable output (status, top)\n"
-                 "  -n, --count N    rows for top\n"
-                 "  --version        print the version\n"
-                 "  -h, --help       this text\n"
-                 "\n"
-                 "The system bus is $DBUS_SYSTEM_BUS_ADDRESS, else %s.\n"
-                 "\n"
-                 "Exit status:\n"
-                 "  %d  success\n"
-                 "  %d  the daemon answered with an error (e.g. reload of a broken config)\n"
-                 "  %d  bad command line\n"
-                 "  %d  oomguard is not running (org.oomguard1 has no owner on the bus)\n"
-                 "  %d  access denied (reload needs root)\n"
-                 "  %d  cannot connect to the system bus\n"
-                 "  %d  oomguard did not answer in time\n",
-                 "unix:path=/run/dbus/system_bus_socket", kExitOk, kExitFailed, kExitUsage, kExitNotRunning,
-                 kExitDenied, kExitNoBus, kExitNoReply);
+    std::fprintf(
+        out,
+        "Usage: oomguardctl [OPTIONS] COMMAND\n"
+        "Shows what the oomguard daemon sees, over D-Bus (org.oomguard1 on the system bus).\n"
+        "\n"
+        "Commands:\n"
+        "  status           state, MemAvailable against the threshold, triggers, the last\n"
+        "                   trigger and victim, the top 3 pods (the default command)\n"
+        "  top [-n N]       the N heaviest pods and containers (default 10, 0..1000)\n"
+        "  monitor          print the daemon's signals as they come, until Ctrl-C\n"
+        "  dump             the daemon's full state and effective config\n"
+        "  reload           reload the daemon's config file (root only)\n"
+        "\n"
+        "Options:\n"
+        "  --json           machine-readable output (status, top)\n"
+        "  -n, --count N    rows for top\n"
+        "  --version        print the version\n"
+        "  -h, --help       this text\n"
+        "\n"
+        "The system bus is $DBUS_SYSTEM_BUS_ADDRESS, else %s.\n"
+        "\n"
+        "Exit status:\n"
+        "  %d  success\n"
+        "  %d  the daemon answered with an error (e.g. reload of a broken config)\n"
+        "  %d  bad command line\n"
+        "  %d  oomguard is not running (org.oomguard1 has no owner on the bus)\n"
+        "  %d  access denied (reload needs root)\n"
+        "  %d  cannot connect to the system bus\n"
+        "  %d  oomguard did not answer in time\n",
+        "unix:path=/run/dbus/system_bus_socket", kExitOk, kExitFailed, kExitUsage, kExitNotRunning,
+        kExitDenied, kExitNoBus, kExitNoReply);
 }
 
 uint64_t now_usec() {
@@ -80,30 +81,34 @@ int run_monitor(ManagerClient& c) {
         std::printf("%s Warning: MemAvailable %s is below the warning level %s\n", stamp().c_str(),
                     format_bytes(avail).c_str(), format_bytes(thr).c_str());
     };
-    h.triggered = [](uint64_t avail, const std::string& cg, const std::string& ns, const std::string& pod,
-                     const std::string& action) {
-        std::printf("%s Triggered: %s at MemAvailable %s; heaviest: %s\n", stamp().c_str(), action.c_str(),
-                    format_bytes(avail).c_str(), who(ns, pod, cg).c_str());
+    h.triggered = [](uint64_t avail, const std::string& cg, const std::string& ns,
+                     const std::string& pod, const std::string& action) {
+        std::printf("%s Triggered: %s at MemAvailable %s; heaviest: %s\n", stamp().c_str(),
+                    action.c_str(), format_bytes(avail).c_str(), who(ns, pod, cg).c_str());
     };
-    h.victim = [](uint32_t pid, const std::string& name, const std::string& cg, const std::string& ns,
-                  const std::string& pod) {
-        std::printf("%s Victim: the kernel killed pid %u (%s) in %s\n", stamp().c_str(), pid, name.c_str(),
-                    who(ns, pod, cg).c_str());
+    h.victim = [](uint32_t pid, const std::string& name, const std::string& cg,
+                  const std::string& ns, const std::string& pod) {
+        std::printf("%s Victim: the kernel killed pid %u (%s) in %s\n", stamp().c_str(), pid,
+                    name.c_str(), who(ns, pod, cg).c_str());
     };
     h.recovered = [](uint64_t avail, uint64_t usec) {
-        std::printf("%s Recovered: MemAvailable %s after %s\n", stamp().c_str(), format_bytes(avail).c_str(),
+        std::printf("%s Recovered: MemAvailable %s after %s\n", stamp().c_str(),
+                    format_bytes(avail).c_str(),
                     format_duration(std::chrono::microseconds(usec)).c_str());
     };
     h.properties = [](const std::map<std::string, sdbus::Variant>& changed) {
         if (auto it = changed.find("State"); it != changed.end())
             std::printf("%s State: %s\n", stamp().c_str(), it->second.get<std::string>().c_str());
-        if (auto it = changed.find("LastError"); it != changed.end() && !it->second.get<std::string>().empty())
+        if (auto it = changed.find("LastError");
+            it != changed.end() && !it->second.get<std::string>().empty())
             std::printf("%s Error: %s\n", stamp().c_str(), it->second.get<std::string>().c_str());
     };
     h.owner = [](bool running) {
-        std::printf("%s %s\n", stamp().c_str(), running ? "oomguard appeared on the bus" : "oomguard left the bus");
+        std::printf("%s %s\n", stamp().c_str(),
+                    running ? "oomguard appeared on the bus" : "oomguard left the bus");
     };
-    if (!c.running()) std::fprintf(stderr, "oomguardctl: oomguard is not running; waiting for it\n");
+    if (!c.running())
+        std::fprintf(stderr, "oomguardctl: oomguard is not running; waiting for it\n");
     std::fprintf(stderr, "oomguardctl: following oomguard's signals; Ctrl-C to stop\n");
     return c.monitor(h);
 }
@@ -125,20 +130,30 @@ int main(int argc, char** argv) {
     // GNU getopt permutes: options may come before or after the command (`top -n 5 --json`).
     while ((c = getopt_long(argc, argv, "n:h", longopts, nullptr)) != -1) {
         switch (c) {
-            case OPT_JSON: json = true; break;
+            case OPT_JSON:
+                json = true;
+                break;
             case 'n': {
                 char* end = nullptr;
                 errno = 0;
                 count = std::strtol(optarg, &end, 10);
                 if (errno || end == optarg || *end || count < 0 || count > 1000) {
-                    std::fprintf(stderr, "oomguardctl: -n: expected a number from 0 to 1000, got \"%s\"\n", optarg);
+                    std::fprintf(stderr,
+                                 "oomguardctl: -n: expected a number from 0 to 1000, got \"%s\"\n",
+                                 optarg);
                     return kExitUsage;
                 }
                 break;
             }
-            case OPT_VERSION: std::printf("oomguardctl %s\n", OOMGUARD_VERSION); return kExitOk;
-            case 'h': usage(stdout); return kExitOk;
-            default: usage(stderr); return kExitUsage;
+            case OPT_VERSION:
+                std::printf("oomguardctl %s\n", OOMGUARD_VERSION);
+                return kExitOk;
+            case 'h':
+                usage(stdout);
+                return kExitOk;
+            default:
+                usage(stderr);
+                return kExitUsage;
         }
     }
     const std::string cmd = optind < argc ? argv[optind++] : "status";
@@ -146,9 +161,11 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "oomguardctl: unexpected argument \"%s\"\n", argv[optind]);
         return kExitUsage;
     }
-    const bool known = cmd == "status" || cmd == "top" || cmd == "monitor" || cmd == "dump" || cmd == "reload";
+    const bool known =
+        cmd == "status" || cmd == "top" || cmd == "monitor" || cmd == "dump" || cmd == "reload";
     if (!known) {
-        std::fprintf(stderr, "oomguardctl: unknown command \"%s\" (status, top, monitor, dump, reload)\n",
+        std::fprintf(stderr,
+                     "oomguardctl: unknown command \"%s\" (status, top, monitor, dump, reload)\n",
                      cmd.c_str());
         return kExitUsage;
     }
@@ -161,10 +178,13 @@ int main(int argc, char** argv) {
         ManagerClient client;
         if (cmd == "status") {
             StatusReport r = client.status();
-            std::fputs(json ? render_status_json(r).c_str() : render_status_text(r, now_usec()).c_str(), stdout);
+            std::fputs(
+                json ? render_status_json(r).c_str() : render_status_text(r, now_usec()).c_str(),
+                stdout);
         } else if (cmd == "top") {
             auto rows = client.heaviest(static_cast<uint32_t>(count));
-            std::fputs(json ? render_top_json(rows).c_str() : render_top_text(rows).c_str(), stdout);
+            std::fputs(json ? render_top_json(rows).c_str() : render_top_text(rows).c_str(),
+                       stdout);
         } else if (cmd == "dump") {
             std::string d = client.dump();
             std::fputs(d.c_str(), stdout);
@@ -177,8 +197,10 @@ int main(int argc, char** argv) {
         }
         return kExitOk;
     } catch (const CtlFailure& f) {
-        std::string hint = f.exit_code == kExitDenied && cmd == "reload" ? " (reload needs root)" : "";
-        std::fprintf(stderr, "oomguardctl: %s: %s%s\n", cmd.c_str(), f.message.c_str(), hint.c_str());
+        std::string hint =
+            f.exit_code == kExitDenied && cmd == "reload" ? " (reload needs root)" : "";
+        std::fprintf(stderr, "oomguardctl: %s: %s%s\n", cmd.c_str(), f.message.c_str(),
+                     hint.c_str());
         return f.exit_code;
     }
 }

@@ -15,7 +15,8 @@ class ManagerClient::Proxy final
     : public sdbus::ProxyInterfaces<org::oomguard1::Manager_proxy, sdbus::Properties_proxy> {
 public:
     explicit Proxy(sdbus::IConnection& c)
-        : ProxyInterfaces(c, dbus::service_name(dbus::kBusName), dbus::object_path(dbus::kObjectPath)) {}
+        : ProxyInterfaces(c, dbus::service_name(dbus::kBusName),
+                          dbus::object_path(dbus::kObjectPath)) {}
     ~Proxy() { unregisterProxy(); }
 
     // Subscribes to the signals (AddMatch), only for `monitor`.
@@ -32,25 +33,30 @@ private:
     }
     void onTriggered(const uint64_t& available, const std::string& cgroup, const std::string& ns,
                      const std::string& pod, const std::string& action) override {
-        if (handlers_ && handlers_->triggered) handlers_->triggered(available, cgroup, ns, pod, action);
+        if (handlers_ && handlers_->triggered)
+            handlers_->triggered(available, cgroup, ns, pod, action);
     }
-    void onVictim(const uint32_t& pid, const std::string& name, const std::string& cgroup, const std::string& ns,
-                  const std::string& pod) override {
+    void onVictim(const uint32_t& pid, const std::string& name, const std::string& cgroup,
+                  const std::string& ns, const std::string& pod) override {
         if (handlers_ && handlers_->victim) handlers_->victim(pid, name, cgroup, ns, pod);
     }
     void onRecovered(const uint64_t& available, const uint64_t& duration_usec) override {
         if (handlers_ && handlers_->recovered) handlers_->recovered(available, duration_usec);
     }
-    void onPropertiesChanged(const std::string& interface, const std::map<std::string, sdbus::Variant>& changed,
+    void onPropertiesChanged(const std::string& interface,
+                             const std::map<std::string, sdbus::Variant>& changed,
                              const std::vector<std::string>&) override {
-        if (interface == dbus::kInterface && handlers_ && handlers_->properties) handlers_->properties(changed);
+        if (interface == dbus::kInterface && handlers_ && handlers_->properties)
+            handlers_->properties(changed);
     }
 };
 
 CtlFailure classify(const sdbus::Error& e) {
     const std::string name = dbus::error_name(e);
     const std::string msg = e.getMessage();
-    auto is = [&name](const char* suffix) { return name == std::string("org.freedesktop.DBus.Error.") + suffix; };
+    auto is = [&name](const char* suffix) {
+        return name == std::string("org.freedesktop.DBus.Error.") + suffix;
+    };
     if (is("ServiceUnknown") || is("NameHasNoOwner"))
         return {kExitNotRunning, "oomguard is not running (" + std::string(dbus::kBusName) +
                                      " has no owner on the system bus)"};
@@ -68,7 +74,8 @@ ManagerClient::ManagerClient() : address_(system_bus_address()) {
         dbus::set_call_timeout(*conn_, kCallTimeout);
         proxy_ = std::make_unique<Proxy>(*conn_);
     } catch (const sdbus::Error& e) {
-        throw CtlFailure{kExitNoBus, "cannot connect to the system bus at " + address_ + ": " + e.getMessage()};
+        throw CtlFailure{kExitNoBus,
+                         "cannot connect to the system bus at " + address_ + ": " + e.getMessage()};
     }
 }
 
@@ -96,7 +103,8 @@ StatusReport ManagerClient::status() {
         auto get = [&props](const char* name, auto& out) {
             auto it = props.find(name);
             if (it == props.end())
-                throw CtlFailure{kExitFailed, std::string("oomguard did not report the property ") + name};
+                throw CtlFailure{kExitFailed,
+                                 std::string("oomguard did not report the property ") + name};
             out = it->second.get<std::decay_t<decltype(out)>>();
         };
         StatusReport r;
@@ -119,8 +127,8 @@ StatusReport ManagerClient::status() {
         std::tie(r.target_cgroup, r.target_namespace, r.target_pod) = target;
         sdbus::Struct<uint64_t, uint32_t, std::string, std::string, std::string, std::string> v;
         get("LastVictim", v);
-        std::tie(r.victim.time_usec, r.victim.pid, r.victim.name, r.victim.cgroup, r.victim.namespace_,
-                 r.victim.pod) = v;
+        std::tie(r.victim.time_usec, r.victim.pid, r.victim.name, r.victim.cgroup,
+                 r.victim.namespace_, r.victim.pod) = v;
         r.top = heaviest(3);
         return r;
     });
@@ -178,7 +186,8 @@ int ManagerClient::monitor(const MonitorHandlers& h) {
             }
             const dbus::PollSpec p = dbus::poll_spec(*conn_);
             pollfd fds[2] = {{p.fd, p.events, 0}, {sfd, POLLIN, 0}};
-            int timeout_ms = p.timeout_ns < 0 ? -1 : static_cast<int>((p.timeout_ns + 999'999) / 1'000'000);
+            int timeout_ms =
+                p.timeout_ns < 0 ? -1 : static_cast<int>((p.timeout_ns + 999'999) / 1'000'000);
             if (::poll(fds, 2, timeout_ms) < 0 && errno != EINTR)
                 throw CtlFailure{kExitFailed, std::string("poll: ") + std::strerror(errno)};
             if (fds[1].revents & POLLIN) return kExitOk;

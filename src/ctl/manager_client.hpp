@@ -39,8 +39,8 @@ struct MonitorHandlers {
     std::function<void(uint64_t available, const std::string& cgroup, const std::string& ns,
                        const std::string& pod, const std::string& action)>
         triggered;
-    std::function<void(uint32_t pid, const std::string& name, const std::string& cgroup, const std::string& ns,
-                       const std::string& pod)>
+    std::function<void(uint32_t pid, const std::string& name, const std::string& cgroup,
+                       const std::string& ns, const std::string& pod)>
         victim;
     std::function<void(uint64_t available, uint64_t duration_usec)> recovered;
     std::function<void(const std::map<std::string, sdbus::Variant>& changed)> properties;

@@ -56,11 +56,13 @@ void row_json(JsonWriter& j, const HeaviestRow& r) {
 }
 
 void table(std::string& o, const std::vector<HeaviestRow>& rows, const char* indent) {
-    const std::vector<std::string> head = {"NAMESPACE", "POD", "CONTAINER", "QOS", "WORKING SET", "LIMIT", "CGROUP"};
+    const std::vector<std::string> head = {"NAMESPACE",   "POD",   "CONTAINER", "QOS",
+                                           "WORKING SET", "LIMIT", "CGROUP"};
     std::vector<std::vector<std::string>> cells;
     for (const HeaviestRow& r : rows)
-        cells.push_back({or_dash(r.namespace_), or_dash(r.pod), or_dash(r.container), or_dash(r.qos),
-                         format_bytes(r.working_set), r.limit ? format_bytes(r.limit) : "none", r.cgroup});
+        cells.push_back({or_dash(r.namespace_), or_dash(r.pod), or_dash(r.container),
+                         or_dash(r.qos), format_bytes(r.working_set),
+                         r.limit ? format_bytes(r.limit) : "none", r.cgroup});
     std::vector<size_t> w(head.size());
     for (size_t i = 0; i < head.size(); ++i) {
         w[i] = head[i].size();
@@ -72,8 +74,10 @@ void table(std::string& o, const std::vector<HeaviestRow>& rows, const char* ind
             // Sizes right-aligned, text left-aligned; the last column is not padded.
             const bool right = i == 4 || i == 5;
             std::string pad(w[i] - c[i].size(), ' ');
-            if (i + 1 == c.size()) o += c[i];
-            else o += (right ? pad + c[i] : c[i] + pad) + "  ";
+            if (i + 1 == c.size())
+                o += c[i];
+            else
+                o += (right ? pad + c[i] : c[i] + pad) + "  ";
         }
         o += '\n';
     };
@@ -84,12 +88,14 @@ void table(std::string& o, const std::vector<HeaviestRow>& rows, const char* ind
 }  // namespace
 
 std::string render_status_text(const StatusReport& s, uint64_t now_usec) {
-    std::string o = "● oomguard " + s.version + ": " + s.state + (s.dry_run ? " (dry-run)" : "") + "\n";
+    std::string o =
+        "● oomguard " + s.version + ": " + s.state + (s.dry_run ? " (dry-run)" : "") + "\n";
     std::string mem = format_bytes(s.mem_available) + " of " + format_bytes(s.mem_total);
     if (s.mem_total) {
         char pct[32];
-        std::snprintf(pct, sizeof pct, " (%.0f%%)", 100.0 * static_cast<double>(s.mem_available) /
-                                                       static_cast<double>(s.mem_total));
+        std::snprintf(
+            pct, sizeof pct, " (%.0f%%)",
+            100.0 * static_cast<double>(s.mem_available) / static_cast<double>(s.mem_total));
         mem += pct;
     }
     kv(o, "State", s.state);
@@ -102,17 +108,21 @@ std::string render_status_text(const StatusReport& s, uint64_t now_usec) {
     kv(o, "Threshold", thr);
     kv(o, "Warning at", s.warn_threshold ? format_bytes(s.warn_threshold) : "none");
     kv(o, "Action", s.mode + (s.dry_run ? " (dry-run: logs only)" : ""));
-    kv(o, "Triggers", std::to_string(s.trigger_count) + (s.trigger_failures ? " (" + std::to_string(s.trigger_failures) + " failed)" : ""));
+    kv(o, "Triggers",
+       std::to_string(s.trigger_count) +
+           (s.trigger_failures ? " (" + std::to_string(s.trigger_failures) + " failed)" : ""));
     std::string last = format_time(s.last_trigger_usec);
     if (s.last_trigger_usec) last += "; " + format_ago(s.last_trigger_usec, now_usec);
     if (!s.target_cgroup.empty())
-        last += "; heaviest then: " + pod_name(s.target_namespace, s.target_pod) + " (" + s.target_cgroup + ")";
+        last += "; heaviest then: " + pod_name(s.target_namespace, s.target_pod) + " (" +
+                s.target_cgroup + ")";
     kv(o, "Last trigger", last);
     if (s.victim.time_usec) {
-        kv(o, "Last victim", "pid " + std::to_string(s.victim.pid) + " (" + s.victim.name + ") in " +
-                                 pod_name(s.victim.namespace_, s.victim.pod) +
-                                 (s.victim.cgroup.empty() ? "" : " (" + s.victim.cgroup + ")") + "; " +
-                                 format_ago(s.victim.time_usec, now_usec));
+        kv(o, "Last victim",
+           "pid " + std::to_string(s.victim.pid) + " (" + s.victim.name + ") in " +
+               pod_name(s.victim.namespace_, s.victim.pod) +
+               (s.victim.cgroup.empty() ? "" : " (" + s.victim.cgroup + ")") + "; " +
+               format_ago(s.victim.time_usec, now_usec));
     } else {
         kv(o, "Last victim", "none");
     }

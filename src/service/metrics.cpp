@@ -11,7 +11,8 @@
 
 namespace oomguard {
 
-MetricsWriter::MetricsWriter(Journal& journal, const Config::Metrics& settings) : journal_(journal) {
+MetricsWriter::MetricsWriter(Journal& journal, const Config::Metrics& settings)
+    : journal_(journal) {
     apply(settings);
 }
 
@@ -30,10 +31,17 @@ void MetricsWriter::apply(const Config::Metrics& m) {
 void MetricsWriter::append_label_value(std::string& out, std::string_view value) {
     for (char c : value) {
         switch (c) {
-            case '\\': out += "\\\\"; break;
-            case '"': out += "\\\""; break;
-            case '\n': out += "\\n"; break;
-            default: out += c;
+            case '\\':
+                out += "\\\\";
+                break;
+            case '"':
+                out += "\\\"";
+                break;
+            case '\n':
+                out += "\\n";
+                break;
+            default:
+                out += c;
         }
     }
 }
@@ -77,25 +85,33 @@ struct PodKey {
 
 }  // namespace
 
-void MetricsWriter::render(const DaemonState& s, const std::vector<HeaviestRow>& rows, uint64_t write_failures,
-                           std::string& out) {
+void MetricsWriter::render(const DaemonState& s, const std::vector<HeaviestRow>& rows,
+                           uint64_t write_failures, std::string& out) {
     out.clear();
-    gauge(out, "oomguard_mem_available_bytes", "MemAvailable at the last sample.", s.sample.mem_available);
+    gauge(out, "oomguard_mem_available_bytes", "MemAvailable at the last sample.",
+          s.sample.mem_available);
     gauge(out, "oomguard_mem_total_bytes", "MemTotal at the last sample.", s.sample.mem_total);
-    gauge(out, "oomguard_threshold_bytes", "oomguard acts when MemAvailable falls below this.", s.levels.min);
-    gauge(out, "oomguard_warn_threshold_bytes", "The warning level; 0 when none is configured.", s.levels.warn);
-    family(out, "oomguard_state", "gauge", "1 for the current memory state (ok, warning, critical).");
+    gauge(out, "oomguard_threshold_bytes", "oomguard acts when MemAvailable falls below this.",
+          s.levels.min);
+    gauge(out, "oomguard_warn_threshold_bytes", "The warning level; 0 when none is configured.",
+          s.levels.warn);
+    family(out, "oomguard_state", "gauge",
+           "1 for the current memory state (ok, warning, critical).");
     for (MemState st : {MemState::Ok, MemState::Warning, MemState::Critical}) {
         out += "oomguard_state{state=\"";
         out += to_string(st);
         out += st == s.state ? "\"} 1\n" : "\"} 0\n";
     }
-    gauge(out, "oomguard_dry_run", "1 when oomguard only logs what it would do.", s.dry_run ? 1 : 0);
-    counter(out, "oomguard_triggers_total", "Successful triggers (sysrq f, kill-cgroup or dry-run).",
-            s.triggers_total);
-    counter(out, "oomguard_trigger_failures_total", "Trigger writes that failed.", s.trigger_failures_total);
-    counter(out, "oomguard_warnings_total", "Episodes that crossed the warning level.", s.warnings_total);
-    counter(out, "oomguard_kernel_oom_kills_total", "OOM kills the kernel reported.", s.kernel_oom_kills_total);
+    gauge(out, "oomguard_dry_run", "1 when oomguard only logs what it would do.",
+          s.dry_run ? 1 : 0);
+    counter(out, "oomguard_triggers_total",
+            "Successful triggers (sysrq f, kill-cgroup or dry-run).", s.triggers_total);
+    counter(out, "oomguard_trigger_failures_total", "Trigger writes that failed.",
+            s.trigger_failures_total);
+    counter(out, "oomguard_warnings_total", "Episodes that crossed the warning level.",
+            s.warnings_total);
+    counter(out, "oomguard_kernel_oom_kills_total", "OOM kills the kernel reported.",
+            s.kernel_oom_kills_total);
     family(out, "oomguard_last_trigger_timestamp_seconds", "gauge",
            "Unix time of the last successful trigger; 0 when none.");
     {
@@ -105,7 +121,8 @@ void MetricsWriter::render(const DaemonState& s, const std::vector<HeaviestRow>&
                       static_cast<unsigned long long>(s.last_trigger_realtime_usec % 1000000u));
         out += buf;
     }
-    counter(out, "oomguard_metrics_write_failures_total", "Failed writes of this file.", write_failures);
+    counter(out, "oomguard_metrics_write_failures_total", "Failed writes of this file.",
+            write_failures);
 
     // Pods: a pod-level row wins over the sum of its containers.
     std::map<PodKey, std::pair<uint64_t, bool>> pods;  // value: bytes, from a pod-level row
@@ -184,7 +201,8 @@ void MetricsWriter::write_logged(const DaemonState& s) {
         ++writes_;
         if (failing_) {
             failing_ = false;
-            journal_.log(Event::Info, LOG_NOTICE, "metrics: writing " + settings_.textfile + " works again");
+            journal_.log(Event::Info, LOG_NOTICE,
+                         "metrics: writing " + settings_.textfile + " works again");
         }
         return;
     }
@@ -192,8 +210,10 @@ void MetricsWriter::write_logged(const DaemonState& s) {
     if (!failing_) {
         failing_ = true;
         journal_.log(Event::Info, LOG_WARNING,
-                     st.error().message + " (metrics are not updated until this works; monitoring continues)",
-                     {{"OOMGUARD_METRICS_TEXTFILE", settings_.textfile}, {"OOMGUARD_ERROR", st.error().message}});
+                     st.error().message +
+                         " (metrics are not updated until this works; monitoring continues)",
+                     {{"OOMGUARD_METRICS_TEXTFILE", settings_.textfile},
+                      {"OOMGUARD_ERROR", st.error().message}});
     }
 }
 

@@ -34,8 +34,8 @@ public:
 
     // The file's text. Pods are (namespace, pod, working set) aggregated from
     // the rows: a pod-level row if present, else the sum of its containers.
-    static void render(const DaemonState& s, const std::vector<HeaviestRow>& rows, uint64_t write_failures,
-                       std::string& out);
+    static void render(const DaemonState& s, const std::vector<HeaviestRow>& rows,
+                       uint64_t write_failures, std::string& out);
     // Prometheus label-value escaping: backslash, double quote, newline.
     static void append_label_value(std::string& out, std::string_view value);
 

@@ -38,7 +38,8 @@ bool have_program(const std::string& name) {
 
 std::string missing_prerequisite(bool needs_root) {
     for (const char* p : {"dbus-daemon", "busctl", "python3"})
-        if (!have_program(p)) return std::string(p) + " is not installed (tools/deps.sh installs it)";
+        if (!have_program(p))
+            return std::string(p) + " is not installed (tools/deps.sh installs it)";
     if (needs_root) {
         if (::geteuid() != 0) return "acting as the user nobody needs root (setpriv --reuid)";
         if (!have_program("setpriv")) return "setpriv (util-linux) is not installed";
@@ -55,13 +56,16 @@ std::string trim(std::string s) {
 
 size_t count_of(const std::string& haystack, const std::string& needle) {
     size_t n = 0;
-    for (size_t pos = haystack.find(needle); pos != std::string::npos; pos = haystack.find(needle, pos + 1)) ++n;
+    for (size_t pos = haystack.find(needle); pos != std::string::npos;
+         pos = haystack.find(needle, pos + 1))
+        ++n;
     return n;
 }
 
 namespace {
 
-void exec_child(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env) {
+void exec_child(const std::vector<std::string>& argv,
+                const std::map<std::string, std::string>& env) {
     // Default dispositions and an empty mask, whatever the test runner had.
     for (int sig : {SIGINT, SIGTERM, SIGPIPE, SIGHUP, SIGQUIT}) ::signal(sig, SIG_DFL);
     sigset_t none;
@@ -82,7 +86,8 @@ void exec_child(const std::vector<std::string>& argv, const std::map<std::string
 RunResult run(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env,
               std::chrono::milliseconds timeout) {
     int out[2], err[2];
-    if (::pipe2(out, O_CLOEXEC) != 0 || ::pipe2(err, O_CLOEXEC) != 0) throw std::runtime_error("pipe");
+    if (::pipe2(out, O_CLOEXEC) != 0 || ::pipe2(err, O_CLOEXEC) != 0)
+        throw std::runtime_error("pipe");
     pid_t pid = ::fork();
     if (pid < 0) throw std::runtime_error("fork");
     if (pid == 0) {
@@ -100,7 +105,8 @@ RunResult run(const std::vector<std::string>& argv, const std::map<std::string, 
     int open_fds = 2;
     bool killed = false;
     while (open_fds > 0) {
-        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+        auto left =
+            std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
         if (left <= 0 && !killed) {
             ::kill(pid, SIGKILL);
             killed = true;
@@ -146,8 +152,9 @@ Child::~Child() {
     }
 }
 
-void Child::start(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env,
-                  const std::string& out_path, const std::string& err_path) {
+void Child::start(const std::vector<std::string>& argv,
+                  const std::map<std::string, std::string>& env, const std::string& out_path,
+                  const std::string& err_path) {
     out_path_ = out_path;
     err_path_ = err_path;
     pid_ = ::fork();
@@ -190,7 +197,8 @@ int Child::wait_exit(std::chrono::milliseconds timeout) {
 std::string Child::out() const { return read_file(out_path_); }
 std::string Child::err() const { return read_file(err_path_); }
 
-bool Child::wait_out(const std::string& needle, std::chrono::milliseconds timeout, size_t occurrences) const {
+bool Child::wait_out(const std::string& needle, std::chrono::milliseconds timeout,
+                     size_t occurrences) const {
     auto deadline = Clock::now() + timeout;
     do {
         if (count_of(out(), needle) >= occurrences) return true;
@@ -211,7 +219,10 @@ bool Child::wait_err(const std::string& needle, std::chrono::milliseconds timeou
 // ---- PrivateBus -------------------------------------------------------------
 
 PrivateBus::PrivateBus(const std::string& dir, BusPolicy policy)
-    : dir_(dir), config_(dir + "/bus.conf"), socket_(dir + "/bus.sock"), log_(dir + "/dbus-daemon.log") {
+    : dir_(dir),
+      config_(dir + "/bus.conf"),
+      socket_(dir + "/bus.sock"),
+      log_(dir + "/dbus-daemon.log") {
     // Debian's system.conf defaults (closed for method calls), so that only the
     // policy under test opens anything.
     std::string conf =
@@ -219,7 +230,9 @@ PrivateBus::PrivateBus(const std::string& dir, BusPolicy policy)
         " \"http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd\">\n"
         "<busconfig>\n"
         "  <type>system</type>\n"
-        "  <listen>unix:path=" + socket_ + "</listen>\n"
+        "  <listen>unix:path=" +
+        socket_ +
+        "</listen>\n"
         "  <auth>EXTERNAL</auth>\n"
         "  <policy context=\"default\">\n"
         "    <allow user=\"*\"/>\n"
@@ -232,12 +245,16 @@ PrivateBus::PrivateBus(const std::string& dir, BusPolicy policy)
         "    <allow receive_type=\"method_return\"/>\n"
         "    <allow receive_type=\"error\"/>\n"
         "    <allow receive_type=\"signal\"/>\n"
-        "    <allow send_destination=\"org.freedesktop.DBus\" send_interface=\"org.freedesktop.DBus\"/>\n"
-        "    <allow send_destination=\"org.freedesktop.DBus\" send_interface=\"org.freedesktop.DBus.Introspectable\"/>\n"
-        "    <allow send_destination=\"org.freedesktop.DBus\" send_interface=\"org.freedesktop.DBus.Properties\"/>\n"
+        "    <allow send_destination=\"org.freedesktop.DBus\" "
+        "send_interface=\"org.freedesktop.DBus\"/>\n"
+        "    <allow send_destination=\"org.freedesktop.DBus\" "
+        "send_interface=\"org.freedesktop.DBus.Introspectable\"/>\n"
+        "    <allow send_destination=\"org.freedesktop.DBus\" "
+        "send_interface=\"org.freedesktop.DBus.Properties\"/>\n"
         "  </policy>\n"
         "  <policy user=\"root\">\n"
-        "    <allow send_destination=\"org.freedesktop.DBus\" send_interface=\"org.freedesktop.DBus.Monitoring\"/>\n"
+        "    <allow send_destination=\"org.freedesktop.DBus\" "
+        "send_interface=\"org.freedesktop.DBus.Monitoring\"/>\n"
         "  </policy>\n";
     if (policy == BusPolicy::Shipped) {
         conf += "  <include>" + source_dir() + "/packaging/dbus/org.oomguard1.conf</include>\n";
@@ -328,12 +345,15 @@ size_t ManagerProxy::changes_of(const std::string& property) const {
 }
 
 void ManagerProxy::onWarning(const uint64_t& available, const uint64_t& threshold) {
-    signals.push_back({"Warning", {std::to_string(available), std::to_string(threshold)}, Clock::now()});
+    signals.push_back(
+        {"Warning", {std::to_string(available), std::to_string(threshold)}, Clock::now()});
 }
 
-void ManagerProxy::onTriggered(const uint64_t& available, const std::string& cgroup, const std::string& ns,
-                               const std::string& pod, const std::string& action) {
-    signals.push_back({"Triggered", {std::to_string(available), cgroup, ns, pod, action}, Clock::now()});
+void ManagerProxy::onTriggered(const uint64_t& available, const std::string& cgroup,
+                               const std::string& ns, const std::string& pod,
+                               const std::string& action) {
+    signals.push_back(
+        {"Triggered", {std::to_string(available), cgroup, ns, pod, action}, Clock::now()});
 }
 
 void ManagerProxy::onVictim(const uint32_t& pid, const std::string& name, const std::string& cgroup,
@@ -342,7 +362,8 @@ void ManagerProxy::onVictim(const uint32_t& pid, const std::string& name, const 
 }
 
 void ManagerProxy::onRecovered(const uint64_t& available, const uint64_t& duration_usec) {
-    signals.push_back({"Recovered", {std::to_string(available), std::to_string(duration_usec)}, Clock::now()});
+    signals.push_back(
+        {"Recovered", {std::to_string(available), std::to_string(duration_usec)}, Clock::now()});
 }
 
 void ManagerProxy::onPropertiesChanged(const std::string& interface,
@@ -367,11 +388,13 @@ void BusClient::pump(std::chrono::milliseconds d) {
     for (;;) {
         while (conn_->processPendingRequest()) {
         }
-        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+        auto left =
+            std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
         if (left <= 0) return;
         dbus::PollSpec p = dbus::poll_spec(*conn_);
         int t = static_cast<int>(left);
-        if (p.timeout_ns >= 0) t = std::min<int>(t, static_cast<int>((p.timeout_ns + 999'999) / 1'000'000));
+        if (p.timeout_ns >= 0)
+            t = std::min<int>(t, static_cast<int>((p.timeout_ns + 999'999) / 1'000'000));
         pollfd f{p.fd, p.events, 0};
         ::poll(&f, 1, t);
     }
@@ -386,7 +409,8 @@ bool BusClient::wait_for(const std::function<bool()>& pred, std::chrono::millise
     return true;
 }
 
-bool BusClient::wait_signal(const std::string& name, std::chrono::milliseconds timeout, size_t count) {
+bool BusClient::wait_signal(const std::string& name, std::chrono::milliseconds timeout,
+                            size_t count) {
     return wait_for([&] { return proxy_->count(name) >= count; }, timeout);
 }
 
@@ -430,8 +454,10 @@ BusRig::~BusRig() {
 }
 
 std::string BusRig::config(const std::string& memory, const std::string& extra) const {
-    return "[memory]\nmin_available = \"500MiB\"\nwarn_available = \"1000MiB\"\nrecover_available = \"2000MiB\"\n" +
-           memory + "\n[action]\nsysrq_trigger = \"" + fifo.path() + "\"\nrepeat_after = \"10s\"\n" +
+    return "[memory]\nmin_available = \"500MiB\"\nwarn_available = \"1000MiB\"\nrecover_available "
+           "= \"2000MiB\"\n" +
+           memory + "\n[action]\nsysrq_trigger = \"" + fifo.path() +
+           "\"\nrepeat_after = \"10s\"\n" +
            "\n[poll]\nmin_interval = \"1ms\"\nmax_interval = \"50ms\"\npsi = false\n"
            "\n[kubernetes]\nlog_heaviest = false\n" +
            extra;
@@ -444,13 +470,14 @@ std::map<std::string, std::string> BusRig::env() const {
 }
 
 void BusRig::start_daemon(const std::vector<std::string>& extra_args, bool wait_for_name) {
-    std::vector<std::string> args = {"--config", config_path, "--proc-root", proc.root(), "--log-target=stderr",
-                                     "--no-mlock"};
+    std::vector<std::string> args = {"--config",  config_path,           "--proc-root",
+                                     proc.root(), "--log-target=stderr", "--no-mlock"};
     args.insert(args.end(), extra_args.begin(), extra_args.end());
     auto e = env();
     e["NOTIFY_SOCKET"] = notify.path();
     daemon.start(args, e, dir.file("daemon.log"));
-    if (!notify.wait_for("READY=1", 5s)) throw std::runtime_error("oomguard not READY:\n" + daemon.log());
+    if (!notify.wait_for("READY=1", 5s))
+        throw std::runtime_error("oomguard not READY:\n" + daemon.log());
     if (wait_for_name && !wait_name(true, 5s))
         throw std::runtime_error("org.oomguard1 not registered:\n" + daemon.log());
 }
@@ -462,7 +489,8 @@ RunResult BusRig::busctl(const std::vector<std::string>& args, bool nobody) cons
 }
 
 std::string BusRig::busctl_property(const std::string& name, bool nobody) const {
-    RunResult r = busctl({"get-property", dbus::kBusName, dbus::kObjectPath, dbus::kInterface, name}, nobody);
+    RunResult r =
+        busctl({"get-property", dbus::kBusName, dbus::kObjectPath, dbus::kInterface, name}, nobody);
     if (r.exit_code != 0) return "ERROR(" + std::to_string(r.exit_code) + "): " + r.err;
     return trim(r.out);
 }

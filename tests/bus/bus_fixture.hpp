@@ -38,7 +38,8 @@ struct RunResult {
     std::string out, err;
 };
 // Runs argv (PATH lookup), captures stdout and stderr; kills it after timeout.
-RunResult run(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env = {},
+RunResult run(const std::vector<std::string>& argv,
+              const std::map<std::string, std::string>& env = {},
               std::chrono::milliseconds timeout = 10s);
 // setpriv --reuid=nobody --regid=nogroup --clear-groups argv...
 std::vector<std::string> as_nobody(std::vector<std::string> argv);
@@ -60,7 +61,8 @@ public:
     int wait_exit(std::chrono::milliseconds timeout);
     std::string out() const;
     std::string err() const;
-    bool wait_out(const std::string& needle, std::chrono::milliseconds timeout, size_t occurrences = 1) const;
+    bool wait_out(const std::string& needle, std::chrono::milliseconds timeout,
+                  size_t occurrences = 1) const;
     bool wait_err(const std::string& needle, std::chrono::milliseconds timeout) const;
 
 private:
@@ -127,10 +129,11 @@ private:
     void onWarning(const uint64_t& available, const uint64_t& threshold) override;
     void onTriggered(const uint64_t& available, const std::string& cgroup, const std::string& ns,
                      const std::string& pod, const std::string& action) override;
-    void onVictim(const uint32_t& pid, const std::string& name, const std::string& cgroup, const std::string& ns,
-                  const std::string& pod) override;
+    void onVictim(const uint32_t& pid, const std::string& name, const std::string& cgroup,
+                  const std::string& ns, const std::string& pod) override;
     void onRecovered(const uint64_t& available, const uint64_t& duration_usec) override;
-    void onPropertiesChanged(const std::string& interface, const std::map<std::string, sdbus::Variant>& changed,
+    void onPropertiesChanged(const std::string& interface,
+                             const std::map<std::string, sdbus::Variant>& changed,
                              const std::vector<std::string>& invalidated) override;
 };
 

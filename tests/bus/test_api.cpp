@@ -14,10 +14,10 @@ namespace dbus = oomguard::dbus;
 
 namespace {
 
-#define SKIP_UNLESS_READY(root)                                         \
-    do {                                                                \
-        std::string why = missing_prerequisite(root);                   \
-        if (!why.empty()) GTEST_SKIP() << why;                          \
+#define SKIP_UNLESS_READY(root)                       \
+    do {                                              \
+        std::string why = missing_prerequisite(root); \
+        if (!why.empty()) GTEST_SKIP() << why;        \
     } while (0)
 
 // The contract, read from the shipped XML: member -> (kind, signature).
@@ -30,18 +30,21 @@ std::map<std::string, Member> contract() {
     std::map<std::string, Member> m;
     std::smatch sm;
     std::regex prop(R"re(<property name="(\w+)" type="([^"]+)")re");
-    for (auto it = std::sregex_iterator(xml.begin(), xml.end(), prop); it != std::sregex_iterator(); ++it)
+    for (auto it = std::sregex_iterator(xml.begin(), xml.end(), prop); it != std::sregex_iterator();
+         ++it)
         m[(*it)[1]] = {"property", (*it)[2]};
     std::regex block(R"re(<(method|signal) name="(\w+)"(/?)>)re");
     std::regex arg(R"re(<arg name="\w+" type="([^"]+)"(?: direction="(in|out)")?)re");
-    for (auto it = std::sregex_iterator(xml.begin(), xml.end(), block); it != std::sregex_iterator(); ++it) {
+    for (auto it = std::sregex_iterator(xml.begin(), xml.end(), block);
+         it != std::sregex_iterator(); ++it) {
         std::string kind = (*it)[1], name = (*it)[2];
         std::string in, out;
         if ((*it)[3] != "/") {
             size_t start = static_cast<size_t>(it->position() + it->length());
             size_t end = xml.find("</" + kind + ">", start);
             std::string body = xml.substr(start, end - start);
-            for (auto a = std::sregex_iterator(body.begin(), body.end(), arg); a != std::sregex_iterator(); ++a)
+            for (auto a = std::sregex_iterator(body.begin(), body.end(), arg);
+                 a != std::sregex_iterator(); ++a)
                 ((*a)[2] == "out" ? out : in) += (*a)[1];
         }
         // busctl shows a method's input signature; a signal's arguments.
@@ -51,19 +54,20 @@ std::map<std::string, Member> contract() {
 }
 
 uint64_t now_usec() {
-    return static_cast<uint64_t>(
-        std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
-            .count());
+    return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
+                                     std::chrono::system_clock::now().time_since_epoch())
+                                     .count());
 }
 
 }  // namespace
 
 TEST(BusApi, ContractHasEveryMemberTheIssueAsksFor) {
     auto c = contract();
-    for (const char* p : {"MemAvailable", "MemTotal", "Threshold", "WarnThreshold", "TriggerCount", "LastTrigger",
-                          "KernelOomKills"})
+    for (const char* p : {"MemAvailable", "MemTotal", "Threshold", "WarnThreshold", "TriggerCount",
+                          "LastTrigger", "KernelOomKills"})
         EXPECT_EQ(c[p].signature, "t") << p;
-    for (const char* p : {"State", "Mode", "ConfigPath", "Version", "LastError"}) EXPECT_EQ(c[p].signature, "s") << p;
+    for (const char* p : {"State", "Mode", "ConfigPath", "Version", "LastError"})
+        EXPECT_EQ(c[p].signature, "s") << p;
     EXPECT_EQ(c["DryRun"].signature, "b");
     EXPECT_EQ(c["GetHeaviest"].signature, "u|a(ssssstt)");
     EXPECT_EQ(c["Dump"].signature, "|s");
@@ -90,8 +94,10 @@ TEST(BusApi, BusctlIntrospectShowsTheWholeContract) {
         std::vector<std::string> f;
         std::string w;
         while (ls >> w) f.push_back(w);
-        if (f.size() >= 2 && f[1] == "interface") in_manager = f[0] == dbus::kInterface;
-        else if (in_manager && !f.empty() && f[0][0] == '.') rows[f[0].substr(1)] = f;
+        if (f.size() >= 2 && f[1] == "interface")
+            in_manager = f[0] == dbus::kInterface;
+        else if (in_manager && !f.empty() && f[0][0] == '.')
+            rows[f[0].substr(1)] = f;
     }
     auto c = contract();
     ASSERT_GE(c.size(), 20u);
@@ -121,7 +127,8 @@ TEST(BusApi, ProxyIntrospectionMatchesTheContract) {
     EXPECT_NE(xml.find("<interface name=\"org.oomguard1.Manager\">"), std::string::npos) << xml;
     for (const auto& [name, m] : contract()) {
         if (m.kind == "property")
-            EXPECT_NE(xml.find("<property name=\"" + name + "\" type=\"" + m.signature + "\" access=\"read\">"),
+            EXPECT_NE(xml.find("<property name=\"" + name + "\" type=\"" + m.signature +
+                               "\" access=\"read\">"),
                       std::string::npos)
                 << name << "\n"
                 << xml;
@@ -246,16 +253,20 @@ TEST(BusApi, MethodsThroughTheProxy) {
         ADD_FAILURE() << "GetHeaviest(1001) succeeded";
     } catch (const sdbus::Error& e) {
         EXPECT_EQ(e.getName(), "org.freedesktop.DBus.Error.InvalidArgs");
-        EXPECT_NE(e.getMessage().find("count 1001 is out of range (0..1000)"), std::string::npos) << e.getMessage();
+        EXPECT_NE(e.getMessage().find("count 1001 is out of range (0..1000)"), std::string::npos)
+            << e.getMessage();
     }
 
     std::string dump = p.Dump();
     EXPECT_EQ(dump.rfind(std::string("oomguard ") + OOMGUARD_VERSION, 0), 0u) << dump;
-    EXPECT_NE(dump.find("MemAvailable:         4.0 GiB (" + std::to_string(4096 * MiB) + " B)"), std::string::npos)
+    EXPECT_NE(dump.find("MemAvailable:         4.0 GiB (" + std::to_string(4096 * MiB) + " B)"),
+              std::string::npos)
         << dump;
-    EXPECT_NE(dump.find("Threshold:            500 MiB (" + std::to_string(500 * MiB) + " B)"), std::string::npos);
+    EXPECT_NE(dump.find("Threshold:            500 MiB (" + std::to_string(500 * MiB) + " B)"),
+              std::string::npos);
     EXPECT_NE(dump.find("Config:               " + r.config_path), std::string::npos);
-    EXPECT_NE(dump.find("sysrq_trigger = \"" + r.fifo.path() + "\""), std::string::npos) << "effective config";
+    EXPECT_NE(dump.find("sysrq_trigger = \"" + r.fifo.path() + "\""), std::string::npos)
+        << "effective config";
 
     // Reload as root applies a new threshold and announces it.
     r.write_config(r.config().replace(r.config().find("\"500MiB\""), 8, "\"600MiB\""));
@@ -282,10 +293,12 @@ TEST(BusApi, MethodsThroughBusctl) {
     SKIP_UNLESS_READY(false);
     BusRig r;
     r.start_daemon();
-    RunResult h = r.busctl({"call", dbus::kBusName, dbus::kObjectPath, dbus::kInterface, "GetHeaviest", "u", "3"});
+    RunResult h = r.busctl(
+        {"call", dbus::kBusName, dbus::kObjectPath, dbus::kInterface, "GetHeaviest", "u", "3"});
     EXPECT_EQ(h.exit_code, 0) << h.err;
     EXPECT_EQ(trim(h.out), "a(ssssstt) 0");
-    RunResult bad = r.busctl({"call", dbus::kBusName, dbus::kObjectPath, dbus::kInterface, "GetHeaviest", "u", "4000"});
+    RunResult bad = r.busctl(
+        {"call", dbus::kBusName, dbus::kObjectPath, dbus::kInterface, "GetHeaviest", "u", "4000"});
     EXPECT_NE(bad.exit_code, 0);
     EXPECT_NE(bad.err.find("count 4000 is out of range"), std::string::npos) << bad.err;
     RunResult d = r.busctl({"call", dbus::kBusName, dbus::kObjectPath, dbus::kInterface, "Dump"});
@@ -294,13 +307,15 @@ TEST(BusApi, MethodsThroughBusctl) {
     EXPECT_NE(d.out.find("State:                ok"), std::string::npos) << d.out;
 
     r.write_config(r.config().replace(r.config().find("\"500MiB\""), 8, "\"700MiB\""));
-    RunResult rl = r.busctl({"call", dbus::kBusName, dbus::kObjectPath, dbus::kInterface, "Reload"});
+    RunResult rl =
+        r.busctl({"call", dbus::kBusName, dbus::kObjectPath, dbus::kInterface, "Reload"});
     EXPECT_EQ(rl.exit_code, 0) << rl.err;
     EXPECT_EQ(r.busctl_property("Threshold"), "t " + std::to_string(700 * MiB));
     EXPECT_TRUE(r.daemon.wait_log("reload: reloaded", 1s)) << r.daemon.log();
 
     // Properties are read-only, for root too.
-    RunResult set = r.busctl({"set-property", dbus::kBusName, dbus::kObjectPath, dbus::kInterface, "DryRun", "b", "true"});
+    RunResult set = r.busctl({"set-property", dbus::kBusName, dbus::kObjectPath, dbus::kInterface,
+                              "DryRun", "b", "true"});
     EXPECT_NE(set.exit_code, 0);
     EXPECT_NE(set.err.find("not writable"), std::string::npos) << set.err;
 }
@@ -316,10 +331,13 @@ TEST(BusApi, SignalsThroughTheProxy) {
     auto t0 = Clock::now();
     r.proc.set_available(900 * MiB);
     ASSERT_TRUE(client.wait_signal("Warning", 2s)) << r.daemon.log();
-    EXPECT_EQ(p.last("Warning")->args, (std::vector<std::string>{std::to_string(900 * MiB), std::to_string(1000 * MiB)}));
+    EXPECT_EQ(p.last("Warning")->args,
+              (std::vector<std::string>{std::to_string(900 * MiB), std::to_string(1000 * MiB)}));
     // State goes out at once, not at the MemAvailable rate.
     ASSERT_TRUE(client.wait_for([&] { return p.changes_of("State") >= 1; }, 2s));
-    EXPECT_EQ(p.changes.back().values.count("State") ? p.changes.back().values.at("State").get<std::string>() : "",
+    EXPECT_EQ(p.changes.back().values.count("State")
+                  ? p.changes.back().values.at("State").get<std::string>()
+                  : "",
               "warning");
     EXPECT_LT(p.changes.back().at - t0, 500ms);
 
@@ -331,7 +349,8 @@ TEST(BusApi, SignalsThroughTheProxy) {
     ASSERT_TRUE(client.wait_for([&] { return p.changes_of("TriggerCount") >= 1; }, 2s));
     bool saw_count = false;
     for (const auto& c : p.changes)
-        if (c.values.count("TriggerCount")) saw_count = c.values.at("TriggerCount").get<uint64_t>() == 1;
+        if (c.values.count("TriggerCount"))
+            saw_count = c.values.at("TriggerCount").get<uint64_t>() == 1;
     EXPECT_TRUE(saw_count);
     EXPECT_GE(p.changes_of("LastTrigger"), 1u);
 
@@ -339,11 +358,14 @@ TEST(BusApi, SignalsThroughTheProxy) {
     ASSERT_TRUE(client.wait_signal("Recovered", 2s)) << r.daemon.log();
     EXPECT_EQ(p.last("Recovered")->args[0], std::to_string(3000 * MiB));
     EXPECT_GT(std::stoull(p.last("Recovered")->args[1]), 0u);
-    ASSERT_TRUE(client.wait_for([&] {
-        for (auto it = p.changes.rbegin(); it != p.changes.rend(); ++it)
-            if (it->values.count("State")) return it->values.at("State").get<std::string>() == "ok";
-        return false;
-    }, 2s));
+    ASSERT_TRUE(client.wait_for(
+        [&] {
+            for (auto it = p.changes.rbegin(); it != p.changes.rend(); ++it)
+                if (it->values.count("State"))
+                    return it->values.at("State").get<std::string>() == "ok";
+            return false;
+        },
+        2s));
     // One of each: no duplicates.
     EXPECT_EQ(p.count("Warning"), 1u);
     EXPECT_EQ(p.count("Triggered"), 1u);
@@ -369,8 +391,8 @@ TEST(BusApi, SignalsThroughBusctlMonitor) {
     mon.signal(SIGTERM);
     mon.wait_exit(2s);
     std::string out = mon.out();
-    EXPECT_NE(out.find("\"member\":\"Warning\",\"payload\":{\"type\":\"tt\",\"data\":[" + std::to_string(900 * MiB) +
-                       "," + std::to_string(1000 * MiB) + "]}"),
+    EXPECT_NE(out.find("\"member\":\"Warning\",\"payload\":{\"type\":\"tt\",\"data\":[" +
+                       std::to_string(900 * MiB) + "," + std::to_string(1000 * MiB) + "]}"),
               std::string::npos)
         << out;
     EXPECT_NE(out.find("\"member\":\"Triggered\",\"payload\":{\"type\":\"tssss\",\"data\":[" +
@@ -381,7 +403,8 @@ TEST(BusApi, SignalsThroughBusctlMonitor) {
                        std::to_string(2500 * MiB) + ","),
               std::string::npos)
         << out;
-    EXPECT_NE(out.find("\"State\":{\"type\":\"s\",\"data\":\"critical\"}"), std::string::npos) << out;
+    EXPECT_NE(out.find("\"State\":{\"type\":\"s\",\"data\":\"critical\"}"), std::string::npos)
+        << out;
 }
 
 TEST(BusApi, MemAvailableChangesAreRateLimited) {
@@ -410,9 +433,12 @@ TEST(BusApi, MemAvailableChangesAreRateLimited) {
     }
     // The last value announced is eventually the current one.
     r.proc.set_available(6000 * MiB);
-    EXPECT_TRUE(client.wait_for([&] {
-        for (auto it = p.changes.rbegin(); it != p.changes.rend(); ++it)
-            if (it->values.count("MemAvailable")) return it->values.at("MemAvailable").get<uint64_t>() == 6000 * MiB;
-        return false;
-    }, 3s));
+    EXPECT_TRUE(client.wait_for(
+        [&] {
+            for (auto it = p.changes.rbegin(); it != p.changes.rend(); ++it)
+                if (it->values.count("MemAvailable"))
+                    return it->values.at("MemAvailable").get<uint64_t>() == 6000 * MiB;
+            return false;
+        },
+        3s));
 }

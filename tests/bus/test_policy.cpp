@@ -33,18 +33,20 @@ TEST(BusPolicy, NobodyMayIntrospectReadAndCallTheReadOnlyMethods) {
     EXPECT_NE(intro.out.find(".GetHeaviest"), std::string::npos) << intro.out;
     EXPECT_EQ(r.busctl_property("MemAvailable", true), "t " + std::to_string(4096 * MiB));
     EXPECT_EQ(r.busctl_property("State", true), "s \"ok\"");
-    RunResult all = r.busctl({"call", dbus::kBusName, dbus::kObjectPath, "org.freedesktop.DBus.Properties", "GetAll",
-                              "s", dbus::kInterface},
+    RunResult all = r.busctl({"call", dbus::kBusName, dbus::kObjectPath,
+                              "org.freedesktop.DBus.Properties", "GetAll", "s", dbus::kInterface},
                              true);
     EXPECT_EQ(all.exit_code, 0) << all.err;
-    EXPECT_NE(all.out.find("\"Threshold\" t " + std::to_string(500 * MiB)), std::string::npos) << all.out;
+    EXPECT_NE(all.out.find("\"Threshold\" t " + std::to_string(500 * MiB)), std::string::npos)
+        << all.out;
     RunResult h = call(r, {"GetHeaviest", "u", "5"}, true);
     EXPECT_EQ(h.exit_code, 0) << h.err;
     EXPECT_EQ(trim(h.out), "a(ssssstt) 0");
     RunResult d = call(r, {"Dump"}, true);
     EXPECT_EQ(d.exit_code, 0) << d.err;
     EXPECT_EQ(d.out.rfind("s \"oomguard ", 0), 0u);
-    RunResult ping = r.busctl({"call", dbus::kBusName, dbus::kObjectPath, "org.freedesktop.DBus.Peer", "Ping"}, true);
+    RunResult ping = r.busctl(
+        {"call", dbus::kBusName, dbus::kObjectPath, "org.freedesktop.DBus.Peer", "Ping"}, true);
     EXPECT_EQ(ping.exit_code, 0) << ping.err;
 }
 
@@ -61,8 +63,9 @@ TEST(BusPolicy, NobodyIsDeniedReloadAndSet) {
     EXPECT_EQ(r.daemon.log_count("reload"), 0u) << r.daemon.log();
     EXPECT_EQ(r.busctl_property("Threshold"), "t " + std::to_string(500 * MiB));
 
-    RunResult set = r.busctl(
-        {"set-property", dbus::kBusName, dbus::kObjectPath, dbus::kInterface, "DryRun", "b", "true"}, true);
+    RunResult set = r.busctl({"set-property", dbus::kBusName, dbus::kObjectPath, dbus::kInterface,
+                              "DryRun", "b", "true"},
+                             true);
     EXPECT_NE(set.exit_code, 0);
     EXPECT_NE(set.err.find("Access denied"), std::string::npos) << set.err;
 
@@ -75,14 +78,14 @@ TEST(BusPolicy, NobodyIsDeniedReloadAndSet) {
 TEST(BusPolicy, NobodyMayNotOwnTheName) {
     SKIP_UNLESS_READY(true);
     BusRig r;  // no daemon: the name is free
-    RunResult own = r.busctl({"call", "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus",
-                              "RequestName", "su", dbus::kBusName, "0"},
+    RunResult own = r.busctl({"call", "org.freedesktop.DBus", "/org/freedesktop/DBus",
+                              "org.freedesktop.DBus", "RequestName", "su", dbus::kBusName, "0"},
                              true);
     EXPECT_NE(own.exit_code, 0);
     EXPECT_NE(own.err.find("Access denied"), std::string::npos) << own.err;
     // Root may (reply 1: primary owner).
-    RunResult root = r.busctl({"call", "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus",
-                               "RequestName", "su", dbus::kBusName, "0"});
+    RunResult root = r.busctl({"call", "org.freedesktop.DBus", "/org/freedesktop/DBus",
+                               "org.freedesktop.DBus", "RequestName", "su", dbus::kBusName, "0"});
     EXPECT_EQ(root.exit_code, 0) << root.err;
     EXPECT_EQ(trim(root.out), "u 1");
 }
@@ -92,7 +95,8 @@ TEST(BusPolicy, OtherMethodsToTheDaemonAreClosedForNobody) {
     BusRig r;
     r.start_daemon();
     // Not in the contract, and not opened by the policy: refused by the bus, not by the daemon.
-    RunResult x = r.busctl({"call", dbus::kBusName, dbus::kObjectPath, dbus::kInterface, "Bogus"}, true);
+    RunResult x =
+        r.busctl({"call", dbus::kBusName, dbus::kObjectPath, dbus::kInterface, "Bogus"}, true);
     EXPECT_NE(x.exit_code, 0);
     EXPECT_NE(x.err.find("Access denied"), std::string::npos) << x.err;
     // For root the daemon answers: unknown method.
@@ -112,7 +116,8 @@ TEST(BusPolicy, ReloadHandlerChecksTheUidUnderALooserPolicy) {
     // busctl hides the message; oomguardctl shows it: the daemon refused, not the bus.
     RunResult ctl = r.ctl({"reload"}, true);
     EXPECT_EQ(ctl.exit_code, 4) << ctl.err;
-    EXPECT_NE(ctl.err.find("Reload requires root; the caller's uid is 65534"), std::string::npos) << ctl.err;
+    EXPECT_NE(ctl.err.find("Reload requires root; the caller's uid is 65534"), std::string::npos)
+        << ctl.err;
     EXPECT_EQ(read_file(r.bus.log_path()).find("Rejected send message"), std::string::npos)
         << read_file(r.bus.log_path());
     EXPECT_EQ(r.daemon.log_count("reload"), 0u) << r.daemon.log();

@@ -34,7 +34,8 @@ TEST(BusResilience, StartsWithoutABusAndRegistersWhenItAppears) {
     std::printf("READY without a bus after %lld ms\n", ms(ready));
     EXPECT_LT(ready, 2s) << "READY waited for the bus";
     ASSERT_TRUE(r.daemon.wait_log("D-Bus: cannot register org.oomguard1", 2s)) << r.daemon.log();
-    EXPECT_NE(r.daemon.log().find("No such file or directory"), std::string::npos) << r.daemon.log();
+    EXPECT_NE(r.daemon.log().find("No such file or directory"), std::string::npos)
+        << r.daemon.log();
 
     // Protecting all along.
     r.proc.set_available(400 * MiB);
@@ -50,7 +51,8 @@ TEST(BusResilience, StartsWithoutABusAndRegistersWhenItAppears) {
     r.bus.start();
     ASSERT_TRUE(wait_name(true, 8s)) << r.daemon.log();
     std::printf("registered %lld ms after the bus came up\n", ms(Clock::now() - t1));
-    EXPECT_TRUE(r.daemon.wait_log("D-Bus: org.oomguard1 registered on " + r.bus.address(), 1s)) << r.daemon.log();
+    EXPECT_TRUE(r.daemon.wait_log("D-Bus: org.oomguard1 registered on " + r.bus.address(), 1s))
+        << r.daemon.log();
     BusClient client;
     EXPECT_EQ(client.proxy().TriggerCount(), 1u);
     EXPECT_EQ(client.proxy().State(), "ok");
@@ -145,8 +147,10 @@ TEST(BusResilience, TheNameTakenByAnotherConnectionIsRetried) {
     {
         auto driver = oomguard::dbus::bus_driver_proxy(*squatter);
         uint32_t reply = 0;
-        driver->callMethod("RequestName").onInterface("org.freedesktop.DBus")
-            .withArguments(std::string(dbus::kBusName), uint32_t{4}).storeResultsTo(reply);
+        driver->callMethod("RequestName")
+            .onInterface("org.freedesktop.DBus")
+            .withArguments(std::string(dbus::kBusName), uint32_t{4})
+            .storeResultsTo(reply);
         ASSERT_EQ(reply, 1u);
     }
     r.start_daemon({}, /*wait_for_name=*/false);
