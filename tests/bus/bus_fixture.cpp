@@ -447,6 +447,8 @@ BusRig::BusRig(BusPolicy policy, bool start_bus)
 }
 
 BusRig::~BusRig() {
+    stop_drain = true;
+    if (notify_drain.joinable()) notify_drain.join();
     if (daemon.running()) {
         daemon.signal(SIGTERM);
         daemon.wait_exit(3s);
@@ -478,8 +480,16 @@ void BusRig::start_daemon(const std::vector<std::string>& extra_args, bool wait_
     daemon.start(args, e, dir.file("daemon.log"));
     if (!notify.wait_for("READY=1", 5s))
         throw std::runtime_error("oomguard not READY:\n" + daemon.log());
+    drain_notify();
     if (wait_for_name && !wait_name(true, 5s))
         throw std::runtime_error("org.oomguard1 not registered:\n" + daemon.log());
+}
+
+void BusRig::drain_notify() {
+    if (notify_drain.joinable()) return;
+    notify_drain = std::thread([this] {
+        while (!stop_drain) notify.pump(20ms);
+    });
 }
 
 RunResult BusRig::busctl(const std::vector<std::string>& args, bool nobody) const {

@@ -7,12 +7,14 @@
 
 #include <sys/types.h>
 
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <map>
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "harness.hpp"
@@ -171,12 +173,17 @@ struct BusRig {
     NotifySocket notify;
     DaemonProcess daemon;  // the real oomguard
     std::string config_path;
+    std::atomic<bool> stop_drain{false};
+    std::thread notify_drain;
 
     // A config with the FIFO as trigger, fast polling, warn/recover levels, extras appended.
     std::string config(const std::string& memory = "", const std::string& extra = "") const;
     void write_config(const std::string& toml);
     // Starts oomguard with the current config; waits for READY and (if asked) the bus name.
     void start_daemon(const std::vector<std::string>& extra_args = {}, bool wait_for_name = true);
+    // After READY: keeps receiving on the NOTIFY_SOCKET in the background. A
+    // full datagram queue would block the daemon's sd_notify() and throttle it.
+    void drain_notify();
     std::map<std::string, std::string> env() const;
 
     RunResult busctl(const std::vector<std::string>& args, bool nobody = false) const;

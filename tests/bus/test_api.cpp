@@ -431,6 +431,19 @@ TEST(BusApi, MemAvailableChangesAreRateLimited) {
     for (size_t i = 1; i < at.size(); ++i) {
         EXPECT_GE(at[i] - at[i - 1], 900ms) << "announcements " << i - 1 << " and " << i;
     }
+    // State flapping between ok and warning is announced every time, at once;
+    // MemAvailable, which changes with it, still at most once a second.
+    size_t states_before = p.changes_of("State"), mem_before = p.changes_of("MemAvailable");
+    client.pump(1100ms);
+    mem_before = p.changes_of("MemAvailable");
+    for (int i = 0; i < 20; ++i) {
+        r.proc.set_available((i % 2 ? 2500 : 900) * MiB);
+        client.pump(100ms);
+    }
+    client.pump(200ms);
+    EXPECT_GE(p.changes_of("State") - states_before, 15u) << "State changes were held back";
+    EXPECT_LE(p.changes_of("MemAvailable") - mem_before, 3u)
+        << "MemAvailable announced with every State change";
     // The last value announced is eventually the current one.
     r.proc.set_available(6000 * MiB);
     EXPECT_TRUE(client.wait_for(

@@ -47,6 +47,8 @@ struct ViewRig : BusRig {
             config("", "\n[metrics]\ntextfile = \"" + metrics + "\"\ninterval = \"1s\"\n"));
     }
     ~ViewRig() {
+        stop_drain = true;
+        if (notify_drain.joinable()) notify_drain.join();
         rig.signal(SIGTERM);
         rig.wait_exit(3s);
     }
@@ -57,6 +59,7 @@ struct ViewRig : BusRig {
                   dir.file("rig.out"), dir.file("rig.err"));
         if (!notify.wait_for("READY=1", 5s))
             throw std::runtime_error("rig not READY:\n" + rig.err());
+        drain_notify();
         if (!wait_name(true, 5s)) throw std::runtime_error("rig not on the bus:\n" + rig.err());
     }
     void victim(const std::string& tsv_line) {
