@@ -447,12 +447,13 @@ BusRig::BusRig(BusPolicy policy, bool start_bus)
 }
 
 BusRig::~BusRig() {
-    stop_drain = true;
-    if (notify_drain.joinable()) notify_drain.join();
+    // Stop the daemon first: its STOPPING=1 must not find a full notify queue.
     if (daemon.running()) {
         daemon.signal(SIGTERM);
         daemon.wait_exit(3s);
     }
+    stop_drain = true;
+    if (notify_drain.joinable()) notify_drain.join();
 }
 
 std::string BusRig::config(const std::string& memory, const std::string& extra) const {

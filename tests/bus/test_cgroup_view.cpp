@@ -47,8 +47,6 @@ struct ViewRig : BusRig {
             config("", "\n[metrics]\ntextfile = \"" + metrics + "\"\ninterval = \"1s\"\n"));
     }
     ~ViewRig() {
-        stop_drain = true;
-        if (notify_drain.joinable()) notify_drain.join();
         rig.signal(SIGTERM);
         rig.wait_exit(3s);
     }
