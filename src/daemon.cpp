@@ -373,8 +373,8 @@ int Daemon::run() {
             source_timeouts.push_back(sp.timeout_ns);
             if (sp.timeout_ns >= 0 && (timeout_ns < 0 || sp.timeout_ns < timeout_ns)) timeout_ns = sp.timeout_ns;
         }
-        const Duration poll_start = monotonic_now();
         int timeout_ms = timeout_ns < 0 ? -1 : static_cast<int>((timeout_ns + 999'999) / 1'000'000);
+        const Duration poll_start = monotonic_now();
         int n = ::poll(fds.data(), fds.size(), timeout_ms);
         if (n < 0) {
             if (errno == EINTR) continue;
@@ -397,12 +397,13 @@ int Daemon::run() {
         }
         if (sample_now) tick();
         if (fds[1].revents & POLLIN) handle_signals();
-        // A source's timeout counts from this poll; the timerfd waking us first
-        // must not starve it.
-        const int64_t waited = (monotonic_now() - poll_start).count();
+        // A source whose own timeout passed is dispatched even when other fds were
+        // ready too (near the threshold the timerfd fires every millisecond).
+        const int64_t waited_ns = (monotonic_now() - poll_start).count();
         for (size_t i = 0; i < polled.size(); ++i) {
             short re = fds[first_source + i].revents;
-            if (re || (source_timeouts[i] >= 0 && waited >= source_timeouts[i])) polled[i]->dispatch(re);
+            const bool expired = source_timeouts[i] >= 0 && waited_ns >= source_timeouts[i];
+            if (re || n == 0 || expired) polled[i]->dispatch(re);
         }
     }
     notifier_.stopping();

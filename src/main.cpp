@@ -6,11 +6,16 @@
 #include <cstring>
 #include <string>
 
+#include "cgroup/cgroup_heaviest_source.hpp"
 #include "cgroup/cgroup_targeting.hpp"
 #include "cgroup/oom_reporter.hpp"
 #include "config/config.hpp"
 #include "daemon.hpp"
 #include "oomguard_build_config.h"
+#include "service/metrics.hpp"
+#if OOMGUARD_HAVE_DBUS
+#include "bus/bus_service.hpp"
+#endif
 
 using namespace oomguard;
 
@@ -27,6 +32,7 @@ void usage(FILE* out) {
                  "  --cgroup-root DIR    cgroup filesystem root (overrides [paths] cgroup)\n"
                  "  --log-target T       auto | journal | stderr (default auto)\n"
                  "  --no-mlock           do not lock the daemon in memory (tests, sanitizers)\n"
+                 "  --no-dbus            do not offer the D-Bus API (org.oomguard1)\n"
                  "  --version            print the version\n"
                  "  --help               this text\n",
                  OOMGUARD_DEFAULT_CONFIG);
@@ -35,7 +41,7 @@ void usage(FILE* out) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    enum { OPT_CHECK = 256, OPT_DRY, OPT_PROC, OPT_CGROUP, OPT_LOG, OPT_NOMLOCK, OPT_VERSION };
+    enum { OPT_CHECK = 256, OPT_DRY, OPT_PROC, OPT_CGROUP, OPT_LOG, OPT_NOMLOCK, OPT_NODBUS, OPT_VERSION };
     static const option longopts[] = {
         {"config", required_argument, nullptr, 'c'},
         {"check-config", no_argument, nullptr, OPT_CHECK},
@@ -44,6 +50,7 @@ int main(int argc, char** argv) {
         {"cgroup-root", required_argument, nullptr, OPT_CGROUP},
         {"log-target", required_argument, nullptr, OPT_LOG},
         {"no-mlock", no_argument, nullptr, OPT_NOMLOCK},
+        {"no-dbus", no_argument, nullptr, OPT_NODBUS},
         {"version", no_argument, nullptr, OPT_VERSION},
         {"help", no_argument, nullptr, 'h'},
         {nullptr, 0, nullptr, 0},
@@ -51,6 +58,7 @@ int main(int argc, char** argv) {
     DaemonOptions opts;
     opts.config_path = OOMGUARD_DEFAULT_CONFIG;
     bool check = false;
+    bool dbus = true;
     int c;
     while ((c = getopt_long(argc, argv, "c:h", longopts, nullptr)) != -1) {
         switch (c) {
@@ -69,6 +77,7 @@ int main(int argc, char** argv) {
                 }
                 break;
             case OPT_NOMLOCK: opts.mlock = false; break;
+            case OPT_NODBUS: dbus = false; break;
             case OPT_VERSION: std::printf("oomguard %s\n", OOMGUARD_VERSION); return 0;
             case 'h': usage(stdout); return 0;
             default: usage(stderr); return 2;
@@ -102,5 +111,19 @@ int main(int argc, char** argv) {
     targeting.install();
     OomReporter oom_reporter(daemon, targeting.monitor());
     oom_reporter.install();
+    CgroupHeaviestSource heaviest(targeting);
+    MetricsWriter metrics(daemon.journal(), daemon.config().metrics);
+    metrics.set_heaviest_source(&heaviest);
+    daemon.add_sink(&metrics);
+#if OOMGUARD_HAVE_DBUS
+    BusService bus(daemon);
+    bus.set_heaviest_source(&heaviest);
+    if (dbus) {
+        daemon.add_source(&bus);
+        daemon.add_sink(&bus);
+    }
+#else
+    (void)dbus;
+#endif
     return daemon.run();
 }

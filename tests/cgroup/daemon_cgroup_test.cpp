@@ -100,6 +100,11 @@ TEST(DaemonCgroups, FixtureNode110x4DryRunNamesTheHeaviestPod) {
     makeFile(s.trigger, "");
     DaemonRun d(args(write_config(tmp, s), /*dry_run=*/true));
 
+    // At start, before the first decision: the allocatable warning and the heaviest (Event::Heaviest).
+    EXPECT_FALSE(d.wait_event("no-allocatable", "has no memory limit").empty()) << d.output();
+    std::string heaviest = d.wait_event("heaviest");
+    EXPECT_EQ(field(heaviest, "OOMGUARD_POD_NAME"), "pod-64") << heaviest;
+
     std::string trig = d.wait_event("trigger", "OOMGUARD_POD_NAME=");
     ASSERT_FALSE(trig.empty()) << d.output();
     EXPECT_EQ(field(trig, "OOMGUARD_POD_NAME"), "pod-64") << trig;
@@ -120,11 +125,6 @@ TEST(DaemonCgroups, FixtureNode110x4DryRunNamesTheHeaviestPod) {
     std::printf("[ info ] 110x4 fixture: scan %s us, scan+report before the trigger %s us\n",
                 field(trig, "OOMGUARD_SCAN_USEC").c_str(),
                 field(trig, "OOMGUARD_DESCRIBE_USEC").c_str());
-
-    // At start: the heaviest (Event::Heaviest) and the allocatable warning.
-    std::string heaviest = d.wait_event("heaviest");
-    EXPECT_EQ(field(heaviest, "OOMGUARD_POD_NAME"), "pod-64") << heaviest;
-    EXPECT_FALSE(d.wait_event("no-allocatable", "has no memory limit").empty()) << d.output();
 
     // The kernel then kills a process of that pod (as sysrq 'f' would): the
     // victim is named, and the memory that came back is measured.

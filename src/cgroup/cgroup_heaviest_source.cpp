@@ -1,0 +1,48 @@
+#include "cgroup/cgroup_heaviest_source.hpp"
+
+namespace oomguard {
+
+HeaviestRow CgroupHeaviestSource::row(const CgroupInfo& c, bool container) {
+    HeaviestRow r;
+    r.cgroup = c.path;
+    r.namespace_ = c.pod_namespace;
+    r.pod = c.pod_name.empty() ? c.pod_uid : c.pod_name;
+    if (container) r.container = c.container_name.empty() ? c.container_id : c.container_name;
+    r.qos = c.qos == QosClass::Unknown ? "" : to_string(c.qos);
+    r.working_set = c.working_set;
+    r.limit = c.limit.value_or(0);
+    return r;
+}
+
+std::vector<HeaviestRow> CgroupHeaviestSource::heaviest(size_t max) {
+    std::vector<HeaviestRow> rows;
+    CgroupMonitor& m = targeting_.monitor();
+    if (max == 0 || !m.configured()) return rows;
+    HeaviestReport rep = m.report(max);
+    if (!rep.valid) return rows;
+    for (size_t i = 0; i < rep.top.size() && rows.size() < max; ++i) {
+        rows.push_back(row(rep.top[i], false));
+        if (i == 0)
+            for (const auto& c : rep.containers) {
+                if (rows.size() >= max) break;
+                rows.push_back(row(c, true));
+            }
+    }
+    return rows;
+}
+
+std::optional<HeaviestRow> CgroupHeaviestSource::last_trigger_target() {
+    const HeaviestReport& rep = targeting_.last_report();
+    if (!rep.valid || rep.top.empty()) return std::nullopt;
+    if (!rep.containers.empty()) {
+        HeaviestRow r = row(rep.containers.front(), true);
+        // Containers may lack the pod's names; take them from the pod row.
+        HeaviestRow pod = row(rep.top.front(), false);
+        if (r.namespace_.empty()) r.namespace_ = pod.namespace_;
+        if (r.pod.empty()) r.pod = pod.pod;
+        return r;
+    }
+    return row(rep.top.front(), false);
+}
+
+}  // namespace oomguard

@@ -1,0 +1,201 @@
+#include "ctl/status_report.hpp"
+
+#include <time.h>
+
+#include <algorithm>
+#include <chrono>
+
+#include "ctl/json_writer.hpp"
+#include "util/units.hpp"
+
+namespace oomguard::ctl {
+
+std::string format_time(uint64_t usec) {
+    if (usec == 0) return "never";
+    time_t secs = static_cast<time_t>(usec / 1000000u);
+    tm t{};
+    localtime_r(&secs, &t);
+    char buf[64];
+    strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S %Z", &t);
+    return buf;
+}
+
+std::string format_ago(uint64_t then_usec, uint64_t now_usec) {
+    if (now_usec <= then_usec) return "just now";
+    auto d = std::chrono::microseconds(now_usec - then_usec);
+    return format_duration(std::chrono::duration_cast<std::chrono::seconds>(d)) + " ago";
+}
+
+namespace {
+
+std::string or_dash(const std::string& s) { return s.empty() ? "-" : s; }
+
+std::string pod_name(const std::string& ns, const std::string& pod) {
+    if (ns.empty() && pod.empty()) return "-";
+    return or_dash(ns) + "/" + or_dash(pod);
+}
+
+void kv(std::string& o, const char* key, const std::string& value) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%14s: ", key);
+    o += buf;
+    o += value;
+    o += '\n';
+}
+
+void row_json(JsonWriter& j, const HeaviestRow& r) {
+    j.begin_object()
+        .field("cgroup", r.cgroup)
+        .field("namespace", r.namespace_)
+        .field("pod", r.pod)
+        .field("container", r.container)
+        .field("qos", r.qos)
+        .field("working_set_bytes", r.working_set)
+        .field("limit_bytes", r.limit)
+        .end_object();
+}
+
+void table(std::string& o, const std::vector<HeaviestRow>& rows, const char* indent) {
+    const std::vector<std::string> head = {"NAMESPACE",   "POD",   "CONTAINER", "QOS",
+                                           "WORKING SET", "LIMIT", "CGROUP"};
+    std::vector<std::vector<std::string>> cells;
+    for (const HeaviestRow& r : rows)
+        cells.push_back({or_dash(r.namespace_), or_dash(r.pod), or_dash(r.container),
+                         or_dash(r.qos), format_bytes(r.working_set),
+                         r.limit ? format_bytes(r.limit) : "none", r.cgroup});
+    std::vector<size_t> w(head.size());
+    for (size_t i = 0; i < head.size(); ++i) {
+        w[i] = head[i].size();
+        for (const auto& c : cells) w[i] = std::max(w[i], c[i].size());
+    }
+    auto line = [&](const std::vector<std::string>& c) {
+        o += indent;
+        for (size_t i = 0; i < c.size(); ++i) {
+            // Sizes right-aligned, text left-aligned; the last column is not padded.
+            const bool right = i == 4 || i == 5;
+            std::string pad(w[i] - c[i].size(), ' ');
+            if (i + 1 == c.size())
+                o += c[i];
+            else
+                o += (right ? pad + c[i] : c[i] + pad) + "  ";
+        }
+        o += '\n';
+    };
+    line(head);
+    for (const auto& c : cells) line(c);
+}
+
+}  // namespace
+
+std::string render_status_text(const StatusReport& s, uint64_t now_usec) {
+    std::string o =
+        "● oomguard " + s.version + ": " + s.state + (s.dry_run ? " (dry-run)" : "") + "\n";
+    std::string mem = format_bytes(s.mem_available) + " of " + format_bytes(s.mem_total);
+    if (s.mem_total) {
+        char pct[32];
+        std::snprintf(
+            pct, sizeof pct, " (%.0f%%)",
+            100.0 * static_cast<double>(s.mem_available) / static_cast<double>(s.mem_total));
+        mem += pct;
+    }
+    kv(o, "State", s.state);
+    kv(o, "MemAvailable", mem);
+    std::string thr = format_bytes(s.threshold);
+    if (s.mem_available >= s.threshold)
+        thr += " (" + format_bytes(s.mem_available - s.threshold) + " above it)";
+    else
+        thr += " (" + format_bytes(s.threshold - s.mem_available) + " BELOW it)";
+    kv(o, "Threshold", thr);
+    kv(o, "Warning at", s.warn_threshold ? format_bytes(s.warn_threshold) : "none");
+    kv(o, "Action", s.mode + (s.dry_run ? " (dry-run: logs only)" : ""));
+    kv(o, "Triggers",
+       std::to_string(s.trigger_count) +
+           (s.trigger_failures ? " (" + std::to_string(s.trigger_failures) + " failed)" : ""));
+    std::string last = format_time(s.last_trigger_usec);
+    if (s.last_trigger_usec) last += "; " + format_ago(s.last_trigger_usec, now_usec);
+    if (!s.target_cgroup.empty())
+        last += "; heaviest then: " + pod_name(s.target_namespace, s.target_pod) + " (" +
+                s.target_cgroup + ")";
+    kv(o, "Last trigger", last);
+    if (s.victim.time_usec) {
+        kv(o, "Last victim",
+           "pid " + std::to_string(s.victim.pid) + " (" + s.victim.name + ") in " +
+               pod_name(s.victim.namespace_, s.victim.pod) +
+               (s.victim.cgroup.empty() ? "" : " (" + s.victim.cgroup + ")") + "; " +
+               format_ago(s.victim.time_usec, now_usec));
+    } else {
+        kv(o, "Last victim", "none");
+    }
+    kv(o, "OOM kills", std::to_string(s.kernel_oom_kills) + " by the kernel");
+    if (!s.last_error.empty()) kv(o, "Last error", s.last_error);
+    kv(o, "Config", s.config_path);
+    o += "\nHeaviest pods and containers:\n";
+    if (s.top.empty())
+        o += "  none known (no cgroup data)\n";
+    else
+        table(o, s.top, "  ");
+    return o;
+}
+
+std::string render_status_json(const StatusReport& s) {
+    JsonWriter j;
+    j.begin_object()
+        .field("version", s.version)
+        .field("state", s.state)
+        .field("mem_available_bytes", s.mem_available)
+        .field("mem_total_bytes", s.mem_total)
+        .field("threshold_bytes", s.threshold)
+        .field("warn_threshold_bytes", s.warn_threshold)
+        .field("mode", s.mode)
+        .field("dry_run", s.dry_run)
+        .field("trigger_count", s.trigger_count)
+        .field("trigger_failures", s.trigger_failures)
+        .field("last_trigger_usec", s.last_trigger_usec)
+        .field("kernel_oom_kills", s.kernel_oom_kills)
+        .field("config_path", s.config_path)
+        .field("last_error", s.last_error);
+    j.key("last_trigger_target");
+    if (s.target_cgroup.empty()) {
+        j.null();
+    } else {
+        j.begin_object()
+            .field("cgroup", s.target_cgroup)
+            .field("namespace", s.target_namespace)
+            .field("pod", s.target_pod)
+            .end_object();
+    }
+    j.key("last_victim");
+    if (!s.victim.time_usec) {
+        j.null();
+    } else {
+        j.begin_object()
+            .field("time_usec", s.victim.time_usec)
+            .field("pid", s.victim.pid)
+            .field("name", s.victim.name)
+            .field("cgroup", s.victim.cgroup)
+            .field("namespace", s.victim.namespace_)
+            .field("pod", s.victim.pod)
+            .end_object();
+    }
+    j.key("heaviest").begin_array();
+    for (const HeaviestRow& r : s.top) row_json(j, r);
+    j.end_array().end_object();
+    return j.str() + "\n";
+}
+
+std::string render_top_text(const std::vector<HeaviestRow>& rows) {
+    if (rows.empty()) return "No pods or containers known (no cgroup data).\n";
+    std::string o;
+    table(o, rows, "");
+    return o;
+}
+
+std::string render_top_json(const std::vector<HeaviestRow>& rows) {
+    JsonWriter j;
+    j.begin_array();
+    for (const HeaviestRow& r : rows) row_json(j, r);
+    j.end_array();
+    return j.str() + "\n";
+}
+
+}  // namespace oomguard::ctl

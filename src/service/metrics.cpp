@@ -1,0 +1,236 @@
+#include "service/metrics.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <map>
+
+namespace oomguard {
+
+MetricsWriter::MetricsWriter(Journal& journal, const Config::Metrics& settings)
+    : journal_(journal) {
+    apply(settings);
+}
+
+void MetricsWriter::apply(const Config::Metrics& m) {
+    settings_ = m;
+    tmp_path_.clear();
+    if (m.textfile.empty()) return;
+    // Same directory (rename must not cross filesystems), hidden, and not *.prom,
+    // so the collector never reads it.
+    const size_t slash = m.textfile.rfind('/');
+    const std::string dir = slash == std::string::npos ? "." : m.textfile.substr(0, slash);
+    const std::string base = slash == std::string::npos ? m.textfile : m.textfile.substr(slash + 1);
+    tmp_path_ = dir + "/." + base + ".tmp";
+}
+
+void MetricsWriter::append_label_value(std::string& out, std::string_view value) {
+    for (char c : value) {
+        switch (c) {
+            case '\\':
+                out += "\\\\";
+                break;
+            case '"':
+                out += "\\\"";
+                break;
+            case '\n':
+                out += "\\n";
+                break;
+            default:
+                out += c;
+        }
+    }
+}
+
+namespace {
+
+void family(std::string& out, const char* name, const char* type, const char* help) {
+    out += "# HELP ";
+    out += name;
+    out += ' ';
+    out += help;
+    out += "\n# TYPE ";
+    out += name;
+    out += ' ';
+    out += type;
+    out += '\n';
+}
+
+void sample(std::string& out, const char* name, uint64_t value) {
+    char buf[160];
+    std::snprintf(buf, sizeof buf, "%s %llu\n", name, static_cast<unsigned long long>(value));
+    out += buf;
+}
+
+void gauge(std::string& out, const char* name, const char* help, uint64_t value) {
+    family(out, name, "gauge", help);
+    sample(out, name, value);
+}
+
+void counter(std::string& out, const char* name, const char* help, uint64_t value) {
+    family(out, name, "counter", help);
+    sample(out, name, value);
+}
+
+struct PodKey {
+    std::string namespace_, pod;
+    bool operator<(const PodKey& o) const {
+        return namespace_ != o.namespace_ ? namespace_ < o.namespace_ : pod < o.pod;
+    }
+};
+
+}  // namespace
+
+void MetricsWriter::render(const DaemonState& s, const std::vector<HeaviestRow>& rows,
+                           uint64_t write_failures, std::string& out) {
+    out.clear();
+    gauge(out, "oomguard_mem_available_bytes", "MemAvailable at the last sample.",
+          s.sample.mem_available);
+    gauge(out, "oomguard_mem_total_bytes", "MemTotal at the last sample.", s.sample.mem_total);
+    gauge(out, "oomguard_threshold_bytes", "oomguard acts when MemAvailable falls below this.",
+          s.levels.min);
+    gauge(out, "oomguard_warn_threshold_bytes", "The warning level; 0 when none is configured.",
+          s.levels.warn);
+    family(out, "oomguard_state", "gauge",
+           "1 for the current memory state (ok, warning, critical).");
+    for (MemState st : {MemState::Ok, MemState::Warning, MemState::Critical}) {
+        out += "oomguard_state{state=\"";
+        out += to_string(st);
+        out += st == s.state ? "\"} 1\n" : "\"} 0\n";
+    }
+    gauge(out, "oomguard_dry_run", "1 when oomguard only logs what it would do.",
+          s.dry_run ? 1 : 0);
+    counter(out, "oomguard_triggers_total",
+            "Successful triggers (sysrq f, kill-cgroup or dry-run).", s.triggers_total);
+    counter(out, "oomguard_trigger_failures_total", "Trigger writes that failed.",
+            s.trigger_failures_total);
+    counter(out, "oomguard_warnings_total", "Episodes that crossed the warning level.",
+            s.warnings_total);
+    counter(out, "oomguard_kernel_oom_kills_total", "OOM kills the kernel reported.",
+            s.kernel_oom_kills_total);
+    family(out, "oomguard_last_trigger_timestamp_seconds", "gauge",
+           "Unix time of the last successful trigger; 0 when none.");
+    {
+        char buf[96];
+        std::snprintf(buf, sizeof buf, "oomguard_last_trigger_timestamp_seconds %llu.%06llu\n",
+                      static_cast<unsigned long long>(s.last_trigger_realtime_usec / 1000000u),
+                      static_cast<unsigned long long>(s.last_trigger_realtime_usec % 1000000u));
+        out += buf;
+    }
+    counter(out, "oomguard_metrics_write_failures_total", "Failed writes of this file.",
+            write_failures);
+
+    // Pods: a pod-level row wins over the sum of its containers.
+    std::map<PodKey, std::pair<uint64_t, bool>> pods;  // value: bytes, from a pod-level row
+    for (const HeaviestRow& r : rows) {
+        if (r.pod.empty()) continue;
+        auto& [bytes, pod_level] = pods[PodKey{r.namespace_, r.pod}];
+        if (r.container.empty()) {
+            bytes = r.working_set;
+            pod_level = true;
+        } else if (!pod_level) {
+            bytes += r.working_set;
+        }
+    }
+    if (pods.empty()) return;
+    std::vector<std::pair<PodKey, uint64_t>> ranked;
+    for (auto& [k, v] : pods) ranked.emplace_back(k, v.first);
+    std::stable_sort(ranked.begin(), ranked.end(),
+                     [](const auto& a, const auto& b) { return a.second > b.second; });
+    if (ranked.size() > kMaxPods) ranked.resize(kMaxPods);
+    family(out, "oomguard_heaviest_pod_working_set_bytes", "gauge",
+           "Working set (usage - inactive_file) of the heaviest pods.");
+    for (const auto& [k, bytes] : ranked) {
+        out += "oomguard_heaviest_pod_working_set_bytes{namespace=\"";
+        append_label_value(out, k.namespace_);
+        out += "\",pod=\"";
+        append_label_value(out, k.pod);
+        char buf[32];
+        std::snprintf(buf, sizeof buf, "\"} %llu\n", static_cast<unsigned long long>(bytes));
+        out += buf;
+    }
+}
+
+Status MetricsWriter::write(const DaemonState& s) {
+    if (!enabled()) return ok_status();
+    std::vector<HeaviestRow> rows;
+    if (heaviest_) rows = heaviest_->heaviest(kMaxPods * 4);
+    render(s, rows, failures_, buf_);
+
+    int fd = ::open(tmp_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+    if (fd < 0) return Error::sys(errno, "metrics: open " + tmp_path_);
+    // Readable by node_exporter whatever our umask.
+    ::fchmod(fd, 0644);
+    size_t off = 0;
+    while (off < buf_.size()) {
+        ssize_t n = ::write(fd, buf_.data() + off, buf_.size() - off);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            int err = errno;
+            ::close(fd);
+            ::unlink(tmp_path_.c_str());
+            return Error::sys(err, "metrics: write " + tmp_path_);
+        }
+        off += static_cast<size_t>(n);
+    }
+    // No fsync: readers need atomicity, not durability, and fsync under memory
+    // pressure could stall the loop for seconds.
+    if (::close(fd) != 0) {
+        int err = errno;
+        ::unlink(tmp_path_.c_str());
+        return Error::sys(err, "metrics: close " + tmp_path_);
+    }
+    if (::rename(tmp_path_.c_str(), settings_.textfile.c_str()) != 0) {
+        int err = errno;
+        ::unlink(tmp_path_.c_str());
+        return Error::sys(err, "metrics: rename to " + settings_.textfile);
+    }
+    return ok_status();
+}
+
+void MetricsWriter::write_logged(const DaemonState& s) {
+    if (!enabled()) return;
+    last_write_ = monotonic_now();
+    written_once_ = true;
+    Status st = write(s);
+    if (st) {
+        ++writes_;
+        if (failing_) {
+            failing_ = false;
+            journal_.log(Event::Info, LOG_NOTICE,
+                         "metrics: writing " + settings_.textfile + " works again");
+        }
+        return;
+    }
+    ++failures_;
+    if (!failing_) {
+        failing_ = true;
+        journal_.log(Event::Info, LOG_WARNING,
+                     st.error().message +
+                         " (metrics are not updated until this works; monitoring continues)",
+                     {{"OOMGUARD_METRICS_TEXTFILE", settings_.textfile},
+                      {"OOMGUARD_ERROR", st.error().message}});
+    }
+}
+
+void MetricsWriter::on_state(const DaemonState& s) {
+    if (!enabled()) return;
+    if (written_once_ && monotonic_now() - last_write_ < settings_.interval) return;
+    write_logged(s);
+}
+
+void MetricsWriter::on_trigger(const DaemonState& s, bool) { write_logged(s); }
+
+void MetricsWriter::on_config(const DaemonState& s, const Config& c) {
+    if (c.metrics.textfile != settings_.textfile || c.metrics.interval != settings_.interval) {
+        apply(c.metrics);
+        failing_ = false;
+    }
+    write_logged(s);
+}
+
+}  // namespace oomguard

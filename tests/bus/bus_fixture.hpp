@@ -1,0 +1,199 @@
+// Fixture for the D-Bus tests: a private dbus-daemon whose config includes the
+// shipped policy (packaging/dbus/org.oomguard1.conf), the real oomguard against
+// a fake proc root and a trigger FIFO (tests/integration/harness), a client
+// through the generated proxy, and runners for busctl and oomguardctl (also as
+// the unprivileged user nobody). Never the real /proc/sysrq-trigger.
+#pragma once
+
+#include <sys/types.h>
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "harness.hpp"
+#include "manager_proxy.h"
+#include "sdbus_compat.hpp"
+
+namespace oomguard::bustest {
+
+using namespace oomguard::test;
+using namespace std::chrono_literals;
+
+constexpr uint64_t MiB = 1ull << 20;
+
+std::string source_dir();
+std::string ctl_binary();  // $OOMGUARD_CTL_BIN
+std::string rig_binary();  // $OOMGUARD_BUS_RIG_BIN
+bool have_program(const std::string& name);
+// Why the D-Bus tests cannot run here, or "" when they can.
+std::string missing_prerequisite(bool needs_root = false);
+
+struct RunResult {
+    int exit_code = -1;  // -1: killed or timed out
+    std::string out, err;
+};
+// Runs argv (PATH lookup), captures stdout and stderr; kills it after timeout.
+RunResult run(const std::vector<std::string>& argv,
+              const std::map<std::string, std::string>& env = {},
+              std::chrono::milliseconds timeout = 10s);
+// setpriv --reuid=nobody --regid=nogroup --clear-groups argv...
+std::vector<std::string> as_nobody(std::vector<std::string> argv);
+std::string trim(std::string s);
+
+// A background process; stdout and stderr go to files.
+class Child {
+public:
+    Child() = default;
+    ~Child();
+    Child(const Child&) = delete;
+    Child& operator=(const Child&) = delete;
+    void start(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env,
+               const std::string& out_path, const std::string& err_path);
+    pid_t pid() const { return pid_; }
+    bool running();
+    void signal(int sig);
+    // Exit status, or -1 on timeout or death by signal.
+    int wait_exit(std::chrono::milliseconds timeout);
+    std::string out() const;
+    std::string err() const;
+    bool wait_out(const std::string& needle, std::chrono::milliseconds timeout,
+                  size_t occurrences = 1) const;
+    bool wait_err(const std::string& needle, std::chrono::milliseconds timeout) const;
+
+private:
+    pid_t pid_ = -1;
+    bool exited_ = false;
+    int status_ = 0;
+    std::string out_path_, err_path_;
+};
+
+size_t count_of(const std::string& haystack, const std::string& needle);
+
+enum class BusPolicy {
+    Shipped,     // Debian's system.conf defaults + the shipped org.oomguard1.conf
+    Permissive,  // anyone may call anything on org.oomguard1 (tests the handler's own uid check)
+};
+
+// dbus-daemon --nofork with a test config listening on <dir>/bus.sock.
+class PrivateBus {
+public:
+    PrivateBus(const std::string& dir, BusPolicy policy);
+    ~PrivateBus();
+    void start();
+    // SIGKILL: the socket file stays behind, as after a crash.
+    void kill();
+    // SIGSTOP/SIGCONT: a bus daemon that is alive but does not answer.
+    void freeze();
+    void thaw();
+    bool running() const { return pid_ > 0; }
+    // Without the guid, so that it names the restarted bus too.
+    std::string address() const { return "unix:path=" + socket_; }
+    const std::string& socket() const { return socket_; }
+    const std::string& log_path() const { return log_; }
+
+private:
+    std::string dir_, config_, socket_, log_;
+    pid_t pid_ = -1;
+};
+
+// The test's client: the generated proxy, recording every signal.
+class ManagerProxy final
+    : public sdbus::ProxyInterfaces<org::oomguard1::Manager_proxy, sdbus::Properties_proxy,
+                                    sdbus::Introspectable_proxy> {
+public:
+    struct Signal {
+        std::string name;
+        std::vector<std::string> args;  // each argument as text
+        Clock::time_point at;
+    };
+    struct Change {
+        std::map<std::string, sdbus::Variant> values;
+        Clock::time_point at;
+    };
+    explicit ManagerProxy(sdbus::IConnection& c);
+    ~ManagerProxy();
+    std::vector<Signal> signals;
+    std::vector<Change> changes;
+
+    size_t count(const std::string& signal) const;
+    const Signal* last(const std::string& signal) const;
+    // PropertiesChanged messages that carried `property`.
+    size_t changes_of(const std::string& property) const;
+
+private:
+    void onWarning(const uint64_t& available, const uint64_t& threshold) override;
+    void onTriggered(const uint64_t& available, const std::string& cgroup, const std::string& ns,
+                     const std::string& pod, const std::string& action) override;
+    void onVictim(const uint32_t& pid, const std::string& name, const std::string& cgroup,
+                  const std::string& ns, const std::string& pod) override;
+    void onRecovered(const uint64_t& available, const uint64_t& duration_usec) override;
+    void onPropertiesChanged(const std::string& interface,
+                             const std::map<std::string, sdbus::Variant>& changed,
+                             const std::vector<std::string>& invalidated) override;
+};
+
+// A connection to the bus named by $DBUS_SYSTEM_BUS_ADDRESS, pumped by the test.
+class BusClient {
+public:
+    BusClient();
+    ~BusClient();
+    ManagerProxy& proxy() { return *proxy_; }
+    sdbus::IConnection& connection() { return *conn_; }
+    // Processes incoming messages for `d`.
+    void pump(std::chrono::milliseconds d);
+    bool wait_for(const std::function<bool()>& pred, std::chrono::milliseconds timeout);
+    bool wait_signal(const std::string& name, std::chrono::milliseconds timeout, size_t count = 1);
+    bool name_owned();
+
+private:
+    std::unique_ptr<sdbus::IConnection> conn_;
+    std::unique_ptr<ManagerProxy> proxy_;
+};
+
+// True once org.oomguard1 is (or is no longer) owned on the bus at $DBUS_SYSTEM_BUS_ADDRESS.
+bool wait_name(bool owned, std::chrono::milliseconds timeout);
+
+// Everything one test needs. Sets $DBUS_SYSTEM_BUS_ADDRESS for the test process
+// and every child to the private bus.
+struct BusRig {
+    explicit BusRig(BusPolicy policy = BusPolicy::Shipped, bool start_bus = true);
+    ~BusRig();
+
+    TempDir dir;
+    PrivateBus bus;
+    FakeProc proc;
+    TriggerFifo fifo;
+    NotifySocket notify;
+    DaemonProcess daemon;  // the real oomguard
+    std::string config_path;
+    std::atomic<bool> stop_drain{false};
+    std::thread notify_drain;
+
+    // A config with the FIFO as trigger, fast polling, warn/recover levels, extras appended.
+    std::string config(const std::string& memory = "", const std::string& extra = "") const;
+    void write_config(const std::string& toml);
+    // Starts oomguard with the current config; waits for READY and (if asked) the bus name.
+    void start_daemon(const std::vector<std::string>& extra_args = {}, bool wait_for_name = true);
+    // After READY: keeps receiving on the NOTIFY_SOCKET in the background. A
+    // full datagram queue would block the daemon's sd_notify() and throttle it.
+    void drain_notify();
+    std::map<std::string, std::string> env() const;
+
+    RunResult busctl(const std::vector<std::string>& args, bool nobody = false) const;
+    // busctl get-property org.oomguard1 /org/oomguard1 org.oomguard1.Manager NAME
+    std::string busctl_property(const std::string& name, bool nobody = false) const;
+    RunResult ctl(const std::vector<std::string>& args, bool nobody = false) const;
+};
+
+// Flattens JSON to "path=value" lines with python3 (values JSON-encoded:
+// strings quoted, null, true/false, numbers); arrays also give "path#len=N".
+std::map<std::string, std::string> flatten_json(const std::string& json);
+
+}  // namespace oomguard::bustest

@@ -1,0 +1,121 @@
+// oomguard_bus_rig: the daemon wired exactly as src/main.cpp wires it (BusService,
+// MetricsWriter), plus stand-ins for what the cgroup code will provide: a
+// HeaviestSource read from a TSV file, and OOM victims read from a FIFO and
+// passed to the VictimListener. Lets the tests exercise GetHeaviest, the
+// Triggered target, the Victim signal and the pod metrics before that code lands.
+//
+// Usage: oomguard_bus_rig CONFIG PROC_ROOT HEAVIEST_TSV VICTIM_FIFO
+//   HEAVIEST_TSV: one row per line: cgroup ns pod container qos working_set limit (tab-separated)
+//   VICTIM_FIFO lines: pid name cgroup ns pod (tab-separated)
+#include <fcntl.h>
+#include <poll.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+
+#include "bus/bus_service.hpp"
+#include "daemon.hpp"
+#include "service/metrics.hpp"
+
+using namespace oomguard;
+
+namespace {
+
+std::vector<std::string> split_tabs(const std::string& line) {
+    std::vector<std::string> f;
+    std::stringstream ss(line);
+    std::string x;
+    while (std::getline(ss, x, '\t')) f.push_back(x);
+    return f;
+}
+
+class FileHeaviestSource final : public HeaviestSource {
+public:
+    explicit FileHeaviestSource(std::string path) : path_(std::move(path)) {}
+    std::vector<HeaviestRow> heaviest(size_t max) override {
+        std::vector<HeaviestRow> rows;
+        std::ifstream in(path_);
+        std::string line;
+        while (rows.size() < max && std::getline(in, line)) {
+            auto f = split_tabs(line);
+            if (f.size() != 7) continue;
+            rows.push_back({f[0], f[1], f[2], f[3], f[4], std::stoull(f[5]), std::stoull(f[6])});
+        }
+        return rows;
+    }
+    std::optional<HeaviestRow> last_trigger_target() override {
+        auto rows = heaviest(1);
+        if (rows.empty()) return std::nullopt;
+        return rows[0];
+    }
+
+private:
+    std::string path_;
+};
+
+class VictimFifo final : public LoopSource {
+public:
+    VictimFifo(const std::string& path, VictimListener& listener) : listener_(listener) {
+        // O_RDWR: never sees EOF when a writer closes.
+        fd_ = ::open(path.c_str(), O_RDWR | O_NONBLOCK | O_CLOEXEC);
+    }
+    ~VictimFifo() override {
+        if (fd_ >= 0) ::close(fd_);
+    }
+    Spec poll_spec() override { return {fd_, POLLIN, -1}; }
+    void dispatch(short revents) override {
+        if (!(revents & POLLIN)) return;
+        char buf[4096];
+        ssize_t n;
+        while ((n = ::read(fd_, buf, sizeof buf)) > 0) pending_.append(buf, static_cast<size_t>(n));
+        size_t nl;
+        while ((nl = pending_.find('\n')) != std::string::npos) {
+            auto f = split_tabs(pending_.substr(0, nl));
+            pending_.erase(0, nl + 1);
+            if (f.size() != 5) continue;
+            OomVictim v;
+            v.pid = static_cast<uint32_t>(std::stoul(f[0]));
+            v.name = f[1];
+            v.cgroup = f[2];
+            v.namespace_ = f[3];
+            v.pod = f[4];
+            listener_.on_victim(v);
+        }
+    }
+
+private:
+    VictimListener& listener_;
+    int fd_ = -1;
+    std::string pending_;
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    if (argc != 5) {
+        std::fprintf(stderr, "usage: %s CONFIG PROC_ROOT HEAVIEST_TSV VICTIM_FIFO\n", argv[0]);
+        return 2;
+    }
+    DaemonOptions opts;
+    opts.config_path = argv[1];
+    opts.proc_root = argv[2];
+    opts.log_target = LogTarget::Stderr;
+    opts.mlock = false;
+    Daemon daemon(opts);
+    if (!daemon.init()) return 1;
+    FileHeaviestSource heaviest(argv[3]);
+
+    // As in src/main.cpp, plus the two stand-ins.
+    MetricsWriter metrics(daemon.journal(), daemon.config().metrics);
+    metrics.set_heaviest_source(&heaviest);
+    daemon.add_sink(&metrics);
+    BusService bus(daemon);
+    bus.set_heaviest_source(&heaviest);
+    daemon.add_source(&bus);
+    daemon.add_sink(&bus);
+    VictimFifo victims(argv[4], bus);
+    daemon.add_source(&victims);
+    return daemon.run();
+}

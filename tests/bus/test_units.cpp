@@ -1,0 +1,330 @@
+// Unit tests for the bus-side pieces that need no bus: the address parser,
+// the bus probe (against a socket the test serves), the metrics text, the
+// Dump text, and oomguardctl's renderings and JSON writer.
+#include <gtest/gtest.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+
+#include "bus/bus_probe.hpp"
+#include "bus/dump.hpp"
+#include "bus/system_bus_address.hpp"
+#include "ctl/json_writer.hpp"
+#include "ctl/status_report.hpp"
+#include "service/metrics.hpp"
+
+using namespace oomguard;
+
+namespace {
+
+constexpr uint64_t MiB = 1ull << 20;
+
+struct TmpDir {
+    std::string path;
+    TmpDir() {
+        char t[] = "/tmp/oomguard-unit-XXXXXX";
+        path = ::mkdtemp(t);
+    }
+    ~TmpDir() { std::filesystem::remove_all(path); }
+};
+
+int listen_unix(const std::string& path) {
+    int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_un a{};
+    a.sun_family = AF_UNIX;
+    std::snprintf(a.sun_path, sizeof a.sun_path, "%s", path.c_str());
+    if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || ::listen(fd, 4) != 0)
+        return -1;
+    return fd;
+}
+
+BusProbe::Step advance_for(BusProbe& p, int ms, std::string& err) {
+    pollfd f{p.fd(), POLLIN, 0};
+    ::poll(&f, 1, ms);
+    return p.advance(f.revents, err);
+}
+
+DaemonState sample_state() {
+    DaemonState s;
+    s.sample.mem_available = 900 * MiB;
+    s.sample.mem_total = 16384 * MiB;
+    s.levels.min = 500 * MiB;
+    s.levels.warn = 1000 * MiB;
+    s.levels.recover = 2000 * MiB;
+    s.state = MemState::Warning;
+    s.triggers_total = 3;
+    s.trigger_failures_total = 1;
+    s.kernel_oom_kills_total = 2;
+    s.last_trigger_realtime_usec = 1700000000123456ull;
+    s.config_path = "/etc/oomguard.toml";
+    return s;
+}
+
+}  // namespace
+
+TEST(SystemBusAddress, UnixPathIsExtractedAndDecoded) {
+    EXPECT_EQ(unix_socket_path("unix:path=/run/dbus/system_bus_socket"),
+              "/run/dbus/system_bus_socket");
+    EXPECT_EQ(unix_socket_path("unix:path=/tmp/a%20b,guid=0123"), "/tmp/a b");
+    EXPECT_EQ(unix_socket_path("unix:guid=0123,path=/x"), "/x");
+    EXPECT_EQ(unix_socket_path("unix:path=/x;"), "/x");
+    EXPECT_EQ(unix_socket_path("unix:abstract=/x"), std::nullopt);
+    EXPECT_EQ(unix_socket_path("tcp:host=localhost,port=1"), std::nullopt);
+    EXPECT_EQ(unix_socket_path("unix:path=/a;unix:path=/b"), std::nullopt);
+    EXPECT_EQ(unix_socket_path("unix:path=/bad%2"), std::nullopt);
+    EXPECT_EQ(unix_socket_path("unix:path=/bad%zz"), std::nullopt);
+    EXPECT_EQ(unix_socket_path("unix:path="), std::nullopt);
+    EXPECT_EQ(unix_socket_path(""), std::nullopt);
+}
+
+TEST(SystemBusAddress, EnvironmentOverridesTheDefault) {
+    ::setenv("DBUS_SYSTEM_BUS_ADDRESS", "unix:path=/tmp/x", 1);
+    EXPECT_EQ(system_bus_address(), "unix:path=/tmp/x");
+    ::unsetenv("DBUS_SYSTEM_BUS_ADDRESS");
+    EXPECT_EQ(system_bus_address(), kDefaultSystemBusAddress);
+}
+
+TEST(BusProbe, AnsweredWhenTheDaemonSaysOk) {
+    TmpDir d;
+    std::string sock = d.path + "/bus.sock";
+    int lfd = listen_unix(sock);
+    ASSERT_GE(lfd, 0);
+    BusProbe p;
+    ASSERT_TRUE(p.start(sock, 1000).ok());
+    std::string err;
+    EXPECT_EQ(advance_for(p, 50, err), BusProbe::Step::Pending) << "nobody answered yet";
+    int c = ::accept(lfd, nullptr, nullptr);
+    char buf[64] = {};
+    ssize_t n = ::read(c, buf, sizeof buf);
+    // NUL, then the EXTERNAL mechanism with the uid "1000" hex-encoded.
+    EXPECT_EQ(std::string(buf, static_cast<size_t>(n)),
+              std::string("\0AUTH EXTERNAL 31303030\r\n", 25));
+    ASSERT_EQ(::write(c, "OK 0123", 7), 7);
+    EXPECT_EQ(advance_for(p, 100, err), BusProbe::Step::Pending) << "half a line";
+    ASSERT_EQ(::write(c, "abcdef\r\n", 8), 8);
+    EXPECT_EQ(advance_for(p, 100, err), BusProbe::Step::Answered) << err;
+    ::close(c);
+    ::close(lfd);
+}
+
+TEST(BusProbe, FailsOnRejectionHangUpAndMissingSocket) {
+    TmpDir d;
+    std::string sock = d.path + "/bus.sock";
+    BusProbe p;
+    Status st = p.start(sock, 0);
+    ASSERT_FALSE(st.ok());
+    EXPECT_EQ(st.error().message, "connect " + sock + ": No such file or directory");
+
+    int lfd = listen_unix(sock);
+    ASSERT_TRUE(p.start(sock, 0).ok());
+    int c = ::accept(lfd, nullptr, nullptr);
+    ASSERT_EQ(::write(c, "REJECTED EXTERNAL\r\n", 19), 19);
+    std::string err;
+    EXPECT_EQ(advance_for(p, 100, err), BusProbe::Step::Failed);
+    EXPECT_NE(err.find("refused authentication: REJECTED EXTERNAL"), std::string::npos) << err;
+    ::close(c);
+
+    ASSERT_TRUE(p.start(sock, 0).ok());
+    c = ::accept(lfd, nullptr, nullptr);
+    ::close(c);
+    err.clear();
+    EXPECT_EQ(advance_for(p, 100, err), BusProbe::Step::Failed);
+    EXPECT_NE(err.find("closed the connection"), std::string::npos) << err;
+    ::close(lfd);
+}
+
+TEST(MetricsRender, FamiliesHaveHelpAndTypeAndValues) {
+    std::string out;
+    MetricsWriter::render(sample_state(), {}, 4, out);
+    EXPECT_NE(out.find("# HELP oomguard_mem_available_bytes "), std::string::npos);
+    EXPECT_NE(
+        out.find(
+            "# TYPE oomguard_mem_available_bytes gauge\noomguard_mem_available_bytes 943718400\n"),
+        std::string::npos)
+        << out;
+    EXPECT_NE(out.find("# TYPE oomguard_triggers_total counter\noomguard_triggers_total 3\n"),
+              std::string::npos);
+    EXPECT_NE(out.find("oomguard_trigger_failures_total 1\n"), std::string::npos);
+    EXPECT_NE(out.find("oomguard_kernel_oom_kills_total 2\n"), std::string::npos);
+    EXPECT_NE(out.find("oomguard_last_trigger_timestamp_seconds 1700000000.123456\n"),
+              std::string::npos)
+        << out;
+    EXPECT_NE(out.find("oomguard_state{state=\"warning\"} 1\n"), std::string::npos);
+    EXPECT_NE(out.find("oomguard_state{state=\"ok\"} 0\n"), std::string::npos);
+    EXPECT_NE(out.find("oomguard_metrics_write_failures_total 4\n"), std::string::npos);
+    EXPECT_EQ(out.find("heaviest"), std::string::npos) << "no pods: no family";
+    EXPECT_EQ(out.back(), '\n');
+    // Every TYPE has its HELP right before it.
+    size_t types = 0;
+    for (size_t pos = out.find("# TYPE "); pos != std::string::npos;
+         pos = out.find("# TYPE ", pos + 1)) {
+        ++types;
+        std::string name = out.substr(pos + 7, out.find(' ', pos + 7) - pos - 7);
+        size_t prev = out.rfind('\n', pos - 2);
+        prev = prev == std::string::npos ? 0 : prev + 1;
+        EXPECT_EQ(out.compare(prev, 7 + name.size(), "# HELP " + name), 0) << name;
+    }
+    EXPECT_EQ(types, 12u);
+}
+
+TEST(MetricsRender, PodsAreAggregatedRankedCappedAndEscaped) {
+    std::vector<HeaviestRow> rows;
+    rows.push_back({"/a/c1", "ns", "web", "c1", "burstable", 100, 0});
+    rows.push_back({"/a/c2", "ns", "web", "c2", "burstable", 50, 0});
+    rows.push_back({"/b", "ns", "batch", "", "besteffort", 120, 0});
+    rows.push_back({"/b/c", "ns", "batch", "c", "besteffort", 999, 0});  // the pod row wins
+    rows.push_back({"/x", "", "", "", "", 5000, 0});                     // not a pod: skipped
+    rows.push_back({"/q", "we\"ird\\ns", "line\nbreak", "", "", 7, 0});
+    for (int i = 0; i < 12; ++i)
+        rows.push_back({"/p" + std::to_string(i), "many", "p" + std::to_string(i), "", "", 1, 0});
+    std::string out;
+    MetricsWriter::render(sample_state(), rows, 0, out);
+    EXPECT_NE(
+        out.find("oomguard_heaviest_pod_working_set_bytes{namespace=\"ns\",pod=\"web\"} 150\n"),
+        std::string::npos)
+        << out;
+    EXPECT_NE(
+        out.find("oomguard_heaviest_pod_working_set_bytes{namespace=\"ns\",pod=\"batch\"} 120\n"),
+        std::string::npos)
+        << out;
+    EXPECT_NE(out.find("{namespace=\"we\\\"ird\\\\ns\",pod=\"line\\nbreak\"} 7\n"),
+              std::string::npos)
+        << out;
+    EXPECT_LT(out.find("pod=\"web\""), out.find("pod=\"batch\"")) << "heaviest first";
+    size_t n = 0;
+    for (size_t pos = out.find("oomguard_heaviest_pod_working_set_bytes{");
+         pos != std::string::npos;
+         pos = out.find("oomguard_heaviest_pod_working_set_bytes{", pos + 1))
+        ++n;
+    EXPECT_EQ(n, MetricsWriter::kMaxPods);
+}
+
+TEST(MetricsWriter, ReplacesTheFileAndNamesTheFailingPath) {
+    TmpDir d;
+    Journal j(LogTarget::Stderr);
+    Config::Metrics m;
+    m.textfile = d.path + "/oomguard.prom";
+    MetricsWriter w(j, m);
+    DaemonState s = sample_state();
+    ASSERT_TRUE(w.write(s).ok());
+    struct stat st;
+    ASSERT_EQ(::stat(m.textfile.c_str(), &st), 0);
+    EXPECT_EQ(st.st_mode & 0777, 0644u);
+    EXPECT_NE(::stat((d.path + "/.oomguard.prom.tmp").c_str(), &st), 0) << "temp file left behind";
+
+    m.textfile = d.path + "/missing/oomguard.prom";
+    MetricsWriter bad(j, m);
+    Status r = bad.write(s);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error().message,
+              "metrics: open " + d.path + "/missing/.oomguard.prom.tmp: No such file or directory");
+    Config::Metrics off;
+    EXPECT_TRUE(MetricsWriter(j, off).write(s).ok()) << "no textfile: nothing to do";
+}
+
+TEST(DumpText, HasStateCountersVictimPodsAndConfig) {
+    DaemonState s = sample_state();
+    Config c;
+    DumpInput in(s, c);
+    in.heaviest_available = true;
+    in.heaviest = {
+        {"/kubepods/pod1/c", "team", "web-1", "nginx", "burstable", 3ull << 30, 4ull << 30}};
+    OomVictim v;
+    v.pid = 77;
+    v.name = "stress";
+    v.cgroup = "/kubepods/pod1/c";
+    v.namespace_ = "team";
+    v.pod = "web-1";
+    v.realtime_usec = 1700000000000000ull;
+    in.last_victim = v;
+    in.kernel_oom_kills = 2;
+    std::string d = render_dump(in);
+    EXPECT_NE(d.find("State:                warning\n"), std::string::npos) << d;
+    EXPECT_NE(d.find("Threshold:            500 MiB (524288000 B)\n"), std::string::npos) << d;
+    EXPECT_NE(d.find("Trigger failures:     1\n"), std::string::npos) << d;
+    EXPECT_NE(
+        d.find("Last victim:          pid 77 (stress) in team/web-1, cgroup /kubepods/pod1/c, at "),
+        std::string::npos)
+        << d;
+    EXPECT_NE(d.find("3.0 GiB  team/web-1/nginx  qos=burstable  limit=4.0 GiB  /kubepods/pod1/c\n"),
+              std::string::npos)
+        << d;
+    EXPECT_NE(d.find("Effective config:\n[memory]\n"), std::string::npos) << d;
+    in.heaviest_available = false;
+    EXPECT_NE(render_dump(in).find("(no cgroup data source)"), std::string::npos);
+}
+
+TEST(JsonWriter, NestsAndEscapes) {
+    ctl::JsonWriter j;
+    j.begin_object()
+        .field("s", "a\"b\\c\n\t\x01")
+        .field("n", uint64_t{18446744073709551615ull})
+        .field("b", false);
+    j.key("arr").begin_array();
+    j.begin_object().field("x", uint32_t{1}).end_object();
+    j.begin_object().end_object();
+    j.value("y").null();
+    j.end_array();
+    j.key("o").begin_object().field("k", "v").end_object();
+    j.end_object();
+    EXPECT_EQ(j.str(),
+              "{\"s\":\"a\\\"b\\\\c\\n\\t\\u0001\",\"n\":18446744073709551615,\"b\":false,"
+              "\"arr\":[{\"x\":1},{},\"y\",null],\"o\":{\"k\":\"v\"}}");
+}
+
+TEST(StatusReport, TextAndJson) {
+    ctl::StatusReport r;
+    r.version = "9.9";
+    r.state = "critical";
+    r.mode = "sysrq";
+    r.config_path = "/etc/oomguard.toml";
+    r.mem_available = 400 * MiB;
+    r.mem_total = 16384 * MiB;
+    r.threshold = 500 * MiB;
+    r.trigger_count = 2;
+    r.trigger_failures = 1;
+    r.last_trigger_usec = 1000000000000000ull;
+    r.target_cgroup = "/kubepods/p";
+    r.target_namespace = "ns";
+    r.target_pod = "web";
+    r.victim.time_usec = 1000000000000000ull;
+    r.victim.pid = 5;
+    r.victim.name = "x";
+    r.last_error = "trigger failed";
+    r.top = {{"/kubepods/p", "ns", "web", "", "guaranteed", 2ull << 30, 0}};
+    const uint64_t now = 1000000000000000ull + 62'000'000ull;
+    std::string t = ctl::render_status_text(r, now);
+    EXPECT_EQ(t.rfind("● oomguard 9.9: critical\n", 0), 0u) << t;
+    EXPECT_NE(t.find("     Threshold: 500 MiB (100 MiB BELOW it)\n"), std::string::npos) << t;
+    EXPECT_NE(t.find("      Triggers: 2 (1 failed)\n"), std::string::npos) << t;
+    EXPECT_NE(t.find("; 1min 2s ago; heaviest then: ns/web (/kubepods/p)\n"), std::string::npos)
+        << t;
+    EXPECT_NE(t.find("   Last victim: pid 5 (x) in -; 1min 2s ago\n"), std::string::npos) << t;
+    EXPECT_NE(t.find("    Last error: trigger failed\n"), std::string::npos) << t;
+    EXPECT_NE(t.find("    Warning at: none\n"), std::string::npos) << t;
+    EXPECT_NE(t.find("  ns         web  -          guaranteed      2.0 GiB   none  /kubepods/p\n"),
+              std::string::npos)
+        << t;
+    std::string js = ctl::render_status_json(r);
+    EXPECT_NE(js.find("\"last_trigger_target\":{\"cgroup\":\"/kubepods/"
+                      "p\",\"namespace\":\"ns\",\"pod\":\"web\"}"),
+              std::string::npos)
+        << js;
+    EXPECT_NE(js.find("\"last_victim\":{\"time_usec\":1000000000000000,\"pid\":5,\"name\":\"x\""),
+              std::string::npos)
+        << js;
+    EXPECT_NE(
+        js.find("\"heaviest\":[{\"cgroup\":\"/kubepods/p\",\"namespace\":\"ns\",\"pod\":\"web\","
+                "\"container\":\"\",\"qos\":\"guaranteed\",\"working_set_bytes\":2147483648,"
+                "\"limit_bytes\":0}]}"),
+        std::string::npos)
+        << js;
+    EXPECT_EQ(ctl::render_top_json({}), "[]\n");
+    EXPECT_EQ(ctl::format_time(0), "never");
+    EXPECT_EQ(ctl::format_ago(10, 5), "just now");
+}
