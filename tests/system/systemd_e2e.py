@@ -509,7 +509,7 @@ def main():
 
     t = time.monotonic()
     r = host([os.path.join(HERE, "make-rootfs.sh"), CACHE], timeout=900)
-    if not check(r.returncode == 0, "Debian 12 rootfs with systemd (debootstrap, cached)",
+    if not check(r.returncode == 0, "Debian 12 rootfs with systemd (cached, or debootstrap on the first run)",
                  f"{time.monotonic() - t:.0f} s" if r.returncode == 0 else r.stderr[-2000:]):
         return 1
     sys.stderr.write(r.stderr)
