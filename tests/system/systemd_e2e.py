@@ -125,12 +125,16 @@ class Container:
         # CAP_IPC_LOCK: lets services mlockall() (nspawn's seccomp filter blocks
         # it otherwise); the host here cannot grant CAP_SYS_RESOURCE, so
         # LimitMEMLOCK=infinity cannot be applied in the container.
+        with open(os.path.join(self.scratch, "owner.pid"), "w") as f:
+            f.write(str(os.getpid()))
         self.nspawn = subprocess.Popen(
             ["systemd-nspawn", "--register=no", "--keep-unit", "--quiet",
              "--capability=CAP_IPC_LOCK", "--console=read-only",
              f"--machine={name}", "-D", self.root, "--boot"],
             stdin=subprocess.DEVNULL, stdout=self.console, stderr=subprocess.STDOUT,
             start_new_session=True)
+        with open(os.path.join(self.scratch, "nspawn.pid"), "w") as f:
+            f.write(str(self.nspawn.pid))
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and self.pid1 is None:
             if self.nspawn.poll() is not None:
@@ -196,6 +200,46 @@ class Container:
             else:
                 host(["umount", "-l", self.root])
         shutil.rmtree(self.scratch, ignore_errors=True)
+
+
+def clean_stale_runs():
+    """Tears down what an earlier run left behind when it was killed outright
+    (SIGKILL after a timeout): its container (the nspawn it recorded, if that
+    process still runs this scratch dir), its overlay mount, its scratch dir."""
+    for name in os.listdir("/var/tmp"):
+        if not name.startswith("oomguard-e2e."):
+            continue
+        d = os.path.join("/var/tmp", name)
+
+        def pid_in(fname):
+            try:
+                with open(os.path.join(d, fname)) as f:
+                    return int(f.read().strip())
+            except (OSError, ValueError):
+                return None
+
+        owner = pid_in("owner.pid")
+        if owner and os.path.exists(f"/proc/{owner}"):
+            continue  # a run in progress
+        nspawn = pid_in("nspawn.pid")
+        if nspawn:
+            try:
+                with open(f"/proc/{nspawn}/cmdline", "rb") as f:
+                    ours = d.encode() in f.read()
+            except OSError:
+                ours = False
+            if ours:
+                note(f"stopping the container left by an earlier run ({d})")
+                os.kill(nspawn, signal.SIGTERM)
+                for _ in range(40):
+                    if not os.path.exists(f"/proc/{nspawn}"):
+                        break
+                    time.sleep(0.5)
+        root = os.path.join(d, "root")
+        if os.path.ismount(root):
+            if host(["umount", root]).returncode != 0:
+                host(["umount", "-l", root])
+        shutil.rmtree(d, ignore_errors=True)
 
 
 # --- helpers on the container ----------------------------------------------------
@@ -326,7 +370,8 @@ def check_start_entry(c):
             "OOMGUARD_EVENT": "start", "SYSLOG_IDENTIFIER": "oomguard",
             "_SYSTEMD_UNIT": "oomguard.service"}
     bad = {k: e.get(k) for k, v in want.items() if e.get(k) != v}
-    check(not bad, "2. start entry fields " + ", ".join(f"{k}={v}" for k, v in want.items()), f"got {bad}")
+    check(not bad, "2. start entry fields " + ", ".join(f"{k}={v}" for k, v in want.items()),
+          f"got {bad}" if bad else "")
     avail = e.get("OOMGUARD_MEM_AVAILABLE_BYTES", "")
     total = e.get("OOMGUARD_MEM_TOTAL_BYTES", "")
     check(avail.isdigit() and total.isdigit() and 0 < int(avail) <= int(total),
@@ -515,6 +560,7 @@ def main():
     sys.stderr.write(r.stderr)
     rootfs = r.stdout.strip()
 
+    clean_stale_runs()
     c = Container(rootfs)
     try:
         c.prepare()
@@ -550,6 +596,8 @@ def main():
         report("FAIL", "unexpected error", f"{type(e).__name__}: {e}")
         raise
     finally:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # the teardown must finish
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         if results["FAIL"]:
             log = os.path.join(c.scratch, "console.log")
             if os.path.exists(log):
