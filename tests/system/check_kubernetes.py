@@ -1,0 +1,184 @@
+#!/usr/bin/env python3
+"""Checks packaging/kubernetes: the DaemonSet, its ConfigMap and the Containerfile
+agree with each other and with what the issue asks for.
+
+- every path in the ConfigMap's [paths], sysrq_trigger, pod_logs_dir and the
+  metrics file lies inside a volume mount of the right host path, read-only
+  where the daemon only reads, writable where it writes;
+- the --config argument names a key of the mounted ConfigMap;
+- the ConfigMap's TOML passes the real daemon's --check-config;
+- apps/v1, kube-system, system-node-critical, privileged, liveness probe,
+  requests and limits;
+- the Containerfile builds from the repository and installs the binary the
+  DaemonSet runs.
+
+Usage: check_kubernetes.py SOURCE_ROOT BUILT_DAEMON
+"""
+import os
+import posixpath
+import subprocess
+import sys
+import tempfile
+import tomllib
+
+try:
+    import yaml
+except ImportError:
+    print("SKIP: python3-yaml is not installed (tools/deps.sh --test installs it)")
+    sys.exit(77)
+
+src, daemon = sys.argv[1], sys.argv[2]
+kdir = os.path.join(src, "packaging", "kubernetes")
+failures = 0
+
+
+def check(ok, what, detail=""):
+    global failures
+    print(("PASS: " if ok else "FAIL: ") + what + ("" if ok or not detail else f" ({detail})"))
+    if not ok:
+        failures += 1
+    return ok
+
+
+def load(name):
+    with open(os.path.join(kdir, name)) as f:
+        docs = [d for d in yaml.safe_load_all(f) if d]
+    return docs
+
+
+ds_docs = load("daemonset.yaml")
+cm_docs = load("configmap.yaml")
+ds = next((d for d in ds_docs if d.get("kind") == "DaemonSet"), None)
+cm = next((d for d in cm_docs if d.get("kind") == "ConfigMap"), None)
+if not check(ds is not None and cm is not None, "daemonset.yaml has a DaemonSet, configmap.yaml a ConfigMap"):
+    sys.exit(1)
+
+check(ds.get("apiVersion") == "apps/v1", "DaemonSet is apps/v1", ds.get("apiVersion"))
+check(ds["metadata"].get("namespace") == "kube-system", "DaemonSet in kube-system")
+check(cm["metadata"].get("namespace") == "kube-system", "ConfigMap in kube-system")
+spec = ds["spec"]["template"]["spec"]
+check(spec.get("priorityClassName") == "system-node-critical", "priorityClassName system-node-critical")
+sel = ds["spec"]["selector"]["matchLabels"]
+labels = ds["spec"]["template"]["metadata"]["labels"]
+check(all(labels.get(k) == v for k, v in sel.items()), "selector matches the pod labels")
+
+containers = spec["containers"]
+check(len(containers) == 1, "one container")
+c = containers[0]
+check(c.get("securityContext", {}).get("privileged") is True, "container is privileged")
+probe = c.get("livenessProbe")
+check(bool(probe), "liveness probe present")
+res = c.get("resources", {})
+for kind in ("requests", "limits"):
+    for r in ("cpu", "memory"):
+        check(r in res.get(kind, {}), f"resources.{kind}.{r} set")
+check(res.get("requests") == res.get("limits"), "requests == limits (Guaranteed QoS, oom_score_adj -997)")
+
+volumes = {v["name"]: v for v in spec["volumes"]}
+mounts = c["volumeMounts"]
+for m in mounts:
+    check(m["name"] in volumes, f"mount {m['mountPath']} has a volume", m["name"])
+
+
+def mount_for(path):
+    """The volume mount whose mountPath contains path (the deepest one)."""
+    best = None
+    for m in mounts:
+        mp = m["mountPath"].rstrip("/")
+        if path == mp or path.startswith(mp + "/"):
+            if best is None or len(mp) > len(best["mountPath"]):
+                best = m
+    return best
+
+
+def host_path_of(path):
+    m = mount_for(path)
+    if not m:
+        return None, None
+    v = volumes.get(m["name"], {})
+    if "hostPath" not in v:
+        return m, None
+    rel = posixpath.relpath(path, m["mountPath"])
+    return m, posixpath.normpath(posixpath.join(v["hostPath"]["path"], rel))
+
+
+# The config: --config PATH must be a key of the ConfigMap that is mounted there.
+cmd = c.get("command", []) + c.get("args", [])
+cfg_path = cmd[cmd.index("--config") + 1] if "--config" in cmd else None
+check(cfg_path is not None, "container passes --config")
+m = mount_for(cfg_path or "/nonexistent")
+vol = volumes.get(m["name"]) if m else None
+check(bool(vol and "configMap" in vol), f"{cfg_path} lies in a configMap volume")
+if vol and "configMap" in vol:
+    check(vol["configMap"]["name"] == cm["metadata"]["name"], "volume refers to the ConfigMap by its name",
+          f'{vol["configMap"]["name"]} vs {cm["metadata"]["name"]}')
+    key = posixpath.relpath(cfg_path, m["mountPath"])
+    check(key in cm.get("data", {}), f"ConfigMap has the key {key}")
+    check(m.get("readOnly") is True, "config mount is read-only")
+else:
+    key = None
+
+toml_text = cm.get("data", {}).get(key or "oomguard.toml", "")
+try:
+    conf = tomllib.loads(toml_text)
+    check(True, "ConfigMap TOML parses")
+except tomllib.TOMLDecodeError as e:
+    check(False, "ConfigMap TOML parses", str(e))
+    sys.exit(1)
+
+# The real daemon accepts it.
+with tempfile.NamedTemporaryFile("w", suffix=".toml") as f:
+    f.write(toml_text)
+    f.flush()
+    r = subprocess.run([daemon, "--check-config", f.name], capture_output=True, text=True)
+    check(r.returncode == 0, "oomguard --check-config accepts the ConfigMap", r.stderr.strip())
+
+paths = conf.get("paths", {})
+action = conf.get("action", {})
+kube = conf.get("kubernetes", {})
+metrics = conf.get("metrics", {})
+
+# [paths] proc is the host's /proc, writable (PSI trigger, sysrq-trigger).
+proc = paths.get("proc")
+m, hp = host_path_of(proc or "")
+check(proc == "/host/proc", "[paths] proc = /host/proc", proc)
+check(hp == "/proc", "[paths] proc is a mount of the host's /proc", hp)
+check(m is not None and not m.get("readOnly", False), "host /proc is mounted writable (PSI, sysrq)")
+
+trig = action.get("sysrq_trigger")
+m, hp = host_path_of(trig or "")
+check(hp == "/proc/sysrq-trigger", "sysrq_trigger is the host's /proc/sysrq-trigger", f"{trig} -> {hp}")
+check(action.get("mode", "sysrq") == "sysrq", "mode is sysrq (kill-cgroup needs hostPID and rw cgroupfs)")
+
+cg = paths.get("cgroup")
+m, hp = host_path_of(cg or "")
+check(hp == "/sys/fs/cgroup", "[paths] cgroup is a mount of the host's cgroupfs", f"{cg} -> {hp}")
+check(m is not None and m.get("readOnly") is True, "host cgroupfs is mounted read-only")
+
+logs = kube.get("pod_logs_dir")
+m, hp = host_path_of(logs or "")
+check(hp == "/var/log/pods", "[kubernetes] pod_logs_dir is the host's /var/log/pods", f"{logs} -> {hp}")
+check(m is not None and m.get("readOnly") is True, "/var/log/pods is mounted read-only")
+
+kmsg = paths.get("kmsg")
+m, hp = host_path_of(kmsg or "")
+check(hp == "/dev/kmsg", "[paths] kmsg is the host's /dev/kmsg", f"{kmsg} -> {hp}")
+
+# The metrics file lives on a writable volume and is what the probe watches.
+tf = metrics.get("textfile", "")
+m = mount_for(tf) if tf else None
+check(bool(tf) and m is not None and not m.get("readOnly", False)
+      and "emptyDir" in volumes.get(m["name"], {}), "metrics textfile is on a writable emptyDir", tf)
+probe_cmd = " ".join(probe.get("exec", {}).get("command", [])) if probe else ""
+check(bool(tf) and tf in probe_cmd, "liveness probe checks the metrics file's freshness", probe_cmd)
+
+# Containerfile: builds from the repo and installs what the DaemonSet runs.
+with open(os.path.join(kdir, "Containerfile")) as f:
+    cf = f.read()
+check("COPY . ." in cf and "meson setup" in cf and "meson install" in cf, "Containerfile builds the repo with meson")
+binary = c.get("command", [None])[0]
+check(binary is not None and f"COPY --from=build /install{binary} {binary}" in cf,
+      "the image holds the binary the DaemonSet runs", binary)
+
+print(f"{'OK' if failures == 0 else 'FAILED'}: {failures} failure(s)")
+sys.exit(1 if failures else 0)
