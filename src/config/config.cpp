@@ -1,6 +1,7 @@
 #include "config/config.hpp"
 
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <functional>
@@ -324,26 +325,56 @@ ConfigLoad load_config(const std::string& path) {
     return parse_config(ss.str(), path);
 }
 
+namespace {
+
+// A TOML basic string: quotes, backslashes and control characters escaped, so
+// any path or name that loaded renders back to the same string.
+std::string toml_quote(const std::string& s) {
+    std::string out = "\"";
+    for (unsigned char ch : s) {
+        switch (ch) {
+            case '"': out += "\\\""; break;
+            case '\\': out += "\\\\"; break;
+            case '\n': out += "\\n"; break;
+            case '\t': out += "\\t"; break;
+            case '\r': out += "\\r"; break;
+            default:
+                if (ch < 0x20 || ch == 0x7f) {
+                    char buf[8];
+                    std::snprintf(buf, sizeof buf, "\\u%04X", ch);
+                    out += buf;
+                } else {
+                    out += static_cast<char>(ch);
+                }
+        }
+    }
+    return out + "\"";
+}
+
+}  // namespace
+
+// Exact values (render_size/render_duration), not the rounded human forms, so
+// the output of --check-config loads again to the same config.
 std::string render_config(const Config& c) {
     std::ostringstream o;
-    auto q = [](const std::string& s) { return "\"" + s + "\""; };
+    auto q = [](const std::string& s) { return toml_quote(s); };
     o << "[memory]\n";
-    o << "min_available = " << q(c.memory.min_available.to_string()) << "\n";
+    o << "min_available = " << q(c.memory.min_available.to_config_string()) << "\n";
     if (c.memory.warn_available)
-        o << "warn_available = " << q(c.memory.warn_available->to_string()) << "\n";
+        o << "warn_available = " << q(c.memory.warn_available->to_config_string()) << "\n";
     if (c.memory.recover_available)
-        o << "recover_available = " << q(c.memory.recover_available->to_string()) << "\n";
+        o << "recover_available = " << q(c.memory.recover_available->to_config_string()) << "\n";
     else
         o << "# recover_available: unset (" << (c.memory.warn_available ? "= warn_available" : "= 2 x min_available") << ")\n";
     o << "\n[action]\n";
     o << "mode = " << q(to_string(c.action.mode)) << "\n";
     o << "sysrq_trigger = " << q(c.action.sysrq_trigger) << "\n";
-    o << "repeat_after = " << q(format_duration(c.action.repeat_after)) << "\n";
+    o << "repeat_after = " << q(render_duration(c.action.repeat_after)) << "\n";
     o << "fallback_sysrq = " << (c.action.fallback_sysrq ? "true" : "false") << "\n";
     o << "\n[poll]\n";
-    o << "min_interval = " << q(format_duration(c.poll.min_interval)) << "\n";
-    o << "max_interval = " << q(format_duration(c.poll.max_interval)) << "\n";
-    o << "fill_rate = " << q(format_bytes(c.poll.fill_rate) + "/s") << "\n";
+    o << "min_interval = " << q(render_duration(c.poll.min_interval)) << "\n";
+    o << "max_interval = " << q(render_duration(c.poll.max_interval)) << "\n";
+    o << "fill_rate = " << q(render_size(c.poll.fill_rate) + "/s") << "\n";
     o << "psi = " << (c.poll.psi ? "true" : "false") << "\n";
     o << "\n[paths]\n";
     o << "proc = " << q(c.paths.proc) << "\ncgroup = " << q(c.paths.cgroup) << "\nkmsg = " << q(c.paths.kmsg) << "\n";
@@ -357,7 +388,7 @@ std::string render_config(const Config& c) {
     o << "kill_guaranteed = " << (c.kubernetes.kill_guaranteed ? "true" : "false") << "\n";
     o << "\n[metrics]\n";
     o << "textfile = " << q(c.metrics.textfile) << "\n";
-    o << "interval = " << q(format_duration(c.metrics.interval)) << "\n";
+    o << "interval = " << q(render_duration(c.metrics.interval)) << "\n";
     return o.str();
 }
 
