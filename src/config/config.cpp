@@ -1,9 +1,12 @@
 #include "config/config.hpp"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
-#include <fstream>
 #include <functional>
 #include <map>
 #include <sstream>
@@ -312,17 +315,68 @@ ConfigLoad parse_config(std::string_view text, const std::string& source_path) {
     return out;
 }
 
-ConfigLoad load_config(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) {
-        ConfigLoad out;
-        out.errors.push_back(
-            ConfigError{"", 0, std::string("cannot read config file: ") + std::strerror(errno)});
-        return out;
+std::string insecure_config_reason(unsigned uid, unsigned mode, bool regular_file, unsigned daemon_uid) {
+    if (!regular_file) return "is not a regular file";
+    if (uid != 0 && uid != daemon_uid)
+        return "is owned by uid " + std::to_string(uid) +
+               ", not root: only root may decide what the daemon writes to (chown root:root it)";
+    if (mode & (S_IWGRP | S_IWOTH)) {
+        char buf[8];
+        std::snprintf(buf, sizeof buf, "%04o", mode & 07777);
+        return std::string("is writable by ") + ((mode & S_IWOTH) ? "others" : "its group") + " (mode " +
+               buf + "): only root may decide what the daemon writes to (chmod go-w it)";
     }
-    std::ostringstream ss;
-    ss << in.rdbuf();
-    return parse_config(ss.str(), path);
+    return "";
+}
+
+ConfigLoad load_config(const std::string& path, ConfigFileCheck check) {
+    // Larger than any real config: refuse rather than read a runaway file.
+    constexpr size_t kMaxConfigBytes = 1 << 20;
+    ConfigLoad out;
+    auto fail = [&](std::string msg) {
+        out.errors.push_back(ConfigError{"", 0, std::move(msg)});
+        return out;
+    };
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    if (fd < 0) return fail(std::string("cannot read config file: ") + std::strerror(errno));
+    // Checked on the open fd, so the file checked is the file read.
+    struct stat st;
+    if (::fstat(fd, &st) != 0) {
+        int err = errno;
+        ::close(fd);
+        return fail(std::string("cannot stat config file: ") + std::strerror(err));
+    }
+    if (!S_ISREG(st.st_mode)) {
+        ::close(fd);
+        return fail("refusing config file: it is not a regular file");
+    }
+    if (!check.allow_insecure) {
+        std::string why = insecure_config_reason(st.st_uid, st.st_mode, true, ::geteuid());
+        if (!why.empty()) {
+            ::close(fd);
+            return fail("refusing config file: it " + why +
+                        "; --allow-insecure-config overrides this for tests");
+        }
+    }
+    std::string text;
+    char buf[8192];
+    for (;;) {
+        ssize_t n = ::read(fd, buf, sizeof buf);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) {
+            int err = errno;
+            ::close(fd);
+            return fail(std::string("cannot read config file: ") + std::strerror(err));
+        }
+        if (n == 0) break;
+        text.append(buf, static_cast<size_t>(n));
+        if (text.size() > kMaxConfigBytes) {
+            ::close(fd);
+            return fail("refusing config file: larger than 1 MiB");
+        }
+    }
+    ::close(fd);
+    return parse_config(text, path);
 }
 
 namespace {
