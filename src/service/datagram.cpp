@@ -13,7 +13,8 @@ UnixDatagram::~UnixDatagram() {
 }
 
 bool UnixDatagram::open(const std::string& path) {
-    if (path.size() < 2 || (path[0] != '/' && path[0] != '@') || path.size() >= sizeof addr_.sun_path) {
+    if (path.size() < 2 || (path[0] != '/' && path[0] != '@') ||
+        path.size() >= sizeof addr_.sun_path) {
         errno = EINVAL;
         return false;
     }
@@ -25,7 +26,8 @@ bool UnixDatagram::open(const std::string& path) {
     addr_.sun_family = AF_UNIX;
     std::memcpy(addr_.sun_path, path.data(), path.size());
     if (path[0] == '@') addr_.sun_path[0] = '\0';
-    addr_len_ = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + path.size() + (path[0] == '/' ? 1 : 0));
+    addr_len_ = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + path.size() +
+                                       (path[0] == '/' ? 1 : 0));
     return true;
 }
 

@@ -29,9 +29,9 @@ struct ConfigText {
     std::string paths;
 
     std::string render() const {
-        return "[memory]\n" + memory + "\n[action]\nsysrq_trigger = \"" + trigger + "\"\n" + action +
-               "\n[poll]\nmin_interval = \"1ms\"\nmax_interval = \"100ms\"\n" + poll + "\n[paths]\n" + paths +
-               "\n[kubernetes]\nlog_heaviest = false\n";
+        return "[memory]\n" + memory + "\n[action]\nsysrq_trigger = \"" + trigger + "\"\n" +
+               action + "\n[poll]\nmin_interval = \"1ms\"\nmax_interval = \"100ms\"\n" + poll +
+               "\n[paths]\n" + paths + "\n[kubernetes]\nlog_heaviest = false\n";
     }
 };
 
@@ -52,8 +52,8 @@ struct FaultRig {
     bool start(const std::string& config_text, std::vector<std::string> extra_args = {},
                const std::vector<std::string>& wrapper = {}) {
         write_config(config_text);
-        std::vector<std::string> args = {"--config", config_path, "--proc-root", proc.root(),
-                                         "--log-target=stderr", "--no-mlock"};
+        std::vector<std::string> args = {"--config",  config_path,           "--proc-root",
+                                         proc.root(), "--log-target=stderr", "--no-mlock"};
         args.insert(args.end(), extra_args.begin(), extra_args.end());
         daemon.start(args, {{"NOTIFY_SOCKET", notify.path()}}, dir.file("daemon.log"), wrapper);
         return notify.wait_for("READY=1", std::chrono::seconds(5));
@@ -78,8 +78,9 @@ inline void write_meminfo(const std::string& proc_root, const std::string& text)
     padded.resize(kSize, '\n');
     int fd = ::open((proc_root + "/meminfo").c_str(), O_WRONLY | O_CREAT, 0644);
     if (fd < 0) throw std::runtime_error("open meminfo");
-    bool ok = ::pwrite(fd, padded.data(), padded.size(), 0) == static_cast<ssize_t>(padded.size()) &&
-              ::ftruncate(fd, static_cast<off_t>(padded.size())) == 0;
+    bool ok =
+        ::pwrite(fd, padded.data(), padded.size(), 0) == static_cast<ssize_t>(padded.size()) &&
+        ::ftruncate(fd, static_cast<off_t>(padded.size())) == 0;
     ::close(fd);
     if (!ok) throw std::runtime_error("write meminfo");
 }
@@ -132,8 +133,8 @@ class TmpfsMount {
 public:
     explicit TmpfsMount(const std::string& path) : path_(path) {
         ::mkdir(path.c_str(), 0755);
-        if (::mount("oomguard-test", path.c_str(), "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=64k,mode=0755") ==
-            0)
+        if (::mount("oomguard-test", path.c_str(), "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                    "size=64k,mode=0755") == 0)
             mounted_ = true;
         else
             error_ = std::strerror(errno);

@@ -38,7 +38,8 @@ TEST(TriggerFault, MissingThenCreatedFiresWithoutReload) {
     ASSERT_TRUE(r.start(c.render())) << r.daemon.log();
     r.proc.set_available(400 * MiB);
     ASSERT_TRUE(r.daemon.wait_log("trigger failed", 2s)) << r.daemon.log();
-    EXPECT_NE(r.daemon.log().find("No such file or directory"), std::string::npos) << r.daemon.log();
+    EXPECT_NE(r.daemon.log().find("No such file or directory"), std::string::npos)
+        << r.daemon.log();
     // The repeats keep failing and keep being logged: the loop goes on.
     EXPECT_TRUE(r.daemon.wait_log("trigger failed", 2s, 3)) << r.daemon.log();
     ::mkdir(r.dir.file("later").c_str(), 0755);
@@ -49,7 +50,8 @@ TEST(TriggerFault, MissingThenCreatedFiresWithoutReload) {
 
 TEST(TriggerFault, NotWritableByAnUnprivilegedDaemon) {
     if (!is_root()) GTEST_SKIP() << "needs root to run the daemon as nobody";
-    if (::access("/usr/bin/setpriv", X_OK) != 0) GTEST_SKIP() << "setpriv (util-linux) is not installed";
+    if (::access("/usr/bin/setpriv", X_OK) != 0)
+        GTEST_SKIP() << "setpriv (util-linux) is not installed";
     FaultRig r;
     r.open_to_others();
     ConfigText c;
@@ -229,7 +231,8 @@ void expect_old_config_survives(FaultRig& r, const std::function<void(const std:
 
 TEST(ConfigFault, DeletedBeforeReload) {
     FaultRig r;
-    expect_old_config_survives(r, [](const std::string& p) { ::unlink(p.c_str()); }, "No such file or directory");
+    expect_old_config_survives(
+        r, [](const std::string& p) { ::unlink(p.c_str()); }, "No such file or directory");
 }
 
 TEST(ConfigFault, ReplacedByGarbageBeforeReload) {
@@ -273,7 +276,8 @@ TEST(ConfigFault, ReplacedByAHugeFile) {
     expect_old_config_survives(
         r,
         [](const std::string& p) {
-            std::string big = "[memory]\nmin_available = \"1GiB\"\n" + std::string(2 << 20, '#') + "\n";
+            std::string big =
+                "[memory]\nmin_available = \"1GiB\"\n" + std::string(2 << 20, '#') + "\n";
             write_file(p, big);
         },
         "larger than 1 MiB");
@@ -367,7 +371,8 @@ public:
     std::vector<std::string> receive() {
         std::vector<std::string> out;
         char buf[65536];
-        for (ssize_t n; (n = ::recv(fd_, buf, sizeof buf, 0)) > 0;) out.emplace_back(buf, static_cast<size_t>(n));
+        for (ssize_t n; (n = ::recv(fd_, buf, sizeof buf, 0)) > 0;)
+            out.emplace_back(buf, static_cast<size_t>(n));
         return out;
     }
 
@@ -393,7 +398,8 @@ TEST(EnvironmentFault, NoJournaldFallsBackToStderr) {
     EXPECT_TRUE(r.daemon.wait_log("<5>start: oomguard", 2s)) << r.daemon.log();
     r.proc.set_available(400 * MiB);
     EXPECT_TRUE(wait_f_count(c.trigger, 1, 2s)) << r.daemon.log();
-    EXPECT_TRUE(r.daemon.wait_log("<4>trigger: MemAvailable 400 MiB < threshold 500 MiB", 2s)) << r.daemon.log();
+    EXPECT_TRUE(r.daemon.wait_log("<4>trigger: MemAvailable 400 MiB < threshold 500 MiB", 2s))
+        << r.daemon.log();
     r.proc.set_available(2048 * MiB);
     EXPECT_TRUE(r.daemon.wait_log("recovered:", 2s)) << r.daemon.log();
 }
@@ -415,15 +421,20 @@ TEST(EnvironmentFault, JournaldGetsStructuredEntries) {
     auto deadline = Clock::now() + 2s;
     while (trigger_entry.empty() && Clock::now() < deadline) {
         for (auto& e : journald.receive())
-            if (e.find("MESSAGE_ID=70f9fe7ab100420db4a8c0f2db5f4ab2\n") != std::string::npos) trigger_entry = e;
+            if (e.find("MESSAGE_ID=70f9fe7ab100420db4a8c0f2db5f4ab2\n") != std::string::npos)
+                trigger_entry = e;
         std::this_thread::sleep_for(10ms);
     }
-    ASSERT_FALSE(trigger_entry.empty()) << "no trigger entry reached the journald socket\n" << r.daemon.log();
-    for (const char* field : {"MESSAGE=MemAvailable 400 MiB < threshold 500 MiB", "PRIORITY=4\n",
-                              "SYSLOG_IDENTIFIER=oomguard\n", "OOMGUARD_EVENT=trigger\n",
-                              "OOMGUARD_THRESHOLD_BYTES=524288000\n", "OOMGUARD_MEM_AVAILABLE_BYTES=419430400\n"})
-        EXPECT_NE(trigger_entry.find(field), std::string::npos) << field << " missing in\n" << trigger_entry;
-    EXPECT_EQ(r.daemon.log_count("trigger:"), 0u) << "entries journald took must not also go to stderr";
+    ASSERT_FALSE(trigger_entry.empty()) << "no trigger entry reached the journald socket\n"
+                                        << r.daemon.log();
+    for (const char* field :
+         {"MESSAGE=MemAvailable 400 MiB < threshold 500 MiB", "PRIORITY=4\n",
+          "SYSLOG_IDENTIFIER=oomguard\n", "OOMGUARD_EVENT=trigger\n",
+          "OOMGUARD_THRESHOLD_BYTES=524288000\n", "OOMGUARD_MEM_AVAILABLE_BYTES=419430400\n"})
+        EXPECT_NE(trigger_entry.find(field), std::string::npos) << field << " missing in\n"
+                                                                << trigger_entry;
+    EXPECT_EQ(r.daemon.log_count("trigger:"), 0u)
+        << "entries journald took must not also go to stderr";
 }
 
 TEST(EnvironmentFault, StalledJournaldDoesNotHoldUpTheTrigger) {
@@ -442,8 +453,9 @@ TEST(EnvironmentFault, StalledJournaldDoesNotHoldUpTheTrigger) {
     ASSERT_TRUE(r.start(c.render(), {"--log-target=journal"})) << r.daemon.log();
     r.proc.set_available(400 * MiB);
     // Every repeat (100ms) logs an entry: 30 triggers are far past any queue.
-    EXPECT_TRUE(wait_f_count(c.trigger, 30, 6s)) << "triggers stopped at " << f_count(c.trigger) << "\n"
-                                                 << r.daemon.log();
+    EXPECT_TRUE(wait_f_count(c.trigger, 30, 6s))
+        << "triggers stopped at " << f_count(c.trigger) << "\n"
+        << r.daemon.log();
     // What journald had no room for went to stderr instead.
     EXPECT_GE(r.daemon.log_count("trigger: MemAvailable"), 1u) << r.daemon.log();
     r.daemon.signal(SIGTERM);
@@ -477,11 +489,13 @@ TEST(EnvironmentFault, NoProcPressurePollsOnly) {
     c.poll = "psi = true";
     write_file(c.trigger, "");
     struct stat st;
-    ASSERT_NE(::stat((r.proc.root() + "/pressure").c_str(), &st), 0) << "the fake proc root has no pressure dir";
+    ASSERT_NE(::stat((r.proc.root() + "/pressure").c_str(), &st), 0)
+        << "the fake proc root has no pressure dir";
     r.proc.set_available(2048 * MiB);
     ASSERT_TRUE(r.start(c.render())) << r.daemon.log();
     EXPECT_TRUE(r.daemon.wait_log("PSI trigger unavailable, polling only", 2s)) << r.daemon.log();
-    EXPECT_TRUE(r.daemon.wait_log("polling only", 2s, 2)) << "the start message says so\n" << r.daemon.log();
+    EXPECT_TRUE(r.daemon.wait_log("polling only", 2s, 2)) << "the start message says so\n"
+                                                          << r.daemon.log();
     r.proc.set_available(400 * MiB);
     EXPECT_TRUE(wait_f_count(c.trigger, 1, 2s)) << r.daemon.log();
 }
@@ -515,7 +529,8 @@ TEST(EnvironmentFault, KmsgIsADirectoryStillMonitors) {
 
 TEST(EnvironmentFault, KmsgUnreadableByAnUnprivilegedDaemon) {
     if (!is_root()) GTEST_SKIP() << "needs root to run the daemon as nobody";
-    if (::access("/usr/bin/setpriv", X_OK) != 0) GTEST_SKIP() << "setpriv (util-linux) is not installed";
+    if (::access("/usr/bin/setpriv", X_OK) != 0)
+        GTEST_SKIP() << "setpriv (util-linux) is not installed";
     FaultRig r;
     r.open_to_others();
     ConfigText c;
@@ -537,8 +552,9 @@ namespace {
 std::string meminfo(uint64_t avail, bool with_available = true, bool reordered = false) {
     std::string total = kb_line("MemTotal", 16384 * MiB), free = kb_line("MemFree", avail);
     std::string available = with_available ? kb_line("MemAvailable", avail) : "";
-    std::string rest = kb_line("Buffers", 0) + kb_line("Cached", 4096 * MiB) + kb_line("SwapTotal", 0) +
-                       kb_line("SwapFree", 0) + "HugePages_Total:       0\n" + kb_line("Hugepagesize", 2 * MiB);
+    std::string rest = kb_line("Buffers", 0) + kb_line("Cached", 4096 * MiB) +
+                       kb_line("SwapTotal", 0) + kb_line("SwapFree", 0) +
+                       "HugePages_Total:       0\n" + kb_line("Hugepagesize", 2 * MiB);
     if (reordered) return rest + available + free + total;
     return total + free + available + rest;
 }
@@ -600,7 +616,8 @@ TEST(MeminfoFault, OverflowingNumberIsAnErrorNotAHugeValue) {
     write_meminfo(r.proc.root(), meminfo(2048 * MiB));
     ASSERT_TRUE(r.start(c.render())) << r.daemon.log();
     write_meminfo(r.proc.root(), kb_line("MemTotal", 16384 * MiB) +
-                                     "MemAvailable:   18014398509481985 kB\n" + kb_line("SwapFree", 0));
+                                     "MemAvailable:   18014398509481985 kB\n" +
+                                     kb_line("SwapFree", 0));
     EXPECT_TRUE(r.daemon.wait_log("one too large", 2s)) << r.daemon.log();
     write_meminfo(r.proc.root(), meminfo(450 * MiB));
     EXPECT_TRUE(wait_f_count(c.trigger, 1, 2s)) << r.daemon.log();

@@ -10,7 +10,8 @@
 
 namespace oomguard::fuzz {
 
-[[noreturn]] inline void fail(const char* expr, const char* file, int line, const std::string& detail) {
+[[noreturn]] inline void fail(const char* expr, const char* file, int line,
+                              const std::string& detail) {
     std::fprintf(stderr, "%s:%d: invariant failed: %s\n  %s\n", file, line, expr, detail.c_str());
     std::abort();
 }

@@ -66,9 +66,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
     const std::string rendered = render_config(*load.config);
     ConfigLoad again = parse_config(rendered, "rendered.toml");
-    FUZZ_CHECK(again.config.has_value(), "the rendered config does not load:\n" + rendered + "\n" + explain(again));
+    FUZZ_CHECK(again.config.has_value(),
+               "the rendered config does not load:\n" + rendered + "\n" + explain(again));
     const std::string diff = first_difference(*load.config, *again.config);
     FUZZ_CHECK(diff.empty(), diff + " changed by render + parse:\n" + rendered);
-    FUZZ_CHECK(render_config(*again.config) == rendered, "render is not a fixed point:\n" + rendered);
+    FUZZ_CHECK(render_config(*again.config) == rendered,
+               "render is not a fixed point:\n" + rendered);
     return 0;
 }

@@ -38,12 +38,14 @@ std::optional<uint64_t> reference_value(const std::string& rest) {
     uint64_t v = 0;
     size_t start = i;
     for (; i < rest.size() && rest[i] >= '0' && rest[i] <= '9'; ++i) {
-        if (__builtin_mul_overflow(v, 10u, &v) || __builtin_add_overflow(v, uint64_t(rest[i] - '0'), &v))
+        if (__builtin_mul_overflow(v, 10u, &v) ||
+            __builtin_add_overflow(v, uint64_t(rest[i] - '0'), &v))
             return std::nullopt;
     }
     if (i == start) return std::nullopt;
     i = rest.find_first_not_of(' ', i);
-    if (i != std::string::npos && rest.compare(i, 2, "kB") == 0 && __builtin_mul_overflow(v, 1024u, &v))
+    if (i != std::string::npos && rest.compare(i, 2, "kB") == 0 &&
+        __builtin_mul_overflow(v, 1024u, &v))
         return std::nullopt;
     return v;
 }
@@ -58,15 +60,21 @@ std::optional<Parsed> reference_parse(const std::vector<std::string>& lines) {
         std::string key = line.substr(0, colon);
         uint64_t* dst;
         bool* seen;
-        if (key == "MemTotal") dst = &p.sample.mem_total, seen = &total;
-        else if (key == "MemAvailable") dst = &p.sample.mem_available, seen = &avail;
-        else if (key == "SwapFree") dst = &p.sample.swap_free, seen = &swap;
-        else continue;
+        if (key == "MemTotal")
+            dst = &p.sample.mem_total, seen = &total;
+        else if (key == "MemAvailable")
+            dst = &p.sample.mem_available, seen = &avail;
+        else if (key == "SwapFree")
+            dst = &p.sample.swap_free, seen = &swap;
+        else
+            continue;
         if (*seen) return std::nullopt;
         *seen = true;
         auto v = reference_value(line.substr(colon + 1));
-        if (!v) malformed = true;
-        else *dst = *v;
+        if (!v)
+            malformed = true;
+        else
+            *dst = *v;
     }
     p.status = malformed ? MeminfoParse::Malformed
                : !total  ? MeminfoParse::NoMemTotal
@@ -95,7 +103,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                              show(want->status, want->sample);
     FUZZ_CHECK(status == want->status, what);
     if (status == MeminfoParse::Ok) {
-        FUZZ_CHECK(got.mem_total == want->sample.mem_total && got.mem_available == want->sample.mem_available &&
+        FUZZ_CHECK(got.mem_total == want->sample.mem_total &&
+                       got.mem_available == want->sample.mem_available &&
                        got.swap_free == want->sample.swap_free,
                    what);
     }

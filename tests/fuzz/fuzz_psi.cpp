@@ -19,7 +19,8 @@ namespace {
 bool has_line(std::string_view text, std::string_view prefix) {
     for (size_t pos = 0; pos <= text.size();) {
         size_t nl = text.find('\n', pos);
-        std::string_view line = text.substr(pos, nl == std::string_view::npos ? std::string_view::npos : nl - pos);
+        std::string_view line =
+            text.substr(pos, nl == std::string_view::npos ? std::string_view::npos : nl - pos);
         if (line.substr(0, prefix.size()) == prefix) return true;
         if (nl == std::string_view::npos) break;
         pos = nl + 1;
@@ -30,7 +31,8 @@ bool has_line(std::string_view text, std::string_view prefix) {
 bool has_all_fields_once(std::string_view line) {
     for (std::string_view k : {" avg10=", " avg60=", " avg300=", " total="}) {
         size_t first = line.find(k);
-        if (first == std::string_view::npos || line.find(k, first + 1) != std::string_view::npos) return false;
+        if (first == std::string_view::npos || line.find(k, first + 1) != std::string_view::npos)
+            return false;
     }
     return true;
 }
@@ -57,9 +59,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     std::vector<std::string_view> psi_lines;
     for (size_t pos = 0; pos < text.size();) {
         size_t nl = text.find('\n', pos);
-        std::string_view line = text.substr(pos, nl == std::string_view::npos ? std::string_view::npos : nl - pos);
+        std::string_view line =
+            text.substr(pos, nl == std::string_view::npos ? std::string_view::npos : nl - pos);
         if (line.substr(0, 5) == "some " || line.substr(0, 5) == "full ") {
-            FUZZ_CHECK(has_all_fields_once(line.substr(4)), what + ": accepted " + fuzz::quote(line));
+            FUZZ_CHECK(has_all_fields_once(line.substr(4)),
+                       what + ": accepted " + fuzz::quote(line));
             psi_lines.push_back(line);
         }
         if (nl == std::string_view::npos) break;
@@ -70,14 +74,17 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
     // The order of the lines does not matter (with one line of each kind; with
     // repeats the last one wins).
-    if (psi_lines.size() > 2 || (psi_lines.size() == 2 && psi_lines[0].substr(0, 5) == psi_lines[1].substr(0, 5)))
+    if (psi_lines.size() > 2 ||
+        (psi_lines.size() == 2 && psi_lines[0].substr(0, 5) == psi_lines[1].substr(0, 5)))
         return 0;
     std::string reversed;
-    for (auto it = psi_lines.rbegin(); it != psi_lines.rend(); ++it) reversed += std::string(*it) + "\n";
+    for (auto it = psi_lines.rbegin(); it != psi_lines.rend(); ++it)
+        reversed += std::string(*it) + "\n";
     auto again = parse_psi(reversed);
     FUZZ_CHECK(again.ok(), what + ": the same lines in another order fail");
     FUZZ_CHECK(again->some.total_us == r->some.total_us && again->some.avg10 == r->some.avg10 &&
-                   again->has_full == r->has_full && (!r->has_full || again->full.total_us == r->full.total_us),
+                   again->has_full == r->has_full &&
+                   (!r->has_full || again->full.total_us == r->full.total_us),
                what + ": the same lines in another order give other values");
     return 0;
 }

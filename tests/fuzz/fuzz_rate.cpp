@@ -23,6 +23,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     FUZZ_CHECK(s.ok() && *s == *r, what + ": differs from parse_size of the part before /s");
     const std::string exact = render_size(*r) + "/s";
     auto again = parse_rate(exact);
-    FUZZ_CHECK(again.ok() && *again == *r, what + ": " + fuzz::quote(exact) + " does not parse back");
+    FUZZ_CHECK(again.ok() && *again == *r,
+               what + ": " + fuzz::quote(exact) + " does not parse back");
     return 0;
 }

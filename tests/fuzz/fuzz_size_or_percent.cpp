@@ -24,7 +24,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (v.is_percent) {
         FUZZ_CHECK(std::isfinite(v.percent) && v.percent > 0.0 && v.percent < 100.0, what);
         for (uint64_t total : {uint64_t{0}, uint64_t{1}, uint64_t{16} << 30, uint64_t{1} << 50})
-            FUZZ_CHECK(v.resolve(total) <= total, what + " resolves above MemTotal " + std::to_string(total));
+            FUZZ_CHECK(v.resolve(total) <= total,
+                       what + " resolves above MemTotal " + std::to_string(total));
     } else {
         auto s = parse_size(text);
         FUZZ_CHECK(s.ok() && *s == v.bytes, what + ": differs from parse_size");
