@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <toml++/toml.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -10,7 +11,6 @@
 #include <functional>
 #include <map>
 #include <sstream>
-#include <toml++/toml.h>
 
 namespace oomguard {
 
@@ -315,7 +315,8 @@ ConfigLoad parse_config(std::string_view text, const std::string& source_path) {
     return out;
 }
 
-std::string insecure_config_reason(unsigned uid, unsigned mode, bool regular_file, unsigned daemon_uid) {
+std::string insecure_config_reason(unsigned uid, unsigned mode, bool regular_file,
+                                   unsigned daemon_uid) {
     if (!regular_file) return "is not a regular file";
     if (uid != 0 && uid != daemon_uid)
         return "is owned by uid " + std::to_string(uid) +
@@ -323,8 +324,9 @@ std::string insecure_config_reason(unsigned uid, unsigned mode, bool regular_fil
     if (mode & (S_IWGRP | S_IWOTH)) {
         char buf[8];
         std::snprintf(buf, sizeof buf, "%04o", mode & 07777);
-        return std::string("is writable by ") + ((mode & S_IWOTH) ? "others" : "its group") + " (mode " +
-               buf + "): only root may decide what the daemon writes to (chmod go-w it)";
+        return std::string("is writable by ") + ((mode & S_IWOTH) ? "others" : "its group") +
+               " (mode " + buf +
+               "): only root may decide what the daemon writes to (chmod go-w it)";
     }
     return "";
 }
@@ -387,11 +389,21 @@ std::string toml_quote(const std::string& s) {
     std::string out = "\"";
     for (unsigned char ch : s) {
         switch (ch) {
-            case '"': out += "\\\""; break;
-            case '\\': out += "\\\\"; break;
-            case '\n': out += "\\n"; break;
-            case '\t': out += "\\t"; break;
-            case '\r': out += "\\r"; break;
+            case '"':
+                out += "\\\"";
+                break;
+            case '\\':
+                out += "\\\\";
+                break;
+            case '\n':
+                out += "\\n";
+                break;
+            case '\t':
+                out += "\\t";
+                break;
+            case '\r':
+                out += "\\r";
+                break;
             default:
                 if (ch < 0x20 || ch == 0x7f) {
                     char buf[8];

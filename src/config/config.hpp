@@ -82,7 +82,8 @@ struct ConfigFileCheck {
 };
 ConfigLoad load_config(const std::string& path, ConfigFileCheck check = {});
 // Why a file with this owner and mode must not be trusted, or "" when it may.
-std::string insecure_config_reason(unsigned uid, unsigned mode, bool regular_file, unsigned daemon_uid);
+std::string insecure_config_reason(unsigned uid, unsigned mode, bool regular_file,
+                                   unsigned daemon_uid);
 
 // The effective config as TOML, for --check-config.
 std::string render_config(const Config& c);

@@ -64,7 +64,8 @@ bool parse_line(std::string_view rest, PsiLine& out) {
         } else {
             double d = 0;
             auto r = std::from_chars(v.data(), v.data() + v.size(), d, std::chars_format::fixed);
-            if (r.ec != std::errc() || r.ptr != v.data() + v.size() || !(d >= 0.0) || !std::isfinite(d))
+            if (r.ec != std::errc() || r.ptr != v.data() + v.size() || !(d >= 0.0) ||
+                !std::isfinite(d))
                 return false;
             (bit == kAvg10 ? out.avg10 : bit == kAvg60 ? out.avg60 : out.avg300) = d;
         }

@@ -1,11 +1,12 @@
 #include "service/notifier.hpp"
 
+#include <systemd/sd-daemon.h>
+
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <string>
-#include <systemd/sd-daemon.h>
 
 namespace oomguard {
 

@@ -41,7 +41,8 @@ Result<std::pair<double, std::string_view>> split_number(std::string_view text,
     double number = 0;
     auto [end, ec] = std::from_chars(s.data(), s.data() + i, number, std::chars_format::fixed);
     if (ec == std::errc::result_out_of_range) {
-        if (nonzero_int) return Error::logic(std::string(what) + " \"" + std::string(text) + "\" is too large");
+        if (nonzero_int)
+            return Error::logic(std::string(what) + " \"" + std::string(text) + "\" is too large");
         number = 0;  // too small to be anything but zero
     } else if (ec != std::errc() || end != s.data() + i) {
         return Error::logic("\"" + std::string(text) + "\" is not a " + std::string(what));
@@ -66,8 +67,8 @@ constexpr UnitScale kSizeUnits[] = {
 // Nanoseconds per unit: integers, exact as doubles, so one multiplication is
 // the only rounding.
 constexpr UnitScale kDurationUnits[] = {
-    {"ns", 1.0}, {"us", 1e3}, {"µs", 1e3}, {"ms", 1e6},
-    {"s", 1e9}, {"sec", 1e9}, {"min", 60e9}, {"h", 3600e9},
+    {"ns", 1.0}, {"us", 1e3},  {"µs", 1e3},   {"ms", 1e6},
+    {"s", 1e9},  {"sec", 1e9}, {"min", 60e9}, {"h", 3600e9},
 };
 
 }  // namespace
