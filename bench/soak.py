@@ -65,11 +65,13 @@ def allocator(threshold, cap, report_fd):
 
     signal.signal(signal.SIGUSR1, on_usr1)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGUSR1})
-    chunks, crossed_at = [], None
+    chunks, crossed_at, lowest = [], None, None
     start = time.monotonic()
     while not stop and len(chunks) * CHUNK < cap:
         chunks.append(b"\x5a" * CHUNK)  # written, so resident
-        if crossed_at is None and mem_available() < threshold:
+        avail = mem_available()
+        lowest = avail if lowest is None else min(lowest, avail)
+        if crossed_at is None and avail < threshold:
             crossed_at = time.monotonic()
     if not stop:
         # Cap reached without a trigger: give the daemon 10 s more, then give up.
@@ -77,7 +79,7 @@ def allocator(threshold, cap, report_fd):
         while not stop and time.monotonic() < deadline:
             time.sleep(0.01)
     allocated = len(chunks) * CHUNK
-    msg = f"{int(stop)} {allocated} {crossed_at or 0} {start}\n"
+    msg = f"{int(stop)} {allocated} {crossed_at or 0} {lowest or 0}\n"
     os.write(report_fd, msg.encode())
     os._exit(0)
 
@@ -149,6 +151,7 @@ def main():
     child = None
     episodes, acted, repeats, unexpected, reload_failures, recoveries = 0, 0, 0, 0, 0, 0
     before_cap = 0  # episodes where the 'f' stopped the allocator before its cap
+    no_pressure = 0  # attempts where MemAvailable never crossed (others freed memory)
     reactions, samples, missed = [], [], []
     try:
         if not wait_log(log, "start: oomguard", 1, 5):
@@ -202,13 +205,22 @@ def main():
             if len(report) < 3:
                 sys.exit(f"soak: the allocating child failed (wait status {status})")
             stopped, allocated, crossed_at = int(report[0]), int(report[1]), float(report[2])
+            lowest = int(report[3])
+            if not got_f and not crossed_at:
+                # Other processes freed memory meanwhile: MemAvailable never went
+                # below the threshold, so there was nothing to act on. Not counted.
+                episodes -= 1
+                no_pressure += 1
+                continue
             if got_f:
                 acted += 1
                 before_cap += allocated < cap
                 if crossed_at:
                     reactions.append(t_f - crossed_at)
             else:
-                missed.append(f"episode {episodes}: no 'f' within 20 s (allocated {allocated // MiB} MiB)")
+                missed.append(f"episode {episodes}: no 'f' within 20 s although the allocator saw MemAvailable "
+                              f"{(threshold - lowest) / MiB:.0f} MiB below the threshold "
+                              f"(allocated {allocated // MiB} MiB)")
             if not wait_log(log, "recovered:", recovered_before + 1, 15):
                 missed.append(f"episode {episodes}: no recovery entry")
             else:
@@ -242,7 +254,8 @@ def main():
 
     print(f"oomguard soak: {args.minutes:g} min, threshold = MemAvailable - {args.margin_mib} MiB, "
           f"allocating up to {args.alloc_mib} MiB per episode, {CHUNK // MiB} MiB steps")
-    print(f"  episodes            {episodes}")
+    print(f"  episodes            {episodes}   (+{no_pressure} attempts where other processes freed memory "
+          f"meanwhile and MemAvailable never crossed: not counted)")
     print(f"  acted on            {acted} ('f' received; {before_cap} of them before the allocator reached "
           f"its {args.alloc_mib} MiB cap)")
     for m in missed:
