@@ -71,7 +71,7 @@ bool Daemon::open_sensors(const Config& c, std::string& error) {
 }
 
 bool Daemon::init() {
-    ConfigLoad load = load_config(opts_.config_path);
+    ConfigLoad load = load_config(opts_.config_path, {opts_.allow_insecure_config});
     if (!load.config) {
         for (const auto& e : load.errors)
             journal_.log(Event::ReloadFailed, LOG_ERR, "config error: " + e.to_string(opts_.config_path),
@@ -280,7 +280,7 @@ void Daemon::record_oom_request_ignored() { ++state_.oom_requests_ignored_total;
 
 bool Daemon::reload() {
     notifier_.reloading();
-    ConfigLoad load = load_config(opts_.config_path);
+    ConfigLoad load = load_config(opts_.config_path, {opts_.allow_insecure_config});
     std::string err;
     if (load.config) {
         Config c = apply_overrides(*load.config);

@@ -24,6 +24,7 @@ struct DaemonOptions {
     std::optional<std::string> cgroup_root;
     LogTarget log_target = LogTarget::Auto;
     bool mlock = true;
+    bool allow_insecure_config = false;  // tests only: skip the config owner/mode check
 };
 
 // An OOM kill the kernel reported on kmsg, mapped to its pod and container

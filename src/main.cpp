@@ -33,6 +33,8 @@ void usage(FILE* out) {
                  "  --log-target T       auto | journal | stderr (default auto)\n"
                  "  --no-mlock           do not lock the daemon in memory (tests, sanitizers)\n"
                  "  --no-dbus            do not offer the D-Bus API (org.oomguard1)\n"
+                 "  --allow-insecure-config  accept a config not owned by root or writable by\n"
+                 "                       group/others (tests only)\n"
                  "  --version            print the version\n"
                  "  --help               this text\n",
                  OOMGUARD_DEFAULT_CONFIG);
@@ -41,7 +43,8 @@ void usage(FILE* out) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    enum { OPT_CHECK = 256, OPT_DRY, OPT_PROC, OPT_CGROUP, OPT_LOG, OPT_NOMLOCK, OPT_NODBUS, OPT_VERSION };
+    enum { OPT_CHECK = 256, OPT_DRY, OPT_PROC, OPT_CGROUP, OPT_LOG, OPT_NOMLOCK, OPT_NODBUS, OPT_INSECURE,
+           OPT_VERSION };
     static const option longopts[] = {
         {"config", required_argument, nullptr, 'c'},
         {"check-config", no_argument, nullptr, OPT_CHECK},
@@ -51,6 +54,7 @@ int main(int argc, char** argv) {
         {"log-target", required_argument, nullptr, OPT_LOG},
         {"no-mlock", no_argument, nullptr, OPT_NOMLOCK},
         {"no-dbus", no_argument, nullptr, OPT_NODBUS},
+        {"allow-insecure-config", no_argument, nullptr, OPT_INSECURE},
         {"version", no_argument, nullptr, OPT_VERSION},
         {"help", no_argument, nullptr, 'h'},
         {nullptr, 0, nullptr, 0},
@@ -78,6 +82,7 @@ int main(int argc, char** argv) {
                 break;
             case OPT_NOMLOCK: opts.mlock = false; break;
             case OPT_NODBUS: dbus = false; break;
+            case OPT_INSECURE: opts.allow_insecure_config = true; break;
             case OPT_VERSION: std::printf("oomguard %s\n", OOMGUARD_VERSION); return 0;
             case 'h': usage(stdout); return 0;
             default: usage(stderr); return 2;
@@ -94,7 +99,7 @@ int main(int argc, char** argv) {
     }
 
     if (check) {
-        ConfigLoad load = load_config(opts.config_path);
+        ConfigLoad load = load_config(opts.config_path, {opts.allow_insecure_config});
         if (!load.config) {
             for (const auto& e : load.errors) std::fprintf(stderr, "%s\n", e.to_string(opts.config_path).c_str());
             std::fprintf(stderr, "oomguard: %zu error(s) in %s\n", load.errors.size(), opts.config_path.c_str());

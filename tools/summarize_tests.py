@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
-"""Prints 'N passed, N failed, N skipped' from meson's testlog.json, counting the
-gtest cases inside each test binary when their output lists them."""
+"""Prints 'N passed, N failed, N skipped' from one or more meson testlog.json
+files (the main, sanitizer and fuzz build dirs), counting the gtest cases inside
+each test binary when their output lists them."""
 import json, re, sys
 
 passed = failed = skipped = 0
-for line in open(sys.argv[1]):
+lines = [line for path in sys.argv[1:] for line in open(path)]
+for line in lines:
     t = json.loads(line)
     out = t.get("stdout", "") or ""
     ok = len(re.findall(r"^\[       OK \]", out, re.M))

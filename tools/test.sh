@@ -1,13 +1,61 @@
 #!/usr/bin/env bash
 # Builds oomguard and runs the whole test suite: unit, integration (real daemon
-# against fake /proc roots), real cgroups, D-Bus, packaging and the systemd-nspawn
-# end-to-end test. Installs its own dependencies. Ends with "N passed, N failed".
+# against fake /proc roots), fault injection, real cgroups, D-Bus, packaging and
+# the systemd-nspawn end-to-end test. Installs its own dependencies. Then:
+#  - the same unit, integration and fault suites again, built with ASan+UBSan
+#    (build-asan; the system suite is skipped there: it tests packaging and
+#    systemd wiring, not memory safety, and costs minutes);
+#  - a short libFuzzer pass over every fuzz target (build-fuzz, clang).
+# With arguments (passed to `meson test`, e.g. --suite integration) only the
+# first pass runs. OOMGUARD_SKIP_SANITIZERS=1 / OOMGUARD_SKIP_FUZZ=1 skip a pass.
+# Ends with "N passed, N failed".
 set -uo pipefail
 cd "$(dirname "$0")/.."
+# The daemon refuses group/world-writable configs: tests create theirs 0644.
+umask 022
 tools/deps.sh --test || exit 1
 [ -d build ] || meson setup build -Dtests=true >/dev/null || exit 1
 ninja -C build || exit 1
 meson test -C build --print-errorlogs --num-processes 2 "$@"
 rc=$?
-python3 tools/summarize_tests.py build/meson-logs/testlog.json
+logs=(build/meson-logs/testlog.json)
+
+# Suites rerun under the sanitizers; append new ones here (not the system suite).
+sanitizer_suites=(unit integration fault)
+
+if [ $# -eq 0 ] && [ "${OOMGUARD_SKIP_SANITIZERS:-0}" != 1 ]; then
+  echo "== ASan+UBSan: ${sanitizer_suites[*]}"
+  if [ ! -d build-asan ]; then
+    meson setup build-asan -Db_sanitize=address,undefined -Db_lundef=false -Dsystem_tests=false \
+      >/dev/null || exit 1
+  fi
+  ninja -C build-asan || exit 1
+  # Reports of every process (test binaries and the daemons they start) land in
+  # sanlog: any file there fails the run, even from a daemon that was killed.
+  sanlog=$(mktemp -d /tmp/oomguard-sanitizers-XXXXXX)
+  suites=()
+  for s in "${sanitizer_suites[@]}"; do suites+=(--suite "$s"); done
+  ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:log_path=$sanlog/asan" \
+  UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:log_path=$sanlog/ubsan" \
+    meson test -C build-asan --print-errorlogs --num-processes 2 "${suites[@]}" || rc=1
+  if compgen -G "$sanlog/*" >/dev/null; then
+    echo "sanitizer reports:" >&2
+    cat "$sanlog"/* >&2
+    rc=1
+  fi
+  rm -rf "$sanlog"
+  logs+=(build-asan/meson-logs/testlog.json)
+fi
+
+if [ $# -eq 0 ] && [ "${OOMGUARD_SKIP_FUZZ:-0}" != 1 ]; then
+  echo "== libFuzzer: a short pass per target (tools/fuzz.sh runs longer ones)"
+  if [ ! -d build-fuzz ]; then
+    CXX=clang++ meson setup build-fuzz -Dfuzz=true >/dev/null || exit 1
+  fi
+  ninja -C build-fuzz fuzz || exit 1
+  meson test -C build-fuzz --no-rebuild --print-errorlogs --num-processes 2 --suite fuzz || rc=1
+  logs+=(build-fuzz/meson-logs/testlog.json)
+fi
+
+python3 tools/summarize_tests.py "${logs[@]}"
 exit $rc

@@ -1,12 +1,16 @@
 #include "config/config.hpp"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <toml++/toml.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
-#include <fstream>
 #include <functional>
 #include <map>
 #include <sstream>
-#include <toml++/toml.h>
 
 namespace oomguard {
 
@@ -329,39 +333,132 @@ ConfigLoad parse_config(std::string_view text, const std::string& source_path) {
     return out;
 }
 
-ConfigLoad load_config(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) {
-        ConfigLoad out;
-        out.errors.push_back(
-            ConfigError{"", 0, std::string("cannot read config file: ") + std::strerror(errno)});
-        return out;
+std::string insecure_config_reason(unsigned uid, unsigned mode, bool regular_file,
+                                   unsigned daemon_uid) {
+    if (!regular_file) return "is not a regular file";
+    if (uid != 0 && uid != daemon_uid)
+        return "is owned by uid " + std::to_string(uid) +
+               ", not root: only root may decide what the daemon writes to (chown root:root it)";
+    if (mode & (S_IWGRP | S_IWOTH)) {
+        char buf[8];
+        std::snprintf(buf, sizeof buf, "%04o", mode & 07777);
+        return std::string("is writable by ") + ((mode & S_IWOTH) ? "others" : "its group") +
+               " (mode " + buf +
+               "): only root may decide what the daemon writes to (chmod go-w it)";
     }
-    std::ostringstream ss;
-    ss << in.rdbuf();
-    return parse_config(ss.str(), path);
+    return "";
 }
 
+ConfigLoad load_config(const std::string& path, ConfigFileCheck check) {
+    // Larger than any real config: refuse rather than read a runaway file.
+    constexpr size_t kMaxConfigBytes = 1 << 20;
+    ConfigLoad out;
+    auto fail = [&](std::string msg) {
+        out.errors.push_back(ConfigError{"", 0, std::move(msg)});
+        return out;
+    };
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    if (fd < 0) return fail(std::string("cannot read config file: ") + std::strerror(errno));
+    // Checked on the open fd, so the file checked is the file read.
+    struct stat st;
+    if (::fstat(fd, &st) != 0) {
+        int err = errno;
+        ::close(fd);
+        return fail(std::string("cannot stat config file: ") + std::strerror(err));
+    }
+    if (!S_ISREG(st.st_mode)) {
+        ::close(fd);
+        return fail("refusing config file: it is not a regular file");
+    }
+    if (!check.allow_insecure) {
+        std::string why = insecure_config_reason(st.st_uid, st.st_mode, true, ::geteuid());
+        if (!why.empty()) {
+            ::close(fd);
+            return fail("refusing config file: it " + why +
+                        "; --allow-insecure-config overrides this for tests");
+        }
+    }
+    std::string text;
+    char buf[8192];
+    for (;;) {
+        ssize_t n = ::read(fd, buf, sizeof buf);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) {
+            int err = errno;
+            ::close(fd);
+            return fail(std::string("cannot read config file: ") + std::strerror(err));
+        }
+        if (n == 0) break;
+        text.append(buf, static_cast<size_t>(n));
+        if (text.size() > kMaxConfigBytes) {
+            ::close(fd);
+            return fail("refusing config file: larger than 1 MiB");
+        }
+    }
+    ::close(fd);
+    return parse_config(text, path);
+}
+
+namespace {
+
+// A TOML basic string: quotes, backslashes and control characters escaped, so
+// any path or name that loaded renders back to the same string.
+std::string toml_quote(const std::string& s) {
+    std::string out = "\"";
+    for (unsigned char ch : s) {
+        switch (ch) {
+            case '"':
+                out += "\\\"";
+                break;
+            case '\\':
+                out += "\\\\";
+                break;
+            case '\n':
+                out += "\\n";
+                break;
+            case '\t':
+                out += "\\t";
+                break;
+            case '\r':
+                out += "\\r";
+                break;
+            default:
+                if (ch < 0x20 || ch == 0x7f) {
+                    char buf[8];
+                    std::snprintf(buf, sizeof buf, "\\u%04X", ch);
+                    out += buf;
+                } else {
+                    out += static_cast<char>(ch);
+                }
+        }
+    }
+    return out + "\"";
+}
+
+}  // namespace
+
+// Exact values (render_size/render_duration), not the rounded human forms, so
+// the output of --check-config loads again to the same config.
 std::string render_config(const Config& c) {
     std::ostringstream o;
-    auto q = [](const std::string& s) { return "\"" + s + "\""; };
+    auto q = [](const std::string& s) { return toml_quote(s); };
     o << "[memory]\n";
-    o << "min_available = " << q(c.memory.min_available.to_string()) << "\n";
+    o << "min_available = " << q(c.memory.min_available.to_config_string()) << "\n";
     if (c.memory.warn_available)
-        o << "warn_available = " << q(c.memory.warn_available->to_string()) << "\n";
+        o << "warn_available = " << q(c.memory.warn_available->to_config_string()) << "\n";
     if (c.memory.recover_available)
-        o << "recover_available = " << q(c.memory.recover_available->to_string()) << "\n";
+        o << "recover_available = " << q(c.memory.recover_available->to_config_string()) << "\n";
     else
         o << "# recover_available: unset (" << (c.memory.warn_available ? "= warn_available" : "= 2 x min_available") << ")\n";
     o << "\n[action]\n";
     o << "mode = " << q(to_string(c.action.mode)) << "\n";
     o << "sysrq_trigger = " << q(c.action.sysrq_trigger) << "\n";
-    o << "repeat_after = " << q(format_duration(c.action.repeat_after)) << "\n";
+    o << "repeat_after = " << q(render_duration(c.action.repeat_after)) << "\n";
     o << "fallback_sysrq = " << (c.action.fallback_sysrq ? "true" : "false") << "\n";
     o << "\n[poll]\n";
-    o << "min_interval = " << q(format_duration(c.poll.min_interval)) << "\n";
-    o << "max_interval = " << q(format_duration(c.poll.max_interval)) << "\n";
-    o << "fill_rate = " << q(format_bytes(c.poll.fill_rate) + "/s") << "\n";
+    o << "min_interval = " << q(render_duration(c.poll.min_interval)) << "\n";
+    o << "max_interval = " << q(render_duration(c.poll.max_interval)) << "\n";
+    o << "fill_rate = " << q(render_size(c.poll.fill_rate) + "/s") << "\n";
     o << "psi = " << (c.poll.psi ? "true" : "false") << "\n";
     o << "\n[paths]\n";
     o << "proc = " << q(c.paths.proc) << "\ncgroup = " << q(c.paths.cgroup) << "\nkmsg = " << q(c.paths.kmsg) << "\n";
@@ -377,7 +474,7 @@ std::string render_config(const Config& c) {
     o << "scan_budget = " << q(format_duration(c.kubernetes.scan_budget)) << "\n";
     o << "\n[metrics]\n";
     o << "textfile = " << q(c.metrics.textfile) << "\n";
-    o << "interval = " << q(format_duration(c.metrics.interval)) << "\n";
+    o << "interval = " << q(render_duration(c.metrics.interval)) << "\n";
     return o.str();
 }
 

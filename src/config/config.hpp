@@ -77,7 +77,18 @@ struct ConfigLoad {
 };
 
 ConfigLoad parse_config(std::string_view toml_text, const std::string& source_path);
-ConfigLoad load_config(const std::string& path);
+
+// The config decides which file the daemon (root) writes 'f' to, so only root
+// may control it: load_config refuses a file that is not a regular file, not
+// owned by root (or by the daemon's own user, which gains nothing), or writable
+// by group or others, unless allow_insecure (--allow-insecure-config, tests).
+struct ConfigFileCheck {
+    bool allow_insecure = false;
+};
+ConfigLoad load_config(const std::string& path, ConfigFileCheck check = {});
+// Why a file with this owner and mode must not be trusted, or "" when it may.
+std::string insecure_config_reason(unsigned uid, unsigned mode, bool regular_file,
+                                   unsigned daemon_uid);
 
 // The effective config as TOML, for --check-config.
 std::string render_config(const Config& c);

@@ -6,20 +6,24 @@
 namespace oomguard {
 namespace {
 
-// Parses "   12345 kB" after the colon. Returns false when no digits follow.
+// Parses "   12345 kB" after the colon. Returns false when no digits follow or
+// the number does not fit in 64 bits (a wrapped value would look plausible).
 bool parse_kb(std::string_view rest, uint64_t& bytes) {
     size_t i = 0;
     while (i < rest.size() && rest[i] == ' ') ++i;
     uint64_t v = 0;
     size_t start = i;
     while (i < rest.size() && rest[i] >= '0' && rest[i] <= '9') {
-        v = v * 10 + static_cast<uint64_t>(rest[i] - '0');
+        if (__builtin_mul_overflow(v, 10u, &v) ||
+            __builtin_add_overflow(v, static_cast<uint64_t>(rest[i] - '0'), &v))
+            return false;
         ++i;
     }
     if (i == start) return false;
     while (i < rest.size() && rest[i] == ' ') ++i;
     // Values are in kB; a line without a unit (HugePages_Total) is not one we read.
-    bytes = (rest.substr(i, 2) == "kB") ? v * 1024 : v;
+    if (rest.substr(i, 2) == "kB" && __builtin_mul_overflow(v, 1024u, &v)) return false;
+    bytes = v;
     return true;
 }
 
@@ -64,7 +68,8 @@ const char* describe(MeminfoParse p) {
         case MeminfoParse::NoMemTotal: return "no MemTotal line";
         case MeminfoParse::NoMemAvailable:
             return "no MemAvailable line (the kernel is older than 3.14; oomguard needs MemAvailable)";
-        case MeminfoParse::Malformed: return "a MemTotal/MemAvailable/SwapFree line has no number";
+        case MeminfoParse::Malformed:
+            return "a MemTotal/MemAvailable/SwapFree line has no number, or one too large";
     }
     return "?";
 }

@@ -4,8 +4,8 @@
 #include <unistd.h>
 
 #include <charconv>
+#include <cmath>
 #include <cstdio>
-#include <cstdlib>
 
 namespace oomguard {
 
@@ -37,9 +37,11 @@ Status PsiTrigger::open(const std::string& proc_root, Duration stall, Duration w
 
 namespace {
 
+// rest: " avg10=0.00 avg60=0.00 avg300=0.00 total=0". Each field exactly once;
+// averages are finite and not negative, total is all digits.
 bool parse_line(std::string_view rest, PsiLine& out) {
-    // rest: " avg10=0.00 avg60=0.00 avg300=0.00 total=0"
-    int found = 0;
+    constexpr unsigned kAvg10 = 1, kAvg60 = 2, kAvg300 = 4, kTotal = 8;
+    unsigned found = 0;
     while (!rest.empty()) {
         while (!rest.empty() && rest.front() == ' ') rest.remove_prefix(1);
         size_t sp = rest.find(' ');
@@ -48,23 +50,27 @@ bool parse_line(std::string_view rest, PsiLine& out) {
         size_t eq = tok.find('=');
         if (eq == std::string_view::npos) continue;
         std::string_view k = tok.substr(0, eq), v = tok.substr(eq + 1);
-        if (k == "total") {
+        const unsigned bit = k == "total"    ? kTotal
+                             : k == "avg10"  ? kAvg10
+                             : k == "avg60"  ? kAvg60
+                             : k == "avg300" ? kAvg300
+                                             : 0u;
+        if (!bit) continue;
+        if (found & bit) return false;
+        found |= bit;
+        if (bit == kTotal) {
             auto r = std::from_chars(v.data(), v.data() + v.size(), out.total_us);
-            if (r.ec != std::errc()) return false;
-            ++found;
-        } else if (k == "avg10" || k == "avg60" || k == "avg300") {
-            char tmp[32];
-            if (v.empty() || v.size() >= sizeof tmp) return false;
-            v.copy(tmp, v.size());
-            tmp[v.size()] = 0;
-            char* end = nullptr;
-            double d = std::strtod(tmp, &end);
-            if (end == tmp || *end) return false;
-            (k == "avg10" ? out.avg10 : k == "avg60" ? out.avg60 : out.avg300) = d;
-            ++found;
+            if (r.ec != std::errc() || r.ptr != v.data() + v.size()) return false;
+        } else {
+            double d = 0;
+            auto r = std::from_chars(v.data(), v.data() + v.size(), d, std::chars_format::fixed);
+            if (r.ec != std::errc() || r.ptr != v.data() + v.size() || !(d >= 0.0) ||
+                !std::isfinite(d))
+                return false;
+            (bit == kAvg10 ? out.avg10 : bit == kAvg60 ? out.avg60 : out.avg300) = d;
         }
     }
-    return found == 4;
+    return found == (kAvg10 | kAvg60 | kAvg300 | kTotal);
 }
 
 }  // namespace

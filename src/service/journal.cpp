@@ -1,14 +1,15 @@
 #include "service/journal.hpp"
 
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <syslog.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
-#include <systemd/sd-journal.h>
 
 namespace oomguard {
 
@@ -65,9 +66,11 @@ bool stderr_is_journal_stream() {
     return st.st_dev == dev && st.st_ino == ino;
 }
 
+constexpr const char* kJournalSocket = "/run/systemd/journal/socket";
+
 bool journald_socket_exists() {
     struct stat st;
-    return stat("/run/systemd/journal/socket", &st) == 0 && S_ISSOCK(st.st_mode);
+    return stat(kJournalSocket, &st) == 0 && S_ISSOCK(st.st_mode);
 }
 
 }  // namespace
@@ -83,24 +86,45 @@ Journal::Journal(LogTarget target) {
             journal_ = !tty_ && (stderr_is_journal_stream() || journald_socket_exists());
             break;
     }
+    if (journal_) socket_.open(kJournalSocket);
 }
+
+namespace {
+
+// journald's native protocol: "NAME=value\n", or for a value with a newline
+// "NAME\n" + its length as 64-bit little endian + value + "\n".
+void add_field(std::string& out, std::string_view name, std::string_view value) {
+    out += name;
+    if (value.find('\n') == std::string_view::npos) {
+        out += '=';
+        out += value;
+    } else {
+        out += '\n';
+        uint64_t n = value.size();
+        for (int i = 0; i < 8; ++i) out += static_cast<char>((n >> (8 * i)) & 0xff);
+        out += value;
+    }
+    out += '\n';
+}
+
+}  // namespace
 
 void Journal::log(Event e, int priority, std::string_view message,
                   const std::vector<LogField>& fields) {
     if (journal_) {
-        std::vector<std::string> items;
-        items.reserve(fields.size() + 5);
-        items.push_back("MESSAGE=" + std::string(message));
-        items.push_back("PRIORITY=" + std::to_string(priority));
-        items.push_back("SYSLOG_IDENTIFIER=oomguard");
-        items.push_back(std::string("OOMGUARD_EVENT=") + event_name(e));
-        if (*message_id(e)) items.push_back(std::string("MESSAGE_ID=") + message_id(e));
-        for (const auto& f : fields) items.push_back(f.name + "=" + f.value);
-        std::vector<iovec> iov(items.size());
-        for (size_t i = 0; i < items.size(); ++i)
-            iov[i] = iovec{const_cast<char*>(items[i].data()), items[i].size()};
-        if (sd_journal_sendv(iov.data(), static_cast<int>(iov.size())) >= 0) return;
-        ++failures_;  // journald gone: fall back to stderr for this entry
+        std::string entry;
+        entry.reserve(256 + message.size() + 64 * fields.size());
+        add_field(entry, "MESSAGE", message);
+        add_field(entry, "PRIORITY", std::to_string(priority));
+        add_field(entry, "SYSLOG_IDENTIFIER", "oomguard");
+        add_field(entry, "OOMGUARD_EVENT", event_name(e));
+        if (*message_id(e)) add_field(entry, "MESSAGE_ID", message_id(e));
+        for (const auto& f : fields) add_field(entry, f.name, f.value);
+        iovec iov{entry.data(), entry.size()};
+        // Not sd_journal_sendv(): it blocks on a stalled journald and reports
+        // success when the socket is missing. Any failure: stderr, this entry.
+        if (socket_.send(&iov, 1) == 0) return;
+        ++failures_;
     }
     to_stderr(e, priority, message, fields);
 }
@@ -130,7 +154,10 @@ void Journal::to_stderr(Event e, int priority, std::string_view message,
         }
         line += "\n";
     }
-    ssize_t r = ::write(STDERR_FILENO, line.data(), line.size());
+    // Under systemd stderr is a stream socket to journald: never wait on it (a
+    // stalled journald must not hold up the trigger). Files and terminals: write.
+    ssize_t r = ::send(STDERR_FILENO, line.data(), line.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (r < 0 && errno == ENOTSOCK) r = ::write(STDERR_FILENO, line.data(), line.size());
     (void)r;
 }
 

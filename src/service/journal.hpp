@@ -1,11 +1,14 @@
-// Structured logging: journald (sd_journal_send, fixed MESSAGE_ID per event) or
-// readable lines on stderr (a terminal, or no journald).
+// Structured logging: journald (native protocol, fixed MESSAGE_ID per event) or
+// readable lines on stderr (a terminal, or no journald). Never blocks: an entry
+// journald has no room for goes to stderr instead.
 #pragma once
 
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
+
+#include "service/datagram.hpp"
 
 namespace oomguard {
 
@@ -50,6 +53,7 @@ private:
     bool journal_ = false;
     bool tty_ = false;
     unsigned long failures_ = 0;
+    UnixDatagram socket_;  // journald, non-blocking
     void to_stderr(Event e, int priority, std::string_view message, const std::vector<LogField>& fields);
 };
 

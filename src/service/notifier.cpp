@@ -1,22 +1,26 @@
 #include "service/notifier.hpp"
 
+#include <systemd/sd-daemon.h>
+
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <ctime>
 #include <string>
-#include <systemd/sd-daemon.h>
 
 namespace oomguard {
 
 Notifier::Notifier() {
-    enabled_ = std::getenv("NOTIFY_SOCKET") != nullptr;
+    const char* path = std::getenv("NOTIFY_SOCKET");
+    enabled_ = path && socket_.open(path);
     uint64_t usec = 0;
     if (sd_watchdog_enabled(0, &usec) > 0) watchdog_usec_ = usec;
 }
 
 void Notifier::send(const char* msg) {
     if (!enabled_) return;
-    if (sd_notify(0, msg) < 0) ++failures_;
+    iovec iov{const_cast<char*>(msg), std::strlen(msg)};
+    if (socket_.send(&iov, 1) != 0) ++failures_;
 }
 
 void Notifier::ready(std::string_view status) {

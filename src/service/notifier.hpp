@@ -1,9 +1,13 @@
-// sd_notify wrapper: READY, STATUS (rate-limited by the caller), WATCHDOG,
+// sd_notify protocol: READY, STATUS (rate-limited by the caller), WATCHDOG,
 // RELOADING with MONOTONIC_USEC, STOPPING. A no-op without $NOTIFY_SOCKET.
+// Sent without blocking (see datagram.hpp): a message PID 1 has no room for is
+// dropped and counted, never waited for.
 #pragma once
 
 #include <cstdint>
 #include <string_view>
+
+#include "service/datagram.hpp"
 
 namespace oomguard {
 
@@ -25,6 +29,7 @@ private:
     bool enabled_ = false;
     uint64_t watchdog_usec_ = 0;
     unsigned long failures_ = 0;
+    UnixDatagram socket_;
     void send(const char* msg);
 };
 

@@ -1,5 +1,6 @@
 #include "util/units.hpp"
 
+#include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <limits>
@@ -14,6 +15,8 @@ std::string_view trim(std::string_view s) {
 }
 
 // Splits "12.5MiB" into 12.5 and "MiB". Rejects signs, exponents and empty numbers.
+// The number is converted with from_chars (correctly rounded), so an exact
+// rendering of a value (render_size, render_duration) parses back to it.
 Result<std::pair<double, std::string_view>> split_number(std::string_view text,
                                                          std::string_view what) {
     std::string_view s = trim(text);
@@ -21,18 +24,12 @@ Result<std::pair<double, std::string_view>> split_number(std::string_view text,
     if (s.front() == '-') return Error::logic(std::string(what) + " must not be negative: \"" +
                                               std::string(text) + "\"");
     size_t i = 0;
-    bool digits = false, dot = false;
-    double int_part = 0, frac = 0, scale = 1;
+    bool digits = false, dot = false, nonzero_int = false;
     for (; i < s.size(); ++i) {
         char c = s[i];
         if (c >= '0' && c <= '9') {
             digits = true;
-            if (dot) {
-                scale /= 10;
-                frac += (c - '0') * scale;
-            } else {
-                int_part = int_part * 10 + (c - '0');
-            }
+            if (!dot && c != '0') nonzero_int = true;
         } else if (c == '.' && !dot) {
             dot = true;
         } else {
@@ -41,8 +38,17 @@ Result<std::pair<double, std::string_view>> split_number(std::string_view text,
     }
     if (!digits)
         return Error::logic("\"" + std::string(text) + "\" is not a " + std::string(what));
+    double number = 0;
+    auto [end, ec] = std::from_chars(s.data(), s.data() + i, number, std::chars_format::fixed);
+    if (ec == std::errc::result_out_of_range) {
+        if (nonzero_int)
+            return Error::logic(std::string(what) + " \"" + std::string(text) + "\" is too large");
+        number = 0;  // too small to be anything but zero
+    } else if (ec != std::errc() || end != s.data() + i) {
+        return Error::logic("\"" + std::string(text) + "\" is not a " + std::string(what));
+    }
     std::string_view unit = trim(s.substr(i));
-    return std::pair<double, std::string_view>{int_part + frac, unit};
+    return std::pair<double, std::string_view>{number, unit};
 }
 
 struct UnitScale {
@@ -58,9 +64,11 @@ constexpr UnitScale kSizeUnits[] = {
     {"T", 1099511627776.0}, {"TB", 1099511627776.0}, {"TiB", 1099511627776.0},
 };
 
+// Nanoseconds per unit: integers, exact as doubles, so one multiplication is
+// the only rounding.
 constexpr UnitScale kDurationUnits[] = {
-    {"ns", 1e-9}, {"us", 1e-6}, {"µs", 1e-6}, {"ms", 1e-3},
-    {"s", 1.0}, {"sec", 1.0}, {"min", 60.0}, {"h", 3600.0},
+    {"ns", 1.0}, {"us", 1e3},  {"µs", 1e3},   {"ms", 1e6},
+    {"s", 1e9},  {"sec", 1e9}, {"min", 60e9}, {"h", 3600e9},
 };
 
 }  // namespace
@@ -75,7 +83,8 @@ Result<uint64_t> parse_size(std::string_view text) {
     for (const auto& u : kSizeUnits) {
         if (u.name == unit) {
             double bytes = number * u.factor;
-            if (bytes > static_cast<double>(std::numeric_limits<int64_t>::max()))
+            // 2^63 itself is out of range: int64 max is not a double, and it rounds up.
+            if (bytes >= static_cast<double>(std::numeric_limits<int64_t>::max()))
                 return Error::logic("size \"" + std::string(text) + "\" is too large");
             return static_cast<uint64_t>(std::llround(bytes));
         }
@@ -123,7 +132,7 @@ Result<Duration> parse_duration(std::string_view text) {
                             "\" has no unit; write e.g. \"500ms\" or \"2s\"");
     for (const auto& u : kDurationUnits) {
         if (u.name == unit) {
-            double ns = number * u.factor * 1e9;
+            double ns = number * u.factor;
             if (ns > 1e18) return Error::logic("duration \"" + std::string(text) + "\" is too long");
             return Duration(static_cast<int64_t>(std::llround(ns)));
         }
@@ -180,6 +189,39 @@ std::string format_duration(Duration d) {
         std::snprintf(buf, sizeof buf, "%lldmin %llds", static_cast<long long>(ns / 60'000'000'000LL),
                       static_cast<long long>((ns / 1'000'000'000) % 60));
     return buf;
+}
+
+std::string render_size(uint64_t bytes) {
+    static constexpr const char* kNames[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+    int i = 0;
+    uint64_t v = bytes;
+    while (v != 0 && v % 1024 == 0 && i < 4) {
+        v /= 1024;
+        ++i;
+    }
+    return std::to_string(v) + " " + kNames[i];
+}
+
+std::string render_duration(Duration d) {
+    static constexpr std::pair<int64_t, const char*> kUnits[] = {
+        {3'600'000'000'000LL, "h"}, {60'000'000'000LL, "min"}, {1'000'000'000LL, "s"},
+        {1'000'000LL, "ms"},        {1'000LL, "us"},
+    };
+    const int64_t ns = d.count();
+    if (ns == 0) return "0s";
+    for (const auto& [per, name] : kUnits)
+        if (ns % per == 0) return std::to_string(ns / per) + name;
+    return std::to_string(ns) + "ns";
+}
+
+std::string SizeOrPercent::to_config_string() const {
+    if (!is_percent) return render_size(bytes);
+    // The shortest fixed-point form that parses back to the same double.
+    char buf[512];
+    auto [end, ec] = std::to_chars(buf, buf + sizeof buf - 1, percent, std::chars_format::fixed);
+    if (ec != std::errc()) return to_string();
+    *end++ = '%';
+    return std::string(buf, end);
 }
 
 std::string SizeOrPercent::to_string() const {

@@ -24,7 +24,8 @@ struct SizeOrPercent {
         return is_percent ? static_cast<uint64_t>(static_cast<double>(mem_total) * percent / 100.0)
                           : bytes;
     }
-    std::string to_string() const;
+    std::string to_string() const;         // for people: "5.1 GiB", "5%"
+    std::string to_config_string() const;  // exact: parses back to the same value
     bool operator==(const SizeOrPercent&) const = default;
 };
 
@@ -40,5 +41,11 @@ std::string format_bytes(uint64_t bytes);
 size_t format_bytes(uint64_t bytes, char* buf, size_t cap);
 // "1s", "250ms", "1.5s", "3min 2s".
 std::string format_duration(Duration d);
+
+// Exact forms for writing a config back (--check-config): the largest unit that
+// divides the value, so parse_size/parse_duration give back the same value.
+// "350 MiB", "1000001 B"; "1500us", "2min".
+std::string render_size(uint64_t bytes);
+std::string render_duration(Duration d);
 
 }  // namespace oomguard

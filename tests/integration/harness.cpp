@@ -179,9 +179,11 @@ DaemonProcess::~DaemonProcess() {
 }
 
 void DaemonProcess::start(const std::vector<std::string>& args,
-                          const std::map<std::string, std::string>& env, const std::string& log_path) {
+                          const std::map<std::string, std::string>& env, const std::string& log_path,
+                          const std::vector<std::string>& wrapper) {
     log_path_ = log_path;
-    std::vector<std::string> argv_s = {oomguard_binary()};
+    std::vector<std::string> argv_s = wrapper;
+    argv_s.push_back(oomguard_binary());
     argv_s.insert(argv_s.end(), args.begin(), args.end());
     pid_ = ::fork();
     if (pid_ < 0) throw std::runtime_error("fork");
@@ -202,7 +204,7 @@ void DaemonProcess::start(const std::vector<std::string>& args,
         std::vector<char*> argv;
         for (auto& s : argv_s) argv.push_back(s.data());
         argv.push_back(nullptr);
-        ::execv(argv[0], argv.data());
+        ::execvp(argv[0], argv.data());
         std::perror("execv");
         _exit(127);
     }

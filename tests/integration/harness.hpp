@@ -89,9 +89,10 @@ class DaemonProcess {
 public:
     DaemonProcess() = default;
     ~DaemonProcess();
-    // Starts the binary with args; stderr and stdout go to log_path.
+    // Starts the binary with args; stderr and stdout go to log_path. A non-empty
+    // wrapper runs it through a command first, e.g. {"setpriv", "--reuid=nobody", ...}.
     void start(const std::vector<std::string>& args, const std::map<std::string, std::string>& env,
-               const std::string& log_path);
+               const std::string& log_path, const std::vector<std::string>& wrapper = {});
     pid_t pid() const { return pid_; }
     bool running();
     void signal(int sig);

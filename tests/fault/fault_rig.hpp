@@ -1,0 +1,158 @@
+// Shared pieces of the fault-injection tests: the real oomguard binary against
+// a fake proc root, with a config the test rewrites and a trigger it watches.
+#pragma once
+
+#include <fcntl.h>
+#include <sched.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
+#include <stdexcept>
+#include <string>
+#include <thread>
+
+#include "harness.hpp"
+
+namespace oomguard::test {
+
+constexpr uint64_t MiB = 1ull << 20;
+
+// The config text for a rig: threshold, trigger and extra keys per section.
+struct ConfigText {
+    std::string memory = "min_available = \"500MiB\"";
+    std::string trigger;
+    std::string action = "repeat_after = \"100ms\"";
+    std::string poll = "psi = false";
+    std::string paths;
+
+    std::string render() const {
+        return "[memory]\n" + memory + "\n[action]\nsysrq_trigger = \"" + trigger + "\"\n" +
+               action + "\n[poll]\nmin_interval = \"1ms\"\nmax_interval = \"100ms\"\n" + poll +
+               "\n[paths]\n" + paths + "\n[kubernetes]\nlog_heaviest = false\n";
+    }
+};
+
+struct FaultRig {
+    TempDir dir;
+    FakeProc proc{dir.path(), 16384 * MiB};
+    NotifySocket notify{dir.file("notify.sock")};
+    DaemonProcess daemon;
+    std::string config_path = dir.file("oomguard.toml");
+
+    // Root-owned, 0644: what the daemon accepts without --allow-insecure-config.
+    void write_config(const std::string& text) const {
+        write_file(config_path, text);
+        ::chmod(config_path.c_str(), 0644);
+    }
+
+    // Starts the daemon and waits for READY=1; false (with the log) if it never came.
+    bool start(const std::string& config_text, std::vector<std::string> extra_args = {},
+               const std::vector<std::string>& wrapper = {}) {
+        write_config(config_text);
+        std::vector<std::string> args = {"--config",  config_path,           "--proc-root",
+                                         proc.root(), "--log-target=stderr", "--no-mlock"};
+        args.insert(args.end(), extra_args.begin(), extra_args.end());
+        daemon.start(args, {{"NOTIFY_SOCKET", notify.path()}}, dir.file("daemon.log"), wrapper);
+        return notify.wait_for("READY=1", std::chrono::seconds(5));
+    }
+
+    // Lets an unprivileged daemon (setpriv --reuid=nobody) reach the rig's files.
+    void open_to_others() const {
+        ::chmod(dir.path().c_str(), 0755);
+        ::chmod(proc.root().c_str(), 0755);
+        ::chmod(notify.path().c_str(), 0777);
+    }
+};
+
+inline const std::vector<std::string> kAsNobody = {"setpriv", "--reuid=nobody", "--regid=nogroup",
+                                                   "--clear-groups"};
+
+// Rewrites <proc>/meminfo in place with any text, padded with newlines to a
+// fixed length so the daemon's pread never sees a torn or shorter file.
+inline void write_meminfo(const std::string& proc_root, const std::string& text) {
+    constexpr size_t kSize = 2048;
+    std::string padded = text;
+    padded.resize(kSize, '\n');
+    int fd = ::open((proc_root + "/meminfo").c_str(), O_WRONLY | O_CREAT, 0644);
+    if (fd < 0) throw std::runtime_error("open meminfo");
+    bool ok =
+        ::pwrite(fd, padded.data(), padded.size(), 0) == static_cast<ssize_t>(padded.size()) &&
+        ::ftruncate(fd, static_cast<off_t>(padded.size())) == 0;
+    ::close(fd);
+    if (!ok) throw std::runtime_error("write meminfo");
+}
+
+inline std::string kb_line(const char* key, uint64_t bytes) {
+    char buf[96];
+    std::snprintf(buf, sizeof buf, "%-16s%12llu kB\n", (std::string(key) + ":").c_str(),
+                  static_cast<unsigned long long>(bytes / 1024));
+    return buf;
+}
+
+// Number of 'f' bytes in a regular trigger file.
+inline size_t f_count(const std::string& path) {
+    size_t n = 0;
+    for (char c : read_file(path)) n += c == 'f';
+    return n;
+}
+
+inline bool wait_f_count(const std::string& path, size_t want, std::chrono::milliseconds timeout) {
+    auto deadline = Clock::now() + timeout;
+    while (Clock::now() < deadline) {
+        if (f_count(path) >= want) return true;
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    return f_count(path) >= want;
+}
+
+// Moves this test process (and the daemons it starts) into a private mount
+// namespace, so test mounts never show up on the host. Once per process.
+inline bool private_mount_namespace(std::string& why) {
+    static int state = 0;  // 0 untried, 1 ok, -1 failed
+    static std::string error;
+    if (state == 0) {
+        if (::unshare(CLONE_NEWNS) != 0) {
+            error = std::string("unshare(CLONE_NEWNS): ") + std::strerror(errno);
+            state = -1;
+        } else if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) {
+            error = std::string("making / private: ") + std::strerror(errno);
+            state = -1;
+        } else {
+            state = 1;
+        }
+    }
+    why = error;
+    return state == 1;
+}
+
+// A small tmpfs mounted at a directory of the test, unmounted on scope exit.
+class TmpfsMount {
+public:
+    explicit TmpfsMount(const std::string& path) : path_(path) {
+        ::mkdir(path.c_str(), 0755);
+        if (::mount("oomguard-test", path.c_str(), "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                    "size=64k,mode=0755") == 0)
+            mounted_ = true;
+        else
+            error_ = std::strerror(errno);
+    }
+    ~TmpfsMount() {
+        if (mounted_) ::umount2(path_.c_str(), MNT_DETACH);
+    }
+    bool mounted() const { return mounted_; }
+    const std::string& error() const { return error_; }
+    bool set_read_only(bool ro) {
+        unsigned long flags = MS_REMOUNT | MS_NOSUID | MS_NODEV | MS_NOEXEC | (ro ? MS_RDONLY : 0);
+        return ::mount("oomguard-test", path_.c_str(), "tmpfs", flags, "size=64k,mode=0755") == 0;
+    }
+
+private:
+    std::string path_;
+    bool mounted_ = false;
+    std::string error_;
+};
+
+}  // namespace oomguard::test
