@@ -1,8 +1,10 @@
 #include "config/config.hpp"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cstring>
-#include <fstream>
 #include <functional>
 #include <map>
 #include <sstream>
@@ -312,16 +314,28 @@ ConfigLoad parse_config(std::string_view text, const std::string& source_path) {
 }
 
 ConfigLoad load_config(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) {
+    // Plain read(2), not iostreams: a stream here would fault in (and, with
+    // mlockall, lock) a good share of libstdc++'s locale code for nothing.
+    std::string text;
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    bool ok = fd >= 0;
+    while (ok) {
+        char buf[4096];
+        ssize_t n = ::read(fd, buf, sizeof buf);
+        if (n > 0) text.append(buf, static_cast<size_t>(n));
+        else if (n == 0) break;
+        else if (errno != EINTR) ok = false;
+    }
+    if (!ok) {
+        int err = errno;
+        if (fd >= 0) ::close(fd);
         ConfigLoad out;
         out.errors.push_back(
-            ConfigError{"", 0, std::string("cannot read config file: ") + std::strerror(errno)});
+            ConfigError{"", 0, std::string("cannot read config file: ") + std::strerror(err)});
         return out;
     }
-    std::ostringstream ss;
-    ss << in.rdbuf();
-    return parse_config(ss.str(), path);
+    ::close(fd);
+    return parse_config(text, path);
 }
 
 std::string render_config(const Config& c) {
