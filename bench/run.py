@@ -347,11 +347,16 @@ class Bench:
                     m[k + "_kib"] = int(v.split()[0])
                 elif k in ("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches"):
                     m[k] = int(v)
-        with open(f"/proc/{pid}/smaps_rollup") as f:
+        # Resident pages in locked mappings (VmFlags "lo"): with MCL_ONFAULT
+        # these are exactly the pages that are resident and locked.
+        m["rss_locked_kib"] = 0
+        rss = 0
+        with open(f"/proc/{pid}/smaps") as f:
             for line in f:
-                k, _, v = line.partition(":")
-                if k == "Locked":
-                    m["Locked_kib"] = int(v.split()[0])
+                if line.startswith("Rss:"):
+                    rss = int(line.split()[1])
+                elif line.startswith("VmFlags:") and " lo" in " " + line.split(":", 1)[1]:
+                    m["rss_locked_kib"] += rss
         return m
 
     def bench_idle(self):
@@ -398,7 +403,7 @@ class Bench:
                 "cpu_ticks_ms": a["cpu_ticks_ms"] - b["cpu_ticks_ms"],
                 "wakeups_per_s": wake / elapsed,
                 "rss_kib": a["VmRSS_kib"], "hwm_kib": a["VmHWM_kib"], "vmlck_kib": a["VmLck_kib"],
-                "locked_resident_kib": a.get("Locked_kib", 0),
+                "locked_resident_kib": a["rss_locked_kib"],
                 "rss_anon_kib": a["RssAnon_kib"], "rss_file_kib": a["RssFile_kib"],
             }
             print(f"  {k}: {res[k]}", flush=True)
@@ -549,8 +554,10 @@ def render(results, info, command):
         L.append("## 3. Idle cost\n")
         L.append(f"All daemons at once for {secs:.0f} s with plenty of free memory. CPU from /proc/<pid>/schedstat "
                  "(ns; utime+stime from /proc/<pid>/stat has 10 ms ticks and is shown too). Wakeups = context "
-                 "switches per second. Locked resident = `Locked:` of smaps_rollup (pages actually resident and "
-                 "locked); VmLck counts whole locked mappings, resident or not.\n")
+                 "switches per second. Locked resident = the RSS of mappings that are mlocked (VmFlags `lo` in "
+                 "/proc/<pid>/smaps; with MCL_ONFAULT every resident page of such a mapping is locked); VmLck "
+                 "counts whole locked mappings, resident or not. RssFile is mostly shared library text that other "
+                 "processes map too; RssAnon is the daemon's own memory.\n")
         L.append("| daemon | CPU ms (schedstat) | CPU ms (stat ticks) | wakeups/s | RSS KiB | locked resident KiB "
                  "| VmLck KiB | RssAnon KiB | RssFile KiB |")
         L.append("|---|---|---|---|---|---|---|---|---|")
