@@ -110,6 +110,7 @@ private:
     std::unique_ptr<Policy> policy_;
     MeminfoReader meminfo_;
     PsiTrigger psi_;
+    SysrqTrigger trigger_{""};  // from config_, kept so that firing it copies nothing
     DaemonState state_;
     std::vector<LoopSource*> sources_;
     std::vector<EventSink*> sinks_;

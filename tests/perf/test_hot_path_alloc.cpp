@@ -10,9 +10,11 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdarg>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -75,6 +77,30 @@ int posix_memalign(void** out, size_t a, size_t n) {
     return 0;
 }
 void free(void* p) { __libc_free(p); }
+}
+
+// open() is interposed too, to note the allocation count at the moment the
+// daemon opens its trigger: nothing may be allocated from the sample that
+// goes below the threshold up to there.
+namespace {
+std::atomic<const char*> g_trigger_path{nullptr};
+std::atomic<uint64_t> g_allocs_at_trigger_open{~0ull};
+}  // namespace
+
+extern "C" int open(const char* path, int flags, ...) {
+    mode_t mode = 0;
+    if (flags & (O_CREAT | O_TMPFILE)) {
+        va_list ap;
+        va_start(ap, flags);
+        mode = static_cast<mode_t>(va_arg(ap, int));
+        va_end(ap);
+    }
+    const char* trigger = g_trigger_path.load();
+    if (t_counting && trigger && std::strcmp(path, trigger) == 0) {
+        uint64_t none = ~0ull;
+        g_allocs_at_trigger_open.compare_exchange_strong(none, g_allocations.load());
+    }
+    return static_cast<int>(syscall(SYS_openat, AT_FDCWD, path, flags, mode));
 }
 
 namespace {
@@ -216,7 +242,8 @@ TEST(HotPathAlloc, TriggerWriteToFifoDoesNotAllocate) {
 }
 
 // The daemon's whole loop (timerfd wakeup, sample, decide, re-arm, STATUS to a
-// NOTIFY_SOCKET once a second) in steady state, polling every millisecond.
+// NOTIFY_SOCKET once a second) in steady state, polling every millisecond; then
+// the path from the sample below the threshold to the trigger write.
 TEST(HotPathAlloc, DaemonLoopInSteadyStateDoesNotAllocate) {
     TempDir dir;
     FakeMeminfo mem(dir.file("proc"));
@@ -254,12 +281,15 @@ TEST(HotPathAlloc, DaemonLoopInSteadyStateDoesNotAllocate) {
     // The daemon runs in this thread (it owns the signalfd); a helper thread,
     // which inherits the blocked signals, takes the snapshots and stops it.
     std::atomic<uint64_t> steady_allocs{~0ull};
+    std::atomic<uint64_t> allocs_before_crossing{0};
     std::atomic<uint64_t> trigger_bytes{0};
+    g_trigger_path = fifo.c_str();
     std::thread helper([&] {
         std::this_thread::sleep_for(300ms);  // start-up logging is allowed
         const uint64_t a = g_allocations.load();
         std::this_thread::sleep_for(1500ms);  // > 1 s: includes STATUS updates
-        steady_allocs = g_allocations.load() - a;
+        allocs_before_crossing = g_allocations.load();
+        steady_allocs = allocs_before_crossing - a;
         // Something happens: below the threshold, the trigger arrives (and the
         // daemon may allocate to log it).
         mem.set_kib(400ull << 10);
@@ -288,6 +318,10 @@ TEST(HotPathAlloc, DaemonLoopInSteadyStateDoesNotAllocate) {
     // It really looped: ~1000 samples a second for 1.8 s.
     EXPECT_GT(daemon.state().samples_total, 500u);
     EXPECT_GE(trigger_bytes.load(), 1u) << "no trigger after the crossing";
+    ASSERT_NE(g_allocs_at_trigger_open.load(), ~0ull) << "the daemon never opened its trigger";
+    EXPECT_EQ(g_allocs_at_trigger_open.load() - allocs_before_crossing.load(), 0u)
+        << "allocations between the below-threshold sample and the trigger write";
+    g_trigger_path = nullptr;
 }
 
 }  // namespace
