@@ -23,12 +23,13 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MiB = 1024  # in KiB
 
-ALL = ["unit", "startup", "idle", "latency", "spikes", "tune"]
+ALL = ["unit", "startup", "idle", "latency", "spikes", "journal", "tune"]
 
 
 class Interrupted(Exception):
@@ -73,6 +74,64 @@ def summary(values):
         "max": max(values) if values else float("nan"),
         "min": min(values) if values else float("nan"),
     }
+
+
+class FakeJournald:
+    """/run/systemd/journal/socket of our own, in the bench's private mount
+    namespace (a tmpfs over /run/systemd there; nothing outside changes). It
+    reads like journald until stall(), then stops reading with a full queue,
+    as a journald stuck under memory pressure does."""
+
+    def __init__(self, host_mnt_ns):
+        if os.stat("/proc/self/ns/mnt").st_ino == host_mnt_ns:
+            raise RuntimeError("not in a private mount namespace; refusing to mount over /run/systemd")
+        base = "/run/systemd" if os.path.isdir("/run/systemd") else "/run"
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m,mode=755", "oomguard-bench", base], check=True)
+        self.base = base
+        os.makedirs("/run/systemd/journal", exist_ok=True)
+        self.path = "/run/systemd/journal/socket"
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(self.path)
+        self.sock.settimeout(0.02)
+        self.draining = threading.Event()
+        self.draining.set()
+        self.closing = False
+        self.received = 0
+        self.thread = threading.Thread(target=self.drain, daemon=True)
+        self.thread.start()
+
+    def drain(self):
+        while not self.closing:
+            if not self.draining.is_set():
+                time.sleep(0.005)
+                continue
+            try:
+                self.sock.recv(1 << 17)
+                self.received += 1
+            except (socket.timeout, BlockingIOError):
+                pass
+
+    def stall(self):
+        self.draining.clear()
+        time.sleep(0.05)
+        filler = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        filler.setblocking(False)
+        for _ in range(100000):  # fills up to net.unix.max_dgram_qlen
+            try:
+                filler.sendto(b"MESSAGE=other services logging\n", self.path)
+            except (BlockingIOError, OSError):
+                break
+        filler.close()
+
+    def resume(self):
+        self.draining.set()
+
+    def close(self):
+        self.closing = True
+        self.draining.set()
+        self.thread.join(1)
+        self.sock.close()
+        subprocess.run(["umount", self.base], check=False)
 
 
 class Bench:
@@ -148,7 +207,7 @@ class Bench:
             f.write(text)
         return path
 
-    def start_oomguard(self, config, notify=True, log="oomguard.log"):
+    def start_oomguard(self, config, notify=True, log="oomguard.log", log_target="stderr", binary=None):
         env = dict(os.environ)
         env.pop("NOTIFY_SOCKET", None)
         sock = None
@@ -157,7 +216,8 @@ class Bench:
             env["NOTIFY_SOCKET"] = path
         log_f = open(os.path.join(self.tmp, log), "ab")
         t0 = time.monotonic_ns()
-        p = self.spawn(self.niced([self.oomguard, "--config", config, "--log-target=stderr"]), env=env, stderr=log_f)
+        p = self.spawn(self.niced([binary or self.oomguard, "--config", config, "--log-target=" + log_target]),
+                       env=env, stderr=log_f)
         log_f.close()
         ready_ns = None
         if sock:
@@ -230,7 +290,7 @@ class Bench:
         while time.monotonic() < deadline and mem_available_kib() < target_kib:
             time.sleep(0.02)
 
-    def episode(self, daemon, rate_mbps, below_kib, hold_ms, poll=None):
+    def episode(self, daemon, rate_mbps, below_kib, hold_ms, poll=None, binary=None, stall_journal=False):
         """One ramp against one freshly started daemon. Returns the ramp's JSON
         plus 'valid'/'why'."""
         start = mem_available_kib()
@@ -247,11 +307,16 @@ class Bench:
         p = None
         try:
             if daemon == "oomguard":
-                p = self.start_oomguard(self.oomguard_config(threshold, self.fifo, poll=poll))
+                p = self.start_oomguard(self.oomguard_config(threshold, self.fifo, poll=poll), binary=binary,
+                                        log_target="journal" if stall_journal else "stderr")
             else:
                 p = self.start_earlyoom(self.earlyoom_argv(threshold))
+            if stall_journal:
+                self.journald.stall()
             out, _ = r.communicate(b"go\n", timeout=30)
         finally:
+            if stall_journal:
+                self.journald.resume()
             self.stop(r)
             if p is not None:
                 (self.stop_oomguard if daemon == "oomguard" else self.stop_earlyoom)(p)
@@ -433,6 +498,32 @@ class Bench:
         self.results["unit"] = {d["name"]: d for d in map(json.loads, out.splitlines())}
         print("  " + out.replace("\n", "\n  "), flush=True)
 
+    def bench_journal(self):
+        """journald stalls (as it can under memory pressure): its socket queue is
+        full and sd_journal_send() blocks. Does the trigger still go out?"""
+        n = max(5, self.args.episodes // 4)
+        self.journald = FakeJournald(self.args.host_mnt_ns)
+        out = {}
+        variants = [("this build", None)]
+        if self.args.compare_oomguard:
+            variants.append((f"compare: {self.args.compare_oomguard}", self.args.compare_oomguard))
+        try:
+            for label, binary in variants:
+                print(f"stalled journald, 1GB/s ramp: {label}", flush=True)
+                eps = []
+                for i in range(n):
+                    res = self.episode("oomguard", 1000, 1536 * MiB, 2000, binary=binary, stall_journal=True)
+                    eps.append(res)
+                    lat = res["latency_us"] / 1000
+                    print(f"  #{i + 1} {'acted' if res['t_action_ns'] else 'NO ACTION'} latency {lat:.2f} ms",
+                          flush=True)
+                acted = [e for e in eps if e["crossed"] and e["t_action_ns"]]
+                out[label] = {"episodes": len(eps), "acted": len(acted),
+                              "latency_ms": summary([e["latency_us"] / 1000 for e in acted]), "raw": eps}
+        finally:
+            self.journald.close()
+        self.results["journal"] = out
+
     def bench_tune(self):
         """Latency at the fastest ramp for several assumed fill rates."""
         n = max(5, self.args.episodes // 2)
@@ -606,6 +697,19 @@ def render(results, info, command):
             L.append(f"| {label} | {x['n']} | {fmt(x['p50'])} | {fmt(x['p95'])} | {fmt(x['max'])} |")
         L.append("")
 
+    jr = results.get("journal")
+    if jr:
+        L.append("## 1b. Reaction with journald stalled\n")
+        L.append("oomguard logging to journald (`--log-target=journal`), whose socket queue is full and unread from "
+                 "just before the ramp starts (a journald stuck under memory pressure; `sd_journal_send()` then blocks). "
+                 "1 GB/s ramp; the ramp holds below the threshold for 2 s.\n")
+        L.append("| oomguard binary | episodes | trigger arrived | p50 ms | p95 ms | max ms |")
+        L.append("|---|---|---|---|---|---|")
+        for label, x in jr.items():
+            L.append(f"| {label} | {x['episodes']} | {x['acted']} | {fmt(x['latency_ms']['p50'])} | "
+                     f"{fmt(x['latency_ms']['p95'])} | {fmt(x['latency_ms']['max'])} |")
+        L.append("")
+
     tune = results.get("tune")
     if tune:
         L.append("## 6. Polling tuning: oomguard alone at the fastest ramp, by assumed fill_rate\n")
@@ -682,7 +786,8 @@ def outer(args, argv):
     signal.signal(signal.SIGHUP, forward)
     try:
         cmd = ["unshare", "--pid", "--fork", "--mount-proc", "--kill-child",
-               sys.executable, os.path.abspath(__file__), "--inner", "--tmp", tmp] + argv
+               sys.executable, os.path.abspath(__file__), "--inner", "--tmp", tmp,
+               "--host-mnt-ns", str(os.stat("/proc/self/ns/mnt").st_ino)] + argv
         try:
             child = subprocess.Popen(cmd)
             rc = child.wait()
@@ -724,7 +829,9 @@ def main():
     ap.add_argument("--nice", type=int, default=0, help="run both daemons at this niceness (default 0)")
     ap.add_argument("--out", default=os.path.join(ROOT, "bench", "results", "latest.md"))
     ap.add_argument("--command", default="", help="command line to record in the table")
+    ap.add_argument("--compare-oomguard", default="", help="another oomguard binary for the journal bench (before/after)")
     ap.add_argument("--inner", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--host-mnt-ns", type=int, default=0, help=argparse.SUPPRESS)
     ap.add_argument("--tmp", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.episodes < 1 or args.episodes > 200 or args.idle_seconds < 1 or args.idle_seconds > 600:
