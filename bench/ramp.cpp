@@ -264,13 +264,13 @@ int main(int argc, char** argv) {
     std::printf(
         "{\"end\":\"%s\",\"start_kib\":%llu,\"threshold_kib\":%llu,\"floor_kib\":%llu,"
         "\"crossed\":%s,\"cross_kib\":%llu,\"min_kib\":%llu,\"end_kib\":%llu,"
-        "\"t_start_ns\":%lld,\"t_cross_ns\":%lld,\"t_floor_ns\":%lld,\"t_action_ns\":%lld,"
+        "\"t_start_ns\":%lld,\"t_stop_ns\":%lld,\"t_cross_ns\":%lld,\"t_floor_ns\":%lld,\"t_action_ns\":%lld,"
         "\"latency_us\":%.1f,\"floor_first\":%s,\"actions\":%d,\"touched_mib\":%.1f,"
         "\"rate_mbps\":%.1f,\"samples\":%llu,\"chunk_kib\":%zu,\"realtime_receiver\":%s}\n",
         end, static_cast<unsigned long long>(start_kib), static_cast<unsigned long long>(o.threshold_kib),
         static_cast<unsigned long long>(o.floor_kib), t_cross ? "true" : "false",
         static_cast<unsigned long long>(cross_kib), static_cast<unsigned long long>(min_kib),
-        static_cast<unsigned long long>(end_kib), static_cast<long long>(t_start), static_cast<long long>(t_cross),
+        static_cast<unsigned long long>(end_kib), static_cast<long long>(t_start), static_cast<long long>(t_stop), static_cast<long long>(t_cross),
         static_cast<long long>(t_floor), static_cast<long long>(t_action),
         (t_cross && t_action) ? static_cast<double>(t_action - t_cross) / 1e3 : -1.0,
         (t_floor && (!t_action || t_floor < t_action)) ? "true" : "false", g_actions.load(),

@@ -29,7 +29,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MiB = 1024  # in KiB
 
-ALL = ["unit", "startup", "idle", "latency", "spikes", "journal", "tune"]
+ALL = ["unit", "startup", "idle", "latency", "spikes", "journal", "hover", "psi", "tune"]
 
 
 class Interrupted(Exception):
@@ -207,7 +207,7 @@ class Bench:
             f.write(text)
         return path
 
-    def start_oomguard(self, config, notify=True, log="oomguard.log", log_target="stderr", binary=None):
+    def start_oomguard(self, config, notify=True, log="oomguard.log", log_target="stderr", binary=None, extra=()):
         env = dict(os.environ)
         env.pop("NOTIFY_SOCKET", None)
         sock = None
@@ -216,7 +216,8 @@ class Bench:
             env["NOTIFY_SOCKET"] = path
         log_f = open(os.path.join(self.tmp, log), "ab")
         t0 = time.monotonic_ns()
-        p = self.spawn(self.niced([binary or self.oomguard, "--config", config, "--log-target=" + log_target]),
+        p = self.spawn(self.niced([binary or self.oomguard, "--config", config, "--log-target=" + log_target,
+                                   *extra]),
                        env=env, stderr=log_f)
         log_f.close()
         ready_ns = None
@@ -524,6 +525,107 @@ class Bench:
             self.journald.close()
         self.results["journal"] = out
 
+    def bench_hover(self):
+        """The price of adaptive polling: CPU while MemAvailable sits still at a
+        given headroom above the threshold (a fake proc root, so any headroom can
+        be held for as long as we like)."""
+        secs = self.args.hover_seconds
+        proc = os.path.join(self.tmp, "hover-proc")
+        os.makedirs(proc, exist_ok=True)
+        threshold = 1024 * MiB
+        total = 24 * 1024 * MiB
+        cfg = self.oomguard_config(threshold, os.path.join(self.tmp, "hover-trigger"))
+        out = {}
+        for label, head_kib in (("4 GiB", 4096 * MiB), ("1 GiB", 1024 * MiB), ("256 MiB", 256 * MiB),
+                                ("64 MiB", 64 * MiB), ("16 MiB", 16 * MiB), ("4 MiB", 4 * MiB), ("1 MiB", MiB)):
+            with open(os.path.join(proc, "meminfo"), "w") as f:
+                f.write(f"MemTotal:       {total} kB\nMemFree:        {threshold + head_kib} kB\n"
+                        f"MemAvailable:   {threshold + head_kib} kB\nSwapTotal:             0 kB\n"
+                        f"SwapFree:              0 kB\n")
+            p = self.start_oomguard(cfg, notify=True, log="hover.log", extra=("--proc-root", proc))
+            try:
+                time.sleep(0.5)
+                b = self.proc_metrics(p.pid)
+                t0 = time.monotonic()
+                time.sleep(secs)
+                a = self.proc_metrics(p.pid)
+                el = time.monotonic() - t0
+            finally:
+                self.stop_oomguard(p)
+            wake = (a["voluntary_ctxt_switches"] + a["nonvoluntary_ctxt_switches"]
+                    - b["voluntary_ctxt_switches"] - b["nonvoluntary_ctxt_switches"]) / el
+            cpu = (a["cpu_ns"] - b["cpu_ns"]) / 1e9 / el
+            out[label] = {"headroom_kib": head_kib, "wakeups_per_s": wake, "cpu_percent": cpu * 100,
+                          "cpu_us_per_wakeup": cpu * 1e6 / wake if wake else float("nan")}
+            print(f"  hover {label}: {out[label]}", flush=True)
+        self.results["hover"] = out
+
+    def bench_psi(self):
+        """When do PSI triggers with various constants fire under real memory
+        stalls? A reader in a memory cgroup of our own (64 MiB limit) loops over
+        a 96 MiB file whose page cache we dropped, so every pass reclaims inside
+        the cgroup. The daemon's own constants are among the candidates."""
+        secs = 6
+        cands = [(20, 500), (50, 500), (100, 1000), (20, 2000), (50, 2000), (100, 2000), (200, 2000)]
+        if os.path.exists("/sys/fs/cgroup/memory/memory.limit_in_bytes"):
+            cg, limit_file = f"/sys/fs/cgroup/memory/oomguard-bench-psi-{os.getppid()}", "memory.limit_in_bytes"
+        elif "memory" in open("/sys/fs/cgroup/cgroup.controllers").read().split():
+            cg, limit_file = f"/sys/fs/cgroup/oomguard-bench-psi-{os.getppid()}", "memory.max"
+        else:
+            self.results["psi"] = {"skipped": "no memory cgroup controller"}
+            return
+        print(f"PSI triggers under a {secs} s page-cache thrash in {cg}", flush=True)
+        data = "/var/tmp/oomguard-bench-psi.dat"
+        fds, poller, res = {}, select.poll(), {}
+        for st, win in cands:
+            fd = os.open("/proc/pressure/memory", os.O_RDWR | os.O_NONBLOCK)
+            try:
+                os.write(fd, f"some {st * 1000} {win * 1000}\0".encode())
+                fds[fd] = (st, win)
+                poller.register(fd, select.POLLPRI)
+            except OSError as e:
+                os.close(fd)
+                res[f"{st}ms/{win}ms"] = {"rejected": e.strerror}
+        reader = None
+        try:
+            with open(data, "wb") as f:
+                for _ in range(96):
+                    f.write(os.urandom(1 << 20))
+                f.flush()
+                os.fsync(f.fileno())
+                os.posix_fadvise(f.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
+            os.mkdir(cg)
+            with open(os.path.join(cg, limit_file), "w") as f:
+                f.write(str(64 << 20))
+            stall0 = int(open("/proc/pressure/memory").read().split()[4].split("=")[1])
+            t0 = time.monotonic()
+            reader = self.spawn(["sh", "-c", f"echo $$ > {cg}/cgroup.procs; i=0; "
+                                 f"while [ $i -lt 1000 ]; do cat {data} > /dev/null; i=$((i+1)); done"])
+            events = {fd: [] for fd in fds}
+            while time.monotonic() - t0 < secs:
+                for fd, ev in poller.poll(50):
+                    if ev & select.POLLPRI:
+                        events[fd].append(time.monotonic() - t0)
+            stall = int(open("/proc/pressure/memory").read().split()[4].split("=")[1]) - stall0
+        finally:
+            if reader:
+                self.stop(reader, 1)
+            for fd in fds:
+                os.close(fd)
+            time.sleep(0.2)
+            if os.path.isdir(cg):
+                os.rmdir(cg)
+            if os.path.exists(data):
+                os.unlink(data)
+        for fd, (st, win) in fds.items():
+            e = events[fd]
+            res[f"{st}ms/{win}ms"] = {"events": len(e), "first_ms": e[0] * 1000 if e else None,
+                                      "times_ms": [round(x * 1000) for x in e]}
+        self.results["psi"] = {"seconds": secs, "stall_ms": stall / 1000, "candidates": res,
+                               "cap_sys_resource": bool(int(open("/proc/self/status").read().split("CapEff:")[1]
+                                                            .split()[0], 16) & (1 << 24))}
+        print(f"  {self.results['psi']}", flush=True)
+
     def bench_tune(self):
         """Latency at the fastest ramp for several assumed fill rates."""
         n = max(5, self.args.episodes // 2)
@@ -710,9 +812,39 @@ def render(results, info, command):
                      f"{fmt(x['latency_ms']['p95'])} | {fmt(x['latency_ms']['max'])} |")
         L.append("")
 
+    hv = results.get("hover")
+    if hv:
+        L.append("## 6a. The price of adaptive polling: oomguard's CPU while MemAvailable holds still\n")
+        L.append("Shipped [poll] settings; a fake proc root whose MemAvailable stays at the given headroom above "
+                 "the threshold. Expected polls/s = fill_rate / headroom, clamped to [1/max_interval, "
+                 "1/min_interval].\n")
+        L.append("| headroom | wakeups/s | CPU % of one core | CPU µs per wakeup |")
+        L.append("|---|---|---|---|")
+        for label, x in hv.items():
+            L.append(f"| {label} | {fmt(x['wakeups_per_s'], 1)} | {fmt(x['cpu_percent'], 3)} | "
+                     f"{fmt(x['cpu_us_per_wakeup'], 1)} |")
+        L.append("")
+
+    psi = results.get("psi")
+    if psi and "candidates" in psi:
+        L.append("## 6c. PSI trigger constants under real memory stalls\n")
+        L.append(f"A reader looping over a 96 MiB file in a 64 MiB memory cgroup for {psi['seconds']} s "
+                 f"(page cache dropped first, so it reclaims inside the cgroup): {psi['stall_ms']:.0f} ms of "
+                 f"system-wide `some` stall. Each candidate is a PSI trigger opened by the bench at the same time. "
+                 f"CAP_SYS_RESOURCE: {'yes' if psi['cap_sys_resource'] else 'no (windows must be multiples of 2 s)'}. "
+                 f"oomguard uses 20ms/500ms, or 50ms/2s without CAP_SYS_RESOURCE.\n")
+        L.append("| some stall / window | events | first event ms | all events ms |")
+        L.append("|---|---|---|---|")
+        for k, x in psi["candidates"].items():
+            if "rejected" in x:
+                L.append(f"| {k} | rejected by the kernel: {x['rejected']} | | |")
+            else:
+                L.append(f"| {k} | {x['events']} | {fmt(x['first_ms'], 0)} | {x['times_ms']} |")
+        L.append("")
+
     tune = results.get("tune")
     if tune:
-        L.append("## 6. Polling tuning: oomguard alone at the fastest ramp, by assumed fill_rate\n")
+        L.append("## 6b. Polling tuning: oomguard alone at the fastest ramp, by assumed fill_rate\n")
         L.append("| fill_rate | episodes | ramp MB/s p50 | p50 ms | p95 ms | max ms | overshoot p50 MiB |")
         L.append("|---|---|---|---|---|---|---|")
         for fill, x in tune.items():
@@ -825,6 +957,7 @@ def main():
     ap.add_argument("--episodes", type=int, default=20, help="valid episodes per daemon and case (default 20)")
     ap.add_argument("--idle-seconds", type=int, default=60)
     ap.add_argument("--only", default=",".join(ALL), help=f"comma list of {','.join(ALL)}")
+    ap.add_argument("--hover-seconds", type=int, default=5)
     ap.add_argument("--tune-fill-rates", default="1GiB/s,2GiB/s,4GiB/s,8GiB/s")
     ap.add_argument("--nice", type=int, default=0, help="run both daemons at this niceness (default 0)")
     ap.add_argument("--out", default=os.path.join(ROOT, "bench", "results", "latest.md"))
