@@ -436,6 +436,13 @@ class Bench:
         daemons["earlyoom (Debian default args)"] = self.start_earlyoom(self.earlyoom_argv(default=True))
         daemons["oomguard (NOTIFY_SOCKET, as under systemd)"] = self.start_oomguard(cfg, notify=True, log="idle1.log")
         daemons["oomguard (no NOTIFY_SOCKET)"] = self.start_oomguard(cfg, notify=False, log="idle2.log")
+        cfg_1s = self.oomguard_config(350 * MiB, os.path.join(self.tmp, "idle-trigger.fifo"),
+                                      poll={"max_interval": "1s"})
+        daemons["oomguard, max_interval 1s (NOTIFY_SOCKET)"] = self.start_oomguard(cfg_1s, notify=True,
+                                                                                  log="idle3.log")
+        if self.args.compare_oomguard:
+            daemons[f"compare: {self.args.compare_oomguard} (NOTIFY_SOCKET)"] = self.start_oomguard(
+                cfg, notify=True, log="idle4.log", binary=self.args.compare_oomguard)
         try:
             time.sleep(3)
             before = {k: self.proc_metrics(p.pid) for k, p in daemons.items()}
@@ -745,7 +752,8 @@ def render(results, info, command):
     if idle:
         secs = next(iter(idle.values()))["seconds"]
         L.append("## 3. Idle cost\n")
-        L.append(f"All daemons at once for {secs:.0f} s with plenty of free memory. CPU from /proc/<pid>/schedstat "
+        L.append(f"All daemons at once for {secs:.0f} s with plenty of free memory, oomguard with the shipped "
+                 "config unless stated. CPU from /proc/<pid>/schedstat "
                  "(ns; utime+stime from /proc/<pid>/stat has 10 ms ticks and is shown too). Wakeups = context "
                  "switches per second. Locked resident = the RSS of mappings that are mlocked (VmFlags `lo` in "
                  "/proc/<pid>/smaps; with MCL_ONFAULT every resident page of such a mapping is locked); VmLck "
@@ -962,7 +970,8 @@ def main():
     ap.add_argument("--nice", type=int, default=0, help="run both daemons at this niceness (default 0)")
     ap.add_argument("--out", default=os.path.join(ROOT, "bench", "results", "latest.md"))
     ap.add_argument("--command", default="", help="command line to record in the table")
-    ap.add_argument("--compare-oomguard", default="", help="another oomguard binary for the journal bench (before/after)")
+    ap.add_argument("--compare-oomguard", default="",
+                    help="another oomguard binary, added to the idle and journal benches (before/after)")
     ap.add_argument("--inner", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--host-mnt-ns", type=int, default=0, help=argparse.SUPPRESS)
     ap.add_argument("--tmp", help=argparse.SUPPRESS)
