@@ -87,25 +87,36 @@ Options parse(int argc, char** argv) {
             if (i + 1 >= argc) usage((std::string("missing value for ") + name).c_str());
             return argv[++i];
         };
-        if (a == "--rate-mbps") o.rate_bps = static_cast<double>(num(val("--rate-mbps"), "rate")) * 1e6;
-        else if (a == "--threshold-kib") o.threshold_kib = num(val("--threshold-kib"), "threshold");
-        else if (a == "--floor-kib") o.floor_kib = num(val("--floor-kib"), "floor");
-        else if (a == "--max-mib") o.max_bytes = num(val("--max-mib"), "max") << 20;
-        else if (a == "--chunk-kib") o.chunk = num(val("--chunk-kib"), "chunk") << 10;
-        else if (a == "--fifo") o.fifo = val("--fifo");
-        else if (a == "--thp") o.thp = true;
-        else if (a == "--wait-go") o.wait_go = true;
-        else if (a == "--hold-ms") o.hold_ns = static_cast<int64_t>(num(val("--hold-ms"), "hold")) * 1'000'000;
+        if (a == "--rate-mbps")
+            o.rate_bps = static_cast<double>(num(val("--rate-mbps"), "rate")) * 1e6;
+        else if (a == "--threshold-kib")
+            o.threshold_kib = num(val("--threshold-kib"), "threshold");
+        else if (a == "--floor-kib")
+            o.floor_kib = num(val("--floor-kib"), "floor");
+        else if (a == "--max-mib")
+            o.max_bytes = num(val("--max-mib"), "max") << 20;
+        else if (a == "--chunk-kib")
+            o.chunk = num(val("--chunk-kib"), "chunk") << 10;
+        else if (a == "--fifo")
+            o.fifo = val("--fifo");
+        else if (a == "--thp")
+            o.thp = true;
+        else if (a == "--wait-go")
+            o.wait_go = true;
+        else if (a == "--hold-ms")
+            o.hold_ns = static_cast<int64_t>(num(val("--hold-ms"), "hold")) * 1'000'000;
         else if (a == "--timeout-ms")
             o.timeout_ns = static_cast<int64_t>(num(val("--timeout-ms"), "timeout")) * 1'000'000;
-        else usage(("unknown argument " + a).c_str());
+        else
+            usage(("unknown argument " + a).c_str());
     }
     if (!o.threshold_kib || !o.floor_kib || o.floor_kib >= o.threshold_kib)
         usage("need --threshold-kib and a lower --floor-kib");
     // Hard cap: the machine is shared; never more than 4 GiB.
     if (o.max_bytes > (4096ull << 20)) usage("--max-mib is capped at 4096");
     if (o.chunk < kPage || o.chunk % kPage) usage("--chunk-kib must be a multiple of 4");
-    if (o.hold_ns > 5'000'000'000 || o.timeout_ns > 60'000'000'000) usage("hold <= 5s, timeout <= 60s");
+    if (o.hold_ns > 5'000'000'000 || o.timeout_ns > 60'000'000'000)
+        usage("hold <= 5s, timeout <= 60s");
     return o;
 }
 
@@ -135,8 +146,10 @@ void receive_fifo(int fd) {
     for (;;) {
         char c;
         ssize_t n = ::read(fd, &c, 1);
-        if (n == 1) record_action();
-        else if (n < 0 && errno != EINTR) return;
+        if (n == 1)
+            record_action();
+        else if (n < 0 && errno != EINTR)
+            return;
     }
 }
 
@@ -174,7 +187,8 @@ int main(int argc, char** argv) {
         // daemon's open-write-close cycles, so the reader can simply block.
         int wfd = rfd < 0 ? -1 : ::open(o.fifo.c_str(), O_WRONLY | O_CLOEXEC);
         if (rfd < 0 || wfd < 0) {
-            std::fprintf(stderr, "oomg_ramp: cannot open FIFO %s: %s\n", o.fifo.c_str(), std::strerror(errno));
+            std::fprintf(stderr, "oomg_ramp: cannot open FIFO %s: %s\n", o.fifo.c_str(),
+                         std::strerror(errno));
             return 1;
         }
         fcntl(rfd, F_SETFL, fcntl(rfd, F_GETFL) & ~O_NONBLOCK);
@@ -185,8 +199,8 @@ int main(int argc, char** argv) {
     const bool realtime = make_realtime(receiver);
     receiver.detach();
 
-    char* mem = static_cast<char*>(
-        mmap(nullptr, o.max_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0));
+    char* mem = static_cast<char*>(mmap(nullptr, o.max_bytes, PROT_READ | PROT_WRITE,
+                                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0));
     if (mem == MAP_FAILED) {
         std::perror("oomg_ramp: mmap");
         return 1;
@@ -245,7 +259,8 @@ int main(int argc, char** argv) {
         if (o.rate_bps > 0) {
             const int64_t due =
                 t_start + static_cast<int64_t>(static_cast<double>(touched) / o.rate_bps * 1e9);
-            timespec ts{static_cast<time_t>(due / 1'000'000'000), static_cast<long>(due % 1'000'000'000)};
+            timespec ts{static_cast<time_t>(due / 1'000'000'000),
+                        static_cast<long>(due % 1'000'000'000)};
             while (!g_action_ns.load() &&
                    clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, nullptr) == EINTR) {
             }
@@ -264,13 +279,16 @@ int main(int argc, char** argv) {
     std::printf(
         "{\"end\":\"%s\",\"start_kib\":%llu,\"threshold_kib\":%llu,\"floor_kib\":%llu,"
         "\"crossed\":%s,\"cross_kib\":%llu,\"min_kib\":%llu,\"end_kib\":%llu,"
-        "\"t_start_ns\":%lld,\"t_stop_ns\":%lld,\"t_cross_ns\":%lld,\"t_floor_ns\":%lld,\"t_action_ns\":%lld,"
+        "\"t_start_ns\":%lld,\"t_stop_ns\":%lld,\"t_cross_ns\":%lld,\"t_floor_ns\":%lld,\"t_action_"
+        "ns\":%lld,"
         "\"latency_us\":%.1f,\"floor_first\":%s,\"actions\":%d,\"touched_mib\":%.1f,"
         "\"rate_mbps\":%.1f,\"samples\":%llu,\"chunk_kib\":%zu,\"realtime_receiver\":%s}\n",
-        end, static_cast<unsigned long long>(start_kib), static_cast<unsigned long long>(o.threshold_kib),
+        end, static_cast<unsigned long long>(start_kib),
+        static_cast<unsigned long long>(o.threshold_kib),
         static_cast<unsigned long long>(o.floor_kib), t_cross ? "true" : "false",
         static_cast<unsigned long long>(cross_kib), static_cast<unsigned long long>(min_kib),
-        static_cast<unsigned long long>(end_kib), static_cast<long long>(t_start), static_cast<long long>(t_stop), static_cast<long long>(t_cross),
+        static_cast<unsigned long long>(end_kib), static_cast<long long>(t_start),
+        static_cast<long long>(t_stop), static_cast<long long>(t_cross),
         static_cast<long long>(t_floor), static_cast<long long>(t_action),
         (t_cross && t_action) ? static_cast<double>(t_action - t_cross) / 1e3 : -1.0,
         (t_floor && (!t_action || t_floor < t_action)) ? "true" : "false", g_actions.load(),

@@ -727,6 +727,19 @@ def render(results, info, command):
             L.append("\nDiscarded episodes (retried): " + "; ".join(reasons) + ".")
         L.append("")
 
+    jr = results.get("journal")
+    if jr:
+        L.append("## 1b. Reaction with journald stalled\n")
+        L.append("oomguard logging to journald (`--log-target=journal`), whose socket queue is full and unread from "
+                 "just before the ramp starts (a journald stuck under memory pressure; `sd_journal_send()` then blocks). "
+                 "1 GB/s ramp; the ramp holds below the threshold for 2 s.\n")
+        L.append("| oomguard binary | episodes | trigger arrived | p50 ms | p95 ms | max ms |")
+        L.append("|---|---|---|---|---|---|")
+        for label, x in jr.items():
+            L.append(f"| {label} | {x['episodes']} | {x['acted']} | {fmt(x['latency_ms']['p50'])} | "
+                     f"{fmt(x['latency_ms']['p95'])} | {fmt(x['latency_ms']['max'])} |")
+        L.append("")
+
     sp = results.get("spikes")
     if sp:
         L.append("## 2. Fast spikes\n")
@@ -807,19 +820,6 @@ def render(results, info, command):
             L.append(f"| {label} | {x['n']} | {fmt(x['p50'])} | {fmt(x['p95'])} | {fmt(x['max'])} |")
         L.append("")
 
-    jr = results.get("journal")
-    if jr:
-        L.append("## 1b. Reaction with journald stalled\n")
-        L.append("oomguard logging to journald (`--log-target=journal`), whose socket queue is full and unread from "
-                 "just before the ramp starts (a journald stuck under memory pressure; `sd_journal_send()` then blocks). "
-                 "1 GB/s ramp; the ramp holds below the threshold for 2 s.\n")
-        L.append("| oomguard binary | episodes | trigger arrived | p50 ms | p95 ms | max ms |")
-        L.append("|---|---|---|---|---|---|")
-        for label, x in jr.items():
-            L.append(f"| {label} | {x['episodes']} | {x['acted']} | {fmt(x['latency_ms']['p50'])} | "
-                     f"{fmt(x['latency_ms']['p95'])} | {fmt(x['latency_ms']['max'])} |")
-        L.append("")
-
     hv = results.get("hover")
     if hv:
         L.append("## 6a. The price of adaptive polling: oomguard's CPU while MemAvailable holds still\n")
@@ -831,6 +831,17 @@ def render(results, info, command):
         for label, x in hv.items():
             L.append(f"| {label} | {fmt(x['wakeups_per_s'], 1)} | {fmt(x['cpu_percent'], 3)} | "
                      f"{fmt(x['cpu_us_per_wakeup'], 1)} |")
+        L.append("")
+
+    tune = results.get("tune")
+    if tune:
+        L.append("## 6b. Polling tuning: oomguard alone at the fastest ramp, by assumed fill_rate\n")
+        L.append("| fill_rate | episodes | ramp MB/s p50 | p50 ms | p95 ms | max ms | overshoot p50 MiB |")
+        L.append("|---|---|---|---|---|---|---|")
+        for fill, x in tune.items():
+            L.append(f"| {fill} | {x['episodes']} | {fmt(x['rate_mbps']['p50'], 0)} | {fmt(x['latency_ms']['p50'])} | "
+                     f"{fmt(x['latency_ms']['p95'])} | {fmt(x['latency_ms']['max'])} | "
+                     f"{fmt(x['overshoot_mib']['p50'] if x['overshoot_mib'] else None, 1)} |")
         L.append("")
 
     psi = results.get("psi")
@@ -848,17 +859,6 @@ def render(results, info, command):
                 L.append(f"| {k} | rejected by the kernel: {x['rejected']} | | |")
             else:
                 L.append(f"| {k} | {x['events']} | {fmt(x['first_ms'], 0)} | {x['times_ms']} |")
-        L.append("")
-
-    tune = results.get("tune")
-    if tune:
-        L.append("## 6b. Polling tuning: oomguard alone at the fastest ramp, by assumed fill_rate\n")
-        L.append("| fill_rate | episodes | ramp MB/s p50 | p50 ms | p95 ms | max ms | overshoot p50 MiB |")
-        L.append("|---|---|---|---|---|---|---|")
-        for fill, x in tune.items():
-            L.append(f"| {fill} | {x['episodes']} | {fmt(x['rate_mbps']['p50'], 0)} | {fmt(x['latency_ms']['p50'])} | "
-                     f"{fmt(x['latency_ms']['p95'])} | {fmt(x['latency_ms']['max'])} | "
-                     f"{fmt(x['overshoot_mib']['p50'] if x['overshoot_mib'] else None, 1)} |")
         L.append("")
 
     if targets:
@@ -946,12 +946,13 @@ def outer(args, argv):
             print(f"bench: no results (exit {rc}); logs were in {tmp}", file=sys.stderr)
             return rc or 1
         command = args.command or ("bench/run.sh " + " ".join(argv)).strip()
-        md = render(results, host_info(args.build), command)
+        info = host_info(args.build)
+        md = render(results, info, command)
         os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
         with open(args.out, "w") as f:
             f.write(md)
         with open(os.path.splitext(args.out)[0] + ".json", "w") as f:
-            json.dump({"command": command, "results": results}, f, indent=1)
+            json.dump({"command": command, "info": info, "results": results}, f, indent=1)
         print(md)
         print(f"bench: wrote {args.out} and {os.path.splitext(args.out)[0]}.json", file=sys.stderr)
         return rc
@@ -972,6 +973,7 @@ def main():
     ap.add_argument("--command", default="", help="command line to record in the table")
     ap.add_argument("--compare-oomguard", default="",
                     help="another oomguard binary, added to the idle and journal benches (before/after)")
+    ap.add_argument("--render", metavar="JSON", help="only rewrite --out from a results JSON written earlier")
     ap.add_argument("--inner", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--host-mnt-ns", type=int, default=0, help=argparse.SUPPRESS)
     ap.add_argument("--tmp", help=argparse.SUPPRESS)
@@ -981,6 +983,11 @@ def main():
     args.build = os.path.abspath(args.build)
     if args.inner:
         sys.exit(inner(args))
+    if args.render:
+        saved = json.load(open(args.render))
+        with open(args.out, "w") as f:
+            f.write(render(saved["results"], saved["info"], saved["command"]))
+        return
     argv = [a for a in sys.argv[1:]]
     sys.exit(outer(args, argv))
 

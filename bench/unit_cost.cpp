@@ -96,24 +96,42 @@ int main(int argc, char** argv) {
     };
 
     std::vector<Case> cases = {
-        {"pread_meminfo_floor", 2000, [&] { g_sink = static_cast<uint64_t>(::pread(fd, buf, sizeof buf - 1, 0)); }, {}},
-        {"meminfo_sample", 2000, [&] {
+        {"pread_meminfo_floor",
+         2000,
+         [&] { g_sink = static_cast<uint64_t>(::pread(fd, buf, sizeof buf - 1, 0)); },
+         {}},
+        {"meminfo_sample",
+         2000,
+         [&] {
              reader.sample(s);
              g_sink = s.mem_available;
-         }, {}},
-        {"parse_meminfo_only", 20000, [&] {
+         },
+         {}},
+        {"parse_meminfo_only",
+         20000,
+         [&] {
              parse_meminfo(captured, s);
              g_sink = s.mem_available;
-         }, {}},
-        {"policy_decide", 20000, [&] {
+         },
+         {}},
+        {"policy_decide",
+         20000,
+         [&] {
              Decision d = policy.decide(s, t0 + std::chrono::microseconds(++tick));
              g_sink = static_cast<uint64_t>(d.next_poll.count());
-         }, {}},
-        {"trigger_fire_fifo", 1000, [&] {
+         },
+         {}},
+        {"trigger_fire_fifo",
+         1000,
+         [&] {
              Status st = trigger.fire();
              g_sink = st ? 1 : 0;
-         }, {}},
-        {"write_kept_fd_floor", 1000, [&] { g_sink = static_cast<uint64_t>(::write(kept, "f", 1)); }, {}},
+         },
+         {}},
+        {"write_kept_fd_floor",
+         1000,
+         [&] { g_sink = static_cast<uint64_t>(::write(kept, "f", 1)); },
+         {}},
     };
 
     for (int r = 0; r < rounds; ++r) {
@@ -127,10 +145,11 @@ int main(int argc, char** argv) {
         }
     }
     for (auto& c : cases) {
-        std::printf("{\"name\":\"%s\",\"rounds\":%d,\"per_round\":%d,\"p50_ns\":%.1f,\"p95_ns\":%.1f,"
-                    "\"min_ns\":%.1f,\"max_ns\":%.1f}\n",
-                    c.name, rounds, c.per_block, quantile(c.ns_per_op, 0.5), quantile(c.ns_per_op, 0.95),
-                    quantile(c.ns_per_op, 0.0), quantile(c.ns_per_op, 1.0));
+        std::printf(
+            "{\"name\":\"%s\",\"rounds\":%d,\"per_round\":%d,\"p50_ns\":%.1f,\"p95_ns\":%.1f,"
+            "\"min_ns\":%.1f,\"max_ns\":%.1f}\n",
+            c.name, rounds, c.per_block, quantile(c.ns_per_op, 0.5), quantile(c.ns_per_op, 0.95),
+            quantile(c.ns_per_op, 0.0), quantile(c.ns_per_op, 1.0));
     }
     ::close(kept);
     ::close(rfd);

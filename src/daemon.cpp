@@ -242,9 +242,10 @@ void Daemon::act(const MemSample& s, const Decision& d) {
     Status st = ok_status();
     if (!handled && !state_.dry_run) st = trigger_.fire();
 
-    std::string what = handled            ? hook_what
-                       : state_.dry_run ? "dry-run: would write 'f' to " + config_.action.sysrq_trigger
-                                        : "writing 'f' to " + config_.action.sysrq_trigger;
+    std::string what = handled ? hook_what
+                       : state_.dry_run
+                           ? "dry-run: would write 'f' to " + config_.action.sysrq_trigger
+                           : "writing 'f' to " + config_.action.sysrq_trigger;
     std::string msg = "MemAvailable " + format_bytes(s.mem_available) + " < threshold " +
                       format_bytes(d.levels.min) + (d.repeat ? " (still, repeat)" : "") + ": ";
     std::vector<LogField> fields = {
@@ -256,7 +257,9 @@ void Daemon::act(const MemSample& s, const Decision& d) {
         {"OOMGUARD_DRY_RUN", state_.dry_run ? "1" : "0"},
     };
     for (auto& f : hook_fields) fields.push_back(std::move(f));
-    fields.push_back({"OOMGUARD_ACTION", handled ? "kill-cgroup" : state_.dry_run ? "dry-run" : "sysrq"});
+    fields.push_back({"OOMGUARD_ACTION", handled          ? "kill-cgroup"
+                                         : state_.dry_run ? "dry-run"
+                                                          : "sysrq"});
     journal_.log(Event::Trigger, LOG_WARNING, msg + what + extra, fields);
 
     const bool ok = static_cast<bool>(st);

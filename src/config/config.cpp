@@ -322,9 +322,12 @@ ConfigLoad load_config(const std::string& path) {
     while (ok) {
         char buf[4096];
         ssize_t n = ::read(fd, buf, sizeof buf);
-        if (n > 0) text.append(buf, static_cast<size_t>(n));
-        else if (n == 0) break;
-        else if (errno != EINTR) ok = false;
+        if (n > 0)
+            text.append(buf, static_cast<size_t>(n));
+        else if (n == 0)
+            break;
+        else if (errno != EINTR)
+            ok = false;
     }
     if (!ok) {
         int err = errno;

@@ -9,13 +9,13 @@
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <atomic>
-#include <cstdarg>
 #include <chrono>
+#include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -184,7 +184,8 @@ TEST(HotPathAlloc, SampleAndDecideAcrossEpisodesDoNotAllocate) {
 
     uint64_t triggers = 0, warnings = 0, recoveries = 0;
     Duration now = 1000s;
-    const uint64_t levels_kib[] = {4ull << 20, 900ull << 10, 499ull << 10, 499ull << 10, 100ull << 10, 2ull << 20};
+    const uint64_t levels_kib[] = {4ull << 20,   900ull << 10, 499ull << 10,
+                                   499ull << 10, 100ull << 10, 2ull << 20};
     Counting c;
     for (int i = 0; i < 3000; ++i) {
         mem.set_kib(levels_kib[i % 6]);
@@ -257,7 +258,8 @@ TEST(HotPathAlloc, DaemonLoopInSteadyStateDoesNotAllocate) {
         // A huge assumed fill rate keeps the poll interval at min_interval (1ms).
         cfg << "[memory]\nmin_available = \"500MiB\"\n"
             << "[action]\nmode = \"sysrq\"\nsysrq_trigger = \"" << fifo << "\"\n"
-            << "[poll]\nmin_interval = \"1ms\"\nmax_interval = \"1s\"\nfill_rate = \"1000GiB/s\"\npsi = false\n"
+            << "[poll]\nmin_interval = \"1ms\"\nmax_interval = \"1s\"\nfill_rate = "
+               "\"1000GiB/s\"\npsi = false\n"
             << "[paths]\nproc = \"" << dir.file("proc") << "\"\n"
             << "[kubernetes]\nlog_heaviest = false\n";
     }
