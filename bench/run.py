@@ -684,6 +684,8 @@ def render(results, info, command):
     L = []
     L.append("# oomguard benchmark results\n")
     L.append(f"Made by `{command}` on {info['date']}, commit `{info['commit']}`.\n")
+    if info.get("note"):
+        L.append(info["note"] + "\n")
     L.append(f"Host: kernel {info['kernel']}, {info['cpus']} CPUs ({info['cpu']}), "
              f"{info['mem_total_gib']:.1f} GiB RAM, no swap unless stated. "
              f"{info['oomguard']} vs {info['earlyoom']} (Debian package), same run, episodes interleaved.\n")
