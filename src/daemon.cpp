@@ -85,6 +85,7 @@ bool Daemon::init() {
         return false;
     }
     config_ = std::move(c);
+    trigger_ = SysrqTrigger(config_.action.sysrq_trigger);
     policy_ = std::make_unique<Policy>(PolicySettings::from(config_));
     state_.config_path = opts_.config_path;
     state_.mode = config_.action.mode;
@@ -142,11 +143,17 @@ std::string_view Daemon::status_line() {
 void Daemon::update_status(Duration now, bool force) {
     if (!force && now - last_status_ < std::chrono::seconds(1)) return;
     last_status_ = now;
-    notifier_.status(status_line());
+    // sd_notify() costs a socket, a sendmsg and a close; when idle it doubled
+    // the daemon's CPU time. Send only what changed.
+    const std::string_view line = status_line();
+    if (force || line != std::string_view(sent_status_, sent_status_len_)) {
+        notifier_.status(line);
+        sent_status_len_ = line.copy(sent_status_, sizeof sent_status_);
+    }
     if (journal_.to_terminal() && now - last_terminal_status_ >= std::chrono::seconds(5)) {
         // In the foreground on a terminal (the README demo), show the live numbers.
         last_terminal_status_ = now;
-        journal_.log(Event::Info, LOG_INFO, status_line());
+        journal_.log(Event::Info, LOG_INFO, line);
     }
     for (auto* s : sinks_) s->on_state(state_);
 }
@@ -224,8 +231,27 @@ void Daemon::tick() {
 
 void Daemon::act(const MemSample& s, const Decision& d) {
     if (!d.repeat) ++state_.episodes_total;
-    std::string what = state_.dry_run ? "dry-run: would write 'f' to " + config_.action.sysrq_trigger
-                                      : "writing 'f' to " + config_.action.sysrq_trigger;
+    // Naming the heaviest cgroup has to happen before the kill (the cgroup code
+    // bounds its cost); everything else waits until the trigger is written.
+    std::string extra;
+    std::vector<LogField> hook_fields;
+    if (hook_) hook_->describe(extra, hook_fields);
+
+    // Act first, log after: sd_journal_send() blocks while journald does not
+    // read its socket, which is just what a stalled journald does under the
+    // memory pressure we are acting on. The write itself allocates nothing.
+    bool handled = false;
+    std::string hook_what;
+    if (hook_ && config_.action.mode == ActionMode::KillCgroup)
+        handled = hook_->act(config_, state_.dry_run, hook_what);
+    Status st = ok_status();
+    if (!handled && !state_.dry_run) st = trigger_.fire();
+
+    std::string what = handled ? hook_what
+                       : state_.dry_run
+                           ? "dry-run: would write 'f' to " + config_.action.sysrq_trigger
+                           : "writing 'f' to " + config_.action.sysrq_trigger;
+    if (!handled) what = hook_what + what;  // kill-cgroup says why it fell back to sysrq
     std::string msg = "MemAvailable " + format_bytes(s.mem_available) + " < threshold " +
                       format_bytes(d.levels.min) + (d.repeat ? " (still, repeat)" : "") + ": ";
     std::vector<LogField> fields = {
@@ -236,33 +262,21 @@ void Daemon::act(const MemSample& s, const Decision& d) {
         {"OOMGUARD_REPEAT", d.repeat ? "1" : "0"},
         {"OOMGUARD_DRY_RUN", state_.dry_run ? "1" : "0"},
     };
-    std::string extra;
-    if (hook_) hook_->describe(extra, fields);
-
-    bool handled = false;
-    if (hook_ && config_.action.mode == ActionMode::KillCgroup) {
-        std::string hook_what;
-        handled = hook_->act(config_, state_.dry_run, hook_what);
-        if (handled) what = hook_what;
-        else what = hook_what + what;  // why it fell back to sysrq
-    }
-    fields.push_back({"OOMGUARD_ACTION", handled ? "kill-cgroup" : state_.dry_run ? "dry-run" : "sysrq"});
+    for (auto& f : hook_fields) fields.push_back(std::move(f));
+    fields.push_back({"OOMGUARD_ACTION", handled          ? "kill-cgroup"
+                                         : state_.dry_run ? "dry-run"
+                                                          : "sysrq"});
     journal_.log(Event::Trigger, LOG_WARNING, msg + what + extra, fields);
 
-    bool ok = true;
-    if (!handled && !state_.dry_run) {
-        Status st = SysrqTrigger(config_.action.sysrq_trigger).fire();
-        if (!st) {
-            ok = false;
-            ++state_.trigger_failures_total;
-            state_.last_error = st.error().message;
-            journal_.log(Event::TriggerFailed, LOG_ERR, "trigger failed: " + st.error().message,
-                         {{"OOMGUARD_ERROR", st.error().message},
-                          {"ERRNO", u64(static_cast<uint64_t>(st.error().code))},
-                          {"OOMGUARD_EPISODE", u64(d.episode)}});
-        }
-    }
-    if (ok) {
+    const bool ok = static_cast<bool>(st);
+    if (!ok) {
+        ++state_.trigger_failures_total;
+        state_.last_error = st.error().message;
+        journal_.log(Event::TriggerFailed, LOG_ERR, "trigger failed: " + st.error().message,
+                     {{"OOMGUARD_ERROR", st.error().message},
+                      {"ERRNO", u64(static_cast<uint64_t>(st.error().code))},
+                      {"OOMGUARD_EPISODE", u64(d.episode)}});
+    } else {
         ++state_.triggers_total;
         state_.last_trigger_realtime_usec = realtime_usec();
     }
@@ -286,6 +300,7 @@ bool Daemon::reload() {
         Config c = apply_overrides(*load.config);
         if (open_sensors(c, err)) {
             config_ = std::move(c);
+            trigger_ = SysrqTrigger(config_.action.sysrq_trigger);
             policy_->reconfigure(PolicySettings::from(config_));
             state_.mode = config_.action.mode;
             state_.dry_run = opts_.dry_run || config_.action.mode == ActionMode::DryRun;

@@ -136,6 +136,7 @@ private:
     std::unique_ptr<Policy> policy_;
     MeminfoReader meminfo_;
     PsiTrigger psi_;
+    SysrqTrigger trigger_{""};  // from config_, kept so that firing it copies nothing
     DaemonState state_;
     std::vector<LoopSource*> sources_;
     std::vector<EventSink*> sinks_;
@@ -150,6 +151,8 @@ private:
     Duration last_watchdog_{0};
     MemState last_state_ = MemState::Ok;
     char status_buf_[256];
+    char sent_status_[256];  // the last STATUS= we sent
+    size_t sent_status_len_ = 0;
 
     Config apply_overrides(Config c) const;
     bool open_sensors(const Config& c, std::string& error);

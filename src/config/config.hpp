@@ -32,7 +32,7 @@ struct Config {
 
     struct Poll {
         Duration min_interval = std::chrono::milliseconds(1);
-        Duration max_interval = std::chrono::seconds(1);
+        Duration max_interval = std::chrono::seconds(2);
         uint64_t fill_rate = 4ull << 30;  // bytes/s: the fastest fill we expect
         bool psi = true;                 // wake on /proc/pressure/memory stalls
     } poll;

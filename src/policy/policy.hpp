@@ -19,7 +19,7 @@ struct PolicySettings {
     std::optional<SizeOrPercent> recover_available;
     Duration repeat_after = std::chrono::seconds(1);
     Duration min_interval = std::chrono::milliseconds(1);
-    Duration max_interval = std::chrono::seconds(1);
+    Duration max_interval = std::chrono::seconds(2);
     uint64_t fill_rate = 4ull << 30;
 
     static PolicySettings from(const Config& c);

@@ -30,7 +30,7 @@ bool parse_kb(std::string_view rest, uint64_t& bytes) {
 }  // namespace
 
 MeminfoParse parse_meminfo(std::string_view text, MemSample& out) {
-    bool total = false, avail = false;
+    bool total = false, avail = false, swap = false;
     out.swap_free = 0;
     while (!text.empty()) {
         size_t nl = text.find('\n');
@@ -50,12 +50,15 @@ MeminfoParse parse_meminfo(std::string_view text, MemSample& out) {
             seen = &avail;
         } else if (key == "SwapFree") {
             dst = &out.swap_free;
+            seen = &swap;
         } else {
             continue;
         }
         if (!parse_kb(rest, *dst)) return MeminfoParse::Malformed;
         if (seen) *seen = true;
-        if (total && avail && out.swap_free) break;
+        // SwapFree is line 15 or so of ~55; stop there, whatever its value
+        // (testing the value instead read the whole file on swapless nodes).
+        if (total && avail && swap) break;
     }
     if (!total) return MeminfoParse::NoMemTotal;
     if (!avail) return MeminfoParse::NoMemAvailable;

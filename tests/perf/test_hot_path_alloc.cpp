@@ -1,0 +1,329 @@
+// The hot path (sample -> decide -> trigger write) must not allocate. This test
+// binary interposes malloc and friends with counting wrappers (glibc's
+// __libc_* underneath) and drives the real pieces in loops: MeminfoReader on a
+// fake and on the real /proc, Policy::decide across whole episodes, the trigger
+// write to a FIFO, and finally the daemon's own poll() loop in steady state.
+// Only allocations made by the thread under test while counting is on count.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdarg>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "actions/trigger.hpp"
+#include "daemon.hpp"
+#include "policy/policy.hpp"
+#include "sensors/meminfo.hpp"
+
+// ---- counting allocator ---------------------------------------------------
+extern "C" {
+void* __libc_malloc(size_t);
+void* __libc_calloc(size_t, size_t);
+void* __libc_realloc(void*, size_t);
+void* __libc_memalign(size_t, size_t);
+void __libc_free(void*);
+}
+
+namespace {
+std::atomic<uint64_t> g_allocations{0};
+thread_local bool t_counting = false;
+
+inline void count() {
+    if (t_counting) g_allocations.fetch_add(1, std::memory_order_relaxed);
+}
+}  // namespace
+
+extern "C" {
+void* malloc(size_t n) {
+    count();
+    return __libc_malloc(n);
+}
+void* calloc(size_t n, size_t m) {
+    count();
+    return __libc_calloc(n, m);
+}
+void* realloc(void* p, size_t n) {
+    count();
+    return __libc_realloc(p, n);
+}
+void* memalign(size_t a, size_t n) {
+    count();
+    return __libc_memalign(a, n);
+}
+void* aligned_alloc(size_t a, size_t n) {
+    count();
+    return __libc_memalign(a, n);
+}
+int posix_memalign(void** out, size_t a, size_t n) {
+    count();
+    void* p = __libc_memalign(a, n);
+    if (!p) return ENOMEM;
+    *out = p;
+    return 0;
+}
+void free(void* p) { __libc_free(p); }
+}
+
+// open() is interposed too, to note the allocation count at the moment the
+// daemon opens its trigger: nothing may be allocated from the sample that
+// goes below the threshold up to there.
+namespace {
+std::atomic<const char*> g_trigger_path{nullptr};
+std::atomic<uint64_t> g_allocs_at_trigger_open{~0ull};
+}  // namespace
+
+extern "C" int open(const char* path, int flags, ...) {
+    mode_t mode = 0;
+    if (flags & (O_CREAT | O_TMPFILE)) {
+        va_list ap;
+        va_start(ap, flags);
+        mode = static_cast<mode_t>(va_arg(ap, int));
+        va_end(ap);
+    }
+    const char* trigger = g_trigger_path.load();
+    if (t_counting && trigger && std::strcmp(path, trigger) == 0) {
+        uint64_t none = ~0ull;
+        g_allocs_at_trigger_open.compare_exchange_strong(none, g_allocations.load());
+    }
+    return static_cast<int>(syscall(SYS_openat, AT_FDCWD, path, flags, mode));
+}
+
+namespace {
+
+using namespace oomguard;
+using namespace std::chrono_literals;
+
+// Counts allocations of this thread between construction and count().
+class Counting {
+public:
+    Counting() : start_(g_allocations.load()) { t_counting = true; }
+    ~Counting() { t_counting = false; }
+    uint64_t count() const { return g_allocations.load() - start_; }
+
+private:
+    uint64_t start_;
+};
+
+class TempDir {
+public:
+    TempDir() {
+        char tmpl[] = "/tmp/oomguard-perf-XXXXXX";
+        if (!mkdtemp(tmpl)) std::abort();
+        path_ = tmpl;
+    }
+    ~TempDir() {
+        std::error_code ec;
+        std::filesystem::remove_all(path_, ec);
+    }
+    std::string file(const std::string& rel) const { return path_ + "/" + rel; }
+
+private:
+    std::string path_;
+};
+
+// A fake <root>/meminfo whose MemAvailable is rewritten in place (same length,
+// no allocation) through a kept fd.
+class FakeMeminfo {
+public:
+    explicit FakeMeminfo(const std::string& root) {
+        std::filesystem::create_directories(root);
+        fd_ = ::open((root + "/meminfo").c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        set_kib(8ull << 20);
+    }
+    ~FakeMeminfo() { ::close(fd_); }
+    void set_kib(uint64_t avail_kib) {
+        char buf[256];
+        int n = std::snprintf(buf, sizeof buf,
+                              "MemTotal:       16777216 kB\nMemFree:         1000000 kB\n"
+                              "MemAvailable:   %8llu kB\nBuffers:           10000 kB\n"
+                              "SwapTotal:            0 kB\nSwapFree:             0 kB\n",
+                              static_cast<unsigned long long>(avail_kib));
+        if (::pwrite(fd_, buf, static_cast<size_t>(n), 0) != n) std::abort();
+    }
+
+private:
+    int fd_ = -1;
+};
+
+TEST(HotPathAlloc, CounterSeesAllocations) {
+    // The hook works, so the zero counts below mean something.
+    Counting c;
+    auto p = std::make_unique<int>(42);
+    std::string s(100, 'x');
+    void* m = std::malloc(10);
+    std::free(m);
+    EXPECT_GE(c.count(), 3u);
+    EXPECT_EQ(*p + static_cast<int>(s.size()), 142);
+}
+
+TEST(HotPathAlloc, SampleAndDecideAcrossEpisodesDoNotAllocate) {
+    TempDir dir;
+    FakeMeminfo mem(dir.file("proc"));
+    MeminfoReader reader;
+    ASSERT_TRUE(reader.open(dir.file("proc")));
+    PolicySettings ps;
+    ps.min_available = SizeOrPercent{false, 500ull << 20, 0};
+    ps.warn_available = SizeOrPercent{false, 1ull << 30, 0};
+    ps.repeat_after = 5ms;
+    Policy policy(ps);
+
+    uint64_t triggers = 0, warnings = 0, recoveries = 0;
+    Duration now = 1000s;
+    const uint64_t levels_kib[] = {4ull << 20,   900ull << 10, 499ull << 10,
+                                   499ull << 10, 100ull << 10, 2ull << 20};
+    Counting c;
+    for (int i = 0; i < 3000; ++i) {
+        mem.set_kib(levels_kib[i % 6]);
+        MemSample s;
+        ASSERT_TRUE(reader.sample(s));
+        now += 3ms;
+        Decision d = policy.decide(s, now);
+        triggers += d.trigger;
+        warnings += d.warn;
+        recoveries += d.episode_ended;
+    }
+    EXPECT_EQ(c.count(), 0u) << "allocations in MeminfoReader::sample + Policy::decide";
+    // The loop went through every branch: warnings, triggers (and repeats), recoveries.
+    EXPECT_GT(triggers, 500u);
+    EXPECT_GT(warnings, 100u);
+    EXPECT_GT(recoveries, 100u);
+}
+
+TEST(HotPathAlloc, SampleOfRealProcMeminfoDoesNotAllocate) {
+    MeminfoReader reader;
+    ASSERT_TRUE(reader.open("/proc"));
+    uint64_t sum = 0;
+    Counting c;
+    for (int i = 0; i < 2000; ++i) {
+        MemSample s;
+        ASSERT_TRUE(reader.sample(s));
+        sum += s.mem_available > 0;
+    }
+    EXPECT_EQ(c.count(), 0u);
+    EXPECT_EQ(sum, 2000u);
+}
+
+TEST(HotPathAlloc, TriggerWriteToFifoDoesNotAllocate) {
+    TempDir dir;
+    const std::string fifo = dir.file("trigger");
+    ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+    int rfd = ::open(fifo.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    ASSERT_GE(rfd, 0);
+    SysrqTrigger trigger(fifo);
+    size_t received = 0;
+    char buf[256];
+    {
+        Counting c;
+        for (int i = 0; i < 1000; ++i) {
+            ASSERT_TRUE(trigger.fire());
+            if (i % 100 == 99) {
+                ssize_t n;
+                while ((n = ::read(rfd, buf, sizeof buf)) > 0) received += static_cast<size_t>(n);
+            }
+        }
+        EXPECT_EQ(c.count(), 0u) << "allocations in SysrqTrigger::fire";
+    }
+    EXPECT_EQ(received, 1000u);
+    ::close(rfd);
+}
+
+// The daemon's whole loop (timerfd wakeup, sample, decide, re-arm, STATUS to a
+// NOTIFY_SOCKET once a second) in steady state, polling every millisecond; then
+// the path from the sample below the threshold to the trigger write.
+TEST(HotPathAlloc, DaemonLoopInSteadyStateDoesNotAllocate) {
+    TempDir dir;
+    FakeMeminfo mem(dir.file("proc"));
+    mem.set_kib(600ull << 10);  // 600 MiB, above the 500 MiB threshold
+    const std::string fifo = dir.file("trigger");
+    ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+    int rfd = ::open(fifo.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    ASSERT_GE(rfd, 0);
+    {
+        std::ofstream cfg(dir.file("oomguard.toml"));
+        // A huge assumed fill rate keeps the poll interval at min_interval (1ms).
+        cfg << "[memory]\nmin_available = \"500MiB\"\n"
+            << "[action]\nmode = \"sysrq\"\nsysrq_trigger = \"" << fifo << "\"\n"
+            << "[poll]\nmin_interval = \"1ms\"\nmax_interval = \"1s\"\nfill_rate = "
+               "\"1000GiB/s\"\npsi = false\n"
+            << "[paths]\nproc = \"" << dir.file("proc") << "\"\n"
+            << "[kubernetes]\nlog_heaviest = false\n";
+    }
+    // Our own NOTIFY_SOCKET, so the once-a-second STATUS path runs too.
+    const std::string sock_path = dir.file("notify");
+    int sock = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    sockaddr_un sa{};
+    sa.sun_family = AF_UNIX;
+    std::strncpy(sa.sun_path, sock_path.c_str(), sizeof sa.sun_path - 1);
+    ASSERT_EQ(::bind(sock, reinterpret_cast<sockaddr*>(&sa), sizeof sa), 0);
+    setenv("NOTIFY_SOCKET", sock_path.c_str(), 1);
+
+    DaemonOptions opts;
+    opts.config_path = dir.file("oomguard.toml");
+    opts.log_target = LogTarget::Stderr;
+    opts.mlock = false;
+    Daemon daemon(opts);
+    ASSERT_TRUE(daemon.init());  // blocks SIGTERM/SIGINT/SIGHUP in this thread
+    unsetenv("NOTIFY_SOCKET");
+
+    // The daemon runs in this thread (it owns the signalfd); a helper thread,
+    // which inherits the blocked signals, takes the snapshots and stops it.
+    std::atomic<uint64_t> steady_allocs{~0ull};
+    std::atomic<uint64_t> allocs_before_crossing{0};
+    std::atomic<uint64_t> trigger_bytes{0};
+    g_trigger_path = fifo.c_str();
+    std::thread helper([&] {
+        std::this_thread::sleep_for(300ms);  // start-up logging is allowed
+        const uint64_t a = g_allocations.load();
+        std::this_thread::sleep_for(1500ms);  // > 1 s: includes STATUS updates
+        allocs_before_crossing = g_allocations.load();
+        steady_allocs = allocs_before_crossing - a;
+        // Something happens: below the threshold, the trigger arrives (and the
+        // daemon may allocate to log it).
+        mem.set_kib(400ull << 10);
+        char b[64];
+        for (int i = 0; i < 200 && trigger_bytes.load() == 0; ++i) {
+            std::this_thread::sleep_for(10ms);
+            ssize_t n = ::read(rfd, b, sizeof b);
+            if (n > 0) trigger_bytes += static_cast<uint64_t>(n);
+        }
+        ::kill(::getpid(), SIGTERM);
+    });
+    int rc;
+    {
+        Counting c;
+        rc = daemon.run();
+    }
+    helper.join();
+    char b[4096];
+    while (::recv(sock, b, sizeof b, 0) > 0) {
+    }
+    ::close(sock);
+    ::close(rfd);
+
+    EXPECT_EQ(rc, 0);
+    EXPECT_EQ(steady_allocs.load(), 0u) << "the steady-state loop allocated";
+    // It really looped: ~1000 samples a second for 1.8 s.
+    EXPECT_GT(daemon.state().samples_total, 500u);
+    EXPECT_GE(trigger_bytes.load(), 1u) << "no trigger after the crossing";
+    ASSERT_NE(g_allocs_at_trigger_open.load(), ~0ull) << "the daemon never opened its trigger";
+    EXPECT_EQ(g_allocs_at_trigger_open.load() - allocs_before_crossing.load(), 0u)
+        << "allocations between the below-threshold sample and the trigger write";
+    g_trigger_path = nullptr;
+}
+
+}  // namespace
