@@ -26,7 +26,8 @@ sanitizer_suites=(unit integration fault)
 if [ $# -eq 0 ] && [ "${OOMGUARD_SKIP_SANITIZERS:-0}" != 1 ]; then
   echo "== ASan+UBSan: ${sanitizer_suites[*]}"
   if [ ! -d build-asan ]; then
-    meson setup build-asan -Db_sanitize=address,undefined -Db_lundef=false -Dsystem_tests=false \
+    # -Dwerror=false: GCC 12 under ASan warns falsely inside <regex>; the main build keeps -Werror.
+    meson setup build-asan -Db_sanitize=address,undefined -Db_lundef=false -Dsystem_tests=false -Dwerror=false \
       >/dev/null || exit 1
   fi
   # Only what those suites run: the whole tree again would double the CI time.
