@@ -327,7 +327,7 @@ TEST(ConfigFault, SighupStormDuringAnEpisode) {
     // Reloads keep the episode: repeats go on every 100ms, with no re-arm in between.
     size_t before = f_count(c.trigger);
     EXPECT_TRUE(wait_f_count(c.trigger, before + 3, 2s)) << r.daemon.log();
-    EXPECT_EQ(r.daemon.log_count("recovered:"), 0u);
+    EXPECT_EQ(r.daemon.log_count(kRecoveredEntry), 0u);
     EXPECT_TRUE(r.daemon.running());
 }
 
@@ -402,7 +402,7 @@ TEST(EnvironmentFault, NoJournaldFallsBackToStderr) {
     EXPECT_TRUE(r.daemon.wait_log("<4>trigger: MemAvailable 400 MiB < threshold 500 MiB", 2s))
         << r.daemon.log();
     r.proc.set_available(2048 * MiB);
-    EXPECT_TRUE(r.daemon.wait_log("recovered:", 2s)) << r.daemon.log();
+    EXPECT_TRUE(r.daemon.wait_log(kRecoveredEntry, 2s)) << r.daemon.log();
 }
 
 TEST(EnvironmentFault, JournaldGetsStructuredEntries) {
@@ -531,7 +531,7 @@ void expect_monitoring_without_kmsg(FaultRig& r, const std::string& kmsg, const 
     r.proc.set_available(400 * MiB);
     EXPECT_TRUE(wait_f_count(c.trigger, 1, 2s)) << r.daemon.log();
     r.proc.set_available(2048 * MiB);
-    EXPECT_TRUE(r.daemon.wait_log("recovered", 2s)) << r.daemon.log();
+    EXPECT_TRUE(r.daemon.wait_log(kRecoveredEntry, 2s)) << r.daemon.log();
     r.proc.set_available(400 * MiB);
     EXPECT_TRUE(wait_f_count(c.trigger, 2, 2s)) << r.daemon.log();
     EXPECT_TRUE(r.daemon.running()) << r.daemon.log();
