@@ -205,7 +205,7 @@ TEST(OomAssembler, OomGroupKillsAndLoneLines) {
     EXPECT_EQ(out[1].ts_usec, 501u);
 }
 
-// Found by fuzz_kmsg: huge kB values wrapped, so the total RSS came out below
+// Found with fuzz_kmsg's rss >= anon invariant: huge kB values wrapped, so the total RSS came out below
 // the anon RSS (here 0). They saturate now.
 TEST(OomAssembler, HugeRssSaturatesInsteadOfWrapping) {
     OomReportAssembler a;
