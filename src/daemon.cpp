@@ -198,8 +198,10 @@ void Daemon::tick() {
     if (d.episode_ended) {
         if (d.episode_had_trigger) {
             journal_.log(Event::Recovered, LOG_NOTICE,
-                         "recovered: MemAvailable " + format_bytes(s.mem_available) + " is back above " +
-                             format_bytes(d.levels.recover) + " after " + format_duration(d.episode_length),
+                         // Not "recovered: ...": the stderr line already starts with the event name.
+                         "MemAvailable " + format_bytes(s.mem_available) + " is back above " +
+                             format_bytes(d.levels.recover) + "; the episode is over after " +
+                             format_duration(d.episode_length),
                          {{"OOMGUARD_MEM_AVAILABLE_BYTES", u64(s.mem_available)},
                           {"OOMGUARD_RECOVER_BYTES", u64(d.levels.recover)},
                           {"OOMGUARD_EPISODE", u64(d.episode)},

@@ -2,7 +2,7 @@
 # Builds oomguard and runs the whole test suite: unit, integration (real daemon
 # against fake /proc roots), fault injection, real cgroups, D-Bus, packaging and
 # the systemd-nspawn end-to-end test. Installs its own dependencies. Then:
-#  - the same unit, integration and fault suites again, built with ASan+UBSan
+#  - the unit, integration, fault, cgroup and bus suites again, built with ASan+UBSan
 #    (build-asan; the system suite is skipped there: it tests packaging and
 #    systemd wiring, not memory safety, and costs minutes);
 #  - a short libFuzzer pass over every fuzz target (build-fuzz, clang).
@@ -21,7 +21,7 @@ rc=$?
 logs=(build/meson-logs/testlog.json)
 
 # Suites rerun under the sanitizers; append new ones here (not the system suite).
-sanitizer_suites=(unit integration fault)
+sanitizer_suites=(unit integration fault cgroup bus)
 
 if [ $# -eq 0 ] && [ "${OOMGUARD_SKIP_SANITIZERS:-0}" != 1 ]; then
   echo "== ASan+UBSan: ${sanitizer_suites[*]}"

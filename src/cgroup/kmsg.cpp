@@ -41,6 +41,11 @@ bool kb_field(std::string_view s, std::string_view key, uint64_t& v) {
     return leading_u64(s.substr(p + key.size()), v);
 }
 
+// kB -> bytes, saturating: a corrupt line must not wrap to a small number.
+uint64_t kb_to_bytes(uint64_t kb) { return kb > UINT64_MAX / 1024 ? UINT64_MAX : kb * 1024; }
+
+uint64_t saturating_add(uint64_t a, uint64_t b) { return a > UINT64_MAX - b ? UINT64_MAX : a + b; }
+
 }  // namespace
 
 bool parse_kmsg_record(std::string_view raw, KmsgRecord& out) {
@@ -190,8 +195,9 @@ void OomReportAssembler::feed(const KmsgRecord& r, std::vector<KernelOomEvent>& 
         }
         if (kp.memcg) e.memcg_oom = true;
         e.have_rss = true;
-        e.anon_rss_bytes = kp.anon_rss_kb * 1024;
-        e.rss_bytes = (kp.anon_rss_kb + kp.file_rss_kb + kp.shmem_rss_kb) * 1024;
+        e.anon_rss_bytes = kb_to_bytes(kp.anon_rss_kb);
+        e.rss_bytes = kb_to_bytes(
+            saturating_add(saturating_add(kp.anon_rss_kb, kp.file_rss_kb), kp.shmem_rss_kb));
         out.push_back(std::move(e));
     } else if (parse_oom_group_line(m, group)) {
         group_memcg_ = std::string(group);

@@ -41,7 +41,7 @@ TEST(BusResilience, StartsWithoutABusAndRegistersWhenItAppears) {
     r.proc.set_available(400 * MiB);
     EXPECT_TRUE(r.fifo.wait_byte(1s)) << "no trigger without a bus\n" << r.daemon.log();
     r.proc.set_available(4096 * MiB);
-    ASSERT_TRUE(r.daemon.wait_log("recovered:", 2s)) << r.daemon.log();
+    ASSERT_TRUE(r.daemon.wait_log(kRecoveredEntry, 2s)) << r.daemon.log();
 
     // Retries (100ms, 200ms, 400ms, ...) are not logged again.
     std::this_thread::sleep_for(1500ms);
@@ -73,7 +73,7 @@ TEST(BusResilience, ReRegistersAfterTheBusRestartsAndTriggersDuringTheOutage) {
     r.proc.set_available(400 * MiB);
     EXPECT_TRUE(r.fifo.wait_byte(1s)) << "no trigger during the bus outage\n" << r.daemon.log();
     r.proc.set_available(4096 * MiB);
-    ASSERT_TRUE(r.daemon.wait_log("recovered:", 2s));
+    ASSERT_TRUE(r.daemon.wait_log(kRecoveredEntry, 2s));
     std::this_thread::sleep_for(500ms);
     EXPECT_TRUE(r.daemon.running());
 
@@ -121,7 +121,7 @@ TEST(BusResilience, AFrozenBusDaemonNeverDelaysTheTrigger) {
     EXPECT_LT(*got - crossed, 500ms);
     ASSERT_TRUE(r.daemon.wait_log("the bus daemon did not answer within 1s", 3s)) << r.daemon.log();
     r.proc.set_available(4096 * MiB);
-    ASSERT_TRUE(r.daemon.wait_log("recovered:", 2s));
+    ASSERT_TRUE(r.daemon.wait_log(kRecoveredEntry, 2s));
 
     r.bus.thaw();
     ASSERT_TRUE(wait_name(true, 8s)) << r.daemon.log();

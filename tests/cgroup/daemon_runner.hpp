@@ -103,6 +103,7 @@ public:
         }
         return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
     }
+    pid_t pid() const { return pid_; }
     std::string output() const {
         std::string all;
         for (const auto& e : entries_) all += e + "\n";

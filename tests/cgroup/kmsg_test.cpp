@@ -205,6 +205,20 @@ TEST(OomAssembler, OomGroupKillsAndLoneLines) {
     EXPECT_EQ(out[1].ts_usec, 501u);
 }
 
+// Found with fuzz_kmsg's rss >= anon invariant: huge kB values wrapped, so the total RSS came out below
+// the anon RSS (here 0). They saturate now.
+TEST(OomAssembler, HugeRssSaturatesInsteadOfWrapping) {
+    OomReportAssembler a;
+    std::vector<KernelOomEvent> out;
+    a.feed(rec("Killed process 5 (x) total-vm:1kB, anon-rss:18014398509481983kB, "
+               "file-rss:1kB, shmem-rss:0kB"),
+           out);
+    ASSERT_EQ(out.size(), 1u);
+    EXPECT_EQ(out[0].anon_rss_bytes, 18014398509481983ull * 1024);
+    EXPECT_EQ(out[0].rss_bytes, UINT64_MAX);
+    EXPECT_GE(out[0].rss_bytes, out[0].anon_rss_bytes);
+}
+
 TEST(OomAssembler, RandomInputNeverCrashes) {
     std::mt19937 rng(99);
     const std::vector<std::string> pieces = {"oom-kill:",

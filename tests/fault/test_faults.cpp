@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 
 #include <functional>
 #include <optional>
@@ -326,7 +327,7 @@ TEST(ConfigFault, SighupStormDuringAnEpisode) {
     // Reloads keep the episode: repeats go on every 100ms, with no re-arm in between.
     size_t before = f_count(c.trigger);
     EXPECT_TRUE(wait_f_count(c.trigger, before + 3, 2s)) << r.daemon.log();
-    EXPECT_EQ(r.daemon.log_count("recovered:"), 0u);
+    EXPECT_EQ(r.daemon.log_count(kRecoveredEntry), 0u);
     EXPECT_TRUE(r.daemon.running());
 }
 
@@ -401,7 +402,7 @@ TEST(EnvironmentFault, NoJournaldFallsBackToStderr) {
     EXPECT_TRUE(r.daemon.wait_log("<4>trigger: MemAvailable 400 MiB < threshold 500 MiB", 2s))
         << r.daemon.log();
     r.proc.set_available(2048 * MiB);
-    EXPECT_TRUE(r.daemon.wait_log("recovered:", 2s)) << r.daemon.log();
+    EXPECT_TRUE(r.daemon.wait_log(kRecoveredEntry, 2s)) << r.daemon.log();
 }
 
 TEST(EnvironmentFault, JournaldGetsStructuredEntries) {
@@ -500,48 +501,100 @@ TEST(EnvironmentFault, NoProcPressurePollsOnly) {
     EXPECT_TRUE(wait_f_count(c.trigger, 1, 2s)) << r.daemon.log();
 }
 
-// [paths] kmsg is read by the kernel-OOM reporter (the cgroup issue). Until that
-// reader exists these pass trivially; they must still pass once it reads the path.
-TEST(EnvironmentFault, KmsgMissingStillMonitors) {
-    FaultRig r;
+// [paths] kmsg is read by the kernel-OOM reporter (src/cgroup/oom_reporter.cpp).
+// When it cannot be read the daemon says so once, names the reason, and goes on
+// monitoring: the trigger fires, and fires again after memory comes back and
+// goes low once more.
+
+namespace {
+
+const char* kKmsgDown = "cannot read the kernel's OOM reports, victims will not be named: ";
+
+// Starts the rig with [paths] kmsg = path, checks the warning (with `reason`),
+// then two triggers: one episode, recovery, and the next episode.
+void expect_monitoring_without_kmsg(FaultRig& r, const std::string& kmsg, const std::string& reason,
+                                    const std::vector<std::string>& wrapper = {}) {
     ConfigText c;
     c.trigger = r.dir.file("trigger");
-    c.paths = "kmsg = \"" + r.dir.file("no-such-kmsg") + "\"";
+    c.action = "repeat_after = \"1h\"";  // a second 'f' only from a second episode
+    c.paths = "kmsg = \"" + kmsg + "\"";
     write_file(c.trigger, "");
+    if (!wrapper.empty()) ::chmod(c.trigger.c_str(), 0666);
     r.proc.set_available(2048 * MiB);
-    ASSERT_TRUE(r.start(c.render())) << r.daemon.log();
+    ASSERT_TRUE(r.start(c.render(), {}, wrapper)) << r.daemon.log();
+    ASSERT_TRUE(r.daemon.wait_log(kKmsgDown, 2s)) << r.daemon.log();
+    const std::string log = r.daemon.log();
+    const std::string line =
+        log.substr(log.find(kKmsgDown), log.find('\n', log.find(kKmsgDown)) - log.find(kKmsgDown));
+    EXPECT_NE(line.find(kmsg), std::string::npos) << line;
+    EXPECT_NE(line.find(reason), std::string::npos) << line;
     r.proc.set_available(400 * MiB);
     EXPECT_TRUE(wait_f_count(c.trigger, 1, 2s)) << r.daemon.log();
+    r.proc.set_available(2048 * MiB);
+    EXPECT_TRUE(r.daemon.wait_log(kRecoveredEntry, 2s)) << r.daemon.log();
+    r.proc.set_available(400 * MiB);
+    EXPECT_TRUE(wait_f_count(c.trigger, 2, 2s)) << r.daemon.log();
+    EXPECT_TRUE(r.daemon.running()) << r.daemon.log();
+    EXPECT_EQ(r.daemon.log_count(kKmsgDown), 1u) << r.daemon.log();
+}
+
+// A memcg OOM kill in kmsg format, as the kernel writes it.
+std::string memcg_oom_report(int pid) {
+    const std::string p = std::to_string(pid);
+    return "6,100,2000000,-;oom-kill:constraint=CONSTRAINT_MEMCG,nodemask=(null),cpuset=/,"
+           "mems_allowed=0,oom_memcg=/fault-test,task_memcg=/fault-test,task=hog,pid=" +
+           p + ",uid=0\n3,101,2000100,-;Memory cgroup out of memory: Killed process " + p +
+           " (hog) total-vm:1000kB, anon-rss:900kB, file-rss:0kB, shmem-rss:0kB, UID:0 "
+           "pgtables:10kB oom_score_adj:0\n";
+}
+
+}  // namespace
+
+TEST(EnvironmentFault, KmsgMissingStillMonitorsThenReadsItAfterAReload) {
+    FaultRig r;
+    const std::string kmsg = r.dir.file("no-such-kmsg");
+    expect_monitoring_without_kmsg(r, kmsg, "No such file or directory");
+    if (HasFatalFailure()) return;
+    // The file appears; a reload opens it, and the reader reports what it gets.
+    write_file(kmsg, "");
+    r.daemon.signal(SIGHUP);
+    bool reported = false;
+    for (int i = 0; i < 20 && !reported; ++i) {
+        int fd = ::open(kmsg.c_str(), O_WRONLY | O_APPEND);
+        ASSERT_GE(fd, 0);
+        const std::string rep = memcg_oom_report(4000 + i);
+        ASSERT_EQ(::write(fd, rep.data(), rep.size()), static_cast<ssize_t>(rep.size()));
+        ::close(fd);
+        reported = r.daemon.wait_log("the kernel OOM-killed pid ", 250ms);
+    }
+    EXPECT_TRUE(reported) << r.daemon.log();
+    EXPECT_TRUE(r.daemon.running());
 }
 
 TEST(EnvironmentFault, KmsgIsADirectoryStillMonitors) {
     FaultRig r;
-    ConfigText c;
-    c.trigger = r.dir.file("trigger");
     ::mkdir(r.dir.file("kmsg-dir").c_str(), 0755);
-    c.paths = "kmsg = \"" + r.dir.file("kmsg-dir") + "\"";
-    write_file(c.trigger, "");
-    r.proc.set_available(2048 * MiB);
-    ASSERT_TRUE(r.start(c.render())) << r.daemon.log();
-    r.proc.set_available(400 * MiB);
-    EXPECT_TRUE(wait_f_count(c.trigger, 1, 2s)) << r.daemon.log();
+    expect_monitoring_without_kmsg(r, r.dir.file("kmsg-dir"),
+                                   "not a character device, FIFO or file");
 }
 
 TEST(EnvironmentFault, KmsgUnreadableByAnUnprivilegedDaemon) {
     if (!is_root()) GTEST_SKIP() << "needs root to run the daemon as nobody";
     if (::access("/usr/bin/setpriv", X_OK) != 0)
         GTEST_SKIP() << "setpriv (util-linux) is not installed";
+    // The premise: nobody cannot open /dev/kmsg here (mode 0600, or dmesg_restrict).
+    pid_t child = ::fork();
+    if (child == 0) {
+        if (::setgid(65534) != 0 || ::setuid(65534) != 0) _exit(2);
+        _exit(::open("/dev/kmsg", O_RDONLY | O_NONBLOCK) < 0 ? 0 : 1);
+    }
+    int st = 0;
+    ::waitpid(child, &st, 0);
+    if (!WIFEXITED(st) || WEXITSTATUS(st) == 2) GTEST_SKIP() << "cannot become nobody";
+    if (WEXITSTATUS(st) == 1) GTEST_SKIP() << "nobody can read /dev/kmsg on this machine";
     FaultRig r;
     r.open_to_others();
-    ConfigText c;
-    c.trigger = r.dir.file("trigger");
-    c.paths = "kmsg = \"/dev/kmsg\"";  // root-only on this machine: nobody gets EACCES
-    write_file(c.trigger, "");
-    ::chmod(c.trigger.c_str(), 0666);
-    r.proc.set_available(2048 * MiB);
-    ASSERT_TRUE(r.start(c.render(), {}, kAsNobody)) << r.daemon.log();
-    r.proc.set_available(400 * MiB);
-    EXPECT_TRUE(wait_f_count(c.trigger, 1, 2s)) << r.daemon.log();
+    expect_monitoring_without_kmsg(r, "/dev/kmsg", "cannot open kmsg /dev/kmsg", kAsNobody);
 }
 
 // ---------------------------------------------------------------------------

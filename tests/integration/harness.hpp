@@ -16,6 +16,9 @@ namespace oomguard::test {
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 
+// The daemon's stderr line for the end of a triggered episode (Event::Recovered).
+inline constexpr const char* kRecoveredEntry = "<5>recovered: MemAvailable ";
+
 std::string oomguard_binary();  // $OOMGUARD_BIN (set by meson), else build/src/oomguard
 
 class TempDir {

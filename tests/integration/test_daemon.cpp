@@ -90,9 +90,11 @@ TEST(Daemon, RepeatsWhileLowAndLogsRecovery) {
     size_t before = r.fifo->total();
     r.fifo->drain();
     EXPECT_EQ(r.fifo->total(), before);
-    EXPECT_EQ(r.daemon.log_count("recovered:"), 0u);
+    EXPECT_EQ(r.daemon.log_count(kRecoveredEntry), 0u);
     r.proc.set_available(900 * MiB);
-    EXPECT_TRUE(r.daemon.wait_log("recovered:", 2s)) << r.daemon.log();
+    EXPECT_TRUE(r.daemon.wait_log(kRecoveredEntry, 2s)) << r.daemon.log();
+    EXPECT_EQ(r.daemon.log().find("recovered: recovered:"), std::string::npos) << r.daemon.log();
+    EXPECT_NE(r.daemon.log().find("; the episode is over after "), std::string::npos);
     EXPECT_NE(r.daemon.log().find("OOMGUARD_EPISODE_USEC="), std::string::npos);
     // Re-armed: the next crossing triggers at once.
     size_t total = r.fifo->total();
