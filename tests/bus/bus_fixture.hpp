@@ -35,6 +35,13 @@ bool have_program(const std::string& name);
 // Why the D-Bus tests cannot run here, or "" when they can.
 std::string missing_prerequisite(bool needs_root = false);
 
+// In a test body: skip, saying why, when a prerequisite is missing.
+#define SKIP_UNLESS_READY(root)                                        \
+    do {                                                               \
+        std::string why = ::oomguard::bustest::missing_prerequisite(root); \
+        if (!why.empty()) GTEST_SKIP() << why;                         \
+    } while (0)
+
 struct RunResult {
     int exit_code = -1;  // -1: killed or timed out
     std::string out, err;

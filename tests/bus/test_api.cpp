@@ -14,12 +14,6 @@ namespace dbus = oomguard::dbus;
 
 namespace {
 
-#define SKIP_UNLESS_READY(root)                       \
-    do {                                              \
-        std::string why = missing_prerequisite(root); \
-        if (!why.empty()) GTEST_SKIP() << why;        \
-    } while (0)
-
 // The contract, read from the shipped XML: member -> (kind, signature).
 struct Member {
     std::string kind, signature;

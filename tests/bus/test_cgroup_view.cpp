@@ -17,12 +17,6 @@ namespace dbus = oomguard::dbus;
 
 namespace {
 
-#define SKIP_UNLESS_READY(root)                       \
-    do {                                              \
-        std::string why = missing_prerequisite(root); \
-        if (!why.empty()) GTEST_SKIP() << why;        \
-    } while (0)
-
 constexpr uint64_t GiB = 1ull << 30;
 const std::string kWeb = "/kubepods/burstable/pod1111/aaaa";
 

@@ -12,12 +12,6 @@ using namespace oomguard::bustest;
 
 namespace {
 
-#define SKIP_UNLESS_READY(root)                       \
-    do {                                              \
-        std::string why = missing_prerequisite(root); \
-        if (!why.empty()) GTEST_SKIP() << why;        \
-    } while (0)
-
 bool has_line(const std::string& text, const std::string& line) {
     return ("\n" + text).find("\n" + line + "\n") != std::string::npos;
 }

@@ -86,12 +86,6 @@ double now_seconds() {
         .count();
 }
 
-#define SKIP_UNLESS_READY(root)                       \
-    do {                                              \
-        std::string why = missing_prerequisite(root); \
-        if (!why.empty()) GTEST_SKIP() << why;        \
-    } while (0)
-
 }  // namespace
 
 TEST(Metrics, FileIsValidAndMatchesTheDaemon) {

@@ -10,12 +10,6 @@ namespace dbus = oomguard::dbus;
 
 namespace {
 
-#define SKIP_UNLESS_READY(root)                       \
-    do {                                              \
-        std::string why = missing_prerequisite(root); \
-        if (!why.empty()) GTEST_SKIP() << why;        \
-    } while (0)
-
 RunResult call(const BusRig& r, const std::vector<std::string>& method_and_args, bool nobody) {
     std::vector<std::string> a = {"call", dbus::kBusName, dbus::kObjectPath, dbus::kInterface};
     a.insert(a.end(), method_and_args.begin(), method_and_args.end());

@@ -12,12 +12,6 @@ namespace dbus = oomguard::dbus;
 
 namespace {
 
-#define SKIP_UNLESS_READY(root)                       \
-    do {                                              \
-        std::string why = missing_prerequisite(root); \
-        if (!why.empty()) GTEST_SKIP() << why;        \
-    } while (0)
-
 template <typename D>
 long long ms(D d) {
     return static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(d).count());
