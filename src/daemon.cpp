@@ -179,6 +179,7 @@ void Daemon::tick() {
     }
     ++state_.samples_total;
     const Decision d = policy_->decide(s, now);
+    const bool state_changed = d.state != state_.state;
     state_.sample = s;
     state_.levels = d.levels;
     state_.state = d.state;
@@ -226,9 +227,7 @@ void Daemon::tick() {
         next = std::min(next, wd / 4);
     }
     arm_timer(next);
-    bool changed = d.state != last_state_;
-    last_state_ = d.state;
-    update_status(now, changed || d.trigger);
+    update_status(now, state_changed || d.trigger);
 }
 
 void Daemon::act(const MemSample& s, const Decision& d) {

@@ -149,7 +149,6 @@ private:
     Duration last_status_{0};
     Duration last_terminal_status_{0};
     Duration last_watchdog_{0};
-    MemState last_state_ = MemState::Ok;
     char status_buf_[256];
     char sent_status_[256];  // the last STATUS= we sent
     size_t sent_status_len_ = 0;
