@@ -59,7 +59,8 @@ DaemonState sample_state() {
     s.state = MemState::Warning;
     s.triggers_total = 3;
     s.trigger_failures_total = 1;
-    s.kernel_oom_kills_total = 2;
+    s.kernel_oom_kills_total = 1;
+    s.oom_kills_total = 2;
     s.last_trigger_realtime_usec = 1700000000123456ull;
     s.config_path = "/etc/oomguard.toml";
     return s;
@@ -150,7 +151,9 @@ TEST(MetricsRender, FamiliesHaveHelpAndTypeAndValues) {
     EXPECT_NE(out.find("# TYPE oomguard_triggers_total counter\noomguard_triggers_total 3\n"),
               std::string::npos);
     EXPECT_NE(out.find("oomguard_trigger_failures_total 1\n"), std::string::npos);
+    // Every kill (as D-Bus KernelOomKills), and the memcg ones alone.
     EXPECT_NE(out.find("oomguard_kernel_oom_kills_total 2\n"), std::string::npos);
+    EXPECT_NE(out.find("oomguard_memcg_oom_kills_total 1\n"), std::string::npos);
     EXPECT_NE(out.find("oomguard_last_trigger_timestamp_seconds 1700000000.123456\n"),
               std::string::npos)
         << out;
@@ -169,7 +172,7 @@ TEST(MetricsRender, FamiliesHaveHelpAndTypeAndValues) {
         prev = prev == std::string::npos ? 0 : prev + 1;
         EXPECT_EQ(out.compare(prev, 7 + name.size(), "# HELP " + name), 0) << name;
     }
-    EXPECT_EQ(types, 12u);
+    EXPECT_EQ(types, 13u);
 }
 
 TEST(MetricsRender, PodsAreAggregatedRankedCappedAndEscaped) {
