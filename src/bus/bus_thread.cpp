@@ -2,6 +2,7 @@
 
 #include <poll.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <syslog.h>
 #include <unistd.h>
 
@@ -389,6 +390,17 @@ void BusThread::close_link() {
     waiting_.clear();
     adaptor_.reset();
     driver_.reset();
+    if (conn_) {
+        // sd-bus flushes its write queue on close and waits for as long as that
+        // takes: forever on a bus daemon that stopped reading. Shut the socket
+        // first so that the flush fails at once; unsent messages are lost with
+        // the connection anyway.
+        try {
+            const int fd = dbus::poll_spec(*conn_).fd;
+            if (fd >= 0) ::shutdown(fd, SHUT_RDWR);
+        } catch (const sdbus::Error&) {
+        }
+    }
     conn_.reset();
     probe_.close();
     link_ = Link::Down;
