@@ -45,7 +45,14 @@ void BusPublisher::publish() {
         ch_.snapshot.config = config_;
         rich_dirty_ = false;
     }
-    for (auto& e : events_) ch_.events.push_back(std::move(e));
+    // A bus thread stuck in sd-bus takes nothing: keep the newest signals only.
+    for (auto& e : events_) {
+        if (ch_.events.size() >= kMaxQueuedEvents) {
+            ch_.events.erase(ch_.events.begin());
+            ++dropped_;
+        }
+        ch_.events.push_back(std::move(e));
+    }
     events_.clear();
     for (auto& r : results_) ch_.results.push_back(std::move(r));
     results_.clear();

@@ -41,8 +41,13 @@ public:
     Spec poll_spec() override;
     void dispatch(short revents) override;
 
-    // Publications that found the channel busy and went out later (tests).
+    // Signals queued for a bus thread that does not take them, at most.
+    static constexpr size_t kMaxQueuedEvents = 256;
+
+    // Publications that found the channel busy and went out later, and signals
+    // dropped because the bus thread did not take them.
     uint64_t deferred() const { return deferred_; }
+    uint64_t dropped() const { return dropped_; }
 
 private:
     Daemon& daemon_;
@@ -60,6 +65,7 @@ private:
     uint64_t heaviest_generation_ = 0;
     bool heaviest_read_ = false;
     uint64_t deferred_ = 0;
+    uint64_t dropped_ = 0;
 
     std::vector<Request> requests_;  // scratch, swapped with the channel's
     std::vector<BusLogEntry> logs_;

@@ -26,6 +26,7 @@
 #include <thread>
 
 #include "actions/trigger.hpp"
+#include "bus/bus_publisher.hpp"
 #include "daemon.hpp"
 #include "policy/policy.hpp"
 #include "sensors/meminfo.hpp"
@@ -324,6 +325,84 @@ TEST(HotPathAlloc, DaemonLoopInSteadyStateDoesNotAllocate) {
     EXPECT_EQ(g_allocs_at_trigger_open.load() - allocs_before_crossing.load(), 0u)
         << "allocations between the below-threshold sample and the trigger write";
     g_trigger_path = nullptr;
+}
+
+// The same loop with the D-Bus side's daemon-thread half installed as in
+// src/main.cpp (BusPublisher as sink and source): publishing the snapshot
+// every second and taking requests must not allocate either. A stand-in for
+// the bus thread keeps taking the snapshot (holding the channel's lock, so
+// the daemon's try_lock also meets a busy lock) and posts no request.
+TEST(HotPathAlloc, DaemonLoopWithTheBusPublisherDoesNotAllocate) {
+    TempDir dir;
+    FakeMeminfo mem(dir.file("proc"));
+    mem.set_kib(600ull << 10);
+    const std::string fifo = dir.file("trigger");
+    ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+    int rfd = ::open(fifo.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    ASSERT_GE(rfd, 0);
+    {
+        std::ofstream cfg(dir.file("oomguard.toml"));
+        cfg << "[memory]\nmin_available = \"500MiB\"\n"
+            << "[action]\nmode = \"sysrq\"\nsysrq_trigger = \"" << fifo << "\"\n"
+            << "[poll]\nmin_interval = \"1ms\"\nmax_interval = \"1s\"\nfill_rate = "
+               "\"1000GiB/s\"\npsi = false\n"
+            << "[paths]\nproc = \"" << dir.file("proc") << "\"\n"
+            << "[kubernetes]\nlog_heaviest = false\n";
+    }
+    DaemonOptions opts;
+    opts.config_path = dir.file("oomguard.toml");
+    opts.log_target = LogTarget::Stderr;
+    opts.mlock = false;
+    Daemon daemon(opts);
+    ASSERT_TRUE(daemon.init());
+    BusChannel channel;
+    BusPublisher publisher(daemon, channel);
+    daemon.add_source(&publisher);
+    daemon.add_sink(&publisher);
+
+    std::atomic<bool> stop_bus{false};
+    std::atomic<uint64_t> snapshots{0};
+    std::thread bus([&] {
+        BusSnapshot copy;
+        uint64_t seen = 0;
+        while (!stop_bus) {
+            {
+                std::lock_guard<std::mutex> g(channel.mutex);
+                if (channel.version != seen) {
+                    seen = channel.version;
+                    copy = channel.snapshot;
+                    ++snapshots;
+                }
+                channel.events.clear();
+                std::this_thread::sleep_for(200us);  // hold it a while: try_lock meets it busy
+            }
+            std::this_thread::sleep_for(300us);
+        }
+    });
+    std::atomic<uint64_t> steady_allocs{~0ull};
+    std::atomic<uint64_t> snapshots_in_window{0};
+    std::thread helper([&] {
+        std::this_thread::sleep_for(300ms);
+        const uint64_t a = g_allocations.load();
+        const uint64_t s0 = snapshots.load();
+        std::this_thread::sleep_for(2500ms);  // two or more publications (once a second)
+        steady_allocs = g_allocations.load() - a;
+        snapshots_in_window = snapshots.load() - s0;
+        ::kill(::getpid(), SIGTERM);
+    });
+    int rc;
+    {
+        Counting c;
+        rc = daemon.run();
+    }
+    helper.join();
+    stop_bus = true;
+    bus.join();
+    ::close(rfd);
+    EXPECT_EQ(rc, 0);
+    EXPECT_EQ(steady_allocs.load(), 0u) << "the steady-state loop with the bus publisher allocated";
+    EXPECT_GE(snapshots_in_window.load(), 2u) << "the publisher did not publish once a second";
+    EXPECT_GT(daemon.state().samples_total, 500u);
 }
 
 }  // namespace
