@@ -136,7 +136,8 @@ void BusPublisher::dispatch(short revents) {
         requests_.swap(ch_.requests);
         logs_.swap(ch_.logs);
     }
-    for (const BusLogEntry& l : logs_) daemon_.journal().log(l.event, l.priority, l.message, l.fields);
+    for (const BusLogEntry& l : logs_)
+        daemon_.journal().log(l.event, l.priority, l.message, l.fields);
     logs_.clear();
     if (!requests_.empty()) {
         perform(requests_);

@@ -141,8 +141,8 @@ void BusThread::emit_events() {
             case BusEvent::Kind::Victim: {
                 const OomKillInfo& k = e.victim;
                 emit([&](ManagerAdaptor& ad) {
-                    ad.emitVictim(static_cast<uint32_t>(k.pid), k.task, k.cgroup,
-                                  k.pod_namespace, k.pod_name.empty() ? k.pod_uid : k.pod_name);
+                    ad.emitVictim(static_cast<uint32_t>(k.pid), k.task, k.cgroup, k.pod_namespace,
+                                  k.pod_name.empty() ? k.pod_uid : k.pod_name);
                 });
                 break;
             }
@@ -189,8 +189,8 @@ void BusThread::admit(const char* method, const std::string& sender) {
     std::snprintf(rate, sizeof rate, "%.0f calls a second, bursts of %.0f", limiter_.rate(),
                   limiter_.burst());
     throw dbus::make_error(dbus::kErrLimitsExceeded, std::string(method) + ": " + sender +
-                                                         " calls too often (the limit is " +
-                                                         rate + " per caller); try again later");
+                                                         " calls too often (the limit is " + rate +
+                                                         " per caller); try again later");
 }
 
 void BusThread::caller_uid(const std::string& sender,

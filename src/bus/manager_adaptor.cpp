@@ -113,8 +113,12 @@ std::string ManagerAdaptor::State() { return to_string(service_.snapshot().state
 std::string ManagerAdaptor::Mode() { return to_string(service_.snapshot().state.mode); }
 bool ManagerAdaptor::DryRun() { return service_.snapshot().state.dry_run; }
 uint64_t ManagerAdaptor::TriggerCount() { return service_.snapshot().state.triggers_total; }
-uint64_t ManagerAdaptor::TriggerFailures() { return service_.snapshot().state.trigger_failures_total; }
-uint64_t ManagerAdaptor::LastTrigger() { return service_.snapshot().state.last_trigger_realtime_usec; }
+uint64_t ManagerAdaptor::TriggerFailures() {
+    return service_.snapshot().state.trigger_failures_total;
+}
+uint64_t ManagerAdaptor::LastTrigger() {
+    return service_.snapshot().state.last_trigger_realtime_usec;
+}
 
 sdbus::Struct<std::string, std::string, std::string> ManagerAdaptor::LastTriggerTarget() {
     const auto& t = service_.snapshot().last_trigger_target;

@@ -3,12 +3,11 @@
 // `rate` calls a second with bursts of `burst`. Bus thread only.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
+#include <iterator>
 #include <string>
 #include <unordered_map>
-
-#include <algorithm>
-#include <iterator>
 
 #include "util/units.hpp"  // Duration
 

@@ -2,8 +2,8 @@
 // (pods heaviest first, the heaviest pod followed by its containers).
 #pragma once
 
-#include "core/heaviest_source.hpp"
 #include "cgroup/cgroup_targeting.hpp"
+#include "core/heaviest_source.hpp"
 
 namespace oomguard {
 

@@ -21,9 +21,9 @@ struct BusSnapshot {
     DaemonState state;
     // Replaced only when they change (a trigger, a new ranking, a reload).
     std::optional<HeaviestRow> last_trigger_target;
-    bool heaviest_available = false;      // a cgroup source is installed
-    std::vector<HeaviestRow> heaviest;    // the last ranking, heaviest first
-    std::shared_ptr<const Config> config; // the effective config, for Dump
+    bool heaviest_available = false;       // a cgroup source is installed
+    std::vector<HeaviestRow> heaviest;     // the last ranking, heaviest first
+    std::shared_ptr<const Config> config;  // the effective config, for Dump
 };
 
 // A signal to emit, with everything it says.

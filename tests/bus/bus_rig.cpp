@@ -1,21 +1,20 @@
 // oomguard_bus_rig: the daemon wired exactly as src/main.cpp wires it (BusPublisher,
 // BusThread, MetricsWriter), plus stand-ins for what the cgroup code provides: a
 // HeaviestSource read from a TSV file, and OOM victims read from a FIFO and
-// recorded with Daemon::record_oom_kill (as the kmsg reader does). Lets the tests exercise GetHeaviest, the
-// Triggered target, the Victim signal and the pod metrics before that code lands.
+// recorded with Daemon::record_oom_kill (as the kmsg reader does). Lets the tests exercise
+// GetHeaviest, the Triggered target, the Victim signal and the pod metrics before that code lands.
 //
 // Usage: oomguard_bus_rig CONFIG PROC_ROOT HEAVIEST_TSV VICTIM_FIFO
 //   HEAVIEST_TSV: one row per line: cgroup ns pod container qos working_set limit (tab-separated)
 //   VICTIM_FIFO lines: pid name cgroup ns pod (tab-separated)
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdio>
 #include <fstream>
 #include <sstream>
-
-#include <sys/stat.h>
 
 #include "bus/bus_publisher.hpp"
 #include "bus/bus_thread.hpp"

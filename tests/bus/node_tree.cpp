@@ -9,8 +9,8 @@ NodeTree::~NodeTree() { oomguard::test::removeTree(dir); }
 NodeTree::NodeTree(unsigned pods) {
     using namespace oomguard::test;
     // Not fixture.hpp's TempDir: the harness has a different class of that name.
-    std::string tmpl =
-        std::string(::access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp") + "/oomguard-node-XXXXXX";
+    std::string tmpl = std::string(::access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp") +
+                       "/oomguard-node-XXXXXX";
     if (!mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp " + tmpl);
     ::chmod(tmpl.c_str(), 0755);
     dir = tmpl;

@@ -48,10 +48,11 @@ std::string config_for(const BusRig& r, const NodeTree& t, const std::string& ex
 
 void start(BusRig& r) {
     write_file(r.dir.file("kmsg"), "");
-    r.daemon.start({"--config", r.config_path, "--proc-root", r.proc.root(), "--log-target=stderr",
-                    "--no-mlock"},
-                   {{"DBUS_SYSTEM_BUS_ADDRESS", r.bus.address()}, {"NOTIFY_SOCKET", r.notify.path()}},
-                   r.dir.file("daemon.log"));
+    r.daemon.start(
+        {"--config", r.config_path, "--proc-root", r.proc.root(), "--log-target=stderr",
+         "--no-mlock"},
+        {{"DBUS_SYSTEM_BUS_ADDRESS", r.bus.address()}, {"NOTIFY_SOCKET", r.notify.path()}},
+        r.dir.file("daemon.log"));
     if (!r.notify.wait_for("READY=1", 5s))
         throw std::runtime_error("oomguard not READY:\n" + r.daemon.log());
     r.drain_notify();

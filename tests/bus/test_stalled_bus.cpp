@@ -51,8 +51,8 @@ std::string fast_config(const BusRig& r, const NodeTree* tree) {
 void start_daemon_on(BusRig& r, const std::string& bus_address, bool own_cgroups) {
     std::filesystem::create_directories(r.dir.file("no-cgroups"));
     write_file(r.dir.file("kmsg"), "");
-    std::vector<std::string> args = {"--config",           r.config_path, "--proc-root",
-                                     r.proc.root(),        "--log-target=stderr", "--no-mlock"};
+    std::vector<std::string> args = {"--config",    r.config_path,         "--proc-root",
+                                     r.proc.root(), "--log-target=stderr", "--no-mlock"};
     if (!own_cgroups) args.insert(args.end(), {"--cgroup-root", r.dir.file("no-cgroups")});
     r.daemon.start(args,
                    {{"DBUS_SYSTEM_BUS_ADDRESS", bus_address}, {"NOTIFY_SOCKET", r.notify.path()}},
@@ -235,8 +235,7 @@ TEST_P(StalledBus, TriggerOnTimeSamplingGoesOnAndSignalsStopTheDaemon) {
     std::printf("stopped %.0f ms after %s\n", stop_ms, p.signal == SIGINT ? "SIGINT" : "SIGTERM");
     EXPECT_EQ(rc, 0) << r.daemon.log();
     EXPECT_LT(stop_ms, 1500) << r.daemon.log();
-    EXPECT_NE(r.daemon.log().find("<5>stop: stopping after "), std::string::npos)
-        << r.daemon.log();
+    EXPECT_NE(r.daemon.log().find("<5>stop: stopping after "), std::string::npos) << r.daemon.log();
     if (p.c == Case::FrozenDbusDaemon) r.bus.thaw();
 }
 
