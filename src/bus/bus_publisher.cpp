@@ -25,7 +25,8 @@ void BusPublisher::refresh_ranking() {
     // A new ranking (the cgroup code's background refresh ran): copy it once.
     heaviest_read_ = true;
     heaviest_generation_ = g;
-    rows_ = heaviest_->last_ranking(kPublishedRows);
+    rows_ = std::make_shared<const std::vector<HeaviestRow>>(
+        heaviest_->last_ranking(kPublishedRows));
     rich_dirty_ = true;
 }
 

@@ -57,7 +57,7 @@ private:
     // Not yet handed to the bus thread.
     bool rich_dirty_ = true;
     std::optional<HeaviestRow> target_;
-    std::vector<HeaviestRow> rows_;
+    std::shared_ptr<const std::vector<HeaviestRow>> rows_;
     std::shared_ptr<const Config> config_;
     std::vector<BusEvent> events_;
     std::vector<RequestResult> results_;

@@ -165,8 +165,10 @@ void BusThread::answer_results() {
 // ---- what the handlers read -------------------------------------------------
 
 std::vector<HeaviestRow> BusThread::heaviest(size_t max) const {
-    const auto& rows = snap_.heaviest;
-    return std::vector<HeaviestRow>(rows.begin(), rows.begin() + std::min(max, rows.size()));
+    if (!snap_.heaviest) return {};
+    const auto& rows = *snap_.heaviest;
+    return std::vector<HeaviestRow>(rows.begin(),
+                                    rows.begin() + static_cast<long>(std::min(max, rows.size())));
 }
 
 std::string BusThread::dump() const {

@@ -22,7 +22,9 @@ struct BusSnapshot {
     // Replaced only when they change (a trigger, a new ranking, a reload).
     std::optional<HeaviestRow> last_trigger_target;
     bool heaviest_available = false;       // a cgroup source is installed
-    std::vector<HeaviestRow> heaviest;     // the last ranking, heaviest first
+    // The last ranking, heaviest first; shared, so that publishing and taking
+    // a snapshot copy a pointer, not up to 1000 rows, under the lock.
+    std::shared_ptr<const std::vector<HeaviestRow>> heaviest;
     std::shared_ptr<const Config> config;  // the effective config, for Dump
 };
 
