@@ -109,6 +109,9 @@ bool Daemon::init() {
     sigaddset(&mask, SIGINT);
     sigaddset(&mask, SIGHUP);
     sigprocmask(SIG_BLOCK, &mask, nullptr);
+    // A log or trigger FIFO whose reader went away must fail a write with EPIPE,
+    // not kill the daemon at the moment it acts.
+    ::signal(SIGPIPE, SIG_IGN);
     signal_fd_ = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
     timer_fd_ = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
     if (signal_fd_ < 0 || timer_fd_ < 0) {
