@@ -12,6 +12,8 @@
 #include <map>
 #include <sstream>
 
+#include "sensors/meminfo.hpp"
+
 namespace oomguard {
 
 const char* to_string(ActionMode m) {
@@ -157,9 +159,12 @@ ConfigLoad parse_config(std::string_view text, const std::string& source_path) {
          {{"mode",
            [&](auto& k, auto& n) {
                if (auto s = p.string(k, n)) {
-                   if (*s == "sysrq") c.action.mode = ActionMode::Sysrq;
-                   else if (*s == "dry-run") c.action.mode = ActionMode::DryRun;
-                   else if (*s == "kill-cgroup") c.action.mode = ActionMode::KillCgroup;
+                   if (*s == "sysrq")
+                       c.action.mode = ActionMode::Sysrq;
+                   else if (*s == "dry-run")
+                       c.action.mode = ActionMode::DryRun;
+                   else if (*s == "kill-cgroup")
+                       c.action.mode = ActionMode::KillCgroup;
                    else
                        p.error(k, &n, "unknown mode \"" + *s +
                                           "\" (expected \"sysrq\", \"dry-run\" or \"kill-cgroup\")");
@@ -340,8 +345,9 @@ ConfigLoad parse_config(std::string_view text, const std::string& source_path) {
                     render_duration(pl.max_interval) + ")");
     if (pl.idle_interval && *pl.idle_interval < pl.min_interval)
         p.error("poll.idle_interval", lines["poll.idle_interval"],
-                "(" + render_duration(*pl.idle_interval) + ") must not be below poll.min_interval (" +
-                    render_duration(pl.min_interval) + ")");
+                "(" + render_duration(*pl.idle_interval) +
+                    ") must not be below poll.min_interval (" + render_duration(pl.min_interval) +
+                    ")");
     if (pl.idle_interval && *pl.idle_interval > pl.max_interval)
         p.error("poll.idle_interval", lines["poll.idle_interval"],
                 "(" + render_duration(*pl.idle_interval) + ") must not exceed poll.max_interval (" +
@@ -360,16 +366,35 @@ std::vector<ConfigError> check_against_mem_total(const Config& c, uint64_t mem_t
     auto check = [&](const char* key, const std::optional<SizeOrPercent>& v, const char* why) {
         if (!v || v->is_percent || v->bytes < mem_total) return;
         auto it = c.key_lines.find(key);
-        errors.push_back(ConfigError{key, it == c.key_lines.end() ? 0 : it->second,
-                                     "(" + v->to_string() + ") is at or above this node's MemTotal (" +
-                                         format_bytes(mem_total) + ", " + std::to_string(mem_total) +
-                                         " bytes): MemAvailable never gets there, so " + why +
-                                         "; use a smaller size or a percentage"});
+        errors.push_back(
+            ConfigError{key, it == c.key_lines.end() ? 0 : it->second,
+                        "(" + v->to_string() + ") is at or above this node's MemTotal (" +
+                            format_bytes(mem_total) + ", " + std::to_string(mem_total) +
+                            " bytes): MemAvailable never gets there, so " + why +
+                            "; use a smaller size or a percentage"});
     };
     check("memory.min_available", c.memory.min_available, "oomguard would act on a healthy node");
     check("memory.warn_available", c.memory.warn_available, "it would warn on a healthy node");
     check("memory.recover_available", c.memory.recover_available, "an episode would never end");
     return errors;
+}
+
+HostCheck check_against_host(const Config& c, const std::string& proc_root) {
+    HostCheck out;
+    MeminfoReader meminfo;
+    MemSample s;
+    if (Status st = meminfo.open(proc_root); !st) {
+        out.note = "levels not checked against MemTotal: " + st.error().message;
+        return out;
+    }
+    if (!meminfo.sample(s)) {
+        out.note = "levels not checked against MemTotal: " + meminfo.last_error().message;
+        return out;
+    }
+    out.errors = check_against_mem_total(c, s.mem_total);
+    out.note = "levels checked against this host's MemTotal (" + format_bytes(s.mem_total) + ", " +
+               meminfo.path() + ")";
+    return out;
 }
 
 std::string insecure_config_reason(unsigned uid, unsigned mode, bool regular_file,

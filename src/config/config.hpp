@@ -70,7 +70,6 @@ struct Config {
     // Line of each key that was set ("memory.min_available" -> 3), for errors
     // found later (check_against_mem_total).
     std::map<std::string, int> key_lines;
-
 };
 
 struct ConfigError {
@@ -104,6 +103,15 @@ std::string insecure_config_reason(unsigned uid, unsigned mode, bool regular_fil
 // node, a recover level would never end an episode). Percentages always fit.
 // Each error names the key, its line and MemTotal.
 std::vector<ConfigError> check_against_mem_total(const Config& c, uint64_t mem_total);
+
+// --check-config: check_against_mem_total with the MemTotal of the host whose
+// /proc is proc_root. note says what was checked ("levels checked against this
+// host's MemTotal (15.6 GiB, /proc/meminfo)") or why not (no errors then).
+struct HostCheck {
+    std::vector<ConfigError> errors;
+    std::string note;
+};
+HostCheck check_against_host(const Config& c, const std::string& proc_root);
 
 // The effective config as TOML, for --check-config.
 std::string render_config(const Config& c);

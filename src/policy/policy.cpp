@@ -24,8 +24,8 @@ PolicySettings PolicySettings::from(const Config& c) {
     s.max_interval = c.poll.max_interval;
     // Unset: the default, moved inside [min_interval, max_interval] (an explicit
     // value outside them is a config error).
-    s.idle_interval = c.poll.idle_interval.value_or(
-        clamp_interval(Config::Poll::kDefaultIdleInterval, c.poll.min_interval, c.poll.max_interval));
+    s.idle_interval = c.poll.idle_interval.value_or(clamp_interval(
+        Config::Poll::kDefaultIdleInterval, c.poll.min_interval, c.poll.max_interval));
     s.fill_rate = c.poll.fill_rate;
     return s;
 }
@@ -83,7 +83,8 @@ Duration poll_interval(const PolicySettings& s, uint64_t headroom, double est_ra
     if (kSteadyFactor * est_rate * idle <= h) secs = std::max(secs, idle);
     // Bounded before converting: a huge headroom must not overflow the int64 nanoseconds.
     secs = std::min(secs, std::chrono::duration<double>(s.max_interval).count());
-    return clamp_interval(Duration(static_cast<int64_t>(secs * 1e9)), s.min_interval, s.max_interval);
+    return clamp_interval(Duration(static_cast<int64_t>(secs * 1e9)), s.min_interval,
+                          s.max_interval);
 }
 
 Duration repeat_interval(const PolicySettings& s, Duration until_repeat) {

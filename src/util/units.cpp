@@ -63,10 +63,24 @@ struct UnitScale {
 // read 2.4-10% larger (an earlier trigger), which oomguard.toml(5) says.
 constexpr UnitScale kSizeUnits[] = {
     {"B", 1.0},
-    {"K", 1024.0}, {"KB", 1024.0}, {"KiB", 1024.0}, {"k", 1024.0}, {"kB", 1024.0}, {"Ki", 1024.0},
-    {"M", 1048576.0}, {"MB", 1048576.0}, {"MiB", 1048576.0}, {"Mi", 1048576.0},
-    {"G", 1073741824.0}, {"GB", 1073741824.0}, {"GiB", 1073741824.0}, {"Gi", 1073741824.0},
-    {"T", 1099511627776.0}, {"TB", 1099511627776.0}, {"TiB", 1099511627776.0}, {"Ti", 1099511627776.0},
+    {"K", 1024.0},
+    {"KB", 1024.0},
+    {"KiB", 1024.0},
+    {"k", 1024.0},
+    {"kB", 1024.0},
+    {"Ki", 1024.0},
+    {"M", 1048576.0},
+    {"MB", 1048576.0},
+    {"MiB", 1048576.0},
+    {"Mi", 1048576.0},
+    {"G", 1073741824.0},
+    {"GB", 1073741824.0},
+    {"GiB", 1073741824.0},
+    {"Gi", 1073741824.0},
+    {"T", 1099511627776.0},
+    {"TB", 1099511627776.0},
+    {"TiB", 1099511627776.0},
+    {"Ti", 1099511627776.0},
 };
 
 // Nanoseconds per unit: integers, exact as doubles, so one multiplication is
@@ -95,7 +109,8 @@ Result<uint64_t> parse_size(std::string_view text) {
         }
     }
     return Error::logic("size \"" + std::string(text) + "\" has an unknown unit \"" +
-                        std::string(unit) + "\" (use B, KiB, MiB, GiB or TiB; kB and Ki/Mi/Gi/Ti also work)");
+                        std::string(unit) +
+                        "\" (use B, KiB, MiB, GiB or TiB; kB and Ki/Mi/Gi/Ti also work)");
 }
 
 Result<SizeOrPercent> parse_size_or_percent(std::string_view text) {

@@ -189,7 +189,8 @@ TEST(Policy, FallingMemoryShortensThePoll) {
     Duration falling = p.decide(mem(m), t).next_poll;
     EXPECT_LT(falling, steady);
     double secs = std::chrono::duration<double>(falling).count();
-    EXPECT_LE(secs * 8.0 * (1ull << 30), static_cast<double>((m - 500) * MiB)) << "would cross unseen";
+    EXPECT_LE(secs * 8.0 * (1ull << 30), static_cast<double>((m - 500) * MiB))
+        << "would cross unseen";
 }
 
 TEST(Policy, PollsForRepeatWhileLow) {
@@ -244,8 +245,10 @@ TEST(Policy, NextPollAlwaysWithinConfiguredBounds) {
             Duration t = 0s;
             for (uint64_t m : {100000, 8000, 900, 501, 499, 100, 100, 400, 999, 1001, 5000, 100}) {
                 Decision d = p.decide(mem(m, 200000), t);
-                EXPECT_GE(d.next_poll, lo) << "min " << lo.count() << " max " << hi.count() << " avail " << m;
-                EXPECT_LE(d.next_poll, hi) << "min " << lo.count() << " max " << hi.count() << " avail " << m;
+                EXPECT_GE(d.next_poll, lo)
+                    << "min " << lo.count() << " max " << hi.count() << " avail " << m;
+                EXPECT_LE(d.next_poll, hi)
+                    << "min " << lo.count() << " max " << hi.count() << " avail " << m;
                 t += d.next_poll;
             }
         }
@@ -274,8 +277,8 @@ TEST(Policy, DefaultRecoveryIsCappedBelowMemTotal) {
 namespace {
 
 struct RampResult {
-    double latency_ms = -1;   // crossing -> first sample below the threshold
-    double gap_ms = 0;        // the sample gap that spans the crossing
+    double latency_ms = -1;  // crossing -> first sample below the threshold
+    double gap_ms = 0;       // the sample gap that spans the crossing
     int samples = 0;
 };
 
@@ -299,8 +302,8 @@ RampResult simulate_ramp(const PolicySettings& s, double rate, uint64_t start_he
     double prev = std::chrono::duration<double>(t - last_interval).count();
     for (int i = 0; i < 100000; ++i) {
         const double now = std::chrono::duration<double>(t).count();
-        const double level =
-            std::max(now <= t0 ? level0 : level0 - rate * (now - t0), static_cast<double>(thr - margin));
+        const double level = std::max(now <= t0 ? level0 : level0 - rate * (now - t0),
+                                      static_cast<double>(thr - margin));
         Decision d = p.decide(MemSample{total, static_cast<uint64_t>(level), 0}, t);
         ++r.samples;
         if (level < static_cast<double>(thr)) {
@@ -346,9 +349,11 @@ TEST(PollSchedule, NoGapLargerThanMarginOverRateNearThreshold) {
                 for (double phase = 0.0; phase < 1.0; phase += 1.0 / 16) {
                     RampResult r = simulate_ramp(shipped_poll(), rate, h, margin, phase);
                     const double bound_ms = static_cast<double>(margin) / rate * 1e3;
-                    EXPECT_GE(r.latency_ms, 0) << rate << " B/s from " << (h >> 20) << " MiB, margin "
-                                               << (margin >> 20) << " MiB, phase " << phase;
-                    EXPECT_LE(r.gap_ms, bound_ms) << rate << " B/s from " << (h >> 20) << " MiB, phase " << phase;
+                    EXPECT_GE(r.latency_ms, 0)
+                        << rate << " B/s from " << (h >> 20) << " MiB, margin " << (margin >> 20)
+                        << " MiB, phase " << phase;
+                    EXPECT_LE(r.gap_ms, bound_ms)
+                        << rate << " B/s from " << (h >> 20) << " MiB, phase " << phase;
                 }
             }
         }
@@ -383,14 +388,18 @@ TEST(PollSchedule, IdleCostWithSteadyMemory) {
         int n = 0;
         Duration t = 0s;
         // A little jitter, as real MemAvailable has: +-4 MiB.
-        for (; t < 60s; ++n) t += p.decide(MemSample{total, thr + headroom + ((n % 3) - 1) * 4 * MiB, 0}, t).next_poll;
+        for (; t < 60s; ++n)
+            t += p.decide(MemSample{total, thr + headroom + ((n % 3) - 1) * 4 * MiB, 0}, t)
+                     .next_poll;
         return n / std::chrono::duration<double>(t).count();
     };
     EXPECT_LE(wakeups_per_s(32ull << 30), 1.01);
     EXPECT_LE(wakeups_per_s(20ull << 30), 1.01);
     EXPECT_LE(wakeups_per_s(500 * MiB), 10.01);
-    std::printf("wakeups/s: 32 GiB %.2f, 20 GiB %.2f, 8 GiB %.2f, 3 GiB %.2f, 1 GiB %.2f, 500 MiB %.2f, 50 MiB %.2f\n",
-                wakeups_per_s(32ull << 30), wakeups_per_s(20ull << 30), wakeups_per_s(8ull << 30),
-                wakeups_per_s(3ull << 30), wakeups_per_s(1ull << 30), wakeups_per_s(500 * MiB),
-                wakeups_per_s(50 * MiB));
+    std::printf(
+        "wakeups/s: 32 GiB %.2f, 20 GiB %.2f, 8 GiB %.2f, 3 GiB %.2f, 1 GiB %.2f, 500 MiB %.2f, 50 "
+        "MiB %.2f\n",
+        wakeups_per_s(32ull << 30), wakeups_per_s(20ull << 30), wakeups_per_s(8ull << 30),
+        wakeups_per_s(3ull << 30), wakeups_per_s(1ull << 30), wakeups_per_s(500 * MiB),
+        wakeups_per_s(50 * MiB));
 }
