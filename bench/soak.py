@@ -112,8 +112,8 @@ def write_config(path, fifo, threshold, recover):
             "[poll]\n"
             'min_interval = "1ms"\n'
             'idle_interval = "100ms"\n'
-            'max_interval = "1s"\n'
-            'fill_rate = "16GiB/s"\n'
+            'max_interval = "2s"\n'
+            'fill_rate = "12GiB/s"\n'
             "psi = true\n"
             "[kubernetes]\n"
             "log_heaviest = false\n"

@@ -37,9 +37,9 @@ struct Config {
         // Shortest interval while memory is steady. Unset: kDefaultIdleInterval
         // moved inside [min_interval, max_interval].
         std::optional<Duration> idle_interval;
-        Duration max_interval = std::chrono::seconds(1);
+        Duration max_interval = std::chrono::seconds(2);
         // bytes/s: the fill rate assumed before any fall is seen (the estimate's floor)
-        uint64_t fill_rate = 16ull << 30;
+        uint64_t fill_rate = 12ull << 30;
         bool psi = true;                 // wake on /proc/pressure/memory stalls
     } poll;
 

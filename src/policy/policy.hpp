@@ -21,8 +21,8 @@ struct PolicySettings {
     Duration min_interval = std::chrono::milliseconds(1);
     // Shortest interval while memory is steady (see poll_interval()).
     Duration idle_interval = std::chrono::milliseconds(100);
-    Duration max_interval = std::chrono::seconds(1);
-    uint64_t fill_rate = 16ull << 30;  // floor of the assumed fill rate, bytes/s
+    Duration max_interval = std::chrono::seconds(2);
+    uint64_t fill_rate = 12ull << 30;  // floor of the assumed fill rate, bytes/s
 
     static PolicySettings from(const Config& c);
 };

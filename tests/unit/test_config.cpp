@@ -192,12 +192,12 @@ TEST(Config, ShippedPollDefaults) {
     ConfigLoad l = parse("");
     ASSERT_TRUE(l.config);
     EXPECT_EQ(l.config->poll.min_interval, 1ms);
-    EXPECT_EQ(l.config->poll.max_interval, 1s);
-    EXPECT_EQ(l.config->poll.fill_rate, 16ull << 30);
+    EXPECT_EQ(l.config->poll.max_interval, 2s);
+    EXPECT_EQ(l.config->poll.fill_rate, 12ull << 30);
     ConfigLoad shipped = load_config(OOMGUARD_SOURCE_DIR "/config/oomguard.toml", {true});
     ASSERT_TRUE(shipped.config);
-    EXPECT_EQ(shipped.config->poll.max_interval, 1s);
-    EXPECT_EQ(shipped.config->poll.fill_rate, 16ull << 30);
+    EXPECT_EQ(shipped.config->poll.max_interval, 2s);
+    EXPECT_EQ(shipped.config->poll.fill_rate, 12ull << 30);
     EXPECT_EQ(shipped.config->poll.idle_interval.value_or(0s), 100ms);
 }
 
