@@ -38,6 +38,18 @@ constexpr auto kPsiWindow = std::chrono::milliseconds(500);
 constexpr auto kPsiStallUnpriv = std::chrono::milliseconds(50);
 constexpr auto kPsiWindowUnpriv = std::chrono::seconds(2);
 
+// Levels the node cannot have (issue 10, defect 4), against the MemTotal of the
+// meminfo just opened: "" when they fit, else every error, joined.
+std::string levels_against_mem_total(MeminfoReader& meminfo, const Config& c,
+                                     const std::string& path) {
+    MemSample s;
+    if (!meminfo.sample(s)) return "";  // open() has just parsed it; a failure is logged by tick()
+    std::string out;
+    for (const auto& e : check_against_mem_total(c, s.mem_total))
+        out += (out.empty() ? "" : "; ") + e.to_string(path);
+    return out;
+}
+
 }  // namespace
 
 Daemon::Daemon(DaemonOptions opts) : opts_(std::move(opts)), journal_(opts_.log_target) {}
@@ -82,6 +94,11 @@ bool Daemon::init() {
     std::string err;
     if (!open_sensors(c, err)) {
         journal_.log(Event::SensorError, LOG_ERR, "cannot start: " + err);
+        return false;
+    }
+    if (err = levels_against_mem_total(meminfo_, c, opts_.config_path); !err.empty()) {
+        journal_.log(Event::ReloadFailed, LOG_ERR, "config error: " + err,
+                     {{"OOMGUARD_CONFIG_ERROR", err}});
         return false;
     }
     config_ = std::move(c);
@@ -302,7 +319,8 @@ bool Daemon::reload() {
     std::string err;
     if (load.config) {
         Config c = apply_overrides(*load.config);
-        if (open_sensors(c, err)) {
+        if (open_sensors(c, err) &&
+            (err = levels_against_mem_total(meminfo_, c, opts_.config_path)).empty()) {
             config_ = std::move(c);
             trigger_ = SysrqTrigger(config_.action.sysrq_trigger);
             policy_->reconfigure(PolicySettings::from(config_));
