@@ -40,7 +40,8 @@ std::string fast_config(const BusRig& r, const NodeTree* tree) {
            "[action]\nsysrq_trigger = \"" +
            r.fifo.path() +
            "\"\nrepeat_after = \"10s\"\n"
-           "[poll]\nmin_interval = \"1ms\"\nmax_interval = \"10ms\"\nfill_rate = "
+           "[poll]\nmin_interval = \"1ms\"\nidle_interval = \"1ms\"\nmax_interval = "
+           "\"10ms\"\nfill_rate = "
            "\"1000GiB/s\"\npsi = false\n"
            "[kubernetes]\nlog_heaviest = false\n" +
            (tree ? "pod_logs_dir = \"" + tree->pod_logs_dir + "\"\n[paths]\ncgroup = \"" +

@@ -345,7 +345,7 @@ TEST(HotPathAlloc, DaemonLoopWithTheBusPublisherDoesNotAllocate) {
         std::ofstream cfg(dir.file("oomguard.toml"));
         cfg << "[memory]\nmin_available = \"500MiB\"\n"
             << "[action]\nmode = \"sysrq\"\nsysrq_trigger = \"" << fifo << "\"\n"
-            << "[poll]\nmin_interval = \"1ms\"\nmax_interval = \"1s\"\nfill_rate = "
+            << "[poll]\nmin_interval = \"1ms\"\nidle_interval = \"1ms\"\nmax_interval = \"1s\"\nfill_rate = "
                "\"1000GiB/s\"\npsi = false\n"
             << "[paths]\nproc = \"" << dir.file("proc") << "\"\n"
             << "[kubernetes]\nlog_heaviest = false\n";
