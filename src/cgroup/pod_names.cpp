@@ -72,68 +72,137 @@ void PodNameResolver::set_dir(std::string pod_logs_dir) {
     pods_.clear();
     ids_.clear();
     malformed_.clear();
+    pods_listing_.reset();
+    containers_listing_.reset();
+    next_pods_.clear();
+    next_ids_.clear();
     invalidate();
 }
+
+void PodNameResolver::DirCloser::operator()(void* d) const { closedir(static_cast<DIR*>(d)); }
+
+namespace {
+// Deadline checks cost a clock read: one per this many entries.
+constexpr unsigned kEntriesPerCheck = 64;
+}  // namespace
 
 void PodNameResolver::list_pods(Duration now) {
     pods_listed_ = true;
     pods_at_ = now;
-    std::unique_ptr<DIR, DirCloser> d(opendir(dir_.c_str()));
+    DIR* d = opendir(dir_.c_str());
     if (!d) return;  // no kubelet logs here: names stay unknown
-    pods_.clear();
-    malformed_.clear();
-    while (dirent* e = readdir(d.get())) {
+    pods_listing_.reset(d);
+    next_pods_.clear();
+    next_malformed_.clear();
+    continue_pods();
+}
+
+void PodNameResolver::continue_pods() {
+    if (!pods_listing_) return;
+    DIR* d = static_cast<DIR*>(pods_listing_.get());
+    unsigned n = 0;
+    while (dirent* e = readdir(d)) {
         std::string_view name(e->d_name);
         if (name == "." || name == "..") continue;
         PodLogDir p;
         if (!parse_pod_log_dir(name, p)) {
-            if (malformed_.size() < 16) malformed_.emplace_back(name);
-            continue;
+            if (next_malformed_.size() < 16) next_malformed_.emplace_back(name);
+        } else {
+            next_pods_[p.uid] = Pod{std::move(p.namespace_), std::move(p.name), std::string(name)};
         }
-        pods_[p.uid] = Pod{std::move(p.namespace_), std::move(p.name), std::string(name)};
+        if (++n % kEntriesPerCheck == 0 && deadline_ != Duration::max() && now_mono() >= deadline_)
+            return;  // resumed later; found entries are visible meanwhile
     }
+    pods_listing_.reset();
+    pods_.swap(next_pods_);
+    malformed_.swap(next_malformed_);
+    next_pods_.clear();
+    next_malformed_.clear();
 }
 
 void PodNameResolver::list_containers(Duration now) {
     containers_listed_ = true;
     containers_at_ = now;
-    std::unique_ptr<DIR, DirCloser> d(opendir(containers_dir_.c_str()));
+    DIR* d = opendir(containers_dir_.c_str());
     if (!d) return;
-    ids_.clear();
-    while (dirent* e = readdir(d.get())) {
+    containers_listing_.reset(d);
+    next_ids_.clear();
+    continue_containers();
+}
+
+void PodNameResolver::continue_containers() {
+    if (!containers_listing_) return;
+    DIR* d = static_cast<DIR*>(containers_listing_.get());
+    unsigned n = 0;
+    while (dirent* e = readdir(d)) {
         ContainerLogLink l;
-        if (parse_container_log_name(e->d_name, l)) ids_[l.container_id] = std::move(l);
+        if (parse_container_log_name(e->d_name, l)) next_ids_[l.container_id] = std::move(l);
+        if (++n % kEntriesPerCheck == 0 && deadline_ != Duration::max() && now_mono() >= deadline_)
+            return;
     }
+    containers_listing_.reset();
+    ids_.swap(next_ids_);
+    next_ids_.clear();
+}
+
+void PodNameResolver::resume() {
+    continue_pods();
+    continue_containers();
+}
+
+const PodNameResolver::Pod* PodNameResolver::find_pod(const std::string& uid) const {
+    auto it = pods_.find(uid);
+    if (it != pods_.end()) return &it->second;
+    if (pods_listing_) {
+        auto jt = next_pods_.find(uid);
+        if (jt != next_pods_.end()) return &jt->second;
+    }
+    return nullptr;
+}
+
+const ContainerLogLink* PodNameResolver::find_id(const std::string& id) const {
+    auto it = ids_.find(id);
+    if (it != ids_.end()) return &it->second;
+    if (containers_listing_) {
+        auto jt = next_ids_.find(id);
+        if (jt != next_ids_.end()) return &jt->second;
+    }
+    return nullptr;
 }
 
 const PodNameResolver::Pod* PodNameResolver::pod(std::string_view uid) {
     if (dir_.empty() || uid.empty()) return nullptr;
     std::string key(uid);
-    auto it = pods_.find(key);
-    if (it != pods_.end()) return &it->second;
-    Duration now = now_mono();
-    if (pods_listed_ && now - pods_at_ < min_relist) return nullptr;
-    list_pods(now);
-    it = pods_.find(key);
-    return it == pods_.end() ? nullptr : &it->second;
+    if (const Pod* p = find_pod(key)) return p;
+    if (pods_listing_) {
+        continue_pods();
+    } else {
+        Duration now = now_mono();
+        if (pods_listed_ && now - pods_at_ < min_relist) return nullptr;
+        list_pods(now);
+    }
+    return find_pod(key);
 }
 
 std::string PodNameResolver::container(std::string_view pod_uid, std::string_view container_id) {
     if (dir_.empty() || container_id.empty()) return "";
     std::string key(container_id);
-    auto it = ids_.find(key);
-    if (it == ids_.end()) {
-        Duration now = now_mono();
-        if (containers_listed_ && now - containers_at_ < min_relist) return "";
-        list_containers(now);
-        it = ids_.find(key);
-        if (it == ids_.end()) return "";
+    const ContainerLogLink* l = find_id(key);
+    if (!l) {
+        if (containers_listing_) {
+            continue_containers();
+        } else {
+            Duration now = now_mono();
+            if (containers_listed_ && now - containers_at_ < min_relist) return "";
+            list_containers(now);
+        }
+        l = find_id(key);
+        if (!l) return "";
     }
     // The link names the pod by name and namespace: check it is this pod.
-    if (const Pod* p = pod(pod_uid);
-        p && (p->name != it->second.pod_name || p->namespace_ != it->second.namespace_))
+    if (const Pod* p = pod(pod_uid); p && (p->name != l->pod_name || p->namespace_ != l->namespace_))
         return "";
-    return it->second.container;
+    return l->container;
 }
 
 std::vector<std::string> PodNameResolver::container_dirs(std::string_view pod_uid) {

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <chrono>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -50,16 +51,39 @@ public:
     void invalidate() { pods_listed_ = containers_listed_ = false; }
     Duration min_relist = std::chrono::seconds(1);
 
+    // Listings stop at this monotonic time (steady_clock) and resume at the next
+    // lookup or resume(); entries read so far are found meanwhile. A node with
+    // 100k stale log directories takes ~160 ms to list: never in one go on the
+    // loop. Duration::max(): unbounded.
+    void set_deadline(Duration d) { deadline_ = d; }
+    bool listing() const { return pods_listing_ || containers_listing_; }
+    void resume();
+
 private:
+    struct DirCloser {
+        void operator()(void* d) const;
+    };
+    using DirPtr = std::unique_ptr<void, DirCloser>;  // a DIR*
+
     std::string dir_, containers_dir_;
     std::unordered_map<std::string, Pod> pods_;              // by uid
     std::unordered_map<std::string, ContainerLogLink> ids_;  // by container id
     std::vector<std::string> malformed_;
     bool pods_listed_ = false, containers_listed_ = false;
     Duration pods_at_{0}, containers_at_{0};
+    Duration deadline_ = Duration::max();
+    // A listing in progress and what it found so far.
+    DirPtr pods_listing_, containers_listing_;
+    std::unordered_map<std::string, Pod> next_pods_;
+    std::unordered_map<std::string, ContainerLogLink> next_ids_;
+    std::vector<std::string> next_malformed_;
 
     void list_pods(Duration now);
     void list_containers(Duration now);
+    void continue_pods();
+    void continue_containers();
+    const Pod* find_pod(const std::string& uid) const;
+    const ContainerLogLink* find_id(const std::string& id) const;
 };
 
 }  // namespace oomguard
