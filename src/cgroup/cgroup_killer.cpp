@@ -34,8 +34,8 @@ int qos_rank(QosClass q) {
 // when dirfd's own cgroup.procs cannot be opened (the cgroup is gone).
 bool collect_pids(int dirfd, std::vector<pid_t>& out, int depth, size_t* hidden) {
     int fd = ::openat(dirfd, "cgroup.procs", O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return false;
-    {
+    const bool own = fd >= 0;
+    if (own) {
         std::string text;
         char buf[4096];
         ssize_t n;
@@ -54,13 +54,13 @@ bool collect_pids(int dirfd, std::vector<pid_t>& out, int depth, size_t* hidden)
             ++i;
         }
     }
-    if (depth <= 0) return true;
+    if (depth <= 0) return own;
     int dfd = ::openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd < 0) return true;
+    if (dfd < 0) return own;
     DIR* d = fdopendir(dfd);
     if (!d) {
         ::close(dfd);
-        return true;
+        return own;
     }
     while (dirent* e = readdir(d)) {
         if (e->d_type != DT_DIR || e->d_name[0] == '.') continue;
@@ -70,7 +70,7 @@ bool collect_pids(int dirfd, std::vector<pid_t>& out, int depth, size_t* hidden)
         ::close(child);
     }
     closedir(d);
-    return true;
+    return own;
 }
 
 constexpr int kDepth = 4;
