@@ -1,8 +1,10 @@
 #include "cgroup/pod_names.hpp"
 
 #include <dirent.h>
+#include <sys/stat.h>
 
 #include <memory>
+#include <cstdio>
 
 namespace oomguard {
 namespace {
@@ -72,10 +74,8 @@ void PodNameResolver::set_dir(std::string pod_logs_dir) {
     pods_.clear();
     ids_.clear();
     malformed_.clear();
-    pods_listing_.reset();
-    containers_listing_.reset();
-    next_pods_.clear();
-    next_ids_.clear();
+    pods_list_ = Listing{};
+    ids_list_ = Listing{};
     invalidate();
 }
 
@@ -83,66 +83,95 @@ void PodNameResolver::DirCloser::operator()(void* d) const { closedir(static_cas
 
 namespace {
 // Deadline checks cost a clock read: one per this many entries.
-constexpr unsigned kEntriesPerCheck = 64;
+constexpr unsigned kEntriesPerCheck = 16;
 }  // namespace
 
-void PodNameResolver::list_pods(Duration now) {
-    pods_listed_ = true;
-    pods_at_ = now;
-    DIR* d = opendir(dir_.c_str());
+PodNameResolver::Stamp PodNameResolver::stamp_of(const std::string& dir) {
+    struct stat st;
+    if (::stat(dir.c_str(), &st) != 0) return {};
+    return {static_cast<long>(st.st_mtim.tv_sec), static_cast<long>(st.st_mtim.tv_nsec),
+            static_cast<unsigned long>(st.st_ino), static_cast<unsigned long>(st.st_nlink)};
+}
+
+bool PodNameResolver::past_deadline(unsigned& n) const {
+    return ++n % kEntriesPerCheck == 0 && deadline_ != Duration::max() && now_mono() >= deadline_;
+}
+
+void PodNameResolver::start(Listing& l, const std::string& dir, Duration now) {
+    l.listed = true;
+    l.at = now;
+    const Stamp st = stamp_of(dir);
+    if (st.sec >= 0 && st == l.stamp) return;  // unchanged since the last listing
+    DIR* d = opendir(dir.c_str());
     if (!d) return;  // no kubelet logs here: names stay unknown
-    pods_listing_.reset(d);
-    next_pods_.clear();
-    next_malformed_.clear();
-    continue_pods();
+    l.dir.reset(d);
+    l.next_stamp = st;
+    ++l.gen;
 }
 
 void PodNameResolver::continue_pods() {
-    if (!pods_listing_) return;
-    DIR* d = static_cast<DIR*>(pods_listing_.get());
+    Listing& l = pods_list_;
     unsigned n = 0;
-    while (dirent* e = readdir(d)) {
-        std::string_view name(e->d_name);
-        if (name == "." || name == "..") continue;
-        PodLogDir p;
-        if (!parse_pod_log_dir(name, p)) {
-            if (next_malformed_.size() < 16) next_malformed_.emplace_back(name);
-        } else {
-            next_pods_[p.uid] = Pod{std::move(p.namespace_), std::move(p.name), std::string(name)};
+    if (l.dir) {
+        DIR* d = static_cast<DIR*>(l.dir.get());
+        while (dirent* e = readdir(d)) {
+            std::string_view name(e->d_name);
+            if (name == "." || name == "..") continue;
+            PodLogDir p;
+            if (!parse_pod_log_dir(name, p)) {
+                if (next_malformed_.size() < 16) next_malformed_.emplace_back(name);
+            } else {
+                auto [it, added] = pods_.try_emplace(std::move(p.uid));
+                Pod& pod = it->second;
+                if (added || pod.dir != name)
+                    pod = Pod{std::move(p.namespace_), std::move(p.name), std::string(name), 0};
+                pod.seen = l.gen;
+            }
+            if (past_deadline(n)) return;  // found entries are visible meanwhile
         }
-        if (++n % kEntriesPerCheck == 0 && deadline_ != Duration::max() && now_mono() >= deadline_)
-            return;  // resumed later; found entries are visible meanwhile
+        l.dir.reset();
+        l.stamp = l.next_stamp;
+        malformed_.swap(next_malformed_);
+        next_malformed_.clear();
+        l.sweeping = true;
+        pods_sweep_ = pods_.begin();
     }
-    pods_listing_.reset();
-    pods_.swap(next_pods_);
-    malformed_.swap(next_malformed_);
-    next_pods_.clear();
-    next_malformed_.clear();
-}
-
-void PodNameResolver::list_containers(Duration now) {
-    containers_listed_ = true;
-    containers_at_ = now;
-    DIR* d = opendir(containers_dir_.c_str());
-    if (!d) return;
-    containers_listing_.reset(d);
-    next_ids_.clear();
-    continue_containers();
+    if (!l.sweeping) return;
+    // What this listing did not see is gone.
+    while (pods_sweep_ != pods_.end()) {
+        if (pods_sweep_->second.seen != l.gen) pods_sweep_ = pods_.erase(pods_sweep_);
+        else ++pods_sweep_;
+        if (past_deadline(n)) return;
+    }
+    l.sweeping = false;
 }
 
 void PodNameResolver::continue_containers() {
-    if (!containers_listing_) return;
-    DIR* d = static_cast<DIR*>(containers_listing_.get());
+    Listing& l = ids_list_;
     unsigned n = 0;
-    while (dirent* e = readdir(d)) {
-        ContainerLogLink l;
-        if (parse_container_log_name(e->d_name, l)) next_ids_[l.container_id] = std::move(l);
-        if (++n % kEntriesPerCheck == 0 && deadline_ != Duration::max() && now_mono() >= deadline_)
-            return;
+    if (l.dir) {
+        DIR* d = static_cast<DIR*>(l.dir.get());
+        while (dirent* e = readdir(d)) {
+            ContainerLogLink link;
+            if (parse_container_log_name(e->d_name, link)) {
+                auto [it, added] = ids_.try_emplace(link.container_id);
+                if (added) it->second.link = std::move(link);
+                it->second.seen = l.gen;
+            }
+            if (past_deadline(n)) return;
+        }
+        l.dir.reset();
+        l.stamp = l.next_stamp;
+        l.sweeping = true;
+        ids_sweep_ = ids_.begin();
     }
-    containers_listing_.reset();
-    ids_.swap(next_ids_);
-    next_ids_.clear();
+    if (!l.sweeping) return;
+    while (ids_sweep_ != ids_.end()) {
+        if (ids_sweep_->second.seen != l.gen) ids_sweep_ = ids_.erase(ids_sweep_);
+        else ++ids_sweep_;
+        if (past_deadline(n)) return;
+    }
+    l.sweeping = false;
 }
 
 void PodNameResolver::resume() {
@@ -150,59 +179,47 @@ void PodNameResolver::resume() {
     continue_containers();
 }
 
-const PodNameResolver::Pod* PodNameResolver::find_pod(const std::string& uid) const {
-    auto it = pods_.find(uid);
-    if (it != pods_.end()) return &it->second;
-    if (pods_listing_) {
-        auto jt = next_pods_.find(uid);
-        if (jt != next_pods_.end()) return &jt->second;
-    }
-    return nullptr;
-}
-
-const ContainerLogLink* PodNameResolver::find_id(const std::string& id) const {
-    auto it = ids_.find(id);
-    if (it != ids_.end()) return &it->second;
-    if (containers_listing_) {
-        auto jt = next_ids_.find(id);
-        if (jt != next_ids_.end()) return &jt->second;
-    }
-    return nullptr;
-}
-
 const PodNameResolver::Pod* PodNameResolver::pod(std::string_view uid) {
     if (dir_.empty() || uid.empty()) return nullptr;
     std::string key(uid);
-    if (const Pod* p = find_pod(key)) return p;
-    if (pods_listing_) {
+    auto it = pods_.find(key);
+    if (it != pods_.end()) return &it->second;
+    if (pods_list_.busy()) {
         continue_pods();
     } else {
         Duration now = now_mono();
-        if (pods_listed_ && now - pods_at_ < min_relist) return nullptr;
-        list_pods(now);
+        if (pods_list_.listed && now - pods_list_.at < min_relist) return nullptr;
+        next_malformed_.clear();
+        start(pods_list_, dir_, now);
+        // One rehash now instead of several mid-listing (100k entries: ~30 ms each).
+        if (pods_list_.dir) pods_.reserve(pods_list_.next_stamp.nlink + 16);
+        continue_pods();
     }
-    return find_pod(key);
+    it = pods_.find(key);
+    return it == pods_.end() ? nullptr : &it->second;
 }
 
 std::string PodNameResolver::container(std::string_view pod_uid, std::string_view container_id) {
     if (dir_.empty() || container_id.empty()) return "";
     std::string key(container_id);
-    const ContainerLogLink* l = find_id(key);
-    if (!l) {
-        if (containers_listing_) {
+    auto it = ids_.find(key);
+    if (it == ids_.end()) {
+        if (ids_list_.busy()) {
             continue_containers();
         } else {
             Duration now = now_mono();
-            if (containers_listed_ && now - containers_at_ < min_relist) return "";
-            list_containers(now);
+            if (ids_list_.listed && now - ids_list_.at < min_relist) return "";
+            start(ids_list_, containers_dir_, now);
+            continue_containers();
         }
-        l = find_id(key);
-        if (!l) return "";
+        it = ids_.find(key);
+        if (it == ids_.end()) return "";
     }
+    const ContainerLogLink& l = it->second.link;
     // The link names the pod by name and namespace: check it is this pod.
-    if (const Pod* p = pod(pod_uid); p && (p->name != l->pod_name || p->namespace_ != l->namespace_))
+    if (const Pod* p = pod(pod_uid); p && (p->name != l.pod_name || p->namespace_ != l.namespace_))
         return "";
-    return l->container;
+    return l.container;
 }
 
 std::vector<std::string> PodNameResolver::container_dirs(std::string_view pod_uid) {
