@@ -175,7 +175,8 @@ void Daemon::tick() {
                          {{"OOMGUARD_ERROR", meminfo_.last_error().message}});
         }
         // The loop is alive: the watchdog ping and STATUS go on (with the error).
-        finish_tick(now, std::min<Duration>(config_.poll.max_interval, std::chrono::milliseconds(100)),
+        finish_tick(now,
+                    std::min<Duration>(config_.poll.max_interval, std::chrono::milliseconds(100)),
                     false);
         return;
     }
@@ -247,10 +248,14 @@ void Daemon::finish_tick(Duration now, Duration next, bool force_status) {
 
 const char* to_string(TriggerOutcome o) {
     switch (o) {
-        case TriggerOutcome::NotHandled: return "not-handled";
-        case TriggerOutcome::Acted: return "acted";
-        case TriggerOutcome::DryRun: return "dry-run";
-        case TriggerOutcome::Failed: return "failed";
+        case TriggerOutcome::NotHandled:
+            return "not-handled";
+        case TriggerOutcome::Acted:
+            return "acted";
+        case TriggerOutcome::DryRun:
+            return "dry-run";
+        case TriggerOutcome::Failed:
+            return "failed";
     }
     return "?";
 }
@@ -266,7 +271,8 @@ bool Daemon::act(const MemSample& s, const Decision& d) {
     // Logging waits too: sd_journal_send() blocks while journald does not read
     // its socket, which is just what a stalled journald does under pressure.
     ActionResult r;
-    if (hook_ && config_.action.mode == ActionMode::KillCgroup) r = hook_->act(config_, state_.dry_run);
+    if (hook_ && config_.action.mode == ActionMode::KillCgroup)
+        r = hook_->act(config_, state_.dry_run);
     const bool handled = r.outcome != TriggerOutcome::NotHandled;
     Status st = ok_status();
     if (!handled) {
@@ -319,7 +325,8 @@ bool Daemon::act(const MemSample& s, const Decision& d) {
         if (!st) fields.push_back({"ERRNO", u64(static_cast<uint64_t>(st.error().code))});
         fields.push_back({"OOMGUARD_FAILURES", u64(policy_->consecutive_failures() + 1)});
         const std::string detail = st ? msg + r.what : err + " (" + msg + r.what + ")";
-        journal_.log(Event::TriggerFailed, LOG_ERR, std::string(kTriggerFailed) + detail + extra, fields);
+        journal_.log(Event::TriggerFailed, LOG_ERR, std::string(kTriggerFailed) + detail + extra,
+                     fields);
         state_.last_action = err;
     }
     for (auto* k : sinks_) k->on_trigger(state_, ok);

@@ -175,7 +175,7 @@ private:
     bool open_sensors(const Config& c, std::string& error);
     void tick();
     void finish_tick(Duration now, Duration next, bool force_status);  // watchdog, timer, STATUS
-    bool act(const MemSample& s, const Decision& d);  // true: the action happened
+    bool act(const MemSample& s, const Decision& d);                   // true: the action happened
     void arm_timer(Duration d);
     void handle_signals();
     void update_status(Duration now, bool force);

@@ -50,7 +50,8 @@ bool collect_pids(int dirfd, std::vector<pid_t>& out, int depth, size_t* hidden)
                 any = true;
             }
             if (any && v > 0) out.push_back(static_cast<pid_t>(v));
-            else if (any && hidden) ++*hidden;
+            else if (any && hidden)
+                ++*hidden;
             ++i;
         }
     }
@@ -157,8 +158,8 @@ VictimChoice choose_victim(CgroupMonitor& monitor, const KillPolicy& policy) {
                 continue;
             }
             if (*c.min_oom_score_adj <= kCriticalOomScoreAdj) {
-                skip(pod, "container " + c.container_id.substr(0, 12) + ": a task has oom_score_adj " +
-                              std::to_string(*c.min_oom_score_adj) +
+                skip(pod, "container " + c.container_id.substr(0, 12) +
+                              ": a task has oom_score_adj " + std::to_string(*c.min_oom_score_adj) +
                               " (critical: kubelet protects <= -997)");
                 continue;
             }
@@ -244,28 +245,33 @@ void signal_cgroup_tasks(int dirfd, const std::string& label, KillOutcome& o) {
             if (by_pid) {
                 r = ::kill(p, SIGKILL);
             } else {
-                r = std::binary_search(again.begin(), again.end(), p) ? sys_pidfd_send_signal(fd, SIGKILL)
-                                                                      : (errno = ESRCH, -1);
+                r = std::binary_search(again.begin(), again.end(), p)
+                        ? sys_pidfd_send_signal(fd, SIGKILL)
+                        : (errno = ESRCH, -1);
             }
             if (r == 0) {
                 ++o.signalled;
             } else if (errno != ESRCH && error.empty()) {
-                error = "SIGKILL to pid " + std::to_string(p) + " of " + label + ": " + std::strerror(errno);
+                error = "SIGKILL to pid " + std::to_string(p) + " of " + label + ": " +
+                        std::strerror(errno);
             }
             done.push_back(p);
             if (fd >= 0) ::close(fd);
         }
     }
     if (by_pid && o.note.empty())
-        o.note = "pidfd_open is not supported by this kernel (ENOSYS, before 5.3): signalled by pid, "
-                 "a pid reused in between could be hit";
+        o.note =
+            "pidfd_open is not supported by this kernel (ENOSYS, before 5.3): signalled by pid, "
+            "a pid reused in between could be hit";
     if (o.signalled == 0 && o.error.empty()) {
-        if (!error.empty()) o.error = error;
+        if (!error.empty())
+            o.error = error;
         else if (hidden > 0)
             o.error = label + "/cgroup.procs lists " + std::to_string(hidden) +
                       " task(s) only as pid 0: they are in another pid namespace (the daemon needs "
                       "the host's, hostPID: true), nothing was signalled";
-        else o.error = "no task in " + label + " to signal";
+        else
+            o.error = "no task in " + label + " to signal";
     }
 }
 
@@ -295,7 +301,8 @@ KillOutcome kill_cgroup_at(int dirfd, CgroupVersion version, const std::string& 
     signal_cgroup_tasks(dirfd, label, o);
     o.ok = o.signalled > 0;
     if (o.ok) o.error.clear();
-    else if (!kill_error.empty()) o.error = kill_error + "; " + o.error;
+    else if (!kill_error.empty())
+        o.error = kill_error + "; " + o.error;
     o.elapsed = now_mono() - t0;
     return o;
 }

@@ -529,8 +529,10 @@ bool CgroupMonitor::read_tasks(CgroupInfo& c, int dirfd) const {
         char* end = nullptr;
         long v = std::strtol(p, &end, 10);
         if (end == p) break;
-        if (v > 0) pids.push_back(v);
-        else ++hidden;
+        if (v > 0)
+            pids.push_back(v);
+        else
+            ++hidden;
         p = end;
         while (*p == '\n') ++p;
     }
@@ -560,7 +562,8 @@ bool CgroupMonitor::read_tasks(CgroupInfo& c, int dirfd) const {
                 pause = pause || names_pause(cmd);  // argv[0], up to its NUL
         }
     }
-    if (!readable) c.tasks_note = "/proc/<pid>/oom_score_adj unreadable under " + settings_.proc_root;
+    if (!readable)
+        c.tasks_note = "/proc/<pid>/oom_score_adj unreadable under " + settings_.proc_root;
     // Without comm or cmdline: a lone task at the sandbox's oom_score_adj.
     if (pids.size() == 1 && hidden == 0 && c.min_oom_score_adj == kSandboxOomScoreAdj) pause = true;
     return pause;

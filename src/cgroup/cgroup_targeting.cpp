@@ -273,15 +273,16 @@ void CgroupTargeting::check_kill() {
         const uint64_t back = avail > watch_.avail_at_kill ? avail - watch_.avail_at_kill : 0;
         daemon_.journal().log(
             Event::Info, LOG_NOTICE,
-            "killed container cgroup " + watch_.label + " is empty after " + format_duration(after) +
-                ": it held " + format_bytes(watch_.working_set) + "; MemAvailable " +
-                format_bytes(watch_.avail_at_kill) + " -> " + format_bytes(avail) + " (+" +
-                format_bytes(back) + ")",
+            "killed container cgroup " + watch_.label + " is empty after " +
+                format_duration(after) + ": it held " + format_bytes(watch_.working_set) +
+                "; MemAvailable " + format_bytes(watch_.avail_at_kill) + " -> " +
+                format_bytes(avail) + " (+" + format_bytes(back) + ")",
             {{"OOMGUARD_CGROUP", watch_.label},
              {"OOMGUARD_WORKING_SET_BYTES", std::to_string(watch_.working_set)},
              {"OOMGUARD_FREED_BYTES", std::to_string(back)},
              {"OOMGUARD_EMPTY_AFTER_USEC",
-              std::to_string(std::chrono::duration_cast<std::chrono::microseconds>(after).count())}});
+              std::to_string(
+                  std::chrono::duration_cast<std::chrono::microseconds>(after).count())}});
         ::close(watch_.fd);
         watch_.fd = -1;
         return;
@@ -310,7 +311,8 @@ void CgroupTargeting::check_kill_mode(const Config& config) {
     std::string problems;
     struct statvfs vfs;
     if (fstatvfs(monitor_.root_fd(), &vfs) == 0 && (vfs.f_flag & ST_RDONLY))
-        problems = monitor_.hierarchy().memory_root + " is mounted read-only (cgroup.kill cannot be written)";
+        problems = monitor_.hierarchy().memory_root +
+                   " is mounted read-only (cgroup.kill cannot be written)";
     size_t hidden = 0;
     long tasks = monitor_.kubernetes() ? -1 : 0;
     if (monitor_.kubernetes()) {
@@ -323,16 +325,19 @@ void CgroupTargeting::check_kill_mode(const Config& config) {
         }
     }
     if (tasks > 0 && static_cast<size_t>(tasks) == hidden)
-        problems += std::string(problems.empty() ? "" : "; ") +
-                    "cgroup.procs under " + monitor_.kubepods_path() +
-                    " lists only pid 0: the pods' tasks are in another pid namespace (run with hostPID: true)";
+        problems += std::string(problems.empty() ? "" : "; ") + "cgroup.procs under " +
+                    monitor_.kubepods_path() +
+                    " lists only pid 0: the pods' tasks are in another pid namespace (run with "
+                    "hostPID: true)";
     if (problems.empty()) return;
-    daemon_.journal().log(
-        Event::SensorError, LOG_ERR,
-        "kill-cgroup cannot kill containers here: " + problems + "; every trigger will " +
-            (config.action.fallback_sysrq ? "fall back to sysrq" : "fail (fallback_sysrq = false)") +
-            ". Give the daemon a writable cgroupfs and the host's pid namespace, or use mode = \"sysrq\"",
-        {{"OOMGUARD_ERROR", problems}});
+    daemon_.journal().log(Event::SensorError, LOG_ERR,
+                          "kill-cgroup cannot kill containers here: " + problems +
+                              "; every trigger will " +
+                              (config.action.fallback_sysrq ? "fall back to sysrq"
+                                                            : "fail (fallback_sysrq = false)") +
+                              ". Give the daemon a writable cgroupfs and the host's pid namespace, "
+                              "or use mode = \"sysrq\"",
+                          {{"OOMGUARD_ERROR", problems}});
 }
 
 }  // namespace oomguard

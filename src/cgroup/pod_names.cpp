@@ -3,8 +3,8 @@
 #include <dirent.h>
 #include <sys/stat.h>
 
-#include <memory>
 #include <cstdio>
+#include <memory>
 
 namespace oomguard {
 namespace {
@@ -139,8 +139,10 @@ void PodNameResolver::continue_pods() {
     if (!l.sweeping) return;
     // What this listing did not see is gone.
     while (pods_sweep_ != pods_.end()) {
-        if (pods_sweep_->second.seen != l.gen) pods_sweep_ = pods_.erase(pods_sweep_);
-        else ++pods_sweep_;
+        if (pods_sweep_->second.seen != l.gen)
+            pods_sweep_ = pods_.erase(pods_sweep_);
+        else
+            ++pods_sweep_;
         if (past_deadline(n)) return;
     }
     l.sweeping = false;
@@ -167,8 +169,10 @@ void PodNameResolver::continue_containers() {
     }
     if (!l.sweeping) return;
     while (ids_sweep_ != ids_.end()) {
-        if (ids_sweep_->second.seen != l.gen) ids_sweep_ = ids_.erase(ids_sweep_);
-        else ++ids_sweep_;
+        if (ids_sweep_->second.seen != l.gen)
+            ids_sweep_ = ids_.erase(ids_sweep_);
+        else
+            ++ids_sweep_;
         if (past_deadline(n)) return;
     }
     l.sweeping = false;

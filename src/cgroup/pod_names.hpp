@@ -84,7 +84,7 @@ private:
         Duration at{0};
         Stamp stamp, next_stamp;
         uint32_t gen = 0;
-        DirPtr dir;          // reading
+        DirPtr dir;  // reading
         bool sweeping = false;
         bool busy() const { return dir || sweeping; }
     };

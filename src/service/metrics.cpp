@@ -166,8 +166,9 @@ Status MetricsWriter::write(const DaemonState& s) {
     // never waits for a FIFO's reader, and only a regular file is written.
     if (::unlink(tmp_path_.c_str()) != 0 && errno != ENOENT)
         return Error::sys(errno, "metrics: remove " + tmp_path_);
-    int fd = ::open(tmp_path_.c_str(),
-                    O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY, 0644);
+    int fd =
+        ::open(tmp_path_.c_str(),
+               O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY, 0644);
     if (fd < 0) return Error::sys(errno, "metrics: open " + tmp_path_);
     struct stat st;
     if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {

@@ -3,7 +3,6 @@
 // v1 memory cgroups (heaviest pod named, a kernel memcg OOM kill reported, the
 // kill-cgroup action). The trigger is always a file of the test's own.
 #include <gtest/gtest.h>
-
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -420,10 +419,11 @@ TEST(DaemonCgroups, KillCgroupThatDoesNotEmptyAtOnceIsNotFollowedBySysrq) {
     EXPECT_EQ(d.output().find("trigger-failed"), std::string::npos) << d.output();
     // The emptying is watched from the loop and logged with what came back.
     fs.procs(ctr, "");
-    EXPECT_FALSE(d.wait_entry([](const std::string& e) {
-                      return e.find("is empty after") != std::string::npos;
-                  }, std::chrono::seconds(2))
-                     .empty())
+    EXPECT_FALSE(
+        d.wait_entry(
+             [](const std::string& e) { return e.find("is empty after") != std::string::npos; },
+             std::chrono::seconds(2))
+            .empty())
         << d.output();
     EXPECT_EQ(d.stop(), 0);
     ::kill(child, SIGKILL);

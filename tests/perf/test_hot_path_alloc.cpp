@@ -30,9 +30,9 @@
 #include "cgroup/cgroup_targeting.hpp"
 #include "cgroup/oom_reporter.hpp"
 #include "daemon.hpp"
-#include "service/metrics.hpp"
 #include "policy/policy.hpp"
 #include "sensors/meminfo.hpp"
+#include "service/metrics.hpp"
 
 // ---- counting allocator ---------------------------------------------------
 extern "C" {
@@ -264,8 +264,8 @@ void make_node(const TempDir& dir) {
         for (auto& c : uid_us)
             if (c == '-') c = '_';
         const std::string pod = cg + "/kubepods/besteffort/pod" + uid;
-        for (const std::string& d : {cg + "/kubepods", cg + "/kubepods/besteffort", pod,
-                                     pod + "/" + cid}) {
+        for (const std::string& d :
+             {cg + "/kubepods", cg + "/kubepods/besteffort", pod, pod + "/" + cid}) {
             const uint64_t usage = static_cast<uint64_t>(i) * 100 << 20;
             put(d + "/memory.current", std::to_string(usage) + "\n");
             put(d + "/memory.max", "max\n");
@@ -273,8 +273,8 @@ void make_node(const TempDir& dir) {
             put(d + "/memory.oom.group", "1\n");
             put(d + "/cgroup.procs", "");
         }
-        fs::create_directories(dir.file("log/pods/default_pod" + std::to_string(i) + "_" + uid +
-                                        "/main"));
+        fs::create_directories(
+            dir.file("log/pods/default_pod" + std::to_string(i) + "_" + uid + "/main"));
     }
     fs::create_directories(dir.file("log/containers"));
     put(dir.file("kmsg"), "");

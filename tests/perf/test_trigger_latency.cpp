@@ -100,7 +100,8 @@ TEST(TriggerLatency, HundredThousandStaleLogDirsDoNotDelayTheWrite) {
     }
     put(dir.file("kmsg"), "");
     fs::create_directories(dir.file("proc"));
-    int mem = ::open(dir.file("proc/meminfo").c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    int mem =
+        ::open(dir.file("proc/meminfo").c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     ASSERT_GE(mem, 0);
     set_meminfo(mem, 800);  // between the threshold and the warning level
     const std::string fifo = dir.file("trigger");
@@ -113,11 +114,15 @@ TEST(TriggerLatency, HundredThousandStaleLogDirsDoNotDelayTheWrite) {
     ASSERT_GE(keep, 0);
     put(dir.file("oomguard.toml"),
         "[memory]\nmin_available = \"500MiB\"\nwarn_available = \"1GiB\"\n"
-        "[action]\nsysrq_trigger = \"" + fifo + "\"\nrepeat_after = \"1h\"\n"
-        "[poll]\nmin_interval = \"1ms\"\nmax_interval = \"1s\"\nfill_rate = \"1000GiB/s\"\n"
-        "psi = false\n[paths]\nproc = \"" + dir.file("proc") + "\"\ncgroup = \"" + cg +
-        "\"\nkmsg = \"" + dir.file("kmsg") + "\"\n[kubernetes]\nlog_heaviest = true\n"
-        "pod_logs_dir = \"" + pods_dir + "\"\n");
+        "[action]\nsysrq_trigger = \"" +
+            fifo +
+            "\"\nrepeat_after = \"1h\"\n"
+            "[poll]\nmin_interval = \"1ms\"\nmax_interval = \"1s\"\nfill_rate = \"1000GiB/s\"\n"
+            "psi = false\n[paths]\nproc = \"" +
+            dir.file("proc") + "\"\ncgroup = \"" + cg + "\"\nkmsg = \"" + dir.file("kmsg") +
+            "\"\n[kubernetes]\nlog_heaviest = true\n"
+            "pod_logs_dir = \"" +
+            pods_dir + "\"\n");
 
     DaemonOptions opts;
     opts.config_path = dir.file("oomguard.toml");
@@ -156,7 +161,8 @@ TEST(TriggerLatency, HundredThousandStaleLogDirsDoNotDelayTheWrite) {
         for (int i = 0; i < kCrossings; ++i) {
             set_meminfo(mem, 800);  // warning: background refresh every second
             // A pod comes and goes: the directory changed, names are re-listed.
-            ::mkdir((pods_dir + "/default_new-" + std::to_string(i) + "_x-" + std::to_string(i)).c_str(),
+            ::mkdir((pods_dir + "/default_new-" + std::to_string(i) + "_x-" + std::to_string(i))
+                        .c_str(),
                     0755);
             std::this_thread::sleep_for(std::chrono::milliseconds(phase(rng)));
             const auto t0 = std::chrono::steady_clock::now();
@@ -167,7 +173,7 @@ TEST(TriggerLatency, HundredThousandStaleLogDirsDoNotDelayTheWrite) {
             char b[16];
             if (r <= 0 || ::read(rfd, b, sizeof b) <= 0) break;
             latencies_ms.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
-            set_meminfo(mem, 1200);  // recovered: the next crossing is a new episode
+            set_meminfo(mem, 1200);              // recovered: the next crossing is a new episode
             std::this_thread::sleep_for(300ms);  // below the threshold it polls every 100 ms
         }
         ::kill(::getpid(), SIGTERM);
@@ -185,8 +191,9 @@ TEST(TriggerLatency, HundredThousandStaleLogDirsDoNotDelayTheWrite) {
     ASSERT_EQ(latencies_ms.size(), static_cast<size_t>(kCrossings)) << "a crossing got no trigger";
     std::vector<double> sorted = latencies_ms;
     std::sort(sorted.begin(), sorted.end());
-    std::printf("[ info ] crossing -> write over %d crossings: median %.2f ms, p90 %.2f ms, max %.2f ms\n",
-                kCrossings, sorted[sorted.size() / 2], sorted[sorted.size() * 9 / 10], sorted.back());
+    std::printf(
+        "[ info ] crossing -> write over %d crossings: median %.2f ms, p90 %.2f ms, max %.2f ms\n",
+        kCrossings, sorted[sorted.size() / 2], sorted[sorted.size() * 9 / 10], sorted.back());
     // Generous: the sampling interval near the threshold is 1 ms; one 160 ms
     // listing on the loop would show as far more than this.
     EXPECT_LT(sorted.back(), 50.0) << "a trigger was delayed by the naming work";
