@@ -310,7 +310,8 @@ void CgroupTargeting::check_kill_mode(const Config& config) {
     // v1 or the fallback to signals, the host's pids (hostPID in a pod).
     std::string problems;
     struct statvfs vfs;
-    if (fstatvfs(monitor_.root_fd(), &vfs) == 0 && (vfs.f_flag & ST_RDONLY))
+    if (monitor_.hierarchy().version == CgroupVersion::V2 &&
+        fstatvfs(monitor_.root_fd(), &vfs) == 0 && (vfs.f_flag & ST_RDONLY))
         problems = monitor_.hierarchy().memory_root +
                    " is mounted read-only (cgroup.kill cannot be written)";
     size_t hidden = 0;
