@@ -291,7 +291,8 @@ bool Daemon::act(const MemSample& s, const Decision& d) {
     // Named after the action, from the ranking the cgroup code already holds.
     std::string extra;
     std::vector<LogField> hook_fields;
-    if (hook_) hook_->describe(extra, hook_fields);
+    // A run of retried failures names it once, not every retry.
+    if (hook_ && (ok || policy_->consecutive_failures() == 0)) hook_->describe(extra, hook_fields);
 
     std::string msg = "MemAvailable " + format_bytes(s.mem_available) + " < threshold " +
                       format_bytes(d.levels.min) + (d.repeat ? " (still, repeat)" : "") + ": ";
