@@ -7,6 +7,13 @@
 // (earlyoom) or a byte arriving on a FIFO (oomguard writing its "sysrq" trigger);
 // both are timestamped with CLOCK_MONOTONIC where they arrive.
 //
+// With --fake-meminfo PATH it touches no memory: it rewrites MemAvailable in PATH
+// in place (same length, as a daemon that keeps the fd open must see) every
+// ~20 us, falling at --rate-mbps from --fake-start-kib to the floor, so both
+// daemons read one file falling faster than this machine can fault memory in
+// (issue 17: 10 GB/s and more). The crossing and the floor are the times of the
+// first write below them.
+//
 // Bounded: it never touches more than --max-mib, stops at --floor-kib, holds at
 // most --hold-ms waiting for a late action, and gives up after --timeout-ms. It
 // prints one JSON object on stdout and exits; the kernel frees the memory.
@@ -59,6 +66,9 @@ struct Options {
     int64_t hold_ns = 1'000'000'000;
     int64_t timeout_ns = 15'000'000'000;
     bool wait_go = false;  // start ramping only after a line on stdin
+    std::string fake_meminfo;  // write this file instead of touching memory
+    uint64_t fake_total_kib = 0;
+    uint64_t fake_start_kib = 0;
 };
 
 [[noreturn]] void usage(const char* why) {
@@ -101,6 +111,12 @@ Options parse(int argc, char** argv) {
             o.fifo = val("--fifo");
         else if (a == "--thp")
             o.thp = true;
+        else if (a == "--fake-meminfo")
+            o.fake_meminfo = val("--fake-meminfo");
+        else if (a == "--fake-total-kib")
+            o.fake_total_kib = num(val("--fake-total-kib"), "total");
+        else if (a == "--fake-start-kib")
+            o.fake_start_kib = num(val("--fake-start-kib"), "start");
         else if (a == "--wait-go")
             o.wait_go = true;
         else if (a == "--hold-ms")
@@ -117,7 +133,21 @@ Options parse(int argc, char** argv) {
     if (o.chunk < kPage || o.chunk % kPage) usage("--chunk-kib must be a multiple of 4");
     if (o.hold_ns > 5'000'000'000 || o.timeout_ns > 60'000'000'000)
         usage("hold <= 5s, timeout <= 60s");
+    if (!o.fake_meminfo.empty() &&
+        (o.rate_bps <= 0 || o.fake_start_kib <= o.threshold_kib || o.fake_total_kib < o.fake_start_kib))
+        usage("--fake-meminfo needs --rate-mbps > 0 and total >= start > threshold");
     return o;
+}
+
+// The fake meminfo: fixed-width values, so every rewrite has the same length.
+std::string fake_meminfo_text(uint64_t total_kib, uint64_t avail_kib) {
+    char buf[256];
+    int n = std::snprintf(buf, sizeof buf,
+                          "MemTotal:       %15llu kB\nMemFree:        %15llu kB\n"
+                          "MemAvailable:   %15llu kB\nSwapTotal:      %15d kB\nSwapFree:       %15d kB\n",
+                          static_cast<unsigned long long>(total_kib), static_cast<unsigned long long>(avail_kib),
+                          static_cast<unsigned long long>(avail_kib), 0, 0);
+    return std::string(buf, static_cast<size_t>(n));
 }
 
 // MemAvailable in KiB from a kept /proc/meminfo fd; 0 on failure.
@@ -165,6 +195,79 @@ bool make_realtime(std::thread& t) {
     return pthread_setschedparam(t.native_handle(), SCHED_FIFO, &sp) == 0;
 }
 
+// Falls at o.rate_bps in the fake file; prints the same JSON as the real ramp.
+int fake_ramp(const Options& o, bool realtime) {
+    int fd = ::open(o.fake_meminfo.c_str(), O_WRONLY | O_CLOEXEC);
+    if (fd < 0) {
+        std::fprintf(stderr, "oomg_ramp: %s: %s\n", o.fake_meminfo.c_str(), std::strerror(errno));
+        return 1;
+    }
+    auto put = [&](uint64_t kib) {
+        std::string t = fake_meminfo_text(o.fake_total_kib, kib);
+        return ::pwrite(fd, t.data(), t.size(), 0) == static_cast<ssize_t>(t.size());
+    };
+    if (!put(o.fake_start_kib)) return 1;
+    if (o.wait_go) {
+        char line[16];
+        if (!std::fgets(line, sizeof line, stdin)) return 1;
+    }
+    const double kib_per_ns = o.rate_bps / 1024.0 / 1e9;
+    const int64_t t_start = now_ns();
+    int64_t t_cross = 0, t_floor = 0;
+    uint64_t level = o.fake_start_kib, samples = 0, cross_kib = 0;
+    const char* end = "action";
+    for (;;) {
+        if (g_action_ns.load()) break;
+        const int64_t t = now_ns();
+        if (t - t_start > o.timeout_ns) {
+            end = "timeout";
+            break;
+        }
+        const double fallen = static_cast<double>(t - t_start) * kib_per_ns;
+        level = fallen >= static_cast<double>(o.fake_start_kib - o.floor_kib)
+                    ? o.floor_kib - 1
+                    : o.fake_start_kib - static_cast<uint64_t>(fallen);
+        put(level);
+        ++samples;
+        if (!t_cross && level < o.threshold_kib) {
+            t_cross = now_ns();
+            cross_kib = level;
+        }
+        if (level < o.floor_kib) {
+            t_floor = now_ns();
+            end = "floor";
+            break;
+        }
+        timespec ts{0, 20'000};
+        nanosleep(&ts, nullptr);
+    }
+    const int64_t t_stop = now_ns();
+    while (t_cross && !g_action_ns.load() && now_ns() - t_stop < o.hold_ns) {
+        timespec ts{0, 200'000};
+        nanosleep(&ts, nullptr);
+    }
+    const int64_t t_action = g_action_ns.load();
+    put(o.fake_start_kib);  // back to the start level: the daemon recovers
+    const uint64_t start = o.fake_start_kib, thr = o.threshold_kib;
+    std::printf(
+        "{\"end\":\"%s\",\"fake\":true,\"start_kib\":%llu,\"threshold_kib\":%llu,\"floor_kib\":%llu,"
+        "\"crossed\":%s,\"cross_kib\":%llu,\"min_kib\":%llu,\"end_kib\":%llu,"
+        "\"t_start_ns\":%lld,\"t_stop_ns\":%lld,\"t_cross_ns\":%lld,\"t_floor_ns\":%lld,\"t_action_ns\":%lld,"
+        "\"latency_us\":%.1f,\"floor_first\":%s,\"actions\":%d,\"touched_mib\":0,"
+        "\"rate_mbps\":%.1f,\"samples\":%llu,\"chunk_kib\":0,\"realtime_receiver\":%s}\n",
+        end, static_cast<unsigned long long>(start), static_cast<unsigned long long>(thr),
+        static_cast<unsigned long long>(o.floor_kib), t_cross ? "true" : "false",
+        static_cast<unsigned long long>(cross_kib), static_cast<unsigned long long>(level),
+        static_cast<unsigned long long>(level), static_cast<long long>(t_start),
+        static_cast<long long>(t_stop), static_cast<long long>(t_cross), static_cast<long long>(t_floor),
+        static_cast<long long>(t_action),
+        (t_cross && t_action) ? static_cast<double>(t_action - t_cross) / 1e3 : -1.0,
+        (t_floor && (!t_action || t_floor < t_action)) ? "true" : "false", g_actions.load(),
+        o.rate_bps / 1e6, static_cast<unsigned long long>(samples), realtime ? "true" : "false");
+    std::fflush(stdout);
+    _exit(0);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -198,6 +301,8 @@ int main(int argc, char** argv) {
     }
     const bool realtime = make_realtime(receiver);
     receiver.detach();
+
+    if (!o.fake_meminfo.empty()) return fake_ramp(o, realtime);
 
     char* mem = static_cast<char*>(mmap(nullptr, o.max_bytes, PROT_READ | PROT_WRITE,
                                         MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0));

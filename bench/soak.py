@@ -111,8 +111,9 @@ def write_config(path, fifo, threshold, recover):
             'repeat_after = "1s"\n'
             "[poll]\n"
             'min_interval = "1ms"\n'
-            'max_interval = "1s"\n'
-            'fill_rate = "4GiB/s"\n'
+            'idle_interval = "100ms"\n'
+            'max_interval = "2s"\n'
+            'fill_rate = "12GiB/s"\n'
             "psi = true\n"
             "[kubernetes]\n"
             "log_heaviest = false\n"

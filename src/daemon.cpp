@@ -42,6 +42,18 @@ constexpr auto kPsiWindowUnpriv = std::chrono::seconds(2);
 constexpr std::string_view kTriggerFailed = "trigger failed: ";
 constexpr std::string_view kSampleFailed = "cannot read MemAvailable: ";
 
+// Levels the node cannot have (issue 10, defect 4), against the MemTotal of the
+// meminfo just opened: "" when they fit, else every error, joined.
+std::string levels_against_mem_total(MeminfoReader& meminfo, const Config& c,
+                                     const std::string& path) {
+    MemSample s;
+    if (!meminfo.sample(s)) return "";  // open() has just parsed it; a failure is logged by tick()
+    std::string out;
+    for (const auto& e : check_against_mem_total(c, s.mem_total))
+        out += (out.empty() ? "" : "; ") + e.to_string(path);
+    return out;
+}
+
 }  // namespace
 
 Daemon::Daemon(DaemonOptions opts) : opts_(std::move(opts)), journal_(opts_.log_target) {}
@@ -88,6 +100,11 @@ bool Daemon::init() {
         journal_.log(Event::SensorError, LOG_ERR, "cannot start: " + err);
         return false;
     }
+    if (err = levels_against_mem_total(meminfo_, c, opts_.config_path); !err.empty()) {
+        journal_.log(Event::ReloadFailed, LOG_ERR, "config error: " + err,
+                     {{"OOMGUARD_CONFIG_ERROR", err}});
+        return false;
+    }
     config_ = std::move(c);
     trigger_ = SysrqTrigger(config_.action.sysrq_trigger);
     policy_ = std::make_unique<Policy>(PolicySettings::from(config_));
@@ -113,6 +130,9 @@ bool Daemon::init() {
     sigaddset(&mask, SIGINT);
     sigaddset(&mask, SIGHUP);
     sigprocmask(SIG_BLOCK, &mask, nullptr);
+    // A log or trigger FIFO whose reader went away must fail a write with EPIPE,
+    // not kill the daemon at the moment it acts.
+    ::signal(SIGPIPE, SIG_IGN);
     signal_fd_ = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
     timer_fd_ = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
     if (signal_fd_ < 0 || timer_fd_ < 0) {
@@ -349,7 +369,8 @@ bool Daemon::reload() {
     std::string err;
     if (load.config) {
         Config c = apply_overrides(*load.config);
-        if (open_sensors(c, err)) {
+        if (open_sensors(c, err) &&
+            (err = levels_against_mem_total(meminfo_, c, opts_.config_path)).empty()) {
             config_ = std::move(c);
             trigger_ = SysrqTrigger(config_.action.sysrq_trigger);
             policy_->reconfigure(PolicySettings::from(config_));

@@ -105,7 +105,18 @@ int main(int argc, char** argv) {
             std::fprintf(stderr, "oomguard: %zu error(s) in %s\n", load.errors.size(), opts.config_path.c_str());
             return 1;
         }
-        std::printf("# %s: OK\n%s", opts.config_path.c_str(), render_config(*load.config).c_str());
+        // Levels against this host's MemTotal (the configured or given proc root).
+        HostCheck host =
+            check_against_host(*load.config, opts.proc_root.value_or(load.config->paths.proc));
+        if (!host.errors.empty()) {
+            for (const auto& e : host.errors)
+                std::fprintf(stderr, "%s\n", e.to_string(opts.config_path).c_str());
+            std::fprintf(stderr, "oomguard: %zu error(s) in %s (%s)\n", host.errors.size(),
+                         opts.config_path.c_str(), host.note.c_str());
+            return 1;
+        }
+        std::printf("# %s: OK (%s)\n%s", opts.config_path.c_str(), host.note.c_str(),
+                    render_config(*load.config).c_str());
         return 0;
     }
 

@@ -248,7 +248,14 @@ Status KmsgReader::open(const std::string& path) {
     }
     fd_ = fd;
     path_ = path;
+    error_.clear();
+    unparsed_run_ = 0;
     return ok_status();
+}
+
+void KmsgReader::fail(std::string why) {
+    close();
+    error_ = std::move(why);
 }
 
 bool KmsgReader::next(std::string_view& rec) {
@@ -265,6 +272,9 @@ bool KmsgReader::next(std::string_view& rec) {
                 ++lost_;
                 continue;
             }
+            // A character device at its end is not /dev/kmsg (which says EAGAIN):
+            // /dev/null would otherwise be polled readable forever.
+            if (n == 0) fail(path_ + ": end of file: not the kernel log device");
             return false;  // EAGAIN: nothing more now
         }
     }

@@ -104,20 +104,41 @@ public:
     const std::string& path() const { return path_; }
     // The fd to poll for POLLIN, or -1 when it must be read on a timer (a regular file).
     int poll_fd() const { return kind_ == Kind::File ? -1 : fd_; }
-    // Reads what is available now; calls sink(record) for each. Returns the count.
+    // Reads what is available now, at most kMaxRecordsPerRead records (a flood
+    // of kernel messages must not hold the loop: more() says to come back at
+    // once); calls sink(record) for each one that parses. Returns that count.
+    // A source that is not kmsg (EOF from a character device, like /dev/null;
+    // a run of records that do not parse, like /dev/zero) is closed, and
+    // error() says why.
+    static constexpr size_t kMaxRecordsPerRead = 512;
     template <typename F>
     size_t read_available(F&& sink) {
-        size_t n = 0;
+        size_t n = 0, read = 0;
+        more_ = false;
         std::string_view rec;
         while (next(rec)) {
             KmsgRecord r;
-            if (parse_kmsg_record(rec, r)) {
+            // The kernel's device always gives the "pri,seq,ts;" prefix; files
+            // and FIFOs in tests may hold bare lines.
+            if (parse_kmsg_record(rec, r) && (r.level >= 0 || kind_ != Kind::CharDev)) {
+                unparsed_run_ = 0;
                 sink(r);
                 ++n;
+            } else if (++unparsed_run_ >= kMaxRecordsPerRead) {
+                fail(path_ + ": " + std::to_string(unparsed_run_) +
+                     " records in a row are not in kmsg format");
+                break;
+            }
+            if (++read >= kMaxRecordsPerRead) {
+                more_ = is_open();
+                break;
             }
         }
         return n;
     }
+    bool more() const { return more_; }
+    // Why the reader closed itself ("" while it is fine).
+    const std::string& error() const { return error_; }
     // Records the kernel overwrote before we read them (EPIPE).
     uint64_t lost() const { return lost_; }
 
@@ -130,7 +151,11 @@ private:
     std::string buf_;  // FIFO/file: bytes not yet split into lines
     size_t buf_pos_ = 0;
     char rec_[8192];
+    bool more_ = false;
+    size_t unparsed_run_ = 0;
+    std::string error_;
     bool next(std::string_view& rec);
+    void fail(std::string why);
 };
 
 }  // namespace oomguard

@@ -115,6 +115,7 @@ LoopSource::Spec OomReporter::poll_spec() {
         if (s.timeout_ns < 0 || left < s.timeout_ns) s.timeout_ns = left;
     };
     if (kmsg_.is_open() && s.fd < 0) at(next_tail_);  // a regular file: tail it
+    if (kmsg_.more()) at(now);                          // capped read: the rest next round
     if (assembler_.pending()) at(pending_since_ + std::chrono::milliseconds(50));
     if (track_.active) at(track_.next_sample);
     return s;
@@ -140,6 +141,13 @@ void OomReporter::drain() {
         assembler_.feed(r, events_);
         if (assembler_.pending() && !was_pending) pending_since_ = monotonic_now();
     });
+    if (!kmsg_.is_open() && kmsg_.error() != kmsg_error_) {
+        kmsg_error_ = kmsg_.error();
+        daemon_.journal().log(Event::Info, LOG_WARNING,
+                              "stopped reading the kernel's OOM reports, victims will not be named: " +
+                                  kmsg_error_,
+                              {{"OOMGUARD_ERROR", kmsg_error_}});
+    }
     // handle() may log and sample; take a copy since it does not feed the assembler.
     std::vector<KernelOomEvent> ready;
     ready.swap(events_);

@@ -12,6 +12,8 @@
 #include <map>
 #include <sstream>
 
+#include "sensors/meminfo.hpp"
+
 namespace oomguard {
 
 const char* to_string(ActionMode m) {
@@ -157,9 +159,12 @@ ConfigLoad parse_config(std::string_view text, const std::string& source_path) {
          {{"mode",
            [&](auto& k, auto& n) {
                if (auto s = p.string(k, n)) {
-                   if (*s == "sysrq") c.action.mode = ActionMode::Sysrq;
-                   else if (*s == "dry-run") c.action.mode = ActionMode::DryRun;
-                   else if (*s == "kill-cgroup") c.action.mode = ActionMode::KillCgroup;
+                   if (*s == "sysrq")
+                       c.action.mode = ActionMode::Sysrq;
+                   else if (*s == "dry-run")
+                       c.action.mode = ActionMode::DryRun;
+                   else if (*s == "kill-cgroup")
+                       c.action.mode = ActionMode::KillCgroup;
                    else
                        p.error(k, &n, "unknown mode \"" + *s +
                                           "\" (expected \"sysrq\", \"dry-run\" or \"kill-cgroup\")");
@@ -187,6 +192,16 @@ ConfigLoad parse_config(std::string_view text, const std::string& source_path) {
                        p.error(k, &n, "must be between 100us and 10s");
                    else
                        c.poll.min_interval = *d;
+                   lines[k] = &n;
+               }
+           }},
+          {"idle_interval",
+           [&](auto& k, auto& n) {
+               if (auto d = duration(k, n)) {
+                   if (*d < std::chrono::microseconds(100) || *d > std::chrono::seconds(60))
+                       p.error(k, &n, "must be between 100us and 60s");
+                   else
+                       c.poll.idle_interval = *d;
                    lines[k] = &n;
                }
            }},
@@ -322,14 +337,63 @@ ConfigLoad parse_config(std::string_view text, const std::string& source_path) {
         p.error("memory.recover_available", lines["memory.recover_available"],
                 "(" + m.recover_available->to_string() + ") must be above memory.min_available (" +
                     m.min_available.to_string() + ")");
-    if (c.poll.min_interval > c.poll.max_interval)
+    // The poll schedule needs min_interval <= idle_interval <= max_interval.
+    const auto& pl = c.poll;
+    if (pl.min_interval > pl.max_interval)
         p.error("poll.min_interval", lines["poll.min_interval"],
-                "(" + format_duration(c.poll.min_interval) + ") must not exceed poll.max_interval (" +
-                    format_duration(c.poll.max_interval) + ")");
+                "(" + render_duration(pl.min_interval) + ") must not exceed poll.max_interval (" +
+                    render_duration(pl.max_interval) + ")");
+    if (pl.idle_interval && *pl.idle_interval < pl.min_interval)
+        p.error("poll.idle_interval", lines["poll.idle_interval"],
+                "(" + render_duration(*pl.idle_interval) +
+                    ") must not be below poll.min_interval (" + render_duration(pl.min_interval) +
+                    ")");
+    if (pl.idle_interval && *pl.idle_interval > pl.max_interval)
+        p.error("poll.idle_interval", lines["poll.idle_interval"],
+                "(" + render_duration(*pl.idle_interval) + ") must not exceed poll.max_interval (" +
+                    render_duration(pl.max_interval) + ")");
+    for (const auto& [key, node] : lines)
+        if (node) c.key_lines[key] = static_cast<int>(node->source().begin.line);
 
     std::stable_sort(out.errors.begin(), out.errors.end(),
                      [](const ConfigError& a, const ConfigError& b) { return a.line < b.line; });
     if (out.errors.empty()) out.config = std::move(c);
+    return out;
+}
+
+std::vector<ConfigError> check_against_mem_total(const Config& c, uint64_t mem_total) {
+    std::vector<ConfigError> errors;
+    auto check = [&](const char* key, const std::optional<SizeOrPercent>& v, const char* why) {
+        if (!v || v->is_percent || v->bytes < mem_total) return;
+        auto it = c.key_lines.find(key);
+        errors.push_back(
+            ConfigError{key, it == c.key_lines.end() ? 0 : it->second,
+                        "(" + v->to_string() + ") is at or above this node's MemTotal (" +
+                            format_bytes(mem_total) + ", " + std::to_string(mem_total) +
+                            " bytes): MemAvailable never gets there, so " + why +
+                            "; use a smaller size or a percentage"});
+    };
+    check("memory.min_available", c.memory.min_available, "oomguard would act on a healthy node");
+    check("memory.warn_available", c.memory.warn_available, "it would warn on a healthy node");
+    check("memory.recover_available", c.memory.recover_available, "an episode would never end");
+    return errors;
+}
+
+HostCheck check_against_host(const Config& c, const std::string& proc_root) {
+    HostCheck out;
+    MeminfoReader meminfo;
+    MemSample s;
+    if (Status st = meminfo.open(proc_root); !st) {
+        out.note = "levels not checked against MemTotal: " + st.error().message;
+        return out;
+    }
+    if (!meminfo.sample(s)) {
+        out.note = "levels not checked against MemTotal: " + meminfo.last_error().message;
+        return out;
+    }
+    out.errors = check_against_mem_total(c, s.mem_total);
+    out.note = "levels checked against this host's MemTotal (" + format_bytes(s.mem_total) + ", " +
+               meminfo.path() + ")";
     return out;
 }
 
@@ -457,6 +521,11 @@ std::string render_config(const Config& c) {
     o << "fallback_sysrq = " << (c.action.fallback_sysrq ? "true" : "false") << "\n";
     o << "\n[poll]\n";
     o << "min_interval = " << q(render_duration(c.poll.min_interval)) << "\n";
+    if (c.poll.idle_interval)
+        o << "idle_interval = " << q(render_duration(*c.poll.idle_interval)) << "\n";
+    else
+        o << "# idle_interval: unset (" << render_duration(Config::Poll::kDefaultIdleInterval)
+          << ", within [min_interval, max_interval])\n";
     o << "max_interval = " << q(render_duration(c.poll.max_interval)) << "\n";
     o << "fill_rate = " << q(render_size(c.poll.fill_rate) + "/s") << "\n";
     o << "psi = " << (c.poll.psi ? "true" : "false") << "\n";

@@ -2,6 +2,7 @@
 // validated; every error names the key and the line.
 #pragma once
 
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -31,9 +32,14 @@ struct Config {
     } action;
 
     struct Poll {
+        static constexpr Duration kDefaultIdleInterval = std::chrono::milliseconds(100);
         Duration min_interval = std::chrono::milliseconds(1);
+        // Shortest interval while memory is steady. Unset: kDefaultIdleInterval
+        // moved inside [min_interval, max_interval].
+        std::optional<Duration> idle_interval;
         Duration max_interval = std::chrono::seconds(2);
-        uint64_t fill_rate = 4ull << 30;  // bytes/s: the fastest fill we expect
+        // bytes/s: the fill rate assumed before any fall is seen (the estimate's floor)
+        uint64_t fill_rate = 12ull << 30;
         bool psi = true;                 // wake on /proc/pressure/memory stalls
     } poll;
 
@@ -61,7 +67,9 @@ struct Config {
     } metrics;
 
     std::string source_path;  // where it was loaded from (for messages)
-
+    // Line of each key that was set ("memory.min_available" -> 3), for errors
+    // found later (check_against_mem_total).
+    std::map<std::string, int> key_lines;
 };
 
 struct ConfigError {
@@ -89,6 +97,21 @@ ConfigLoad load_config(const std::string& path, ConfigFileCheck check = {});
 // Why a file with this owner and mode must not be trusted, or "" when it may.
 std::string insecure_config_reason(unsigned uid, unsigned mode, bool regular_file,
                                    unsigned daemon_uid);
+
+// Levels this node cannot have: an absolute min/warn/recover level at or above
+// MemTotal (MemAvailable never gets there: a min level would trigger on a healthy
+// node, a recover level would never end an episode). Percentages always fit.
+// Each error names the key, its line and MemTotal.
+std::vector<ConfigError> check_against_mem_total(const Config& c, uint64_t mem_total);
+
+// --check-config: check_against_mem_total with the MemTotal of the host whose
+// /proc is proc_root. note says what was checked ("levels checked against this
+// host's MemTotal (15.6 GiB, /proc/meminfo)") or why not (no errors then).
+struct HostCheck {
+    std::vector<ConfigError> errors;
+    std::string note;
+};
+HostCheck check_against_host(const Config& c, const std::string& proc_root);
 
 // The effective config as TOML, for --check-config.
 std::string render_config(const Config& c);

@@ -1,6 +1,7 @@
 #include "policy/policy.hpp"
 
 #include <algorithm>
+#include <cmath>
 
 namespace oomguard {
 
@@ -21,6 +22,10 @@ PolicySettings PolicySettings::from(const Config& c) {
     s.repeat_after = c.action.repeat_after;
     s.min_interval = c.poll.min_interval;
     s.max_interval = c.poll.max_interval;
+    // Unset: the default, moved inside [min_interval, max_interval] (an explicit
+    // value outside them is a config error).
+    s.idle_interval = c.poll.idle_interval.value_or(clamp_interval(
+        Config::Poll::kDefaultIdleInterval, c.poll.min_interval, c.poll.max_interval));
     s.fill_rate = c.poll.fill_rate;
     return s;
 }
@@ -35,8 +40,58 @@ Levels Policy::levels(uint64_t mem_total) const {
                                      : 2 * l.min;
     // Never let the episode end at or below the trigger level, nor below the warning level.
     if (r <= l.min) r = l.min + std::max<uint64_t>(l.min / 2, 1ull << 20);
-    l.recover = std::max(r, l.warn);
+    r = std::max(r, l.warn);
+    // MemAvailable never reaches MemTotal, so a derived level there would never end
+    // the episode: cap it halfway between min and MemTotal. (An explicit absolute
+    // level at or above MemTotal is refused by check_against_mem_total.)
+    if (mem_total > l.min && r >= mem_total) r = l.min + (mem_total - l.min) / 2;
+    l.recover = r;
     return l;
+}
+
+Duration clamp_interval(Duration v, Duration lo, Duration hi) {
+    if (hi < lo) hi = lo;
+    return v < lo ? lo : (hi < v ? hi : v);
+}
+
+void FillRateEstimator::update(uint64_t avail, Duration now) {
+    if (!have_ref_ || now < ref_time_) {
+        have_ref_ = true;
+        ref_available_ = avail;
+        ref_time_ = now;
+        return;
+    }
+    const Duration span = now - ref_time_;
+    // Samples closer together (a PSI wakeup right after a timer one) would turn
+    // MemAvailable's jitter into absurd rates: measure over a longer span.
+    if (span < kMinSpan) return;
+    const double secs = std::chrono::duration<double>(span).count();
+    const double observed =
+        avail < ref_available_ ? static_cast<double>(ref_available_ - avail) / secs : 0.0;
+    const double decayed =
+        rate_ * std::exp2(-secs / std::chrono::duration<double>(kHalfLife).count());
+    rate_ = std::max(observed, decayed);
+    ref_available_ = avail;
+    ref_time_ = now;
+}
+
+Duration poll_interval(const PolicySettings& s, uint64_t headroom, double est_rate) {
+    const double h = static_cast<double>(headroom);
+    const double fill = std::max(static_cast<double>(s.fill_rate), kRateSafety * est_rate);
+    double secs = h / fill;
+    const double idle = std::chrono::duration<double>(s.idle_interval).count();
+    if (kSteadyFactor * est_rate * idle <= h) secs = std::max(secs, idle);
+    // Bounded before converting: a huge headroom must not overflow the int64 nanoseconds.
+    secs = std::min(secs, std::chrono::duration<double>(s.max_interval).count());
+    return clamp_interval(Duration(static_cast<int64_t>(secs * 1e9)), s.min_interval,
+                          s.max_interval);
+}
+
+Duration repeat_interval(const PolicySettings& s, Duration until_repeat) {
+    // At most 100 ms (to see the recovery), but never below min_interval, even when
+    // min_interval is above 100 ms: clamp_interval lets lo win.
+    const Duration cap = std::min<Duration>(s.max_interval, std::chrono::milliseconds(100));
+    return clamp_interval(until_repeat, s.min_interval, cap);
 }
 
 Decision Policy::decide_levels(const MemSample& sample, Duration now) {
@@ -87,19 +142,9 @@ Decision Policy::decide_levels(const MemSample& sample, Duration now) {
               : (below_warn || in_episode_) ? MemState::Warning
                                             : MemState::Ok;
 
-    if (below_min) {
-        // Below the threshold: poll to catch the recovery and the repeat in time.
-        Duration until_repeat = s_.repeat_after - (now - last_trigger_);
-        d.next_poll = std::clamp<Duration>(until_repeat, s_.min_interval,
-                                           std::min<Duration>(s_.max_interval,
-                                                              std::chrono::milliseconds(100)));
-    } else {
-        // Headroom / fastest plausible fill rate: we look again before memory could
-        // have crossed the threshold.
-        double secs = static_cast<double>(avail - l.min) / static_cast<double>(s_.fill_rate);
-        Duration next(static_cast<int64_t>(secs * 1e9));
-        d.next_poll = std::clamp<Duration>(next, s_.min_interval, s_.max_interval);
-    }
+    fill_.update(avail, now);
+    d.next_poll = below_min ? repeat_interval(s_, s_.repeat_after - (now - last_trigger_))
+                            : poll_interval(s_, avail - l.min, fill_.rate());
     return d;
 }
 

@@ -19,8 +19,10 @@ struct PolicySettings {
     std::optional<SizeOrPercent> recover_available;
     Duration repeat_after = std::chrono::seconds(1);
     Duration min_interval = std::chrono::milliseconds(1);
+    // Shortest interval while memory is steady (see poll_interval()).
+    Duration idle_interval = std::chrono::milliseconds(100);
     Duration max_interval = std::chrono::seconds(2);
-    uint64_t fill_rate = 4ull << 30;
+    uint64_t fill_rate = 12ull << 30;  // floor of the assumed fill rate, bytes/s
 
     static PolicySettings from(const Config& c);
 };
@@ -45,6 +47,37 @@ struct Decision {
     Levels levels;
 };
 
+// How fast MemAvailable is falling, from recent samples: the fastest drop seen
+// between two samples at least kMinSpan apart, decaying with a half-life of
+// kHalfLife. Pure: the caller passes the time.
+class FillRateEstimator {
+public:
+    static constexpr Duration kMinSpan = std::chrono::milliseconds(1);
+    static constexpr Duration kHalfLife = std::chrono::seconds(1);
+    void update(uint64_t mem_available, Duration now);
+    double rate() const { return rate_; }  // bytes/s, >= 0
+
+private:
+    bool have_ref_ = false;
+    uint64_t ref_available_ = 0;
+    Duration ref_time_{0};
+    double rate_ = 0.0;
+};
+
+// The poll schedule above the threshold: sleep no longer than memory falling at
+// max(fill_rate, kRateSafety x estimated rate) needs to use up the headroom; no
+// shorter than idle_interval while memory is steady (kSteadyFactor x the estimated
+// rate would use up at most the headroom within idle_interval); always within
+// [min_interval, max_interval]. kSteadyFactor is large because the first sample of
+// a fall underestimates it: the fall may have begun just before that sample.
+inline constexpr double kRateSafety = 2.0;
+inline constexpr double kSteadyFactor = 8.0;
+Duration poll_interval(const PolicySettings& s, uint64_t headroom, double est_rate);
+// Below the threshold: often enough to see the recovery and the repeat on time.
+Duration repeat_interval(const PolicySettings& s, Duration until_repeat);
+// clamp for intervals that never sees inverted bounds: lo wins over hi.
+Duration clamp_interval(Duration v, Duration lo, Duration hi);
+
 class Policy {
 public:
     explicit Policy(const PolicySettings& s) : s_(s) {}
@@ -66,6 +99,7 @@ public:
     unsigned consecutive_failures() const { return failures_; }
 
     bool in_episode() const { return in_episode_; }
+    double estimated_fill_rate() const { return fill_.rate(); }
 
 private:
     PolicySettings s_;
@@ -75,6 +109,7 @@ private:
     uint64_t episode_ = 0;
     Duration episode_start_{0};
     Duration last_trigger_{0};
+    FillRateEstimator fill_;
     // Retry of a failed action: the state before the proposal, restored on failure.
     bool proposed_ = false;
     bool prev_triggered_ = false;

@@ -1,5 +1,7 @@
 #include "service/journal.hpp"
 
+#include <limits.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
@@ -10,6 +12,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
+#include <algorithm>
 
 namespace oomguard {
 
@@ -154,11 +157,43 @@ void Journal::to_stderr(Event e, int priority, std::string_view message,
         }
         line += "\n";
     }
-    // Under systemd stderr is a stream socket to journald: never wait on it (a
-    // stalled journald must not hold up the trigger). Files and terminals: write.
+    if (!write_stderr(line)) ++failures_;
+}
+
+bool Journal::write_stderr(std::string_view line) {
+    // Under systemd stderr is a stream socket to journald; in a container it is
+    // a pipe or FIFO to the runtime; in the demo a terminal. None of them may
+    // hold up the loop when their reader stalls (a blocked write stopped
+    // sampling, triggers and SIGTERM until the reader drained). Sockets: send
+    // with MSG_DONTWAIT. Pipes and terminals: write only what poll() says fits
+    // now, PIPE_BUF at a time (such a write into a pipe with room never blocks);
+    // the rest of the entry is dropped and the next one starts on a new line.
+    // Regular files are written as they are.
+    std::string buf;
+    if (torn_) {
+        buf.reserve(line.size() + 1);
+        buf += '\n';
+        buf += line;
+        line = buf;
+    }
     ssize_t r = ::send(STDERR_FILENO, line.data(), line.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
-    if (r < 0 && errno == ENOTSOCK) r = ::write(STDERR_FILENO, line.data(), line.size());
-    (void)r;
+    if (r >= 0) {
+        torn_ = static_cast<size_t>(r) != line.size();
+        return !torn_;
+    }
+    if (errno != ENOTSOCK) return false;
+    size_t done = 0;
+    while (done < line.size()) {
+        pollfd p{STDERR_FILENO, POLLOUT, 0};
+        if (::poll(&p, 1, 0) != 1 || !(p.revents & POLLOUT)) break;
+        const size_t chunk = std::min<size_t>(line.size() - done, PIPE_BUF);
+        r = ::write(STDERR_FILENO, line.data() + done, chunk);
+        if (r <= 0) break;  // EPIPE (SIGPIPE is ignored), EAGAIN, ...
+        done += static_cast<size_t>(r);
+    }
+    if (done == line.size()) torn_ = false;
+    else if (done > 0) torn_ = true;  // nothing written at all leaves the old state
+    return done == line.size();
 }
 
 }  // namespace oomguard

@@ -54,6 +54,8 @@ private:
     bool tty_ = false;
     unsigned long failures_ = 0;
     UnixDatagram socket_;  // journald, non-blocking
+    bool torn_ = false;    // the last stderr line was cut short: start the next on a new line
+    bool write_stderr(std::string_view line);
     void to_stderr(Event e, int priority, std::string_view message, const std::vector<LogField>& fields);
 };
 

@@ -56,12 +56,31 @@ struct UnitScale {
     double factor;
 };
 
+// All powers of 1024. "kB" is /proc/meminfo's own unit (it means KiB), and
+// "Ki"/"Mi"/"Gi"/"Ti" are Kubernetes' binary suffixes. The single letters and
+// xB forms stay binary as in systemd (MemoryMax=2G) and as they always were here;
+// Kubernetes' decimal suffixes (k = 1000, M = 10^6, G = 10^9) are therefore
+// read 2.4-10% larger (an earlier trigger), which oomguard.toml(5) says.
 constexpr UnitScale kSizeUnits[] = {
     {"B", 1.0},
-    {"K", 1024.0}, {"KB", 1024.0}, {"KiB", 1024.0}, {"k", 1024.0},
-    {"M", 1048576.0}, {"MB", 1048576.0}, {"MiB", 1048576.0},
-    {"G", 1073741824.0}, {"GB", 1073741824.0}, {"GiB", 1073741824.0},
-    {"T", 1099511627776.0}, {"TB", 1099511627776.0}, {"TiB", 1099511627776.0},
+    {"K", 1024.0},
+    {"KB", 1024.0},
+    {"KiB", 1024.0},
+    {"k", 1024.0},
+    {"kB", 1024.0},
+    {"Ki", 1024.0},
+    {"M", 1048576.0},
+    {"MB", 1048576.0},
+    {"MiB", 1048576.0},
+    {"Mi", 1048576.0},
+    {"G", 1073741824.0},
+    {"GB", 1073741824.0},
+    {"GiB", 1073741824.0},
+    {"Gi", 1073741824.0},
+    {"T", 1099511627776.0},
+    {"TB", 1099511627776.0},
+    {"TiB", 1099511627776.0},
+    {"Ti", 1099511627776.0},
 };
 
 // Nanoseconds per unit: integers, exact as doubles, so one multiplication is
@@ -90,7 +109,8 @@ Result<uint64_t> parse_size(std::string_view text) {
         }
     }
     return Error::logic("size \"" + std::string(text) + "\" has an unknown unit \"" +
-                        std::string(unit) + "\" (use B, KiB, MiB, GiB or TiB)");
+                        std::string(unit) +
+                        "\" (use B, KiB, MiB, GiB or TiB; kB and Ki/Mi/Gi/Ti also work)");
 }
 
 Result<SizeOrPercent> parse_size_or_percent(std::string_view text) {

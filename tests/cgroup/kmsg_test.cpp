@@ -311,3 +311,39 @@ TEST(KmsgReader, DevKmsgStartsAtTheEnd) {
     EXPECT_LT(n, 5u);
     EXPECT_FALSE(r.open("/nonexistent/kmsg"));
 }
+
+TEST(KmsgReader, AFloodIsReadInBoundedRounds) {
+    TempDir t;
+    const std::string path = t / "kmsg";
+    makeFile(path, "");
+    KmsgReader r;
+    ASSERT_TRUE(r.open(path));
+    std::string flood;
+    const size_t total = 3 * KmsgReader::kMaxRecordsPerRead + 7;
+    for (size_t i = 0; i < total; ++i)
+        flood += "6," + std::to_string(i) + ",1,-;OOM request ignored. No task eligible\n";
+    int fd = ::open(path.c_str(), O_WRONLY | O_APPEND);
+    ASSERT_EQ(::write(fd, flood.data(), flood.size()), static_cast<ssize_t>(flood.size()));
+    ::close(fd);
+    size_t got = 0, rounds = 0;
+    auto sink = [&](const KmsgRecord&) { ++got; };
+    do {
+        EXPECT_LE(r.read_available(sink), KmsgReader::kMaxRecordsPerRead);
+        ++rounds;
+    } while (r.more() && rounds < 100);
+    EXPECT_EQ(got, total);
+    EXPECT_EQ(rounds, 4u);
+    EXPECT_TRUE(r.is_open());
+}
+
+TEST(KmsgReader, ClosesOnACharacterDeviceThatIsNotKmsg) {
+    for (const char* dev : {"/dev/null", "/dev/zero"}) {
+        KmsgReader r;
+        ASSERT_TRUE(r.open(dev)) << dev;
+        size_t n = r.read_available([](const KmsgRecord&) {});
+        EXPECT_EQ(n, 0u) << dev;
+        EXPECT_FALSE(r.is_open()) << dev << " is still read (polled readable forever)";
+        EXPECT_NE(r.error().find(dev), std::string::npos) << r.error();
+        EXPECT_FALSE(r.more());
+    }
+}

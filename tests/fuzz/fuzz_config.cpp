@@ -31,6 +31,7 @@ std::string first_difference(const Config& a, const Config& b) {
     SAME(action.repeat_after)
     SAME(action.fallback_sysrq)
     SAME(poll.min_interval)
+    SAME(poll.idle_interval)
     SAME(poll.max_interval)
     SAME(poll.fill_rate)
     SAME(poll.psi)

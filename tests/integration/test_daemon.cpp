@@ -1,10 +1,14 @@
 // The real oomguard binary against a fake proc root, a trigger FIFO and a
 // NOTIFY_SOCKET owned by the test. Never the real /proc/sysrq-trigger.
 #include <gtest/gtest.h>
+#include <poll.h>
 #include <signal.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdio>
 #include <thread>
 
@@ -303,4 +307,177 @@ TEST(CheckConfig, BrokenConfigNamesEveryError) {
     EXPECT_NE(log.find("bad.toml:2: memory.min_available: a bare number has no unit"), std::string::npos) << log;
     EXPECT_NE(log.find("bad.toml:5: action.mode: unknown mode \"nuke\""), std::string::npos) << log;
     EXPECT_NE(log.find("2 error(s)"), std::string::npos) << log;
+}
+
+namespace {
+
+// Counts the daemon's reads of a file (its samples of meminfo) with inotify
+// IN_ACCESS. A thread reads events as they come, so the kernel cannot merge
+// two reads into one queued event.
+class ReadCounter {
+public:
+    explicit ReadCounter(const std::string& path) {
+        fd_ = inotify_init1(IN_CLOEXEC);
+        if (fd_ >= 0) inotify_add_watch(fd_, path.c_str(), IN_ACCESS);
+        thread_ = std::thread([this] {
+            alignas(inotify_event) char buf[4096];
+            while (!stop_) {
+                pollfd p{fd_, POLLIN, 0};
+                if (::poll(&p, 1, 20) <= 0) continue;
+                ssize_t n = ::read(fd_, buf, sizeof buf);
+                for (ssize_t off = 0; off < n;) {
+                    auto* e = reinterpret_cast<inotify_event*>(buf + off);
+                    if (e->mask & IN_ACCESS) ++count_;
+                    off += static_cast<ssize_t>(sizeof(inotify_event) + e->len);
+                }
+            }
+        });
+    }
+    ~ReadCounter() {
+        stop_ = true;
+        thread_.join();
+        if (fd_ >= 0) ::close(fd_);
+    }
+    size_t count() const { return count_; }
+
+private:
+    int fd_ = -1;
+    std::atomic<bool> stop_{false};
+    std::atomic<size_t> count_{0};
+    std::thread thread_;
+};
+
+std::string poll_config(const Rig& r, const std::string& memory, const std::string& action,
+                        const std::string& poll) {
+    return "[memory]\n" + memory + "\n[action]\nsysrq_trigger = \"" + r.dir.file("trigger.fifo") +
+           "\"\n" + action + "\n[poll]\npsi = false\n" + poll +
+           "\n[kubernetes]\nlog_heaviest = false\n";
+}
+
+}  // namespace
+
+// Issue 10, defect 2: min_interval above 100 ms, MemAvailable below the threshold.
+// The old repeat poll was std::clamp with lo (200 ms) > hi (100 ms): an abort under
+// -D_GLIBCXX_ASSERTIONS (the hardened pass of tools/test.sh), and samples every
+// 100 ms, ignoring min_interval, without.
+TEST(Daemon, MinIntervalAbove100msBelowThreshold) {
+    Rig r;
+    r.proc.set_available(2048 * MiB);
+    r.start(poll_config(r, "min_available = \"500MiB\"", "repeat_after = \"1s\"",
+                        "min_interval = \"200ms\"\nmax_interval = \"1s\""));
+    r.proc.set_available(400 * MiB);
+    ASSERT_TRUE(r.fifo->wait_byte(2s)) << r.daemon.log();
+    size_t reads = 0;
+    {
+        ReadCounter counter(r.proc.root() + "/meminfo");
+        std::this_thread::sleep_for(2s);
+        reads = counter.count();
+    }
+    std::printf("meminfo reads below the threshold in 2 s with min_interval 200ms: %zu\n", reads);
+    EXPECT_TRUE(r.daemon.running()) << "the daemon died below the threshold\n" << r.daemon.log();
+    EXPECT_GE(reads, 5u);
+    EXPECT_LE(reads, 12u) << "min_interval (200ms) ignored below the threshold";
+    r.fifo->drain();
+    EXPECT_GE(r.fifo->total(), 2u) << "repeat_after (1s) did not repeat\n" << r.daemon.log();
+    EXPECT_LE(r.fifo->total(), 4u);
+    r.proc.set_available(2048 * MiB);
+    EXPECT_TRUE(r.daemon.wait_log(kRecoveredEntry, 2s)) << r.daemon.log();
+}
+
+// Issue 10, defect 4: levels the node cannot have.
+TEST(Daemon, RefusesAbsoluteLevelAboveMemTotal) {
+    TempDir d;
+    FakeProc proc(d.path(), 4096 * MiB);
+    proc.set_available(3500 * MiB);
+    d.write("c.toml", "[memory]\nmin_available = \"8GiB\"\n[action]\nsysrq_trigger = \"" +
+                          d.file("t") +
+                          "\"\n[poll]\npsi = false\n[kubernetes]\nlog_heaviest = false\n");
+    DaemonProcess p;
+    p.start({"--config", d.file("c.toml"), "--proc-root", proc.root(), "--log-target=stderr",
+             "--no-mlock"},
+            {}, d.file("log"));
+    EXPECT_EQ(p.wait_exit(3s), 1) << p.log();
+    EXPECT_NE(p.log().find("c.toml:2: memory.min_available: (8.0 GiB) is at or above this node's "
+                           "MemTotal (4.0 GiB"),
+              std::string::npos)
+        << p.log();
+}
+
+TEST(Daemon, ReloadWithLevelAboveMemTotalKeepsOldConfig) {
+    Rig r;
+    // A 4 GiB node.
+    FakeProc small(r.dir.file("small"), 4096 * MiB);
+    small.set_available(3000 * MiB);
+    r.fifo.emplace(r.dir.file("trigger.fifo"));
+    r.dir.write("oomguard.toml", poll_config(r, "min_available = \"500MiB\"", "", ""));
+    r.daemon.start({"--config", r.dir.file("oomguard.toml"), "--proc-root", small.root(),
+                    "--log-target=stderr", "--no-mlock"},
+                   {{"NOTIFY_SOCKET", r.notify.path()}}, r.dir.file("daemon.log"));
+    ASSERT_TRUE(r.notify.wait_for("READY=1", 5s)) << r.daemon.log();
+    r.dir.write("oomguard.toml",
+                poll_config(r, "min_available = \"1GiB\"\nrecover_available = \"5GiB\"", "", ""));
+    r.daemon.signal(SIGHUP);
+    ASSERT_TRUE(r.daemon.wait_log("reload failed", 2s)) << r.daemon.log();
+    EXPECT_NE(r.daemon.log().find(
+                  "memory.recover_available: (5.0 GiB) is at or above this node's MemTotal"),
+              std::string::npos)
+        << r.daemon.log();
+    EXPECT_TRUE(r.daemon.running());
+    // The old threshold (500 MiB) is still in force: 800 MiB does not trigger, 450 does.
+    small.set_available(800 * MiB);
+    std::this_thread::sleep_for(200ms);
+    EXPECT_EQ(r.fifo->drain(), 0u) << r.daemon.log();
+    small.set_available(450 * MiB);
+    EXPECT_TRUE(r.fifo->wait_byte(2s)) << r.daemon.log();
+}
+
+// The default recovery level (2 x min) above MemTotal used to make the episode
+// endless: triggers every repeat_after on a node back to health.
+TEST(Daemon, DefaultRecoveryBelowMemTotalEndsTheEpisode) {
+    Rig r;
+    FakeProc small(r.dir.file("small"), 4096 * MiB);
+    small.set_available(3700 * MiB);
+    r.fifo.emplace(r.dir.file("trigger.fifo"));
+    r.dir.write("oomguard.toml",
+                poll_config(r, "min_available = \"3GiB\"", "repeat_after = \"100ms\"", ""));
+    r.daemon.start({"--config", r.dir.file("oomguard.toml"), "--proc-root", small.root(),
+                    "--log-target=stderr", "--no-mlock"},
+                   {{"NOTIFY_SOCKET", r.notify.path()}}, r.dir.file("daemon.log"));
+    ASSERT_TRUE(r.notify.wait_for("READY=1", 5s)) << r.daemon.log();
+    small.set_available(2900 * MiB);
+    ASSERT_TRUE(r.fifo->wait_byte(2s)) << r.daemon.log();
+    small.set_available(3700 * MiB);
+    EXPECT_TRUE(r.daemon.wait_log(kRecoveredEntry, 2s)) << r.daemon.log();
+    r.fifo->drain();
+    size_t after = r.fifo->total();
+    std::this_thread::sleep_for(400ms);
+    r.fifo->drain();
+    EXPECT_EQ(r.fifo->total(), after) << "triggers on a healthy node\n" << r.daemon.log();
+}
+
+TEST(CheckConfig, ChecksLevelsAgainstThisHostsMemTotal) {
+    TempDir d;
+    FakeProc proc(d.path(), 4096 * MiB);
+    proc.set_available(3500 * MiB);
+    d.write("big.toml", "[memory]\nmin_available = \"8GiB\"\n");
+    DaemonProcess p;
+    p.start({"--check-config", "--proc-root", proc.root(), d.file("big.toml")}, {}, d.file("log"));
+    EXPECT_EQ(p.wait_exit(5s), 1) << p.log();
+    EXPECT_NE(p.log().find("big.toml:2: memory.min_available: (8.0 GiB) is at or above this node's "
+                           "MemTotal (4.0 GiB"),
+              std::string::npos)
+        << p.log();
+    d.write("ok.toml", "[memory]\nmin_available = \"350MiB\"\n");
+    DaemonProcess q;
+    q.start({"--check-config", "--proc-root", proc.root(), d.file("ok.toml")}, {}, d.file("log2"));
+    EXPECT_EQ(q.wait_exit(5s), 0) << q.log();
+    EXPECT_NE(q.log().find("levels checked against this host's MemTotal (4.0 GiB"),
+              std::string::npos)
+        << q.log();
+    // No meminfo there (a DaemonSet's /host/proc on another machine): said, not an error.
+    DaemonProcess n;
+    n.start({"--check-config", "--proc-root", d.file("nowhere"), d.file("ok.toml")}, {},
+            d.file("log3"));
+    EXPECT_EQ(n.wait_exit(5s), 0) << n.log();
+    EXPECT_NE(n.log().find("levels not checked against MemTotal"), std::string::npos) << n.log();
 }

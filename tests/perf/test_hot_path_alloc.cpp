@@ -297,10 +297,11 @@ TEST(HotPathAlloc, DaemonLoopInSteadyStateDoesNotAllocate) {
     ASSERT_GE(rfd, 0);
     {
         std::ofstream cfg(dir.file("oomguard.toml"));
-        // A huge assumed fill rate keeps the poll interval at min_interval (1ms).
+        // A huge assumed fill rate and idle_interval = min_interval keep the poll
+        // interval at 1ms.
         cfg << "[memory]\nmin_available = \"500MiB\"\n"
             << "[action]\nmode = \"sysrq\"\nsysrq_trigger = \"" << fifo << "\"\n"
-            << "[poll]\nmin_interval = \"1ms\"\nmax_interval = \"1s\"\nfill_rate = "
+            << "[poll]\nmin_interval = \"1ms\"\nidle_interval = \"1ms\"\nmax_interval = \"1s\"\nfill_rate = "
                "\"1000GiB/s\"\npsi = false\n"
             << "[paths]\nproc = \"" << dir.file("proc") << "\"\ncgroup = \"" << dir.file("cgroup")
             << "\"\nkmsg = \"" << dir.file("kmsg") << "\"\n"

@@ -48,12 +48,12 @@ files=$(dpkg-deb -c "$deb" | awk '{print $6}' | sed 's|^\./|/|')
 for f in /usr/sbin/oomguard /etc/oomguard.toml /lib/systemd/system/oomguard.service \
          /lib/systemd/system-preset/90-oomguard.preset \
          /usr/share/man/man8/oomguard.8.gz /usr/share/man/man5/oomguard.toml.5.gz; do
-  if echo "$files" | grep -qxF "$f"; then pass "ships $f"; else failed "does not ship $f"; fi
+  if grep -qxF "$f" <<<"$files"; then pass "ships $f"; else failed "does not ship $f"; fi
 done
-if echo "$files" | grep -qxF /usr/bin/oomguardctl; then
+if grep -qxF /usr/bin/oomguardctl <<<"$files"; then
   for f in /usr/share/dbus-1/system.d/org.oomguard1.conf /usr/share/dbus-1/interfaces/org.oomguard1.xml \
            /usr/share/man/man1/oomguardctl.1.gz; do
-    if echo "$files" | grep -qxF "$f"; then pass "ships $f"; else failed "ships oomguardctl but not $f"; fi
+    if grep -qxF "$f" <<<"$files"; then pass "ships $f"; else failed "ships oomguardctl but not $f"; fi
   done
 else
   skip "D-Bus files (oomguardctl, bus policy, interface XML): D-Bus API not built yet"
@@ -63,8 +63,8 @@ ctl=$(mktemp -d); trap 'rm -rf "$ctl"' EXIT
 dpkg-deb -e "$deb" "$ctl"
 if grep -qxF /etc/oomguard.toml "$ctl/conffiles" 2>/dev/null; then pass "/etc/oomguard.toml is a conffile"; else failed "/etc/oomguard.toml is not a conffile"; fi
 depends=$(dpkg-deb -f "$deb" Depends)
-if echo "$depends" | grep -q 'default-dbus-system-bus | dbus-system-bus'; then pass "Depends on a system bus"; else failed "Depends lacks default-dbus-system-bus | dbus-system-bus: $depends"; fi
-if echo "$depends" | grep -qw procps; then pass "Depends on procps (/bin/kill for ExecReload)"; else failed "Depends lacks procps"; fi
+if grep -q 'default-dbus-system-bus | dbus-system-bus' <<<"$depends"; then pass "Depends on a system bus"; else failed "Depends lacks default-dbus-system-bus | dbus-system-bus: $depends"; fi
+if grep -qw procps <<<"$depends"; then pass "Depends on procps (/bin/kill for ExecReload)"; else failed "Depends lacks procps"; fi
 if grep -q "deb-systemd-helper enable 'oomguard.service'" "$ctl/postinst" && grep -q "deb-systemd-invoke \$_dh_action 'oomguard.service'" "$ctl/postinst"; then
   pass "postinst enables and starts oomguard.service (dh_installsystemd)"
 else

@@ -68,7 +68,7 @@ dbus=(
   /usr/share/dbus-1/system.d/org.oomguard1.conf
   /usr/share/man/man1/oomguardctl.1
 )
-if echo "$list" | grep -qxF /usr/bin/oomguardctl; then
+if grep -qxF /usr/bin/oomguardctl <<<"$list"; then
   expected+=("${dbus[@]}")
 else
   skip "D-Bus files in the rpm: D-Bus API not built yet"
@@ -83,18 +83,18 @@ else
 fi
 
 flags=$(rpm -qp --qf '[%{FILEFLAGS:fflags} %{FILENAMES}\n]' "$rpmfile")
-if echo "$flags" | grep -qx 'cn /etc/oomguard.toml'; then pass "/etc/oomguard.toml is %config(noreplace)"; else failed "/etc/oomguard.toml is not %config(noreplace)"; fi
+if grep -qx 'cn /etc/oomguard.toml' <<<"$flags"; then pass "/etc/oomguard.toml is %config(noreplace)"; else failed "/etc/oomguard.toml is not %config(noreplace)"; fi
 
 scripts=$(rpm -qp --scripts "$rpmfile")
 for want in "systemctl --no-reload preset oomguard.service" \
             "systemctl --no-reload disable --now oomguard.service" \
             "systemctl try-restart oomguard.service" \
             "systemctl reload dbus.service"; do
-  if echo "$scripts" | grep -qF "$want"; then pass "scriptlets: $want"; else failed "scriptlets lack: $want"; fi
+  if grep -qF "$want" <<<"$scripts"; then pass "scriptlets: $want"; else failed "scriptlets lack: $want"; fi
 done
 requires=$(rpm -qp --requires "$rpmfile")
 for r in dbus /usr/bin/kill 'libsystemd.so.0()(64bit)'; do
-  if echo "$requires" | grep -qxF "$r"; then pass "Requires $r"; else failed "does not require $r"; fi
+  if grep -qxF "$r" <<<"$requires"; then pass "Requires $r"; else failed "does not require $r"; fi
 done
 if rpm -qlp "$rpmfile" >/dev/null && [ "$(rpm -qp --qf '%{NAME}-%{VERSION}' "$rpmfile")" = "oomguard-$version" ]; then
   pass "package is oomguard-$version"

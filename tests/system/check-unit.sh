@@ -76,14 +76,16 @@ if grep -Eq '^ProtectKernelTunables=(yes|true|on|1)' "$unit"; then
 else
   pass "ProtectKernelTunables is off (rebuilt by hand)"
 fi
-if grep -E '^(ReadOnlyPaths|InaccessiblePaths)=' "$unit" | grep -q '/proc/sysrq-trigger\|=/proc *$\|[ =]/proc\( \|$\)'; then
+# Here-strings, not pipes into grep -q: under pipefail an early grep -q exit can SIGPIPE the writer.
+protected_lines=$(grep -E '^(ReadOnlyPaths|InaccessiblePaths)=' "$unit" || true)
+if grep -q '/proc/sysrq-trigger\|=/proc *$\|[ =]/proc\( \|$\)' <<<"$protected_lines"; then
   failed "/proc/sysrq-trigger (or /proc) is made read-only or inaccessible"
 else
   pass "/proc/sysrq-trigger stays writable"
 fi
 # The hand-made replacement must cover what ProtectKernelTunables= would.
 for p in /proc/sys /proc/kcore /proc/kallsyms /sys; do
-  if grep -E '^(ReadOnlyPaths|InaccessiblePaths)=' "$unit" | grep -qE "[ =]-?$p( |\$)"; then
+  if grep -qE "[ =]-?$p( |\$)" <<<"$protected_lines"; then
     pass "$p protected by hand"
   else
     failed "$p is not in ReadOnlyPaths=/InaccessiblePaths="

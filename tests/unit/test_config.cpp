@@ -162,3 +162,73 @@ TEST(ConfigErrors, MissingFile) {
     ASSERT_EQ(l.errors.size(), 1u);
     EXPECT_NE(l.errors[0].message.find("No such file"), std::string::npos);
 }
+
+// Issue 10 defect 2: the interval relations the poll schedule relies on, with the
+// key and the line of the offending value.
+TEST(ConfigErrors, IntervalRelations) {
+    EXPECT_NE(
+        only_error("[poll]\nmin_interval = \"2s\"\nmax_interval = \"1s\"\n")
+            .find("test.toml:2: poll.min_interval: (2s) must not exceed poll.max_interval (1s)"),
+        std::string::npos);
+    EXPECT_NE(only_error("[poll]\nmin_interval = \"200ms\"\nidle_interval = \"100ms\"\n")
+                  .find("test.toml:3: poll.idle_interval: (100ms) must not be below "
+                        "poll.min_interval (200ms)"),
+              std::string::npos);
+    EXPECT_NE(
+        only_error("[poll]\nidle_interval = \"2s\"\nmax_interval = \"1s\"\n")
+            .find("test.toml:2: poll.idle_interval: (2s) must not exceed poll.max_interval (1s)"),
+        std::string::npos);
+    // min_interval above 100 ms is valid (it used to abort the daemon below the threshold).
+    ConfigLoad ok = parse("[poll]\nmin_interval = \"200ms\"\n");
+    ASSERT_TRUE(ok.config) << (ok.errors.empty() ? "" : ok.errors[0].message);
+    EXPECT_EQ(ok.config->poll.min_interval, 200ms);
+    // Unset idle_interval follows small bounds instead of failing them.
+    ConfigLoad small = parse("[poll]\nmax_interval = \"50ms\"\n");
+    ASSERT_TRUE(small.config);
+    EXPECT_FALSE(small.config->poll.idle_interval);
+}
+
+TEST(Config, ShippedPollDefaults) {
+    ConfigLoad l = parse("");
+    ASSERT_TRUE(l.config);
+    EXPECT_EQ(l.config->poll.min_interval, 1ms);
+    EXPECT_EQ(l.config->poll.max_interval, 2s);
+    EXPECT_EQ(l.config->poll.fill_rate, 12ull << 30);
+    ConfigLoad shipped = load_config(OOMGUARD_SOURCE_DIR "/config/oomguard.toml", {true});
+    ASSERT_TRUE(shipped.config);
+    EXPECT_EQ(shipped.config->poll.max_interval, 2s);
+    EXPECT_EQ(shipped.config->poll.fill_rate, 12ull << 30);
+    EXPECT_EQ(shipped.config->poll.idle_interval.value_or(0s), 100ms);
+}
+
+// Issue 10 defect 4: absolute levels at or above MemTotal, named with key, line and MemTotal.
+TEST(ConfigErrors, LevelsAtOrAboveMemTotal) {
+    ConfigLoad l = parse(
+        "[memory]\nmin_available = \"8GiB\"\nwarn_available = \"9GiB\"\n"
+        "recover_available = \"10GiB\"\n");
+    ASSERT_TRUE(l.config);
+    auto errors = check_against_mem_total(*l.config, 4ull << 30);
+    ASSERT_EQ(errors.size(), 3u);
+    EXPECT_NE(errors[0].to_string("t.toml").find(
+                  "t.toml:2: memory.min_available: (8.0 GiB) is at or above "
+                  "this node's MemTotal (4.0 GiB"),
+              std::string::npos)
+        << errors[0].to_string("t.toml");
+    EXPECT_NE(errors[1].to_string("t.toml").find("t.toml:3: memory.warn_available"),
+              std::string::npos);
+    // recover 4 GiB on a 6 GiB node is fine; on exactly 4 GiB it is not.
+    EXPECT_EQ(check_against_mem_total(*parse("[memory]\nrecover_available = \"4GiB\"\n").config,
+                                      6ull << 30)
+                  .size(),
+              0u);
+    auto r = check_against_mem_total(*parse("[memory]\nrecover_available = \"4GiB\"\n").config,
+                                     4ull << 30);
+    ASSERT_EQ(r.size(), 1u);
+    EXPECT_NE(r[0].message.find("an episode would never end"), std::string::npos);
+    // Percentages always fit.
+    EXPECT_TRUE(
+        check_against_mem_total(*parse("[memory]\nmin_available = \"90%\"\n").config, 1ull << 30)
+            .empty());
+    // The default (350 MiB) on a tiny node: refused too.
+    EXPECT_EQ(check_against_mem_total(*parse("").config, 256ull << 20).size(), 1u);
+}

@@ -92,3 +92,23 @@ TEST(FormatDuration, Readable) {
     EXPECT_EQ(format_duration(40us), "40us");
     EXPECT_EQ(*parse_duration(format_duration(250ms)), 250ms);
 }
+
+// Issue 10, 11: meminfo's own unit and Kubernetes' binary suffixes. All binary:
+// meminfo's "kB" is KiB, and the single letters keep their systemd meaning.
+TEST(ParseSize, MeminfoAndKubernetesUnits) {
+    EXPECT_EQ(*parse_size("358400 kB"), 350ull << 20);  // as /proc/meminfo writes it
+    EXPECT_EQ(*parse_size("512Ki"), 512ull << 10);
+    EXPECT_EQ(*parse_size("350Mi"), 350ull << 20);
+    EXPECT_EQ(*parse_size("2Gi"), 2ull << 30);
+    EXPECT_EQ(*parse_size("1Ti"), 1ull << 40);
+    EXPECT_EQ(*parse_size("1.5Gi"), 3ull << 29);
+    EXPECT_EQ(*parse_size("100k"), 100ull << 10);
+    EXPECT_EQ(*parse_size("2M"), 2ull << 20);
+    EXPECT_EQ(parse_size_or_percent("350Mi")->bytes, 350ull << 20);
+    EXPECT_EQ(*parse_rate("16Gi/s"), 16ull << 30);
+    // Still unknown: the error lists what works.
+    auto bad = parse_size("5Pi");
+    ASSERT_FALSE(bad);
+    EXPECT_NE(bad.error().message.find("Ki/Mi/Gi"), std::string::npos) << bad.error().message;
+    EXPECT_FALSE(parse_size("5mi"));
+}
