@@ -132,7 +132,8 @@ std::vector<double> run_crossings(const std::string& mode, int crossings) {
         "[memory]\nmin_available = \"500MiB\"\nwarn_available = \"1GiB\"\n"
         "[action]\nmode = \"" + mode + "\"\nsysrq_trigger = \"" + fifo +
             "\"\nrepeat_after = \"1h\"\n"
-            "[poll]\nmin_interval = \"1ms\"\nmax_interval = \"1s\"\nfill_rate = \"1000GiB/s\"\n"
+            "[poll]\nmin_interval = \"1ms\"\nidle_interval = \"1ms\"\nmax_interval = \"1s\"\n"
+            "fill_rate = \"1000GiB/s\"\n"
             "psi = false\n[paths]\nproc = \"" +
             dir.file("proc") + "\"\ncgroup = \"" + cg + "\"\nkmsg = \"" + dir.file("kmsg") +
             "\"\n[kubernetes]\nlog_heaviest = true\n"
