@@ -108,7 +108,11 @@ void CgroupTargeting::on_config(const DaemonState& state, const Config& config) 
     check_allocatable(state.sample.mem_total);
     check_kill_mode(config);
     refresh(k8s_.scan_budget, /*sweep=*/true);
+    // Start and reload come before any decision: the names may take their time
+    // here (a listing of 100k stale log directories: ~160 ms), once.
+    monitor_.names().set_deadline(monotonic_now() + std::chrono::seconds(1));
     last_report_ = monitor_.report(kTopN);
+    monitor_.names().set_deadline(Duration::max());
     last_report_at_ = monotonic_now();
     std::vector<LogField> fields;
     append_heaviest_fields(last_report_, fields);

@@ -93,8 +93,14 @@ PodNameResolver::Stamp PodNameResolver::stamp_of(const std::string& dir) {
             static_cast<unsigned long>(st.st_ino), static_cast<unsigned long>(st.st_nlink)};
 }
 
-bool PodNameResolver::past_deadline(unsigned& n) const {
-    return ++n % kEntriesPerCheck == 0 && deadline_ != Duration::max() && now_mono() >= deadline_;
+bool PodNameResolver::past_deadline(unsigned& n, Duration limit) const {
+    return ++n % kEntriesPerCheck == 0 && now_mono() >= limit;
+}
+
+Duration PodNameResolver::limit() const {
+    // Without a deadline of the caller's, still never more than one slice: no
+    // caller (metrics, D-Bus, the kmsg reporter) can hold the loop for a listing.
+    return deadline_ != Duration::max() ? deadline_ : now_mono() + kDefaultSlice;
 }
 
 void PodNameResolver::start(Listing& l, const std::string& dir, Duration now) {
@@ -112,6 +118,7 @@ void PodNameResolver::start(Listing& l, const std::string& dir, Duration now) {
 void PodNameResolver::continue_pods() {
     Listing& l = pods_list_;
     unsigned n = 0;
+    const Duration lim = limit();
     if (l.dir) {
         DIR* d = static_cast<DIR*>(l.dir.get());
         while (dirent* e = readdir(d)) {
@@ -127,7 +134,7 @@ void PodNameResolver::continue_pods() {
                     pod = Pod{std::move(p.namespace_), std::move(p.name), std::string(name), 0};
                 pod.seen = l.gen;
             }
-            if (past_deadline(n)) return;  // found entries are visible meanwhile
+            if (past_deadline(n, lim)) return;  // found entries are visible meanwhile
         }
         l.dir.reset();
         l.stamp = l.next_stamp;
@@ -143,7 +150,7 @@ void PodNameResolver::continue_pods() {
             pods_sweep_ = pods_.erase(pods_sweep_);
         else
             ++pods_sweep_;
-        if (past_deadline(n)) return;
+        if (past_deadline(n, lim)) return;
     }
     l.sweeping = false;
 }
@@ -151,6 +158,7 @@ void PodNameResolver::continue_pods() {
 void PodNameResolver::continue_containers() {
     Listing& l = ids_list_;
     unsigned n = 0;
+    const Duration lim = limit();
     if (l.dir) {
         DIR* d = static_cast<DIR*>(l.dir.get());
         while (dirent* e = readdir(d)) {
@@ -160,7 +168,7 @@ void PodNameResolver::continue_containers() {
                 if (added) it->second.link = std::move(link);
                 it->second.seen = l.gen;
             }
-            if (past_deadline(n)) return;
+            if (past_deadline(n, lim)) return;
         }
         l.dir.reset();
         l.stamp = l.next_stamp;
@@ -173,7 +181,7 @@ void PodNameResolver::continue_containers() {
             ids_sweep_ = ids_.erase(ids_sweep_);
         else
             ++ids_sweep_;
-        if (past_deadline(n)) return;
+        if (past_deadline(n, lim)) return;
     }
     l.sweeping = false;
 }

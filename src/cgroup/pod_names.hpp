@@ -59,8 +59,10 @@ public:
     // Listings stop at this monotonic time (steady_clock) and go on at the next
     // lookup or resume(); what was read so far is found meanwhile. A node with
     // 100k stale log directories takes ~160 ms to list: never in one go on the
-    // loop. Duration::max(): unbounded.
+    // loop. Duration::max(): the caller sets none, each call then stops after
+    // kDefaultSlice.
     void set_deadline(Duration d) { deadline_ = d; }
+    static constexpr Duration kDefaultSlice = std::chrono::milliseconds(5);
     bool listing() const { return pods_list_.busy() || ids_list_.busy(); }
     void resume();
 
@@ -103,7 +105,8 @@ private:
     Duration deadline_ = Duration::max();
 
     static Stamp stamp_of(const std::string& dir);
-    bool past_deadline(unsigned& n) const;
+    bool past_deadline(unsigned& n, Duration limit) const;
+    Duration limit() const;
     void start(Listing& l, const std::string& dir, Duration now);
     void continue_pods();
     void continue_containers();
