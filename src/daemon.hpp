@@ -1,5 +1,6 @@
 // The daemon: one poll() loop over a timerfd, a signalfd, the PSI trigger fd and
-// any extra sources (the D-Bus connection, /dev/kmsg). No threads on the hot path.
+// any extra sources (/dev/kmsg, the D-Bus thread's eventfd). No threads on the
+// hot path; the D-Bus side runs in its own thread (src/bus/bus_thread.hpp).
 #pragma once
 
 #include <memory>

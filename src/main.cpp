@@ -14,7 +14,8 @@
 #include "oomguard_build_config.h"
 #include "service/metrics.hpp"
 #if OOMGUARD_HAVE_DBUS
-#include "bus/bus_service.hpp"
+#include "bus/bus_publisher.hpp"
+#include "bus/bus_thread.hpp"
 #endif
 
 using namespace oomguard;
@@ -132,14 +133,27 @@ int main(int argc, char** argv) {
     metrics.set_heaviest_source(&heaviest);
     daemon.add_sink(&metrics);
 #if OOMGUARD_HAVE_DBUS
-    BusService bus(daemon);
-    bus.set_heaviest_source(&heaviest);
+    // The D-Bus side runs in its own thread and only sees what the publisher
+    // hands it; the loop never waits for it (see bus/bus_thread.hpp).
+    BusChannel bus_channel;
+    BusPublisher bus_publisher(daemon, bus_channel);
+    bus_publisher.set_heaviest_source(&heaviest);
+    BusThread bus_thread(bus_channel);
     if (dbus) {
-        daemon.add_source(&bus);
-        daemon.add_sink(&bus);
+        daemon.add_source(&bus_publisher);
+        daemon.add_sink(&bus_publisher);
+        bus_thread.start();
     }
+    const int rc = daemon.run();
+    // run() has sent STOPPING=1 and logged the stop. A bus thread stuck in a
+    // blocking sd-bus call (a frozen bus daemon) must not hold the exit.
+    if (!bus_thread.stop(BusThread::kStopWait)) {
+        std::fflush(nullptr);
+        ::_exit(rc);
+    }
+    return rc;
 #else
     (void)dbus;
-#endif
     return daemon.run();
+#endif
 }

@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "bus/heaviest_source.hpp"
+#include "core/heaviest_source.hpp"
 #include "bus/oom_victim.hpp"
 #include "config/config.hpp"
 #include "daemon.hpp"

@@ -3,7 +3,8 @@
 #include <exception>
 #include <memory>
 
-#include "bus/bus_service.hpp"
+#include "bus/bus_thread.hpp"
+#include "bus/oom_victim.hpp"
 #include "oomguard_build_config.h"
 #include "policy/policy.hpp"
 
@@ -26,7 +27,7 @@ auto guarded(F&& f) -> decltype(f()) {
 
 }  // namespace
 
-ManagerAdaptor::ManagerAdaptor(sdbus::IConnection& connection, BusService& service)
+ManagerAdaptor::ManagerAdaptor(sdbus::IConnection& connection, BusThread& service)
     : AdaptorInterfaces(connection, dbus::object_path(dbus::kObjectPath)), service_(service) {
     registerAdaptor();
 }
@@ -39,11 +40,13 @@ void ManagerAdaptor::emit_properties_changed(const std::vector<std::string>& nam
 
 std::vector<ManagerAdaptor::HeaviestStruct> ManagerAdaptor::GetHeaviest(const uint32_t& count) {
     return guarded([&] {
+        service_.admit("GetHeaviest", dbus::current_sender(getObject()));
         if (count > kMaxHeaviest)
             throw dbus::make_error(dbus::kErrInvalidArgs, "GetHeaviest: count " +
                                                               std::to_string(count) +
                                                               " is out of range (0.." +
                                                               std::to_string(kMaxHeaviest) + ")");
+        // From the last published ranking: no scan per call.
         std::vector<HeaviestStruct> out;
         for (HeaviestRow& r : service_.heaviest(count))
             out.emplace_back(std::move(r.cgroup), std::move(r.namespace_), std::move(r.pod),
@@ -53,21 +56,26 @@ std::vector<ManagerAdaptor::HeaviestStruct> ManagerAdaptor::GetHeaviest(const ui
 }
 
 std::string ManagerAdaptor::Dump() {
-    return guarded([&] { return service_.dump(); });
+    return guarded([&] {
+        service_.admit("Dump", dbus::current_sender(getObject()));
+        return service_.dump();
+    });
 }
 
 void ManagerAdaptor::Reload(sdbus::Result<>&& result) {
-    // Async: the caller's uid comes from the bus daemon, and the loop must not wait for it.
+    // Async: the caller's uid comes from the bus daemon, and the reload itself is
+    // done by the daemon's loop (like SIGHUP), which answers later.
     auto reply = std::make_shared<sdbus::Result<>>(std::move(result));
     std::string sender;
     try {
         sender = dbus::current_sender(getObject());
+        service_.admit("Reload", sender);
     } catch (const sdbus::Error& e) {
-        reply->returnError(
-            dbus::make_error(dbus::kErrAccessDenied, "Reload: no sender: " + e.getMessage()));
+        reply->returnError(e);
         return;
     }
-    service_.caller_uid(sender, [this, reply](const std::string& error, uint32_t uid) {
+    BusThread& service = service_;
+    service_.caller_uid(sender, [&service, reply](const std::string& error, uint32_t uid) {
         try {
             if (!error.empty()) {
                 reply->returnError(dbus::make_error(
@@ -81,47 +89,59 @@ void ManagerAdaptor::Reload(sdbus::Result<>&& result) {
                     "Reload requires root; the caller's uid is " + std::to_string(uid)));
                 return;
             }
-            std::string why;
-            if (service_.reload(why))
-                reply->returnResults();
-            else
-                reply->returnError(dbus::make_error(dbus::kErrReloadFailed, why));
+            service.request_reload([reply](const RequestResult& r) {
+                try {
+                    if (r.ok)
+                        reply->returnResults();
+                    else
+                        reply->returnError(dbus::make_error(dbus::kErrReloadFailed, r.error));
+                } catch (const std::exception&) {
+                    // The caller left or the connection broke; nothing to answer.
+                }
+            });
         } catch (const std::exception&) {
             // The caller left or the connection broke; nothing to answer.
         }
     });
 }
 
-uint64_t ManagerAdaptor::MemAvailable() { return service_.state().sample.mem_available; }
-uint64_t ManagerAdaptor::MemTotal() { return service_.state().sample.mem_total; }
-uint64_t ManagerAdaptor::Threshold() { return service_.state().levels.min; }
-uint64_t ManagerAdaptor::WarnThreshold() { return service_.state().levels.warn; }
-std::string ManagerAdaptor::State() { return to_string(service_.state().state); }
-std::string ManagerAdaptor::Mode() { return to_string(service_.state().mode); }
-bool ManagerAdaptor::DryRun() { return service_.state().dry_run; }
-uint64_t ManagerAdaptor::TriggerCount() { return service_.state().triggers_total; }
-uint64_t ManagerAdaptor::TriggerFailures() { return service_.state().trigger_failures_total; }
-uint64_t ManagerAdaptor::LastTrigger() { return service_.state().last_trigger_realtime_usec; }
+uint64_t ManagerAdaptor::MemAvailable() { return service_.snapshot().state.sample.mem_available; }
+uint64_t ManagerAdaptor::MemTotal() { return service_.snapshot().state.sample.mem_total; }
+uint64_t ManagerAdaptor::Threshold() { return service_.snapshot().state.levels.min; }
+uint64_t ManagerAdaptor::WarnThreshold() { return service_.snapshot().state.levels.warn; }
+std::string ManagerAdaptor::State() { return to_string(service_.snapshot().state.state); }
+std::string ManagerAdaptor::Mode() { return to_string(service_.snapshot().state.mode); }
+bool ManagerAdaptor::DryRun() { return service_.snapshot().state.dry_run; }
+uint64_t ManagerAdaptor::TriggerCount() { return service_.snapshot().state.triggers_total; }
+uint64_t ManagerAdaptor::TriggerFailures() {
+    return service_.snapshot().state.trigger_failures_total;
+}
+uint64_t ManagerAdaptor::LastTrigger() {
+    return service_.snapshot().state.last_trigger_realtime_usec;
+}
 
 sdbus::Struct<std::string, std::string, std::string> ManagerAdaptor::LastTriggerTarget() {
-    const auto& t = service_.last_trigger_target();
+    const auto& t = service_.snapshot().last_trigger_target;
     if (!t) return {std::string(), std::string(), std::string()};
     return {t->cgroup, t->namespace_, t->pod};
 }
 
-uint64_t ManagerAdaptor::KernelOomKills() { return service_.kernel_oom_kills(); }
+// Every OOM kill the kernel reported (memcg and node-wide, sysrq included): the
+// daemon's count, the same one oomguard_kernel_oom_kills_total exports.
+uint64_t ManagerAdaptor::KernelOomKills() { return service_.snapshot().state.oom_kills_total; }
 
 sdbus::Struct<uint64_t, uint32_t, std::string, std::string, std::string, std::string>
 ManagerAdaptor::LastVictim() {
-    const auto& v = service_.last_victim();
-    if (!v)
+    const OomKillInfo& k = service_.snapshot().state.last_oom_kill;
+    if (k.pid < 0)
         return {uint64_t{0},   uint32_t{0},   std::string(),
                 std::string(), std::string(), std::string()};
-    return {v->realtime_usec, v->pid, v->name, v->cgroup, v->namespace_, v->pod};
+    const OomVictim v = OomVictim::from(k);
+    return {v.realtime_usec, v.pid, v.name, v.cgroup, v.namespace_, v.pod};
 }
 
-std::string ManagerAdaptor::ConfigPath() { return service_.state().config_path; }
+std::string ManagerAdaptor::ConfigPath() { return service_.snapshot().state.config_path; }
 std::string ManagerAdaptor::Version() { return OOMGUARD_VERSION; }
-std::string ManagerAdaptor::LastError() { return service_.state().last_error; }
+std::string ManagerAdaptor::LastError() { return service_.snapshot().state.last_error; }
 
 }  // namespace oomguard

@@ -1,5 +1,6 @@
-// The one adaptor class: the handlers of org.oomguard1.Manager. It reads the
-// daemon's state through BusService and turns every failure into a D-Bus error.
+// The one adaptor class: the handlers of org.oomguard1.Manager, run on the bus
+// thread. It reads the snapshot the daemon thread published (through
+// BusThread), never the daemon itself, and turns every failure into a D-Bus error.
 #pragma once
 
 #include <string>
@@ -10,11 +11,11 @@
 
 namespace oomguard {
 
-class BusService;
+class BusThread;
 
 class ManagerAdaptor final : public sdbus::AdaptorInterfaces<org::oomguard1::Manager_adaptor> {
 public:
-    ManagerAdaptor(sdbus::IConnection& connection, BusService& service);
+    ManagerAdaptor(sdbus::IConnection& connection, BusThread& service);
     ~ManagerAdaptor();
 
     void emit_properties_changed(const std::vector<std::string>& names);
@@ -26,7 +27,7 @@ public:
                                          std::string, uint64_t, uint64_t>;
 
 private:
-    BusService& service_;
+    BusThread& service_;
 
     std::vector<HeaviestStruct> GetHeaviest(const uint32_t& count) override;
     std::string Dump() override;

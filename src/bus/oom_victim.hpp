@@ -1,10 +1,11 @@
-// A kernel OOM kill as reported in /dev/kmsg ("oom-kill:... task_memcg=...",
-// "Killed process <pid> (<name>)"), and the listener the kmsg reader calls.
-// Header-only and free of sdbus-c++, so the cgroup code in oomguard_core can use it.
+// The last kernel OOM victim as Dump() and the LastVictim property show it: a
+// view of DaemonState::last_oom_kill (the daemon owns the fact).
 #pragma once
 
 #include <cstdint>
 #include <string>
+
+#include "daemon.hpp"
 
 namespace oomguard {
 
@@ -14,14 +15,18 @@ struct OomVictim {
     std::string cgroup;      // task_memcg
     std::string namespace_;  // resolved from the cgroup; empty outside Kubernetes
     std::string pod;
-    uint64_t realtime_usec = 0;  // when the daemon read the report; 0: fill in now
-};
+    uint64_t realtime_usec = 0;  // when the daemon read the report
 
-class VictimListener {
-public:
-    virtual ~VictimListener() = default;
-    // Called once per kill, after DaemonState::kernel_oom_kills_total was counted.
-    virtual void on_victim(const OomVictim& victim) = 0;
+    static OomVictim from(const OomKillInfo& k) {
+        OomVictim v;
+        v.pid = static_cast<uint32_t>(k.pid);
+        v.name = k.task;
+        v.cgroup = k.cgroup;
+        v.namespace_ = k.pod_namespace;
+        v.pod = k.pod_name.empty() ? k.pod_uid : k.pod_name;
+        v.realtime_usec = k.realtime_usec;
+        return v;
+    }
 };
 
 }  // namespace oomguard

@@ -39,6 +39,7 @@ inline constexpr const char* kInterface = "org.oomguard1.Manager";
 inline constexpr const char* kErrAccessDenied = "org.freedesktop.DBus.Error.AccessDenied";
 inline constexpr const char* kErrInvalidArgs = "org.freedesktop.DBus.Error.InvalidArgs";
 inline constexpr const char* kErrFailed = "org.freedesktop.DBus.Error.Failed";
+inline constexpr const char* kErrLimitsExceeded = "org.freedesktop.DBus.Error.LimitsExceeded";
 inline constexpr const char* kErrReloadFailed = "org.oomguard1.Error.ReloadFailed";
 
 // What the adaptor/proxy constructors take as names.

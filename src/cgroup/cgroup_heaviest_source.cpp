@@ -14,11 +14,8 @@ HeaviestRow CgroupHeaviestSource::row(const CgroupInfo& c, bool container) {
     return r;
 }
 
-std::vector<HeaviestRow> CgroupHeaviestSource::heaviest(size_t max) {
+std::vector<HeaviestRow> CgroupHeaviestSource::rows(const HeaviestReport& rep, size_t max) {
     std::vector<HeaviestRow> rows;
-    CgroupMonitor& m = targeting_.monitor();
-    if (max == 0 || !m.configured()) return rows;
-    HeaviestReport rep = m.report(max);
     if (!rep.valid) return rows;
     for (size_t i = 0; i < rep.top.size() && rows.size() < max; ++i) {
         rows.push_back(row(rep.top[i], false));
@@ -29,6 +26,16 @@ std::vector<HeaviestRow> CgroupHeaviestSource::heaviest(size_t max) {
             }
     }
     return rows;
+}
+
+std::vector<HeaviestRow> CgroupHeaviestSource::heaviest(size_t max) {
+    CgroupMonitor& m = targeting_.monitor();
+    if (max == 0 || !m.configured()) return {};
+    return rows(m.report(max), max);
+}
+
+std::vector<HeaviestRow> CgroupHeaviestSource::last_ranking(size_t max) {
+    return rows(targeting_.last_report(), max);
 }
 
 std::optional<HeaviestRow> CgroupHeaviestSource::last_trigger_target() {

@@ -2,8 +2,8 @@
 // (pods heaviest first, the heaviest pod followed by its containers).
 #pragma once
 
-#include "bus/heaviest_source.hpp"
 #include "cgroup/cgroup_targeting.hpp"
+#include "core/heaviest_source.hpp"
 
 namespace oomguard {
 
@@ -14,8 +14,14 @@ public:
     // only the limits and names of the rows it returns.
     std::vector<HeaviestRow> heaviest(size_t max) override;
     std::optional<HeaviestRow> last_trigger_target() override;
+    // The last report (trigger, start/reload or background refresh), as rows:
+    // no file reads. What the D-Bus API serves.
+    std::vector<HeaviestRow> last_ranking(size_t max) override;
+    uint64_t generation() const override { return targeting_.last_report().serial; }
 
     static HeaviestRow row(const CgroupInfo& c, bool container);
+    // Pods heaviest first, the heaviest pod followed by its containers.
+    static std::vector<HeaviestRow> rows(const HeaviestReport& rep, size_t max);
 
 private:
     CgroupTargeting& targeting_;

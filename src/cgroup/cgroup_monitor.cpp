@@ -645,6 +645,7 @@ std::vector<CgroupInfo> CgroupMonitor::containers(const CgroupInfo& pod) {
 HeaviestReport CgroupMonitor::report(size_t top_n) {
     const Duration t0 = now_mono();
     HeaviestReport r;
+    r.serial = ++reports_;
     r.valid = configured();
     if (!r.valid) {
         r.error = error_.empty() ? "not configured" : error_;

@@ -96,6 +96,7 @@ struct HeaviestReport {
     size_t stale = 0;                    // not re-read by the last refresh (budget)
     Duration scan_time{0};               // of the last refresh
     Duration report_time{0};             // of this report (containers, names, limits)
+    uint64_t serial = 0;                 // of this report, counted by its monitor from 1
 };
 
 class CgroupMonitor {
@@ -216,6 +217,7 @@ private:
     Duration structured_at_{0};
     size_t cursor_ = 0;
     size_t stat_cursor_ = 0;
+    uint64_t reports_ = 0;
     std::vector<uint32_t> by_usage_;  // scratch
     RefreshStats last_;
     char stat_buf_[8192];

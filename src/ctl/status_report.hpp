@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "bus/heaviest_source.hpp"
+#include "core/heaviest_source.hpp"
 
 namespace oomguard::ctl {
 

@@ -110,8 +110,13 @@ void MetricsWriter::render(const DaemonState& s, const std::vector<HeaviestRow>&
             s.trigger_failures_total);
     counter(out, "oomguard_warnings_total", "Episodes that crossed the warning level.",
             s.warnings_total);
-    counter(out, "oomguard_kernel_oom_kills_total", "OOM kills the kernel reported.",
-            s.kernel_oom_kills_total);
+    // The same count as D-Bus KernelOomKills: every kill on kmsg (node-wide ones,
+    // sysrq included, and memcg ones); the memcg ones alone below.
+    counter(out, "oomguard_kernel_oom_kills_total",
+            "OOM kills the kernel reported (node-wide, sysrq included, and memcg).",
+            s.oom_kills_total);
+    counter(out, "oomguard_memcg_oom_kills_total",
+            "OOM kills of cgroups that hit their own memory limit.", s.kernel_oom_kills_total);
     family(out, "oomguard_last_trigger_timestamp_seconds", "gauge",
            "Unix time of the last successful trigger; 0 when none.");
     {

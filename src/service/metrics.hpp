@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "bus/heaviest_source.hpp"
+#include "core/heaviest_source.hpp"
 #include "daemon.hpp"
 
 namespace oomguard {

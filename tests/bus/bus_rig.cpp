@@ -1,21 +1,23 @@
-// oomguard_bus_rig: the daemon wired exactly as src/main.cpp wires it (BusService,
-// MetricsWriter), plus stand-ins for what the cgroup code will provide: a
+// oomguard_bus_rig: the daemon wired exactly as src/main.cpp wires it (BusPublisher,
+// BusThread, MetricsWriter), plus stand-ins for what the cgroup code provides: a
 // HeaviestSource read from a TSV file, and OOM victims read from a FIFO and
-// passed to the VictimListener. Lets the tests exercise GetHeaviest, the
-// Triggered target, the Victim signal and the pod metrics before that code lands.
+// recorded with Daemon::record_oom_kill (as the kmsg reader does). Lets the tests exercise
+// GetHeaviest, the Triggered target, the Victim signal and the pod metrics before that code lands.
 //
 // Usage: oomguard_bus_rig CONFIG PROC_ROOT HEAVIEST_TSV VICTIM_FIFO
 //   HEAVIEST_TSV: one row per line: cgroup ns pod container qos working_set limit (tab-separated)
 //   VICTIM_FIFO lines: pid name cgroup ns pod (tab-separated)
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdio>
 #include <fstream>
 #include <sstream>
 
-#include "bus/bus_service.hpp"
+#include "bus/bus_publisher.hpp"
+#include "bus/bus_thread.hpp"
 #include "daemon.hpp"
 #include "service/metrics.hpp"
 
@@ -45,6 +47,13 @@ public:
         }
         return rows;
     }
+    // A new ranking whenever the file changes.
+    uint64_t generation() const override {
+        struct stat st;
+        if (::stat(path_.c_str(), &st) != 0) return 0;
+        return static_cast<uint64_t>(st.st_mtim.tv_sec) * 1000000000u +
+               static_cast<uint64_t>(st.st_mtim.tv_nsec) + static_cast<uint64_t>(st.st_size);
+    }
     std::optional<HeaviestRow> last_trigger_target() override {
         auto rows = heaviest(1);
         if (rows.empty()) return std::nullopt;
@@ -57,7 +66,7 @@ private:
 
 class VictimFifo final : public LoopSource {
 public:
-    VictimFifo(const std::string& path, VictimListener& listener) : listener_(listener) {
+    VictimFifo(const std::string& path, Daemon& daemon) : daemon_(daemon) {
         // O_RDWR: never sees EOF when a writer closes.
         fd_ = ::open(path.c_str(), O_RDWR | O_NONBLOCK | O_CLOEXEC);
     }
@@ -75,18 +84,19 @@ public:
             auto f = split_tabs(pending_.substr(0, nl));
             pending_.erase(0, nl + 1);
             if (f.size() != 5) continue;
-            OomVictim v;
-            v.pid = static_cast<uint32_t>(std::stoul(f[0]));
-            v.name = f[1];
-            v.cgroup = f[2];
-            v.namespace_ = f[3];
-            v.pod = f[4];
-            listener_.on_victim(v);
+            OomKillInfo k;
+            k.realtime_usec = realtime_usec();
+            k.pid = std::stol(f[0]);
+            k.task = f[1];
+            k.cgroup = f[2];
+            k.pod_namespace = f[3];
+            k.pod_name = f[4];
+            daemon_.record_oom_kill(k);
         }
     }
 
 private:
-    VictimListener& listener_;
+    Daemon& daemon_;
     int fd_ = -1;
     std::string pending_;
 };
@@ -111,11 +121,19 @@ int main(int argc, char** argv) {
     MetricsWriter metrics(daemon.journal(), daemon.config().metrics);
     metrics.set_heaviest_source(&heaviest);
     daemon.add_sink(&metrics);
-    BusService bus(daemon);
-    bus.set_heaviest_source(&heaviest);
-    daemon.add_source(&bus);
-    daemon.add_sink(&bus);
-    VictimFifo victims(argv[4], bus);
+    BusChannel channel;
+    BusPublisher publisher(daemon, channel);
+    publisher.set_heaviest_source(&heaviest);
+    BusThread bus(channel);
+    daemon.add_source(&publisher);
+    daemon.add_sink(&publisher);
+    bus.start();
+    VictimFifo victims(argv[4], daemon);
     daemon.add_source(&victims);
-    return daemon.run();
+    const int rc = daemon.run();
+    if (!bus.stop(BusThread::kStopWait)) {
+        std::fflush(nullptr);
+        ::_exit(rc);
+    }
+    return rc;
 }

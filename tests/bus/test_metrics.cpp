@@ -61,6 +61,7 @@ const std::vector<std::string> kFamilies = {"oomguard_mem_available_bytes",
                                             "oomguard_trigger_failures_total",
                                             "oomguard_warnings_total",
                                             "oomguard_kernel_oom_kills_total",
+                                            "oomguard_memcg_oom_kills_total",
                                             "oomguard_last_trigger_timestamp_seconds",
                                             "oomguard_metrics_write_failures_total"};
 

@@ -1,6 +1,7 @@
 // Unit tests for the bus-side pieces that need no bus: the address parser,
 // the bus probe (against a socket the test serves), the metrics text, the
-// Dump text, and oomguardctl's renderings and JSON writer.
+// Dump text, oomguardctl's renderings and JSON writer, the per-caller rate
+// limit and the daemon thread's BusPublisher.
 #include <gtest/gtest.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -12,7 +13,9 @@
 #include <filesystem>
 
 #include "bus/bus_probe.hpp"
+#include "bus/bus_publisher.hpp"
 #include "bus/dump.hpp"
+#include "bus/rate_limiter.hpp"
 #include "bus/system_bus_address.hpp"
 #include "ctl/json_writer.hpp"
 #include "ctl/status_report.hpp"
@@ -59,7 +62,8 @@ DaemonState sample_state() {
     s.state = MemState::Warning;
     s.triggers_total = 3;
     s.trigger_failures_total = 1;
-    s.kernel_oom_kills_total = 2;
+    s.kernel_oom_kills_total = 1;
+    s.oom_kills_total = 2;
     s.last_trigger_realtime_usec = 1700000000123456ull;
     s.config_path = "/etc/oomguard.toml";
     return s;
@@ -150,7 +154,9 @@ TEST(MetricsRender, FamiliesHaveHelpAndTypeAndValues) {
     EXPECT_NE(out.find("# TYPE oomguard_triggers_total counter\noomguard_triggers_total 3\n"),
               std::string::npos);
     EXPECT_NE(out.find("oomguard_trigger_failures_total 1\n"), std::string::npos);
+    // Every kill (as D-Bus KernelOomKills), and the memcg ones alone.
     EXPECT_NE(out.find("oomguard_kernel_oom_kills_total 2\n"), std::string::npos);
+    EXPECT_NE(out.find("oomguard_memcg_oom_kills_total 1\n"), std::string::npos);
     EXPECT_NE(out.find("oomguard_last_trigger_timestamp_seconds 1700000000.123456\n"),
               std::string::npos)
         << out;
@@ -169,7 +175,7 @@ TEST(MetricsRender, FamiliesHaveHelpAndTypeAndValues) {
         prev = prev == std::string::npos ? 0 : prev + 1;
         EXPECT_EQ(out.compare(prev, 7 + name.size(), "# HELP " + name), 0) << name;
     }
-    EXPECT_EQ(types, 12u);
+    EXPECT_EQ(types, 13u);
 }
 
 TEST(MetricsRender, PodsAreAggregatedRankedCappedAndEscaped) {
@@ -327,4 +333,128 @@ TEST(StatusReport, TextAndJson) {
     EXPECT_EQ(ctl::render_top_json({}), "[]\n");
     EXPECT_EQ(ctl::format_time(0), "never");
     EXPECT_EQ(ctl::format_ago(10, 5), "just now");
+}
+
+// ---- the per-caller token bucket ------------------------------------------
+
+TEST(RateLimiter, BurstThenRefillPerCaller) {
+    RateLimiter r(20, 40);
+    const Duration t0 = std::chrono::seconds(100);
+    int ok = 0;
+    for (int i = 0; i < 100; ++i) ok += r.admit(":1.1", t0);
+    EXPECT_EQ(ok, 40) << "the burst";
+    EXPECT_TRUE(r.admit(":1.2", t0)) << "another caller has its own bucket";
+    ok = 0;
+    for (int i = 0; i < 100; ++i) ok += r.admit(":1.1", t0 + std::chrono::milliseconds(500));
+    EXPECT_EQ(ok, 10) << "20 a second refill";
+    ok = 0;
+    for (int i = 0; i < 100; ++i) ok += r.admit(":1.1", t0 + std::chrono::seconds(60));
+    EXPECT_EQ(ok, 40) << "never more than the burst";
+}
+
+TEST(RateLimiter, ForgetsIdleCallersInsteadOfGrowing) {
+    RateLimiter r(20, 40);
+    Duration t = std::chrono::seconds(1);
+    for (size_t i = 0; i < RateLimiter::kMaxCallers + 100; ++i) {
+        r.admit(":1." + std::to_string(i), t);
+        t += std::chrono::milliseconds(10);
+    }
+    EXPECT_LE(r.callers(), RateLimiter::kMaxCallers);
+}
+
+// ---- the daemon thread's half: requests done at loop level -----------------
+
+TEST(BusPublisher, ReloadRequestsAreDoneByTheLoopAndAnswered) {
+    TmpDir d;
+    std::filesystem::create_directories(d.path + "/proc");
+    {
+        FILE* f = std::fopen((d.path + "/proc/meminfo").c_str(), "w");
+        std::fprintf(f, "MemTotal:       16777216 kB\nMemAvailable:    4194304 kB\n");
+        std::fclose(f);
+    }
+    const std::string cfg = d.path + "/oomguard.toml";
+    auto write_cfg = [&](const std::string& text) {
+        FILE* f = std::fopen(cfg.c_str(), "w");
+        std::fputs(text.c_str(), f);
+        std::fclose(f);
+    };
+    write_cfg("[memory]\nmin_available = \"500MiB\"\n[action]\nsysrq_trigger = \"" + d.path +
+              "/trigger\"\n[poll]\npsi = false\n[paths]\nproc = \"" + d.path + "/proc\"\n");
+    DaemonOptions o;
+    o.config_path = cfg;
+    o.log_target = LogTarget::Stderr;
+    o.mlock = false;
+    o.allow_insecure_config = true;
+    Daemon daemon(o);
+    ASSERT_TRUE(daemon.init());
+    BusChannel ch;
+    BusPublisher pub(daemon, ch);
+    daemon.add_sink(&pub);  // as src/main.cpp does
+    pub.on_config(daemon.state(), daemon.config());
+    {
+        std::lock_guard<std::mutex> g(ch.mutex);
+        EXPECT_EQ(ch.version, 1u);
+        EXPECT_EQ(ch.snapshot.config->memory.min_available.to_string(), "500 MiB");
+        ch.requests.push_back({7, RequestKind::Reload});
+        ch.requests.push_back({8, RequestKind::Reload});  // queued together: one reload
+    }
+    ch.to_daemon.wake();
+    write_cfg("[memory]\nmin_available = \"600MiB\"\n[action]\nsysrq_trigger = \"" + d.path +
+              "/trigger\"\n[poll]\npsi = false\n[paths]\nproc = \"" + d.path + "/proc\"\n");
+    pub.dispatch(POLLIN);
+    {
+        std::lock_guard<std::mutex> g(ch.mutex);
+        ASSERT_EQ(ch.results.size(), 2u);
+        EXPECT_EQ(ch.results[0].id, 7u);
+        EXPECT_TRUE(ch.results[0].ok) << ch.results[0].error;
+        EXPECT_EQ(ch.results[1].id, 8u);
+        EXPECT_EQ(ch.snapshot.config->memory.min_available.to_string(), "600 MiB");
+        ch.results.clear();
+        ch.requests.push_back({9, RequestKind::Reload});
+    }
+    write_cfg("[memory]\nmin_available = 5\n");
+    pub.dispatch(0);
+    {
+        std::lock_guard<std::mutex> g(ch.mutex);
+        ASSERT_EQ(ch.results.size(), 1u);
+        EXPECT_FALSE(ch.results[0].ok);
+        EXPECT_NE(ch.results[0].error.find("min_available"), std::string::npos)
+            << ch.results[0].error;
+        EXPECT_EQ(ch.snapshot.config->memory.min_available.to_string(), "600 MiB")
+            << "a bad config keeps the old one";
+    }
+}
+
+TEST(BusPublisher, NeverWaitsForABusyChannel) {
+    TmpDir d;
+    std::filesystem::create_directories(d.path + "/proc");
+    {
+        FILE* f = std::fopen((d.path + "/proc/meminfo").c_str(), "w");
+        std::fprintf(f, "MemTotal:       16777216 kB\nMemAvailable:    4194304 kB\n");
+        std::fclose(f);
+        f = std::fopen((d.path + "/oomguard.toml").c_str(), "w");
+        std::fprintf(f, "[poll]\npsi = false\n[paths]\nproc = \"%s/proc\"\n", d.path.c_str());
+        std::fclose(f);
+    }
+    DaemonOptions o;
+    o.config_path = d.path + "/oomguard.toml";
+    o.log_target = LogTarget::Stderr;
+    o.mlock = false;
+    o.allow_insecure_config = true;
+    Daemon daemon(o);
+    ASSERT_TRUE(daemon.init());
+    BusChannel ch;
+    BusPublisher pub(daemon, ch);
+    {
+        std::lock_guard<std::mutex> held(ch.mutex);  // the bus thread is copying
+        pub.on_warning(daemon.state());
+        EXPECT_EQ(pub.deferred(), 1u);
+        EXPECT_EQ(pub.poll_spec().timeout_ns, 1'000'000) << "tries again in 1 ms";
+    }
+    pub.dispatch(0);
+    std::lock_guard<std::mutex> g(ch.mutex);
+    EXPECT_EQ(ch.version, 1u);
+    ASSERT_EQ(ch.events.size(), 1u);
+    EXPECT_EQ(ch.events[0].kind, BusEvent::Kind::Warning);
+    EXPECT_EQ(pub.poll_spec().timeout_ns, -1);
 }

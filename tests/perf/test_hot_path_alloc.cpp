@@ -26,6 +26,7 @@
 #include <thread>
 
 #include "actions/trigger.hpp"
+#include "bus/bus_publisher.hpp"
 #include "cgroup/cgroup_heaviest_source.hpp"
 #include "cgroup/cgroup_targeting.hpp"
 #include "cgroup/oom_reporter.hpp"
@@ -334,6 +335,29 @@ TEST(HotPathAlloc, DaemonLoopInSteadyStateDoesNotAllocate) {
     MetricsWriter metrics(daemon.journal(), daemon.config().metrics);
     metrics.set_heaviest_source(&heaviest);
     daemon.add_sink(&metrics);
+    // The bus side as main.cpp has it: the publisher on the loop, a thread that
+    // takes the snapshots (the D-Bus thread itself has its own tests).
+    BusChannel channel;
+    BusPublisher publisher(daemon, channel);
+    publisher.set_heaviest_source(&heaviest);
+    daemon.add_source(&publisher);
+    daemon.add_sink(&publisher);
+    std::atomic<bool> stop_bus{false};
+    std::thread bus([&] {
+        BusSnapshot copy;
+        uint64_t seen = 0;
+        while (!stop_bus) {
+            {
+                std::lock_guard<std::mutex> g(channel.mutex);
+                if (channel.version != seen) {
+                    seen = channel.version;
+                    copy = channel.snapshot;
+                }
+                channel.events.clear();
+            }
+            std::this_thread::sleep_for(500us);
+        }
+    });
 
     // The daemon runs in this thread (it owns the signalfd); a helper thread,
     // which inherits the blocked signals, takes the snapshots and stops it.
@@ -365,6 +389,8 @@ TEST(HotPathAlloc, DaemonLoopInSteadyStateDoesNotAllocate) {
         rc = daemon.run();
     }
     helper.join();
+    stop_bus = true;
+    bus.join();
     char b[4096];
     while (::recv(sock, b, sizeof b, 0) > 0) {
     }
@@ -386,6 +412,84 @@ TEST(HotPathAlloc, DaemonLoopInSteadyStateDoesNotAllocate) {
         EXPECT_EQ(targeting.last_report().top[0].pod_name, "pod4");
     }
     g_trigger_path = nullptr;
+}
+
+// The same loop with the D-Bus side's daemon-thread half installed as in
+// src/main.cpp (BusPublisher as sink and source): publishing the snapshot
+// every second and taking requests must not allocate either. A stand-in for
+// the bus thread keeps taking the snapshot (holding the channel's lock, so
+// the daemon's try_lock also meets a busy lock) and posts no request.
+TEST(HotPathAlloc, DaemonLoopWithTheBusPublisherDoesNotAllocate) {
+    TempDir dir;
+    FakeMeminfo mem(dir.file("proc"));
+    mem.set_kib(600ull << 10);
+    const std::string fifo = dir.file("trigger");
+    ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+    int rfd = ::open(fifo.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    ASSERT_GE(rfd, 0);
+    {
+        std::ofstream cfg(dir.file("oomguard.toml"));
+        cfg << "[memory]\nmin_available = \"500MiB\"\n"
+            << "[action]\nmode = \"sysrq\"\nsysrq_trigger = \"" << fifo << "\"\n"
+            << "[poll]\nmin_interval = \"1ms\"\nidle_interval = \"1ms\"\nmax_interval = \"1s\"\nfill_rate = "
+               "\"1000GiB/s\"\npsi = false\n"
+            << "[paths]\nproc = \"" << dir.file("proc") << "\"\n"
+            << "[kubernetes]\nlog_heaviest = false\n";
+    }
+    DaemonOptions opts;
+    opts.config_path = dir.file("oomguard.toml");
+    opts.log_target = LogTarget::Stderr;
+    opts.mlock = false;
+    Daemon daemon(opts);
+    ASSERT_TRUE(daemon.init());
+    BusChannel channel;
+    BusPublisher publisher(daemon, channel);
+    daemon.add_source(&publisher);
+    daemon.add_sink(&publisher);
+
+    std::atomic<bool> stop_bus{false};
+    std::atomic<uint64_t> snapshots{0};
+    std::thread bus([&] {
+        BusSnapshot copy;
+        uint64_t seen = 0;
+        while (!stop_bus) {
+            {
+                std::lock_guard<std::mutex> g(channel.mutex);
+                if (channel.version != seen) {
+                    seen = channel.version;
+                    copy = channel.snapshot;
+                    ++snapshots;
+                }
+                channel.events.clear();
+                std::this_thread::sleep_for(200us);  // hold it a while: try_lock meets it busy
+            }
+            std::this_thread::sleep_for(300us);
+        }
+    });
+    std::atomic<uint64_t> steady_allocs{~0ull};
+    std::atomic<uint64_t> snapshots_in_window{0};
+    std::thread helper([&] {
+        std::this_thread::sleep_for(300ms);
+        const uint64_t a = g_allocations.load();
+        const uint64_t s0 = snapshots.load();
+        std::this_thread::sleep_for(2500ms);  // two or more publications (once a second)
+        steady_allocs = g_allocations.load() - a;
+        snapshots_in_window = snapshots.load() - s0;
+        ::kill(::getpid(), SIGTERM);
+    });
+    int rc;
+    {
+        Counting c;
+        rc = daemon.run();
+    }
+    helper.join();
+    stop_bus = true;
+    bus.join();
+    ::close(rfd);
+    EXPECT_EQ(rc, 0);
+    EXPECT_EQ(steady_allocs.load(), 0u) << "the steady-state loop with the bus publisher allocated";
+    EXPECT_GE(snapshots_in_window.load(), 2u) << "the publisher did not publish once a second";
+    EXPECT_GT(daemon.state().samples_total, 500u);
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 // The narrow view of the cgroup code that the D-Bus API and the metrics need:
-// a ranked list of the heaviest pods/containers. Header-only and free of
-// sdbus-c++, so the cgroup code in oomguard_core can implement it.
+// a ranked list of the heaviest pods/containers. Header-only, so the cgroup
+// code implements it and the adapters (bus, metrics) read it without
+// depending on each other.
 #pragma once
 
 #include <cstddef>
@@ -34,6 +35,12 @@ public:
     // The cgroup the last trigger named (what TriggerHook::describe logged);
     // nullopt when unknown. Read right after the trigger for the Triggered signal.
     virtual std::optional<HeaviestRow> last_trigger_target() { return std::nullopt; }
+    // The last ranking the cgroup code already holds (no scan, no file reads):
+    // what the D-Bus API serves. Changes when generation() does.
+    virtual std::vector<HeaviestRow> last_ranking(size_t max) { return heaviest(max); }
+    // Changes whenever last_ranking() would return something new; cheap and
+    // allocation-free, called from the loop about once a second.
+    virtual uint64_t generation() const { return 0; }
 };
 
 }  // namespace oomguard

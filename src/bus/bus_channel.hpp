@@ -1,0 +1,70 @@
+// The only place the daemon thread and the D-Bus thread meet. The daemon thread
+// never waits here: it only try_lock()s the mutex (when busy it keeps its data
+// pending and tries again on the next loop iteration), and the bus thread holds
+// the lock only to copy or swap, never across an sd-bus call. Each side wakes
+// the other through an eventfd (a write(2) of 8 bytes, which never blocks).
+#pragma once
+
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <cstdint>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "core/bus_snapshot.hpp"
+#include "core/requests.hpp"
+#include "service/journal.hpp"
+
+namespace oomguard {
+
+class EventFd {
+public:
+    EventFd() : fd_(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {}
+    ~EventFd() {
+        if (fd_ >= 0) ::close(fd_);
+    }
+    EventFd(const EventFd&) = delete;
+    EventFd& operator=(const EventFd&) = delete;
+    int fd() const { return fd_; }
+    void wake() {
+        uint64_t one = 1;
+        ssize_t r = ::write(fd_, &one, sizeof one);
+        (void)r;  // EAGAIN: the counter is saturated, the reader wakes anyway
+    }
+    void drain() {
+        uint64_t v;
+        ssize_t r = ::read(fd_, &v, sizeof v);
+        (void)r;
+    }
+
+private:
+    int fd_;
+};
+
+// A journal entry made on the bus thread, logged by the daemon thread (the
+// Journal is not shared between threads).
+struct BusLogEntry {
+    Event event = Event::Info;
+    int priority = 0;
+    std::string message;
+    std::vector<LogField> fields;
+};
+
+struct BusChannel {
+    std::mutex mutex;
+    // daemon -> bus
+    BusSnapshot snapshot;
+    uint64_t version = 0;  // of snapshot; 0: nothing published yet
+    std::vector<BusEvent> events;
+    std::vector<RequestResult> results;
+    // bus -> daemon
+    std::vector<Request> requests;
+    std::vector<BusLogEntry> logs;
+
+    EventFd to_bus;     // polled by the bus thread
+    EventFd to_daemon;  // polled by the daemon's loop
+};
+
+}  // namespace oomguard

@@ -1,0 +1,170 @@
+#include "bus/bus_publisher.hpp"
+
+#include <poll.h>
+
+namespace oomguard {
+
+BusPublisher::BusPublisher(Daemon& daemon, BusChannel& channel) : daemon_(daemon), ch_(channel) {
+    // Room for the usual traffic, so that steady publications never grow these.
+    events_.reserve(16);
+    results_.reserve(4);
+    requests_.reserve(16);
+    logs_.reserve(16);
+}
+
+void BusPublisher::set_heaviest_source(HeaviestSource* source) {
+    heaviest_ = source;
+    heaviest_read_ = false;
+    rich_dirty_ = true;
+}
+
+void BusPublisher::refresh_ranking() {
+    if (!heaviest_) return;
+    const uint64_t g = heaviest_->generation();
+    if (heaviest_read_ && g == heaviest_generation_) return;
+    // A new ranking (the cgroup code's background refresh ran): copy it once.
+    heaviest_read_ = true;
+    heaviest_generation_ = g;
+    rows_ = std::make_shared<const std::vector<HeaviestRow>>(
+        heaviest_->last_ranking(kPublishedRows));
+    rich_dirty_ = true;
+}
+
+void BusPublisher::publish() {
+    std::unique_lock<std::mutex> lock(ch_.mutex, std::try_to_lock);
+    if (!lock.owns_lock()) {
+        // The bus thread is copying the last one: keep this pending, never wait.
+        if (!pending_) ++deferred_;
+        pending_ = true;
+        return;
+    }
+    ch_.snapshot.state = daemon_.state();
+    if (rich_dirty_) {
+        ch_.snapshot.last_trigger_target = target_;
+        ch_.snapshot.heaviest_available = heaviest_ != nullptr;
+        ch_.snapshot.heaviest = rows_;
+        ch_.snapshot.config = config_;
+        rich_dirty_ = false;
+    }
+    // A bus thread stuck in sd-bus takes nothing: keep the newest signals only.
+    for (auto& e : events_) {
+        if (ch_.events.size() >= kMaxQueuedEvents) {
+            ch_.events.erase(ch_.events.begin());
+            ++dropped_;
+        }
+        ch_.events.push_back(std::move(e));
+    }
+    events_.clear();
+    for (auto& r : results_) ch_.results.push_back(std::move(r));
+    results_.clear();
+    ++ch_.version;
+    lock.unlock();
+    pending_ = false;
+    ch_.to_bus.wake();
+}
+
+void BusPublisher::on_warning(const DaemonState& s) {
+    BusEvent e;
+    e.kind = BusEvent::Kind::Warning;
+    e.available = s.sample.mem_available;
+    e.value = s.levels.warn;
+    events_.push_back(std::move(e));
+    publish();
+}
+
+void BusPublisher::on_trigger(const DaemonState& s, bool ok) {
+    if (ok) {
+        // What the trigger hook named; read now, while it is the current trigger's.
+        target_ = heaviest_ ? heaviest_->last_trigger_target() : std::nullopt;
+        rich_dirty_ = true;
+        BusEvent e;
+        e.kind = BusEvent::Kind::Triggered;
+        e.available = s.sample.mem_available;
+        e.target = target_.value_or(HeaviestRow{});
+        e.action = s.dry_run ? "dry-run" : to_string(s.mode);
+        events_.push_back(std::move(e));
+    }
+    publish();
+}
+
+void BusPublisher::on_recovered(const DaemonState& s, Duration episode) {
+    BusEvent e;
+    e.kind = BusEvent::Kind::Recovered;
+    e.available = s.sample.mem_available;
+    e.value = static_cast<uint64_t>(
+        std::chrono::duration_cast<std::chrono::microseconds>(episode).count());
+    events_.push_back(std::move(e));
+    publish();
+}
+
+void BusPublisher::on_state(const DaemonState&) {
+    refresh_ranking();
+    publish();
+}
+
+void BusPublisher::on_config(const DaemonState&, const Config& c) {
+    config_ = std::make_shared<const Config>(c);
+    rich_dirty_ = true;
+    refresh_ranking();
+    publish();
+}
+
+void BusPublisher::on_oom_kill(const DaemonState& s) {
+    if (s.last_oom_kill.pid < 0) return;
+    BusEvent e;
+    e.kind = BusEvent::Kind::Victim;
+    e.victim = s.last_oom_kill;
+    events_.push_back(std::move(e));
+    publish();
+}
+
+LoopSource::Spec BusPublisher::poll_spec() {
+    Spec s;
+    s.fd = ch_.to_daemon.fd();
+    s.events = POLLIN;
+    s.timeout_ns = pending_ ? 1'000'000 : -1;
+    return s;
+}
+
+void BusPublisher::dispatch(short revents) {
+    if (revents & POLLIN) ch_.to_daemon.drain();
+    {
+        std::unique_lock<std::mutex> lock(ch_.mutex, std::try_to_lock);
+        if (!lock.owns_lock()) {
+            pending_ = true;  // look again in 1 ms
+            return;
+        }
+        requests_.swap(ch_.requests);
+        logs_.swap(ch_.logs);
+    }
+    for (const BusLogEntry& l : logs_)
+        daemon_.journal().log(l.event, l.priority, l.message, l.fields);
+    logs_.clear();
+    if (!requests_.empty()) {
+        perform(requests_);
+        requests_.clear();
+    }
+    publish();
+}
+
+void BusPublisher::perform(const std::vector<Request>& requests) {
+    // At loop level, like SIGHUP: reload() may run a sample and trigger, which
+    // is safe here and was not inside a bus callback. Reloads queued together
+    // are one reload (as a storm of SIGHUPs is), answered to each caller.
+    bool reloaded = false, ok = false;
+    std::string error;
+    for (const Request& r : requests) {
+        switch (r.kind) {
+            case RequestKind::Reload:
+                if (!reloaded) {
+                    reloaded = true;
+                    ok = daemon_.reload();
+                    if (!ok) error = daemon_.state().last_error;
+                }
+                results_.push_back({r.id, ok, error});
+                break;
+        }
+    }
+}
+
+}  // namespace oomguard
