@@ -107,9 +107,10 @@ void CgroupTargeting::on_config(const DaemonState& state, const Config& config) 
     configured_once_ = true;
     check_allocatable(state.sample.mem_total);
     check_kill_mode(config);
-    refresh(k8s_.scan_budget, /*sweep=*/true);
-    // Start and reload come before any decision: the names may take their time
-    // here (a listing of 100k stale log directories: ~160 ms), once.
+    // Start and reload come before any decision: the first ranking and the names
+    // may take their time here (a listing of 100k stale log directories: ~160 ms),
+    // so that the first trigger names from a complete ranking.
+    refresh(std::max<Duration>(k8s_.scan_budget, std::chrono::seconds(1)), /*sweep=*/true);
     monitor_.names().set_deadline(monotonic_now() + std::chrono::seconds(1));
     last_report_ = monitor_.report(kTopN);
     monitor_.names().set_deadline(Duration::max());
@@ -175,7 +176,8 @@ void CgroupTargeting::describe(std::string& message, std::vector<LogField>& fiel
     // (refreshed every second below the warning level). Only a ranking older
     // than that is refreshed now, bounded by scan_budget; the action is done.
     const Duration now = monotonic_now();
-    if (!last_report_.valid || now - last_report_at_ > 2 * kAlertInterval) {
+    if (!last_report_.valid || last_report_.stale > 0 || last_report_.top.empty() ||
+        now - last_report_at_ > 2 * kAlertInterval) {
         if (now - last_refresh_at_ > 2 * kAlertInterval) refresh(k8s_.scan_budget, false);
         names_deadline(k8s_.scan_budget);
         last_report_ = monitor_.report(kTopN);

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <map>
+#include <thread>
 
 #include "daemon_runner.hpp"
 #include "fixture.hpp"
@@ -234,6 +235,20 @@ TEST(DaemonCgroups, RealCgroupsHeaviestPodNamedBeforeTheTrigger) {
     ASSERT_GT(t.spawn(ctr_path("burstable", 2, 21), 40 * MiB), 0);
     ASSERT_GT(t.spawn(ctr_path("burstable", 2, 22), 6 * MiB), 0);
     ASSERT_GT(t.spawn(ctr_path("", 3, 31), 1 * MiB, 80 * MiB, disk.path()), 0);  // page cache
+    // The kernel folds per-cpu memcg counters into the pod's hierarchical
+    // total_inactive_file lazily (up to ~2 s): wait until the decoy's page cache
+    // shows there, or the test measures the kernel's flush, not the ranking.
+    {
+        const std::string stat = t.parent() + "/kubepods/pod" + pod_uid(3) + "/memory.stat";
+        for (int i = 0; i < 300; ++i) {
+            const std::string text = readFile(stat);
+            size_t p = text.find("total_inactive_file ");
+            if (p != std::string::npos &&
+                std::strtoull(text.c_str() + p + 20, nullptr, 10) >= 60 * MiB)
+                break;
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        }
+    }
 
     NodePaths s{t.parent(), proc.dir(), logs.pods_dir(), tmp / "kmsg", tmp / "trigger"};
     makeFile(s.kmsg, "");
