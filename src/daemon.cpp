@@ -38,6 +38,10 @@ constexpr auto kPsiWindow = std::chrono::milliseconds(500);
 constexpr auto kPsiStallUnpriv = std::chrono::milliseconds(50);
 constexpr auto kPsiWindowUnpriv = std::chrono::seconds(2);
 
+// last_error prefixes, so that a recovery clears only its own error.
+constexpr std::string_view kTriggerFailed = "trigger failed: ";
+constexpr std::string_view kSampleFailed = "cannot read MemAvailable: ";
+
 // Levels the node cannot have (issue 10, defect 4), against the MemTotal of the
 // meminfo just opened: "" when they fit, else every error, joined.
 std::string levels_against_mem_total(MeminfoReader& meminfo, const Config& c,
@@ -186,25 +190,34 @@ void Daemon::tick() {
         if (!sample_failing_) {
             // Log the first failure of a run of them; keep the last good state.
             sample_failing_ = true;
-            state_.last_error = meminfo_.last_error().message;
-            journal_.log(Event::SensorError, LOG_ERR, "cannot read MemAvailable: " + state_.last_error,
-                         {{"OOMGUARD_ERROR", state_.last_error}});
+            state_.last_error = std::string(kSampleFailed) + meminfo_.last_error().message;
+            journal_.log(Event::SensorError, LOG_ERR, state_.last_error,
+                         {{"OOMGUARD_ERROR", meminfo_.last_error().message}});
         }
-        arm_timer(std::min<Duration>(config_.poll.max_interval, std::chrono::milliseconds(100)));
+        // The loop is alive: the watchdog ping and STATUS go on (with the error).
+        finish_tick(now,
+                    std::min<Duration>(config_.poll.max_interval, std::chrono::milliseconds(100)),
+                    false);
         return;
     }
-    if (sample_failing_) {
+    const bool recovered = sample_failing_;
+    if (recovered) {
         sample_failing_ = false;
+        if (state_.last_error.starts_with(kSampleFailed)) state_.last_error.clear();
         journal_.log(Event::Info, LOG_NOTICE, "reading MemAvailable works again");
     }
     ++state_.samples_total;
-    const Decision d = policy_->decide(s, now);
+    Decision d = policy_->decide(s, now);
     const bool state_changed = d.state != state_.state;
     state_.sample = s;
     state_.levels = d.levels;
     state_.state = d.state;
 
-    if (d.trigger) act(s, d);
+    if (d.trigger) {
+        // Only a success starts the repeat_after clock; a failure is retried soon.
+        const bool ok = act(s, d);
+        d.next_poll = std::min(d.next_poll, policy_->action_result(ok, now));
+    }
     if (d.warn) {
         ++state_.warnings_total;
         journal_.log(Event::Warning, LOG_WARNING,
@@ -236,7 +249,10 @@ void Daemon::tick() {
         }
     }
 
-    Duration next = d.next_poll;
+    finish_tick(now, d.next_poll, state_changed || d.trigger || recovered);
+}
+
+void Daemon::finish_tick(Duration now, Duration next, bool force_status) {
     if (notifier_.watchdog_usec()) {
         // Never sleep past a quarter of the watchdog interval.
         Duration wd = std::chrono::microseconds(notifier_.watchdog_usec());
@@ -247,32 +263,57 @@ void Daemon::tick() {
         next = std::min(next, wd / 4);
     }
     arm_timer(next);
-    update_status(now, state_changed || d.trigger);
+    update_status(now, force_status);
 }
 
-void Daemon::act(const MemSample& s, const Decision& d) {
-    if (!d.repeat) ++state_.episodes_total;
-    // Naming the heaviest cgroup has to happen before the kill (the cgroup code
-    // bounds its cost); everything else waits until the trigger is written.
+const char* to_string(TriggerOutcome o) {
+    switch (o) {
+        case TriggerOutcome::NotHandled:
+            return "not-handled";
+        case TriggerOutcome::Acted:
+            return "acted";
+        case TriggerOutcome::DryRun:
+            return "dry-run";
+        case TriggerOutcome::Failed:
+            return "failed";
+    }
+    return "?";
+}
+
+bool Daemon::act(const MemSample& s, const Decision& d) {
+    // Failed attempts are retried within the episode: count the episode once.
+    if (d.episode != counted_episode_) {
+        counted_episode_ = d.episode;
+        ++state_.episodes_total;
+    }
+    // The action comes first. In sysrq mode nothing runs before the write (no
+    // ranking, no allocation); kill-cgroup needs a ranking, bounded by scan_budget.
+    // Logging waits too: sd_journal_send() blocks while journald does not read
+    // its socket, which is just what a stalled journald does under pressure.
+    ActionResult r;
+    if (hook_ && config_.action.mode == ActionMode::KillCgroup)
+        r = hook_->act(config_, state_.dry_run);
+    const bool handled = r.outcome != TriggerOutcome::NotHandled;
+    Status st = ok_status();
+    if (!handled) {
+        if (state_.dry_run) {
+            r.outcome = TriggerOutcome::DryRun;
+        } else {
+            st = trigger_.fire();
+            r.outcome = st ? TriggerOutcome::Acted : TriggerOutcome::Failed;
+        }
+        // kill-cgroup says why it fell back to sysrq.
+        r.what += state_.dry_run ? "dry-run: would write 'f' to " + config_.action.sysrq_trigger
+                                 : "writing 'f' to " + config_.action.sysrq_trigger;
+    }
+    const bool ok = r.outcome != TriggerOutcome::Failed;
+
+    // Named after the action, from the ranking the cgroup code already holds.
     std::string extra;
     std::vector<LogField> hook_fields;
-    if (hook_) hook_->describe(extra, hook_fields);
+    // A run of retried failures names it once, not every retry.
+    if (hook_ && (ok || policy_->consecutive_failures() == 0)) hook_->describe(extra, hook_fields);
 
-    // Act first, log after: sd_journal_send() blocks while journald does not
-    // read its socket, which is just what a stalled journald does under the
-    // memory pressure we are acting on. The write itself allocates nothing.
-    bool handled = false;
-    std::string hook_what;
-    if (hook_ && config_.action.mode == ActionMode::KillCgroup)
-        handled = hook_->act(config_, state_.dry_run, hook_what);
-    Status st = ok_status();
-    if (!handled && !state_.dry_run) st = trigger_.fire();
-
-    std::string what = handled ? hook_what
-                       : state_.dry_run
-                           ? "dry-run: would write 'f' to " + config_.action.sysrq_trigger
-                           : "writing 'f' to " + config_.action.sysrq_trigger;
-    if (!handled) what = hook_what + what;  // kill-cgroup says why it fell back to sysrq
     std::string msg = "MemAvailable " + format_bytes(s.mem_available) + " < threshold " +
                       format_bytes(d.levels.min) + (d.repeat ? " (still, repeat)" : "") + ": ";
     std::vector<LogField> fields = {
@@ -287,21 +328,30 @@ void Daemon::act(const MemSample& s, const Decision& d) {
     fields.push_back({"OOMGUARD_ACTION", handled          ? "kill-cgroup"
                                          : state_.dry_run ? "dry-run"
                                                           : "sysrq"});
-    journal_.log(Event::Trigger, LOG_WARNING, msg + what + extra, fields);
+    fields.push_back({"OOMGUARD_OUTCOME", to_string(r.outcome)});
 
-    const bool ok = static_cast<bool>(st);
-    if (!ok) {
-        ++state_.trigger_failures_total;
-        state_.last_error = st.error().message;
-        journal_.log(Event::TriggerFailed, LOG_ERR, "trigger failed: " + st.error().message,
-                     {{"OOMGUARD_ERROR", st.error().message},
-                      {"ERRNO", u64(static_cast<uint64_t>(st.error().code))},
-                      {"OOMGUARD_EPISODE", u64(d.episode)}});
-    } else {
+    state_.last_outcome = r.outcome;
+    if (ok) {
+        journal_.log(Event::Trigger, LOG_WARNING, msg + r.what + extra, fields);
         ++state_.triggers_total;
         state_.last_trigger_realtime_usec = realtime_usec();
+        state_.last_action = std::move(r.what);
+        if (state_.last_error.starts_with(kTriggerFailed)) state_.last_error.clear();
+    } else {
+        // Nothing was done: a failure in every sink, retried soon by the policy.
+        const std::string err = st ? r.what : st.error().message;
+        ++state_.trigger_failures_total;
+        state_.last_error = std::string(kTriggerFailed) + err;
+        fields.push_back({"OOMGUARD_ERROR", err});
+        if (!st) fields.push_back({"ERRNO", u64(static_cast<uint64_t>(st.error().code))});
+        fields.push_back({"OOMGUARD_FAILURES", u64(policy_->consecutive_failures() + 1)});
+        const std::string detail = st ? msg + r.what : err + " (" + msg + r.what + ")";
+        journal_.log(Event::TriggerFailed, LOG_ERR, std::string(kTriggerFailed) + detail + extra,
+                     fields);
+        state_.last_action = err;
     }
     for (auto* k : sinks_) k->on_trigger(state_, ok);
+    return ok;
 }
 
 void Daemon::record_oom_kill(const OomKillInfo& kill) {

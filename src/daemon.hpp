@@ -42,6 +42,15 @@ struct OomKillInfo {
     uint64_t rss_bytes = 0;  // the victim's RSS at the kill
 };
 
+// What an action did. NotHandled only comes from a TriggerHook (the daemon then
+// writes sysrq); the daemon reports one of the other three to the sinks.
+enum class TriggerOutcome { NotHandled, Acted, DryRun, Failed };
+const char* to_string(TriggerOutcome o);
+struct ActionResult {
+    TriggerOutcome outcome = TriggerOutcome::NotHandled;
+    std::string what;  // what was done, or why it failed / fell back
+};
+
 // What the daemon knows, for STATUS, D-Bus and metrics.
 struct DaemonState {
     MemSample sample;
@@ -59,6 +68,10 @@ struct DaemonState {
     uint64_t cgroup_kills_total = 0;          // kill-cgroup actions that killed a container
     OomKillInfo last_oom_kill;                // pid -1: none seen yet
     uint64_t last_trigger_realtime_usec = 0;  // 0: never
+    // The last action's outcome (what on_trigger reports): Acted/DryRun count in
+    // triggers_total, Failed in trigger_failures_total.
+    TriggerOutcome last_outcome = TriggerOutcome::NotHandled;
+    std::string last_action;  // what was done or why it failed, for the sinks
     uint64_t samples_total = 0;
     uint64_t sample_errors_total = 0;
     std::string last_error;
@@ -84,6 +97,8 @@ class EventSink {
 public:
     virtual ~EventSink() = default;
     virtual void on_warning(const DaemonState&) {}
+    // ok: the action happened (state.last_outcome Acted or DryRun); !ok: Failed,
+    // nothing was done (state.last_action says why). Every attempt is reported.
     virtual void on_trigger(const DaemonState&, bool /*ok*/) {}
     virtual void on_recovered(const DaemonState&, Duration /*episode*/) {}
     virtual void on_state(const DaemonState&) {}  // at most ~1/s, and on state changes
@@ -91,15 +106,17 @@ public:
     virtual void on_oom_kill(const DaemonState&) {}  // last_oom_kill was updated
 };
 
-// Extra work around the trigger: naming the heaviest cgroup before it, the
-// kill-cgroup action instead of sysrq. Installed by the cgroup code.
+// Extra work around the trigger: the kill-cgroup action instead of sysrq, and
+// naming the heaviest cgroup after it. Installed by the cgroup code.
 class TriggerHook {
 public:
     virtual ~TriggerHook() = default;
-    // Adds journal fields and message text about the heaviest cgroup. Must be bounded in time.
+    // Called after the action (never before the sysrq write): journal fields and
+    // message text about the heaviest cgroup, from the ranking already held.
     virtual void describe(std::string& /*message*/, std::vector<LogField>& /*fields*/) {}
-    // Returns true when it handled the action itself (kill-cgroup); false: write sysrq.
-    virtual bool act(const Config&, bool /*dry_run*/, std::string& /*what*/) { return false; }
+    // kill-cgroup mode only, bounded by [kubernetes] scan_budget. NotHandled:
+    // the daemon writes sysrq (fallback), `what` says why.
+    virtual ActionResult act(const Config&, bool /*dry_run*/) { return {}; }
 };
 
 class Daemon {
@@ -147,6 +164,7 @@ private:
     int signal_fd_ = -1;
     bool stop_ = false;
     bool sample_failing_ = false;
+    uint64_t counted_episode_ = 0;  // the last episode counted in episodes_total
     Duration last_status_{0};
     Duration last_terminal_status_{0};
     Duration last_watchdog_{0};
@@ -157,7 +175,8 @@ private:
     Config apply_overrides(Config c) const;
     bool open_sensors(const Config& c, std::string& error);
     void tick();
-    void act(const MemSample& s, const Decision& d);
+    void finish_tick(Duration now, Duration next, bool force_status);  // watchdog, timer, STATUS
+    bool act(const MemSample& s, const Decision& d);                   // true: the action happened
     void arm_timer(Duration d);
     void handle_signals();
     void update_status(Duration now, bool force);

@@ -3,12 +3,12 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <thread>
 
 namespace oomguard {
 namespace {
@@ -30,9 +30,12 @@ int qos_rank(QosClass q) {
 }
 
 // Appends the pids of cgroup.procs of dirfd and its descendants (depth-bounded).
-void collect_pids(int dirfd, std::vector<pid_t>& out, int depth) {
+// "0" entries (tasks in another pid namespace) are counted in *hidden. False
+// when dirfd's own cgroup.procs cannot be opened (the cgroup is gone).
+bool collect_pids(int dirfd, std::vector<pid_t>& out, int depth, size_t* hidden) {
     int fd = ::openat(dirfd, "cgroup.procs", O_RDONLY | O_CLOEXEC);
-    if (fd >= 0) {
+    const bool own = fd >= 0;
+    if (own) {
         std::string text;
         char buf[4096];
         ssize_t n;
@@ -47,25 +50,43 @@ void collect_pids(int dirfd, std::vector<pid_t>& out, int depth) {
                 any = true;
             }
             if (any && v > 0) out.push_back(static_cast<pid_t>(v));
+            else if (any && hidden)
+                ++*hidden;
             ++i;
         }
     }
-    if (depth <= 0) return;
+    if (depth <= 0) return own;
     int dfd = ::openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd < 0) return;
+    if (dfd < 0) return own;
     DIR* d = fdopendir(dfd);
     if (!d) {
         ::close(dfd);
-        return;
+        return own;
     }
     while (dirent* e = readdir(d)) {
         if (e->d_type != DT_DIR || e->d_name[0] == '.') continue;
         int child = ::openat(dirfd, e->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (child < 0) continue;
-        collect_pids(child, out, depth - 1);
+        collect_pids(child, out, depth - 1, hidden);
         ::close(child);
     }
     closedir(d);
+    return own;
+}
+
+constexpr int kDepth = 4;
+
+// glibc before 2.36 has no wrappers; the syscall numbers are the same everywhere.
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
+#ifndef SYS_pidfd_send_signal
+#define SYS_pidfd_send_signal 424
+#endif
+
+int sys_pidfd_open(pid_t pid) { return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0u)); }
+int sys_pidfd_send_signal(int pidfd, int sig) {
+    return static_cast<int>(::syscall(SYS_pidfd_send_signal, pidfd, sig, nullptr, 0u));
 }
 
 }  // namespace
@@ -124,21 +145,36 @@ VictimChoice choose_victim(CgroupMonitor& monitor, const KillPolicy& policy) {
                 continue;
             }
         }
+        bool any = false;
         for (auto& c : monitor.containers(pod)) {
             if (c.kind != CgroupKind::Container) continue;
+            any = true;
+            // kubelet's line for the kernel: critical pods (and the runtime's sandbox)
+            // get oom_score_adj <= -997, wherever their namespace.
+            if (!c.min_oom_score_adj) {
+                skip(pod, "container " + c.container_id.substr(0, 12) +
+                              ": oom_score_adj of its tasks unknown (" + c.tasks_note +
+                              "), cannot rule out a critical pod");
+                continue;
+            }
+            if (*c.min_oom_score_adj <= kCriticalOomScoreAdj) {
+                skip(pod, "container " + c.container_id.substr(0, 12) +
+                              ": a task has oom_score_adj " + std::to_string(*c.min_oom_score_adj) +
+                              " (critical: kubelet protects <= -997)");
+                continue;
+            }
             v.found = true;
             v.pod = pod;
             v.container = std::move(c);
             return v;
         }
-        skip(pod, "no container cgroup to kill");
+        if (!any) skip(pod, "no container cgroup to kill");
     }
     v.why_none = considered ? "no eligible pod among " + std::to_string(considered) : "no pods";
     return v;
 }
 
-KillOutcome kill_container_cgroup(CgroupMonitor& monitor, const CgroupInfo& container,
-                                  Duration bound) {
+KillOutcome kill_container_cgroup(CgroupMonitor& monitor, const CgroupInfo& container) {
     KillOutcome o;
     if (!monitor.configured() || !monitor.kubernetes()) {
         o.error = "no kubepods cgroup";
@@ -157,54 +193,117 @@ KillOutcome kill_container_cgroup(CgroupMonitor& monitor, const CgroupInfo& cont
         o.error = container.path + ": " + std::strerror(errno);
         return o;
     }
-    o = kill_cgroup_at(dirfd, monitor.hierarchy().version, container.path, bound);
+    o = kill_cgroup_at(dirfd, monitor.hierarchy().version, container.path);
     ::close(dirfd);
     return o;
 }
 
-KillOutcome kill_cgroup_at(int dirfd, CgroupVersion version, const std::string& label,
-                           Duration bound) {
+long cgroup_task_count(int dirfd, size_t* hidden) {
+    std::vector<pid_t> pids;
+    size_t zeros = 0;
+    if (!collect_pids(dirfd, pids, kDepth, &zeros)) return -1;
+    if (hidden) *hidden = zeros;
+    return static_cast<long>(pids.size() + zeros);
+}
+
+void signal_cgroup_tasks(int dirfd, const std::string& label, KillOutcome& o) {
+    std::vector<pid_t> pids, again;
+    std::vector<std::pair<pid_t, int>> fds;  // pid, pidfd
+    std::vector<pid_t> done;                 // signalled by this call
+    size_t hidden = 0;
+    bool by_pid = false;
+    std::string error;
+    // A few rounds without sleeping: children forked while we signal show up in
+    // the next listing. The kill watch re-signals later stragglers.
+    for (int round = 0; round < 3; ++round) {
+        pids.clear();
+        hidden = 0;
+        if (!collect_pids(dirfd, pids, kDepth, &hidden)) {
+            if (round == 0) error = label + "/cgroup.procs: " + std::strerror(errno);
+            break;
+        }
+        std::vector<pid_t> fresh;
+        for (pid_t p : pids)
+            if (std::find(done.begin(), done.end(), p) == done.end()) fresh.push_back(p);
+        if (fresh.empty()) break;
+        ++o.rounds;
+        fds.clear();
+        for (pid_t p : fresh) {
+            int fd = by_pid ? -1 : sys_pidfd_open(p);
+            if (fd < 0 && !by_pid && errno == ENOSYS) by_pid = true;
+            if (fd >= 0 || by_pid) fds.emplace_back(p, fd);
+        }
+        if (!by_pid) {
+            // The pidfd pins the process it was opened for; it is ours only if that
+            // pid is still in the cgroup now (a pid reused in between would not be).
+            again.clear();
+            collect_pids(dirfd, again, kDepth, nullptr);
+            std::sort(again.begin(), again.end());
+        }
+        for (auto [p, fd] : fds) {
+            int r;
+            if (by_pid) {
+                r = ::kill(p, SIGKILL);
+            } else {
+                r = std::binary_search(again.begin(), again.end(), p)
+                        ? sys_pidfd_send_signal(fd, SIGKILL)
+                        : (errno = ESRCH, -1);
+            }
+            if (r == 0) {
+                ++o.signalled;
+            } else if (errno != ESRCH && error.empty()) {
+                error = "SIGKILL to pid " + std::to_string(p) + " of " + label + ": " +
+                        std::strerror(errno);
+            }
+            done.push_back(p);
+            if (fd >= 0) ::close(fd);
+        }
+    }
+    if (by_pid && o.note.empty())
+        o.note =
+            "pidfd_open is not supported by this kernel (ENOSYS, before 5.3): signalled by pid, "
+            "a pid reused in between could be hit";
+    if (o.signalled == 0 && o.error.empty()) {
+        if (!error.empty())
+            o.error = error;
+        else if (hidden > 0)
+            o.error = label + "/cgroup.procs lists " + std::to_string(hidden) +
+                      " task(s) only as pid 0: they are in another pid namespace (the daemon needs "
+                      "the host's, hostPID: true), nothing was signalled";
+        else
+            o.error = "no task in " + label + " to signal";
+    }
+}
+
+KillOutcome kill_cgroup_at(int dirfd, CgroupVersion version, const std::string& label) {
     KillOutcome o;
     const Duration t0 = now_mono();
-    bool killed_by_kernel = false;
+    std::string kill_error;
     if (version == CgroupVersion::V2) {
         // The kernel kills every process of the subtree, also ones forking right now.
         int fd = ::openat(dirfd, "cgroup.kill", O_WRONLY | O_CLOEXEC);
+        int err = errno;
         if (fd >= 0) {
             ssize_t n = ::write(fd, "1", 1);
-            int err = errno;
+            err = errno;
             ::close(fd);
             if (n == 1) {
-                killed_by_kernel = true;
+                o.ok = true;
                 o.method = "cgroup.kill";
-            } else {
-                o.error = label + "/cgroup.kill: " + std::strerror(err);
+                o.elapsed = now_mono() - t0;
+                return o;
             }
         }
+        // ENOENT: a kernel before 5.14; anything else (EROFS, EACCES) is worth saying.
+        if (err != ENOENT) kill_error = label + "/cgroup.kill: " + std::strerror(err);
     }
-    if (!killed_by_kernel) o.method = "SIGKILL to cgroup.procs";  // v1, or a kernel before 5.14
-    std::vector<pid_t> pids;
-    const Duration deadline = t0 + bound;
-    for (;;) {
-        pids.clear();
-        collect_pids(dirfd, pids, 4);
-        if (pids.empty()) {
-            o.ok = true;
-            break;
-        }
-        if (now_mono() >= deadline) {
-            o.error = std::to_string(pids.size()) + " process(es) still in " + label + " after " +
-                      format_duration(bound);
-            break;
-        }
-        ++o.rounds;
-        if (!killed_by_kernel)
-            for (pid_t p : pids)
-                if (::kill(p, SIGKILL) == 0) ++o.signalled;
-        std::this_thread::sleep_for(std::chrono::milliseconds(2));
-    }
-    o.elapsed = now_mono() - t0;
+    o.method = "SIGKILL to cgroup.procs";  // v1, or no usable cgroup.kill
+    signal_cgroup_tasks(dirfd, label, o);
+    o.ok = o.signalled > 0;
     if (o.ok) o.error.clear();
+    else if (!kill_error.empty())
+        o.error = kill_error + "; " + o.error;
+    o.elapsed = now_mono() - t0;
     return o;
 }
 

@@ -488,22 +488,85 @@ void CgroupMonitor::resolve_names(CgroupInfo& c) {
     }
 }
 
-bool CgroupMonitor::is_pause(int dirfd) const {
-    char buf[256];
-    size_t len = 0;
-    if (read_at(dirfd, "cgroup.procs", buf, sizeof buf - 1, len) != ReadStatus::Ok || len == 0)
-        return false;
-    buf[len] = 0;
-    long pid = std::strtol(buf, nullptr, 10);
-    if (pid <= 0) return false;
-    std::string comm_path = settings_.proc_root + "/" + std::to_string(pid) + "/comm";
-    int fd = ::open(comm_path.c_str(), O_RDONLY | O_CLOEXEC);
+namespace {
+
+// The first line of <proc>/<pid>/<file> into buf (NUL-terminated); false when unreadable.
+bool read_proc_file(const std::string& proc_root, long pid, const char* file, char* buf,
+                    size_t size) {
+    std::string path = proc_root + "/" + std::to_string(pid) + "/" + file;
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     if (fd < 0) return false;
-    char comm[32];
-    ssize_t n = ::read(fd, comm, sizeof comm);
+    ssize_t n = ::read(fd, buf, size - 1);
     ::close(fd);
-    return n >= 5 && std::string_view(comm, static_cast<size_t>(n)).substr(0, 5) == "pause" &&
-           (n == 5 || comm[5] == '\n');
+    if (n <= 0) return false;
+    buf[n] = 0;
+    return true;
+}
+
+bool names_pause(std::string_view s) {
+    // "pause", "/pause", "/usr/bin/pause": the basename.
+    size_t slash = s.rfind('/');
+    if (slash != std::string_view::npos) s = s.substr(slash + 1);
+    return s == "pause";
+}
+
+// kubelet asks containerd and cri-o to run the sandbox at -998.
+constexpr int kSandboxOomScoreAdj = -998;
+
+}  // namespace
+
+bool CgroupMonitor::read_tasks(CgroupInfo& c, int dirfd) const {
+    char buf[4096];
+    size_t len = 0;
+    if (read_at(dirfd, "cgroup.procs", buf, sizeof buf - 1, len) != ReadStatus::Ok) {
+        c.tasks_note = "cgroup.procs unreadable";
+        return false;
+    }
+    buf[len] = 0;
+    std::vector<long> pids;
+    size_t hidden = 0;
+    for (char* p = buf; *p;) {
+        char* end = nullptr;
+        long v = std::strtol(p, &end, 10);
+        if (end == p) break;
+        if (v > 0)
+            pids.push_back(v);
+        else
+            ++hidden;
+        p = end;
+        while (*p == '\n') ++p;
+    }
+    c.tasks = static_cast<long>(pids.size() + hidden);
+    if (pids.empty()) {
+        c.tasks_note = hidden ? "its tasks are in another pid namespace (pid 0)" : "no tasks";
+        return false;
+    }
+    bool pause = false;
+    size_t readable = 0;
+    for (size_t i = 0; i < pids.size() && i < 64; ++i) {
+        char v[32];
+        if (read_proc_file(settings_.proc_root, pids[i], "oom_score_adj", v, sizeof v)) {
+            int adj = static_cast<int>(std::strtol(v, nullptr, 10));
+            if (!c.min_oom_score_adj || adj < *c.min_oom_score_adj) c.min_oom_score_adj = adj;
+            ++readable;
+        }
+        if (i == 0) {
+            char comm[64];
+            if (read_proc_file(settings_.proc_root, pids[i], "comm", comm, sizeof comm)) {
+                std::string_view n(comm);
+                if (!n.empty() && n.back() == '\n') n.remove_suffix(1);
+                pause = pause || n == "pause";
+            }
+            char cmd[256];
+            if (read_proc_file(settings_.proc_root, pids[i], "cmdline", cmd, sizeof cmd))
+                pause = pause || names_pause(cmd);  // argv[0], up to its NUL
+        }
+    }
+    if (!readable)
+        c.tasks_note = "/proc/<pid>/oom_score_adj unreadable under " + settings_.proc_root;
+    // Without comm or cmdline: a lone task at the sandbox's oom_score_adj.
+    if (pids.size() == 1 && hidden == 0 && c.min_oom_score_adj == kSandboxOomScoreAdj) pause = true;
+    return pause;
 }
 
 std::vector<CgroupInfo> CgroupMonitor::containers(const CgroupInfo& pod) {
@@ -535,7 +598,7 @@ std::vector<CgroupInfo> CgroupMonitor::containers(const CgroupInfo& pod) {
         c.container_id = k.container_id;
         switch (k.kind) {
             case KubeKind::Container:
-                c.kind = is_pause(dir.fd) ? CgroupKind::Sandbox : CgroupKind::Container;
+                c.kind = read_tasks(c, dir.fd) ? CgroupKind::Sandbox : CgroupKind::Container;
                 if (c.kind == CgroupKind::Sandbox) c.note = "pod sandbox (pause)";
                 break;
             case KubeKind::Conmon:

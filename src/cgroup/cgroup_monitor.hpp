@@ -66,6 +66,12 @@ struct CgroupInfo {
     bool limit_known = false;
     std::optional<uint64_t> limit;  // nullopt (with limit_known): unlimited
     int oom_group = -1;             // v2 memory.oom.group (0/1); -1 on v1 or unknown
+    // Containers only (read by containers()): tasks listed in cgroup.procs
+    // (-1 unknown), the lowest /proc/<pid>/oom_score_adj among them (nullopt:
+    // none readable; tasks_note says why).
+    long tasks = -1;
+    std::optional<int> min_oom_score_adj;
+    std::string tasks_note;
     bool estimate = false;  // working set from an older inactive_file reading (not in the top)
     std::string note;       // naming or classification remarks
 
@@ -223,7 +229,9 @@ private:
     void rank();
     CgroupInfo info_of(const Node& n) const;
     void add_details(CgroupInfo& c, int dirfd);
-    bool is_pause(int dirfd) const;
+    // Reads the tasks' oom_score_adj into c; true when c looks like the pod's
+    // pause sandbox (comm or argv[0] "pause", or one task at the runtime's -998).
+    bool read_tasks(CgroupInfo& c, int dirfd) const;
 };
 
 // The kubepods candidates tried, relative to the memory root, in order.

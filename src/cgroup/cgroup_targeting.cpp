@@ -1,6 +1,9 @@
 #include "cgroup/cgroup_targeting.hpp"
 
+#include <fcntl.h>
+#include <sys/statvfs.h>
 #include <syslog.h>
+#include <unistd.h>
 
 #include "cgroup/heaviest_format.hpp"
 
@@ -103,8 +106,15 @@ void CgroupTargeting::on_config(const DaemonState& state, const Config& config) 
                                          : ""));
     configured_once_ = true;
     check_allocatable(state.sample.mem_total);
-    refresh(k8s_.scan_budget, /*sweep=*/true);
+    check_kill_mode(config);
+    // Start and reload come before any decision: the first ranking and the names
+    // may take their time here (a listing of 100k stale log directories: ~160 ms),
+    // so that the first trigger names from a complete ranking.
+    refresh(std::max<Duration>(k8s_.scan_budget, std::chrono::seconds(1)), /*sweep=*/true);
+    monitor_.names().set_deadline(monotonic_now() + std::chrono::seconds(1));
     last_report_ = monitor_.report(kTopN);
+    monitor_.names().set_deadline(Duration::max());
+    last_report_at_ = monotonic_now();
     std::vector<LogField> fields;
     append_heaviest_fields(last_report_, fields);
     std::string table = heaviest_table(last_report_, kTopN);
@@ -122,19 +132,36 @@ void CgroupTargeting::on_state(const DaemonState& state) {
 LoopSource::Spec CgroupTargeting::poll_spec() {
     Spec s;
     if (!monitor_.configured()) return s;
-    int64_t left = (next_refresh_ - monotonic_now()).count();
+    Duration next = next_refresh_;
+    if (watch_.fd >= 0) next = std::min(next, watch_.next_check);
+    // A pod log listing cut short by its slice goes on at the next iteration.
+    if (monitor_.names().listing()) next = monotonic_now();
+    int64_t left = (next - monotonic_now()).count();
     s.timeout_ns = left > 0 ? left : 0;
     return s;
 }
 
 void CgroupTargeting::dispatch(short) {
+    check_kill();
     Duration now = monotonic_now();
+    if (monitor_.names().listing()) {
+        // Small slices, so that a sample (and a trigger) is never kept waiting.
+        monitor_.names().set_deadline(now + kListSlice);
+        monitor_.names().resume();
+        monitor_.names().set_deadline(Duration::max());
+        return;
+    }
     if (now < next_refresh_) return;
     // Near the threshold the loop must stay quick: no sweep, only the cheap
     // ranking (about 1ms for 1000 pods) that keeps the trigger's scan warm.
     refresh(k8s_.scan_budget, /*sweep=*/!alert_);
     // Keeps names cached for the trigger and last_report() fresh for D-Bus/metrics.
-    if (k8s_.log_heaviest) last_report_ = monitor_.report(kTopN);
+    if (k8s_.log_heaviest) {
+        names_deadline(kListSlice);
+        last_report_ = monitor_.report(kTopN);
+        monitor_.names().set_deadline(Duration::max());
+        last_report_at_ = monotonic_now();
+    }
     next_refresh_ = monotonic_now() + (alert_ ? kAlertInterval : kCalmInterval);
 }
 
@@ -145,43 +172,65 @@ void CgroupTargeting::describe(std::string& message, std::vector<LogField>& fiel
                    (monitor_.error().empty() ? "no cgroup root" : monitor_.error());
         return;
     }
-    // Bounded: refresh() stops at the budget; report() reads the few cgroups it shows.
-    refresh(k8s_.scan_budget, /*sweep=*/false);
-    last_report_ = monitor_.report(kTopN);
+    // After the action: name the heaviest as the ranking held it just before
+    // (refreshed every second below the warning level). Only a ranking older
+    // than that is refreshed now, bounded by scan_budget; the action is done.
+    const Duration now = monotonic_now();
+    if (!last_report_.valid || last_report_.stale > 0 || last_report_.top.empty() ||
+        now - last_report_at_ > 2 * kAlertInterval) {
+        if (now - last_refresh_at_ > 2 * kAlertInterval) refresh(k8s_.scan_budget, false);
+        names_deadline(k8s_.scan_budget);
+        last_report_ = monitor_.report(kTopN);
+        monitor_.names().set_deadline(Duration::max());
+        last_report_at_ = monotonic_now();
+    }
     message += "; " + heaviest_summary(last_report_);
     std::string table = heaviest_table(last_report_, kTopN);
     if (!table.empty()) message += "\n" + table;
     append_heaviest_fields(last_report_, fields);
+    fields.push_back({"OOMGUARD_RANKING_AGE_USEC",
+                      std::to_string(std::chrono::duration_cast<std::chrono::microseconds>(
+                                         monotonic_now() - last_report_at_)
+                                         .count())});
     fields.push_back({"OOMGUARD_DESCRIBE_USEC",
                       std::to_string(std::chrono::duration_cast<std::chrono::microseconds>(
                                          last_report_.scan_time + last_report_.report_time)
                                          .count())});
 }
 
-bool CgroupTargeting::act(const Config& config, bool dry_run, std::string& what) {
-    if (!monitor_.configured()) {
-        what = "kill-cgroup: " + monitor_.error();
-        if (config.action.fallback_sysrq) return false;
-        what += "; fallback_sysrq = false: nothing done";
-        return true;
-    }
-    // describe() refreshed just now unless log_heaviest is off.
-    if (monotonic_now() - last_refresh_at_ > std::chrono::milliseconds(100))
-        refresh(k8s_.scan_budget, false);
+void CgroupTargeting::names_deadline(Duration budget) {
+    monitor_.names().set_deadline(monotonic_now() + budget);
+}
+
+ActionResult CgroupTargeting::act(const Config& config, bool dry_run) {
+    ActionResult r;
+    const bool fallback = config.action.fallback_sysrq;
+    auto not_done = [&](std::string why) {
+        // Nothing was killed: sysrq instead (the daemon says so), or a failure.
+        r.what = "kill-cgroup: " + std::move(why);
+        if (fallback) {
+            r.outcome = TriggerOutcome::NotHandled;
+            r.what += ", falling back to sysrq: ";
+        } else {
+            r.outcome = TriggerOutcome::Failed;
+            r.what += "; fallback_sysrq = false: nothing done";
+        }
+        return r;
+    };
+    if (!monitor_.configured()) return not_done(monitor_.error());
+    // The whole choice is bounded by scan_budget: the ranking, and the pod log
+    // listings that name pods (partial listings resume in the background).
+    const Duration t0 = monotonic_now();
+    if (t0 - last_refresh_at_ > std::chrono::milliseconds(100)) refresh(k8s_.scan_budget, false);
+    monitor_.names().set_deadline(t0 + k8s_.scan_budget);
     KillPolicy policy{config.kubernetes.exclude_namespaces, config.kubernetes.kill_guaranteed};
     VictimChoice v = choose_victim(monitor_, policy);
+    monitor_.names().set_deadline(Duration::max());
     std::string skipped;
     for (const auto& s : v.skipped) skipped += (skipped.empty() ? "" : "; ") + s;
-    if (!v.found) {
-        what = "kill-cgroup: no eligible container (" + v.why_none +
-               (skipped.empty() ? "" : ": " + skipped) + ")";
-        if (config.action.fallback_sysrq) {
-            what += ", falling back to sysrq: ";
-            return false;  // the daemon writes 'f' and says so
-        }
-        what += "; fallback_sysrq = false: nothing done";
-        return true;
-    }
+    if (!v.found)
+        return not_done("no eligible container (" + v.why_none +
+                        (skipped.empty() ? "" : ": " + skipped) + ")");
     const CgroupInfo& c = v.container;
     std::string target =
         "container " +
@@ -189,21 +238,113 @@ bool CgroupTargeting::act(const Config& config, bool dry_run, std::string& what)
         v.pod.display_name() + " (" + to_string(v.pod.qos) + ", working set " +
         format_bytes(c.working_set) + ", cgroup " + c.path + ")";
     if (dry_run) {
-        what = "dry-run: would kill " + target;
-        return true;
+        r.outcome = TriggerOutcome::DryRun;
+        r.what = "dry-run: would kill " + target;
+        return r;
     }
     KillOutcome o = kill_container_cgroup(monitor_, c);
-    if (o.ok) {
-        daemon_.record_cgroup_kill();
-        what = "killed " + target + " via " + o.method + " in " + format_duration(o.elapsed);
-        return true;
+    if (!o.ok) return not_done("failed for " + target + ": " + o.error);
+    daemon_.record_cgroup_kill();
+    r.outcome = TriggerOutcome::Acted;
+    r.what = "killed " + target + " via " + o.method + " in " + format_duration(o.elapsed) +
+             (o.note.empty() ? "" : " (" + o.note + ")");
+    watch_kill(c, o);
+    return r;
+}
+
+void CgroupTargeting::watch_kill(const CgroupInfo& c, const KillOutcome& o) {
+    // Emptying is watched from the loop: dying multi-GiB tasks stay listed while
+    // the kernel frees their memory, and that is not a failure.
+    const char* rel = c.path.c_str();
+    while (*rel == '/') ++rel;
+    int fd = ::openat(monitor_.root_fd(), rel, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return;  // already gone
+    if (watch_.fd >= 0) ::close(watch_.fd);
+    watch_.fd = fd;
+    watch_.label = c.path;
+    watch_.v1 = o.method != "cgroup.kill";
+    watch_.working_set = c.working_set;
+    watch_.avail_at_kill = daemon_.state().sample.mem_available;
+    watch_.killed_at = monotonic_now();
+    watch_.next_check = watch_.killed_at + kWatchInterval;
+}
+
+void CgroupTargeting::check_kill() {
+    const Duration now = monotonic_now();
+    if (watch_.fd < 0 || now < watch_.next_check) return;
+    long left = cgroup_task_count(watch_.fd);
+    const Duration after = now - watch_.killed_at;
+    if (left <= 0) {
+        const uint64_t avail = daemon_.state().sample.mem_available;
+        const uint64_t back = avail > watch_.avail_at_kill ? avail - watch_.avail_at_kill : 0;
+        daemon_.journal().log(
+            Event::Info, LOG_NOTICE,
+            "killed container cgroup " + watch_.label + " is empty after " +
+                format_duration(after) + ": it held " + format_bytes(watch_.working_set) +
+                "; MemAvailable " + format_bytes(watch_.avail_at_kill) + " -> " +
+                format_bytes(avail) + " (+" + format_bytes(back) + ")",
+            {{"OOMGUARD_CGROUP", watch_.label},
+             {"OOMGUARD_WORKING_SET_BYTES", std::to_string(watch_.working_set)},
+             {"OOMGUARD_FREED_BYTES", std::to_string(back)},
+             {"OOMGUARD_EMPTY_AFTER_USEC",
+              std::to_string(
+                  std::chrono::duration_cast<std::chrono::microseconds>(after).count())}});
+        ::close(watch_.fd);
+        watch_.fd = -1;
+        return;
     }
-    what = "kill-cgroup failed for " + target + ": " + o.error;
-    if (config.action.fallback_sysrq) {
-        what += ", falling back to sysrq: ";
-        return false;
+    if (after >= kWatchLimit) {
+        daemon_.journal().log(Event::Info, LOG_WARNING,
+                              "killed container cgroup " + watch_.label + " still lists " +
+                                  std::to_string(left) + " task(s) after " + format_duration(after),
+                              {{"OOMGUARD_CGROUP", watch_.label}});
+        ::close(watch_.fd);
+        watch_.fd = -1;
+        return;
     }
-    return true;
+    if (watch_.v1) {
+        // Tasks forked after the kill (v1 has no cgroup.kill to stop them).
+        KillOutcome again;
+        signal_cgroup_tasks(watch_.fd, watch_.label, again);
+    }
+    watch_.next_check = now + kWatchInterval;
+}
+
+void CgroupTargeting::check_kill_mode(const Config& config) {
+    if (config.action.mode != ActionMode::KillCgroup || !monitor_.configured()) return;
+    // What kill-cgroup needs: a writable cgroupfs (cgroup.kill on v2) and, for
+    // v1 or the fallback to signals, the host's pids (hostPID in a pod).
+    std::string problems;
+    struct statvfs vfs;
+    if (monitor_.hierarchy().version == CgroupVersion::V2 &&
+        fstatvfs(monitor_.root_fd(), &vfs) == 0 && (vfs.f_flag & ST_RDONLY))
+        problems = monitor_.hierarchy().memory_root +
+                   " is mounted read-only (cgroup.kill cannot be written)";
+    size_t hidden = 0;
+    long tasks = monitor_.kubernetes() ? -1 : 0;
+    if (monitor_.kubernetes()) {
+        const char* rel = monitor_.kubepods_path().c_str();
+        while (*rel == '/') ++rel;
+        int fd = ::openat(monitor_.root_fd(), rel, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd >= 0) {
+            tasks = cgroup_task_count(fd, &hidden);
+            ::close(fd);
+        }
+    }
+    if (tasks > 0 && static_cast<size_t>(tasks) == hidden)
+        problems += std::string(problems.empty() ? "" : "; ") + "cgroup.procs under " +
+                    monitor_.kubepods_path() +
+                    " lists only pid 0: the pods' tasks are in another pid namespace (run with "
+                    "hostPID: true)";
+    if (problems.empty()) return;
+    daemon_.journal().log(Event::SensorError, LOG_ERR,
+                          "kill-cgroup cannot kill containers here: " + problems +
+                              "; every trigger will " +
+                              (config.action.fallback_sysrq ? "fall back to sysrq"
+                                                            : "fail (fallback_sysrq = false)") +
+                              ". Give the daemon a writable cgroupfs and the host's pid namespace, "
+                              "or use mode = \"sysrq\"",
+                          {{"OOMGUARD_ERROR", problems}});
 }
 
 }  // namespace oomguard

@@ -1,8 +1,11 @@
 // Wires the cgroup code into the daemon:
-//  - TriggerHook::describe(): before each trigger, a fresh ranking bounded by
-//    [kubernetes] scan_budget names the heaviest pod and container (journal
-//    fields plus a top-5 table);
-//  - TriggerHook::act(): the kill-cgroup action;
+//  - TriggerHook::act(): the kill-cgroup action, its choice bounded by
+//    [kubernetes] scan_budget (ranking and pod log listings); a successful
+//    cgroup.kill write or SIGKILL is the action, the emptying is watched from
+//    the loop and logged with the memory that came back;
+//  - TriggerHook::describe(): after each trigger (never before the sysrq
+//    write), the heaviest pod and container from the ranking held by the
+//    background refresh (journal fields plus a top-5 table);
 //  - EventSink::on_config(): at start and on reload, the hierarchy, the node
 //    allocatable check and the current heaviest cgroups (Event::Heaviest);
 //  - LoopSource: a background refresh (every 10s with a sweep of all
@@ -15,6 +18,8 @@
 // and resolves names (the log directories are listed at most once a second and
 // are warm from the background). The total is logged as OOMGUARD_DESCRIBE_USEC.
 #pragma once
+
+#include <unistd.h>
 
 #include <string>
 #include <vector>
@@ -39,7 +44,7 @@ public:
     static CgroupMonitor::Settings settings_from(const Config& c);
 
     void describe(std::string& message, std::vector<LogField>& fields) override;
-    bool act(const Config& config, bool dry_run, std::string& what) override;
+    ActionResult act(const Config& config, bool dry_run) override;
 
     void on_config(const DaemonState& state, const Config& config) override;
     void on_state(const DaemonState& state) override;
@@ -50,6 +55,15 @@ public:
     static constexpr Duration kCalmInterval = std::chrono::seconds(10);
     static constexpr Duration kAlertInterval = std::chrono::seconds(1);
     static constexpr size_t kTopN = 5;
+    // Background pod log listings run in slices of this, one per loop iteration.
+    static constexpr Duration kListSlice = std::chrono::milliseconds(2);
+    // After a kill: how often and how long to watch the cgroup empty.
+    static constexpr Duration kWatchInterval = std::chrono::milliseconds(20);
+    static constexpr Duration kWatchLimit = std::chrono::seconds(30);
+
+    ~CgroupTargeting() override {
+        if (watch_.fd >= 0) ::close(watch_.fd);
+    }
 
 private:
     Daemon& daemon_;
@@ -60,11 +74,24 @@ private:
     Duration next_refresh_{0};
     Duration last_refresh_at_{0};
     HeaviestReport last_report_;
+    Duration last_report_at_{0};
+    struct KillWatch {
+        int fd = -1;  // the killed cgroup's directory
+        std::string label;
+        bool v1 = false;  // signals, not cgroup.kill: re-signal late forks
+        uint64_t working_set = 0;
+        uint64_t avail_at_kill = 0;
+        Duration killed_at{0}, next_check{0};
+    } watch_;
     std::string unclassified_seen_;
 
     void refresh(Duration budget, bool sweep);
     void log_unclassified_if_new();
     void check_allocatable(uint64_t mem_total);
+    void check_kill_mode(const Config& config);
+    void names_deadline(Duration budget);
+    void watch_kill(const CgroupInfo& c, const KillOutcome& o);
+    void check_kill();
 };
 
 }  // namespace oomguard

@@ -1,7 +1,9 @@
 #include "cgroup/pod_names.hpp"
 
 #include <dirent.h>
+#include <sys/stat.h>
 
+#include <cstdio>
 #include <memory>
 
 namespace oomguard {
@@ -72,38 +74,121 @@ void PodNameResolver::set_dir(std::string pod_logs_dir) {
     pods_.clear();
     ids_.clear();
     malformed_.clear();
+    pods_list_ = Listing{};
+    ids_list_ = Listing{};
     invalidate();
 }
 
-void PodNameResolver::list_pods(Duration now) {
-    pods_listed_ = true;
-    pods_at_ = now;
-    std::unique_ptr<DIR, DirCloser> d(opendir(dir_.c_str()));
-    if (!d) return;  // no kubelet logs here: names stay unknown
-    pods_.clear();
-    malformed_.clear();
-    while (dirent* e = readdir(d.get())) {
-        std::string_view name(e->d_name);
-        if (name == "." || name == "..") continue;
-        PodLogDir p;
-        if (!parse_pod_log_dir(name, p)) {
-            if (malformed_.size() < 16) malformed_.emplace_back(name);
-            continue;
-        }
-        pods_[p.uid] = Pod{std::move(p.namespace_), std::move(p.name), std::string(name)};
-    }
+void PodNameResolver::DirCloser::operator()(void* d) const { closedir(static_cast<DIR*>(d)); }
+
+namespace {
+// Deadline checks cost a clock read: one per this many entries.
+constexpr unsigned kEntriesPerCheck = 16;
+}  // namespace
+
+PodNameResolver::Stamp PodNameResolver::stamp_of(const std::string& dir) {
+    struct stat st;
+    if (::stat(dir.c_str(), &st) != 0) return {};
+    return {static_cast<long>(st.st_mtim.tv_sec), static_cast<long>(st.st_mtim.tv_nsec),
+            static_cast<unsigned long>(st.st_ino), static_cast<unsigned long>(st.st_nlink)};
 }
 
-void PodNameResolver::list_containers(Duration now) {
-    containers_listed_ = true;
-    containers_at_ = now;
-    std::unique_ptr<DIR, DirCloser> d(opendir(containers_dir_.c_str()));
-    if (!d) return;
-    ids_.clear();
-    while (dirent* e = readdir(d.get())) {
-        ContainerLogLink l;
-        if (parse_container_log_name(e->d_name, l)) ids_[l.container_id] = std::move(l);
+bool PodNameResolver::past_deadline(unsigned& n, Duration limit) const {
+    return ++n % kEntriesPerCheck == 0 && now_mono() >= limit;
+}
+
+Duration PodNameResolver::limit() const {
+    // Without a deadline of the caller's, still never more than one slice: no
+    // caller (metrics, D-Bus, the kmsg reporter) can hold the loop for a listing.
+    return deadline_ != Duration::max() ? deadline_ : now_mono() + kDefaultSlice;
+}
+
+void PodNameResolver::start(Listing& l, const std::string& dir, Duration now) {
+    l.listed = true;
+    l.at = now;
+    const Stamp st = stamp_of(dir);
+    if (st.sec >= 0 && st == l.stamp) return;  // unchanged since the last listing
+    DIR* d = opendir(dir.c_str());
+    if (!d) return;  // no kubelet logs here: names stay unknown
+    l.dir.reset(d);
+    l.next_stamp = st;
+    ++l.gen;
+}
+
+void PodNameResolver::continue_pods() {
+    Listing& l = pods_list_;
+    unsigned n = 0;
+    const Duration lim = limit();
+    if (l.dir) {
+        DIR* d = static_cast<DIR*>(l.dir.get());
+        while (dirent* e = readdir(d)) {
+            std::string_view name(e->d_name);
+            if (name == "." || name == "..") continue;
+            PodLogDir p;
+            if (!parse_pod_log_dir(name, p)) {
+                if (next_malformed_.size() < 16) next_malformed_.emplace_back(name);
+            } else {
+                auto [it, added] = pods_.try_emplace(std::move(p.uid));
+                Pod& pod = it->second;
+                if (added || pod.dir != name)
+                    pod = Pod{std::move(p.namespace_), std::move(p.name), std::string(name), 0};
+                pod.seen = l.gen;
+            }
+            if (past_deadline(n, lim)) return;  // found entries are visible meanwhile
+        }
+        l.dir.reset();
+        l.stamp = l.next_stamp;
+        malformed_.swap(next_malformed_);
+        next_malformed_.clear();
+        l.sweeping = true;
+        pods_sweep_ = pods_.begin();
     }
+    if (!l.sweeping) return;
+    // What this listing did not see is gone.
+    while (pods_sweep_ != pods_.end()) {
+        if (pods_sweep_->second.seen != l.gen)
+            pods_sweep_ = pods_.erase(pods_sweep_);
+        else
+            ++pods_sweep_;
+        if (past_deadline(n, lim)) return;
+    }
+    l.sweeping = false;
+}
+
+void PodNameResolver::continue_containers() {
+    Listing& l = ids_list_;
+    unsigned n = 0;
+    const Duration lim = limit();
+    if (l.dir) {
+        DIR* d = static_cast<DIR*>(l.dir.get());
+        while (dirent* e = readdir(d)) {
+            ContainerLogLink link;
+            if (parse_container_log_name(e->d_name, link)) {
+                auto [it, added] = ids_.try_emplace(link.container_id);
+                if (added) it->second.link = std::move(link);
+                it->second.seen = l.gen;
+            }
+            if (past_deadline(n, lim)) return;
+        }
+        l.dir.reset();
+        l.stamp = l.next_stamp;
+        l.sweeping = true;
+        ids_sweep_ = ids_.begin();
+    }
+    if (!l.sweeping) return;
+    while (ids_sweep_ != ids_.end()) {
+        if (ids_sweep_->second.seen != l.gen)
+            ids_sweep_ = ids_.erase(ids_sweep_);
+        else
+            ++ids_sweep_;
+        if (past_deadline(n, lim)) return;
+    }
+    l.sweeping = false;
+}
+
+void PodNameResolver::resume() {
+    continue_pods();
+    continue_containers();
 }
 
 const PodNameResolver::Pod* PodNameResolver::pod(std::string_view uid) {
@@ -111,9 +196,17 @@ const PodNameResolver::Pod* PodNameResolver::pod(std::string_view uid) {
     std::string key(uid);
     auto it = pods_.find(key);
     if (it != pods_.end()) return &it->second;
-    Duration now = now_mono();
-    if (pods_listed_ && now - pods_at_ < min_relist) return nullptr;
-    list_pods(now);
+    if (pods_list_.busy()) {
+        continue_pods();
+    } else {
+        Duration now = now_mono();
+        if (pods_list_.listed && now - pods_list_.at < min_relist) return nullptr;
+        next_malformed_.clear();
+        start(pods_list_, dir_, now);
+        // One rehash now instead of several mid-listing (100k entries: ~30 ms each).
+        if (pods_list_.dir) pods_.reserve(pods_list_.next_stamp.nlink + 16);
+        continue_pods();
+    }
     it = pods_.find(key);
     return it == pods_.end() ? nullptr : &it->second;
 }
@@ -123,17 +216,22 @@ std::string PodNameResolver::container(std::string_view pod_uid, std::string_vie
     std::string key(container_id);
     auto it = ids_.find(key);
     if (it == ids_.end()) {
-        Duration now = now_mono();
-        if (containers_listed_ && now - containers_at_ < min_relist) return "";
-        list_containers(now);
+        if (ids_list_.busy()) {
+            continue_containers();
+        } else {
+            Duration now = now_mono();
+            if (ids_list_.listed && now - ids_list_.at < min_relist) return "";
+            start(ids_list_, containers_dir_, now);
+            continue_containers();
+        }
         it = ids_.find(key);
         if (it == ids_.end()) return "";
     }
+    const ContainerLogLink& l = it->second.link;
     // The link names the pod by name and namespace: check it is this pod.
-    if (const Pod* p = pod(pod_uid);
-        p && (p->name != it->second.pod_name || p->namespace_ != it->second.namespace_))
+    if (const Pod* p = pod(pod_uid); p && (p->name != l.pod_name || p->namespace_ != l.namespace_))
         return "";
-    return it->second.container;
+    return l.container;
 }
 
 std::vector<std::string> PodNameResolver::container_dirs(std::string_view pod_uid) {

@@ -6,6 +6,8 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -31,6 +33,7 @@ class PodNameResolver {
 public:
     struct Pod {
         std::string namespace_, name, dir;  // dir: the log directory's name
+        uint32_t seen = 0;                  // the listing that last saw it
     };
 
     // The containers/ directory defaults to a sibling of pod_logs_dir.
@@ -47,19 +50,66 @@ public:
     // Log directory entries that did not parse (for the journal).
     const std::vector<std::string>& malformed() const { return malformed_; }
 
-    void invalidate() { pods_listed_ = containers_listed_ = false; }
+    void invalidate() {
+        pods_list_.listed = ids_list_.listed = false;
+        pods_list_.stamp = ids_list_.stamp = Stamp{};
+    }
     Duration min_relist = std::chrono::seconds(1);
 
-private:
-    std::string dir_, containers_dir_;
-    std::unordered_map<std::string, Pod> pods_;              // by uid
-    std::unordered_map<std::string, ContainerLogLink> ids_;  // by container id
-    std::vector<std::string> malformed_;
-    bool pods_listed_ = false, containers_listed_ = false;
-    Duration pods_at_{0}, containers_at_{0};
+    // Listings stop at this monotonic time (steady_clock) and go on at the next
+    // lookup or resume(); what was read so far is found meanwhile. A node with
+    // 100k stale log directories takes ~160 ms to list: never in one go on the
+    // loop. Duration::max(): the caller sets none, each call then stops after
+    // kDefaultSlice.
+    void set_deadline(Duration d) { deadline_ = d; }
+    static constexpr Duration kDefaultSlice = std::chrono::milliseconds(5);
+    bool listing() const { return pods_list_.busy() || ids_list_.busy(); }
+    void resume();
 
-    void list_pods(Duration now);
-    void list_containers(Duration now);
+private:
+    struct DirCloser {
+        void operator()(void* d) const;
+    };
+    using DirPtr = std::unique_ptr<void, DirCloser>;  // a DIR*
+    // A directory whose mtime did not change has the same entries: no re-list.
+    struct Stamp {
+        long sec = -1, nsec = -1;
+        unsigned long ino = 0;
+        unsigned long nlink = 0;  // 2 + subdirectories: the size to reserve
+        bool operator==(const Stamp&) const = default;
+    };
+    // One directory's listing, updated in place: entries seen are marked with
+    // the listing's generation, the rest are swept after it (no map rebuilt,
+    // nothing freed but what vanished).
+    struct Listing {
+        bool listed = false;
+        Duration at{0};
+        Stamp stamp, next_stamp;
+        uint32_t gen = 0;
+        DirPtr dir;  // reading
+        bool sweeping = false;
+        bool busy() const { return dir || sweeping; }
+    };
+
+    std::string dir_, containers_dir_;
+    std::unordered_map<std::string, Pod> pods_;  // by uid
+    struct Link {
+        ContainerLogLink link;
+        uint32_t seen = 0;
+    };
+    std::unordered_map<std::string, Link> ids_;  // by container id
+    std::vector<std::string> malformed_, next_malformed_;
+    Listing pods_list_, ids_list_;
+    std::unordered_map<std::string, Pod>::iterator pods_sweep_;
+    std::unordered_map<std::string, Link>::iterator ids_sweep_;
+    Duration deadline_ = Duration::max();
+
+    static Stamp stamp_of(const std::string& dir);
+    bool past_deadline(unsigned& n, Duration limit) const;
+    Duration limit() const;
+    void start(Listing& l, const std::string& dir, Duration now);
+    void continue_pods();
+    void continue_containers();
 };
 
 }  // namespace oomguard

@@ -94,7 +94,7 @@ Duration repeat_interval(const PolicySettings& s, Duration until_repeat) {
     return clamp_interval(until_repeat, s.min_interval, cap);
 }
 
-Decision Policy::decide(const MemSample& sample, Duration now) {
+Decision Policy::decide_levels(const MemSample& sample, Duration now) {
     Decision d;
     d.levels = levels(sample.mem_total);
     const Levels& l = d.levels;
@@ -108,6 +108,8 @@ Decision Policy::decide(const MemSample& sample, Duration now) {
         d.episode = episode_;
         d.episode_length = now - episode_start_;
         in_episode_ = warned_ = triggered_ = false;
+        retry_pending_ = false;
+        failures_ = 0;
     }
 
     if (!in_episode_ && (below_min || below_warn)) {
@@ -119,7 +121,11 @@ Decision Policy::decide(const MemSample& sample, Duration now) {
     if (in_episode_) {
         d.episode = episode_;
         if (below_min) {
-            if (!triggered_ || now - last_trigger_ >= s_.repeat_after) {
+            const bool retry_wait = retry_pending_ && now < retry_due_;
+            if (!retry_wait && (!triggered_ || now - last_trigger_ >= s_.repeat_after)) {
+                proposed_ = true;
+                prev_triggered_ = triggered_;
+                prev_last_trigger_ = last_trigger_;
                 d.trigger = true;
                 d.repeat = triggered_;
                 triggered_ = true;
@@ -140,6 +146,38 @@ Decision Policy::decide(const MemSample& sample, Duration now) {
     d.next_poll = below_min ? repeat_interval(s_, s_.repeat_after - (now - last_trigger_))
                             : poll_interval(s_, avail - l.min, fill_.rate());
     return d;
+}
+
+Decision Policy::decide(const MemSample& sample, Duration now) {
+    Decision d = decide_levels(sample, now);
+    schedule_retry(d, now);
+    return d;
+}
+
+// A pending retry wakes the loop when it is due, whatever the interval says.
+void Policy::schedule_retry(Decision& d, Duration now) const {
+    if (!retry_pending_ || !in_episode_) return;
+    d.next_poll = std::min(d.next_poll, std::max<Duration>(retry_due_ - now, Duration{0}));
+}
+
+Duration Policy::action_result(bool ok, Duration now) {
+    if (!proposed_) return Duration::max();
+    proposed_ = false;
+    if (ok) {
+        failures_ = 0;
+        retry_pending_ = false;
+        return Duration::max();
+    }
+    // Not triggered after all: the repeat_after clock keeps its last success.
+    triggered_ = prev_triggered_;
+    last_trigger_ = prev_last_trigger_;
+    Duration backoff = kRetryFirst;
+    for (unsigned i = 0; i < failures_ && backoff < kRetryMax; ++i) backoff *= 2;
+    backoff = std::min(backoff, kRetryMax);
+    ++failures_;
+    retry_pending_ = true;
+    retry_due_ = now + backoff;
+    return backoff;
 }
 
 }  // namespace oomguard

@@ -86,7 +86,17 @@ public:
     const PolicySettings& settings() const { return s_; }
 
     Levels levels(uint64_t mem_total) const;
+    // Proposes: d.trigger asks the caller to act, then report action_result().
     Decision decide(const MemSample& sample, Duration now);
+
+    // The result of the action decide() proposed. A success starts the
+    // repeat_after clock; a failure leaves the episode untriggered and asks for a
+    // retry after a short backoff (kRetryFirst doubling to kRetryMax). Returns the
+    // delay until that retry (Duration::max() after a success), for the next poll.
+    Duration action_result(bool ok, Duration now);
+    static constexpr Duration kRetryFirst = std::chrono::milliseconds(10);
+    static constexpr Duration kRetryMax = std::chrono::seconds(1);
+    unsigned consecutive_failures() const { return failures_; }
 
     bool in_episode() const { return in_episode_; }
     double estimated_fill_rate() const { return fill_.rate(); }
@@ -100,6 +110,16 @@ private:
     Duration episode_start_{0};
     Duration last_trigger_{0};
     FillRateEstimator fill_;
+    // Retry of a failed action: the state before the proposal, restored on failure.
+    bool proposed_ = false;
+    bool prev_triggered_ = false;
+    Duration prev_last_trigger_{0};
+    unsigned failures_ = 0;
+    bool retry_pending_ = false;
+    Duration retry_due_{0};
+
+    Decision decide_levels(const MemSample& sample, Duration now);
+    void schedule_retry(Decision& d, Duration now) const;
 };
 
 }  // namespace oomguard

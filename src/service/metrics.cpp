@@ -166,8 +166,20 @@ Status MetricsWriter::write(const DaemonState& s) {
     if (heaviest_) rows = heaviest_->heaviest(kMaxPods * 4);
     render(s, rows, failures_, buf_);
 
-    int fd = ::open(tmp_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+    // Whatever sits at the temp path (a planted FIFO or symlink, a stale file) is
+    // removed, not opened: O_EXCL|O_NOFOLLOW never follow a link, O_NONBLOCK
+    // never waits for a FIFO's reader, and only a regular file is written.
+    if (::unlink(tmp_path_.c_str()) != 0 && errno != ENOENT)
+        return Error::sys(errno, "metrics: remove " + tmp_path_);
+    int fd =
+        ::open(tmp_path_.c_str(),
+               O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY, 0644);
     if (fd < 0) return Error::sys(errno, "metrics: open " + tmp_path_);
+    struct stat st;
+    if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        ::close(fd);
+        return Error{EINVAL, "metrics: " + tmp_path_ + " is not a regular file"};
+    }
     // Readable by node_exporter whatever our umask.
     ::fchmod(fd, 0644);
     size_t off = 0;

@@ -2,7 +2,11 @@
 // excluded namespaces, Guaranteed only when allowed, nothing outside kubepods.
 #include "cgroup/cgroup_killer.hpp"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "fixture.hpp"
 
@@ -30,12 +34,22 @@ struct Node {
         if (with_logs) logs.pod(ns, "pod" + std::to_string(n), pod_uid(n));
         if (!with_container) return;
         fs.cgroup(dir + "/" + container_id(n), ws_mib * MiB);
+        // One task per container, at an ordinary oom_score_adj.
+        task(dir + "/" + container_id(n), 1000 + n, 0);
         if (with_logs)
             logs.container(ns, "pod" + std::to_string(n), pod_uid(n), "main", container_id(n));
+    }
+    // A task of a container cgroup with its /proc/<pid>/oom_score_adj (and comm).
+    void task(const std::string& cgroup, int pid, int oom_score_adj, const std::string& comm = "") {
+        fs.procs(cgroup, std::to_string(pid) + "\n");
+        makeFile(tmp / ("proc/" + std::to_string(pid) + "/oom_score_adj"),
+                 std::to_string(oom_score_adj) + "\n");
+        if (!comm.empty()) makeFile(tmp / ("proc/" + std::to_string(pid) + "/comm"), comm + "\n");
     }
     VictimChoice choose(KillPolicy p = {}) {
         CgroupMonitor::Settings s;
         s.cgroup_root = tmp / "cg";
+        s.proc_root = tmp / "proc";
         s.pod_logs_dir = logs.pods_dir();
         EXPECT_TRUE(m.configure(s));
         m.refresh(std::chrono::seconds(1));
@@ -140,4 +154,110 @@ TEST(KillCgroup, PathInside) {
     EXPECT_FALSE(path_inside("/kubepods/./a", "/kubepods"));
     EXPECT_FALSE(path_inside("/kubepods//a", "/kubepods"));
     EXPECT_FALSE(path_inside("/a", ""));
+}
+
+// Issue 10, defect 7: kubelet gives critical pods (CNI, CSI, device plugins, in
+// any namespace) oom_score_adj -997; kill-cgroup must never pick them.
+TEST(VictimChoice, NeverAContainerWithACriticalTask) {
+    Node n;
+    n.pod(QosClass::BestEffort, 1, "kube-flannel", 900);
+    const std::string c1 = n.L.pod_dir(QosClass::BestEffort, pod_uid(1)) + "/" + container_id(1);
+    n.fs.procs(c1, "1101\n1102\n");  // an ordinary task and a critical one
+    n.task(c1, 1101, 1000);
+    makeFile(n.tmp / "proc/1102/oom_score_adj", "-997\n");
+    n.fs.procs(c1, "1101\n1102\n");
+    n.pod(QosClass::BestEffort, 2, "default", 100);
+    auto v = n.choose(KillPolicy{{}, false});
+    ASSERT_TRUE(v.found) << v.why_none;
+    EXPECT_EQ(v.pod.pod_uid, pod_uid(2)) << "killed a container with a task at oom_score_adj -997";
+    std::string all;
+    for (const auto& s : v.skipped) all += s + "\n";
+    EXPECT_NE(all.find("oom_score_adj -997"), std::string::npos) << all;
+}
+
+// Tasks whose oom_score_adj cannot be read (another pid namespace, /proc not
+// mounted) might be critical: never guessed.
+TEST(VictimChoice, UnknownOomScoreAdjIsNotGuessed) {
+    Node n;
+    n.pod(QosClass::BestEffort, 1, "default", 900);
+    const std::string c1 = n.L.pod_dir(QosClass::BestEffort, pod_uid(1)) + "/" + container_id(1);
+    n.fs.procs(c1, "0\n");  // what a pod without hostPID sees
+    n.pod(QosClass::BestEffort, 2, "default", 100);
+    auto v = n.choose();
+    ASSERT_TRUE(v.found) << v.why_none;
+    EXPECT_EQ(v.pod.pod_uid, pod_uid(2));
+}
+
+// The pause sandbox is not a container to kill, also when /proc/<pid>/comm
+// cannot be read: its lone task runs at the runtime's oom_score_adj -998.
+TEST(VictimChoice, PauseSandboxRecognisedWithoutComm) {
+    Node n;
+    n.pod(QosClass::BestEffort, 1, "default", 100);
+    const std::string pod = n.L.pod_dir(QosClass::BestEffort, pod_uid(1));
+    const std::string sandbox = pod + "/" + container_id(50);
+    n.fs.cgroup(sandbox, 500 * MiB);  // heavier than the real container
+    n.task(sandbox, 2050, -998);      // no comm file
+    auto v = n.choose();
+    ASSERT_TRUE(v.found) << v.why_none;
+    EXPECT_EQ(v.container.container_id, container_id(1)) << "picked the pause sandbox";
+    bool saw_sandbox = false;
+    for (const auto& c : n.m.containers(v.pod))
+        if (c.container_id == container_id(50)) saw_sandbox = c.kind == CgroupKind::Sandbox;
+    EXPECT_TRUE(saw_sandbox);
+}
+
+// Issue 10, defect 5: a successful cgroup.kill write is the action, even while
+// the dying tasks are still listed (multi-GiB processes take a while to free).
+TEST(KillCgroup, CgroupKillWriteIsTheActionWhileTasksLinger) {
+    TempDir t;
+    makeDir(t / "victim");
+    makeFile(t / "victim/cgroup.kill", "");  // writes succeed, nothing dies
+    pid_t child = ::fork();
+    if (child == 0) {
+        for (;;) ::pause();
+    }
+    ASSERT_GT(child, 0);
+    makeFile(t / "victim/cgroup.procs", std::to_string(child) + "\n");
+    int dir = ::open((t / "victim").c_str(), O_RDONLY | O_DIRECTORY);
+    const auto t0 = std::chrono::steady_clock::now();
+    KillOutcome o = kill_cgroup_at(dir, CgroupVersion::V2, "victim");
+    const auto took = std::chrono::steady_clock::now() - t0;
+    ::close(dir);
+    int st = 0;
+    EXPECT_EQ(::waitpid(child, &st, WNOHANG), 0) << "the fake cgroup.kill cannot kill";
+    ::kill(child, SIGKILL);
+    ::waitpid(child, &st, 0);
+    EXPECT_TRUE(o.ok) << o.error;
+    EXPECT_EQ(o.method, "cgroup.kill");
+    EXPECT_EQ(readFile(t / "victim/cgroup.kill"), "1");
+    EXPECT_LT(took, std::chrono::milliseconds(100)) << "waited for the cgroup to empty";
+}
+
+// Issue 10, defect 6: tasks that show only as pid 0 (another pid namespace) and
+// a cgroup.kill that cannot be written: nothing was killed, so it is a failure.
+TEST(KillCgroup, SignallingNothingIsAFailure) {
+    TempDir t;
+    makeDir(t / "v1");
+    makeFile(t / "v1/cgroup.procs", "0\n0\n");
+    int dir = ::open((t / "v1").c_str(), O_RDONLY | O_DIRECTORY);
+    KillOutcome o = kill_cgroup_at(dir, CgroupVersion::V1, "v1");
+    ::close(dir);
+    EXPECT_FALSE(o.ok);
+    EXPECT_NE(o.error.find("pid 0"), std::string::npos) << o.error;
+
+    makeDir(t / "v2");
+    makeDir(t / "v2/cgroup.kill");  // open(O_WRONLY) fails: EISDIR
+    makeFile(t / "v2/cgroup.procs", "0\n");
+    dir = ::open((t / "v2").c_str(), O_RDONLY | O_DIRECTORY);
+    o = kill_cgroup_at(dir, CgroupVersion::V2, "v2");
+    ::close(dir);
+    EXPECT_FALSE(o.ok);
+    EXPECT_NE(o.error.find("cgroup.kill"), std::string::npos) << o.error;
+
+    makeDir(t / "empty");
+    makeFile(t / "empty/cgroup.procs", "");
+    dir = ::open((t / "empty").c_str(), O_RDONLY | O_DIRECTORY);
+    o = kill_cgroup_at(dir, CgroupVersion::V1, "empty");
+    ::close(dir);
+    EXPECT_FALSE(o.ok);
 }

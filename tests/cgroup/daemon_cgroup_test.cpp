@@ -3,8 +3,12 @@
 // v1 memory cgroups (heaviest pod named, a kernel memcg OOM kill reported, the
 // kill-cgroup action). The trigger is always a file of the test's own.
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <map>
+#include <thread>
 
 #include "daemon_runner.hpp"
 #include "fixture.hpp"
@@ -27,6 +31,8 @@ struct NodePaths {
     std::string cgroup_root, proc, pod_logs, kmsg, trigger;
     std::string mode;
     std::string extra_kubernetes;
+    std::string extra_action;  // more [action] keys
+    std::string extra;         // more sections
     std::string repeat_after = "1h";
 };
 
@@ -36,14 +42,14 @@ std::string write_config(const TempDir& tmp, const NodePaths& s) {
              "[memory]\nmin_available = \"2GiB\"\n"
              "[action]\nmode = \"" +
                  s.mode + "\"\nsysrq_trigger = \"" + s.trigger + "\"\nrepeat_after = \"" +
-                 s.repeat_after +
-                 "\"\n"
+                 s.repeat_after + "\"\n" + s.extra_action +
+                 "\n"
                  "[poll]\npsi = false\nmax_interval = \"50ms\"\n"
                  "[paths]\nproc = \"" +
                  s.proc + "\"\ncgroup = \"" + s.cgroup_root + "\"\nkmsg = \"" + s.kmsg +
                  "\"\n"
                  "[kubernetes]\npod_logs_dir = \"" +
-                 s.pod_logs + "\"\n" + s.extra_kubernetes);
+                 s.pod_logs + "\"\n" + s.extra_kubernetes + "\n" + s.extra);
     return path;
 }
 
@@ -229,6 +235,20 @@ TEST(DaemonCgroups, RealCgroupsHeaviestPodNamedBeforeTheTrigger) {
     ASSERT_GT(t.spawn(ctr_path("burstable", 2, 21), 40 * MiB), 0);
     ASSERT_GT(t.spawn(ctr_path("burstable", 2, 22), 6 * MiB), 0);
     ASSERT_GT(t.spawn(ctr_path("", 3, 31), 1 * MiB, 80 * MiB, disk.path()), 0);  // page cache
+    // The kernel folds per-cpu memcg counters into the pod's hierarchical
+    // total_inactive_file lazily (up to ~2 s): wait until the decoy's page cache
+    // shows there, or the test measures the kernel's flush, not the ranking.
+    {
+        const std::string stat = t.parent() + "/kubepods/pod" + pod_uid(3) + "/memory.stat";
+        for (int i = 0; i < 300; ++i) {
+            const std::string text = readFile(stat);
+            size_t p = text.find("total_inactive_file ");
+            if (p != std::string::npos &&
+                std::strtoull(text.c_str() + p + 20, nullptr, 10) >= 60 * MiB)
+                break;
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        }
+    }
 
     NodePaths s{t.parent(), proc.dir(), logs.pods_dir(), tmp / "kmsg", tmp / "trigger"};
     makeFile(s.kmsg, "");
@@ -310,11 +330,14 @@ TEST(DaemonCgroups, RealKillCgroupKillsOnlyTheChosenContainer) {
             logs.container(p.ns, p.name, pod_uid(p.n), "c" + std::to_string(id), container_id(id));
             pid_of[id] = t.spawn(ctr_path(p.qos, p.n, id), mib * MiB);
             ASSERT_GT(pid_of[id], 0);
+            // The fake /proc answers for the real tasks: ordinary pods.
+            makeFile(proc.dir() + "/" + std::to_string(pid_of[id]) + "/oom_score_adj", "1000\n");
         }
     }
     pid_t second =
         t.spawn(ctr_path("besteffort", 4, 41), 1 * MiB);  // a second process of the victim
     ASSERT_GT(second, 0);
+    makeFile(proc.dir() + "/" + std::to_string(second) + "/oom_score_adj", "1000\n");
     NodePaths s{t.parent(),   proc.dir(),      logs.pods_dir(),
                 tmp / "kmsg", tmp / "trigger", "kill-cgroup"};
     makeFile(s.kmsg, "");
@@ -347,6 +370,8 @@ TEST(DaemonCgroups, KillCgroupDryRunSaysWhatItWouldKill) {
     const std::string pod = L.pod_dir(QosClass::BestEffort, pod_uid(1));
     fs.cgroup(pod, 300 * MiB);
     fs.cgroup(pod + "/" + L.container_name(container_id(1)), 250 * MiB);
+    fs.procs(pod + "/" + L.container_name(container_id(1)), "4242\n");
+    makeFile(proc.dir() + "/4242/oom_score_adj", "1000\n");
     fs.cgroup(pod + "/" + L.conmon_name(container_id(1)),
               400 * MiB);  // heavier, but not a container
     logs.pod("default", "worker", pod_uid(1));
@@ -365,6 +390,125 @@ TEST(DaemonCgroups, KillCgroupDryRunSaysWhatItWouldKill) {
               std::string::npos)
         << t;
     EXPECT_EQ(field(t, "OOMGUARD_ACTION"), "kill-cgroup");
+    EXPECT_EQ(d.stop(), 0);
+    EXPECT_EQ(readFile(s.trigger), "");
+}
+
+// Issue 10, defect 5: cgroup.kill written but the cgroup not empty at once
+// (dying multi-GiB tasks stay listed while their memory is freed): that is the
+// action. The old daemon called it a failure after 500 ms and wrote sysrq too,
+// killing a second victim.
+TEST(DaemonCgroups, KillCgroupThatDoesNotEmptyAtOnceIsNotFollowedBySysrq) {
+    TempDir tmp;
+    FakeCgroupFs fs(tmp / "cgroup", CgroupVersion::V2);
+    FakePodLogs logs(tmp / "log");
+    FakeProc proc(tmp / "proc");
+    proc.meminfo(8ull << 30, 1ull << 30);
+    fs.cgroup("kubepods", 0);
+    const std::string ctr = "kubepods/besteffort/pod" + pod_uid(1) + "/" + container_id(1);
+    fs.cgroup("kubepods/besteffort/pod" + pod_uid(1), 900 * MiB);
+    fs.cgroup(ctr, 900 * MiB);
+    makeFile(fs.root() + "/" + ctr + "/cgroup.kill", "");  // accepts the write, kills nothing
+    pid_t child = ::fork();
+    if (child == 0) {
+        for (;;) ::pause();
+    }
+    ASSERT_GT(child, 0);
+    fs.procs(ctr, std::to_string(child) + "\n");
+    makeFile(proc.dir() + "/" + std::to_string(child) + "/oom_score_adj", "1000\n");
+    logs.pod("default", "hog", pod_uid(1));
+    logs.container("default", "hog", pod_uid(1), "main", container_id(1));
+    NodePaths s{fs.root(),    proc.dir(),      logs.pods_dir(),
+                tmp / "kmsg", tmp / "trigger", "kill-cgroup"};
+    makeFile(s.kmsg, "");
+    makeFile(s.trigger, "");
+    DaemonRun d(args(write_config(tmp, s), false));
+    std::string t = d.wait_event("trigger", "OOMGUARD_ACTION=");
+    ASSERT_FALSE(t.empty()) << d.output();
+    EXPECT_NE(t.find("killed container main of pod default/hog"), std::string::npos) << t;
+    EXPECT_NE(t.find("via cgroup.kill"), std::string::npos) << t;
+    // Well past the old 500 ms bound: still no sysrq, no second action.
+    d.wait_entry([](const std::string&) { return false; }, std::chrono::milliseconds(1200));
+    EXPECT_EQ(readFile(s.trigger), "") << "sysrq written after a successful cgroup.kill\n"
+                                       << d.output();
+    EXPECT_EQ(d.output().find("trigger-failed"), std::string::npos) << d.output();
+    // The emptying is watched from the loop and logged with what came back.
+    fs.procs(ctr, "");
+    EXPECT_FALSE(
+        d.wait_entry(
+             [](const std::string& e) { return e.find("is empty after") != std::string::npos; },
+             std::chrono::seconds(2))
+            .empty())
+        << d.output();
+    EXPECT_EQ(d.stop(), 0);
+    ::kill(child, SIGKILL);
+    int st;
+    ::waitpid(child, &st, 0);
+}
+
+// Issue 10, defect 6: in a pod without hostPID cgroup.procs shows only pid 0 and
+// the cgroupfs is read-only: nothing can be signalled. The old daemon counted the
+// empty pid list as a kill and did nothing while the node thrashed. Now it is a
+// failure that falls back to sysrq, and the start says why kill-cgroup cannot work.
+TEST(DaemonCgroups, KillCgroupThatCanSignalNothingFallsBackToSysrq) {
+    TempDir tmp;
+    FakeCgroupFs fs(tmp / "cgroup", CgroupVersion::V1);
+    FakePodLogs logs(tmp / "log");
+    FakeProc proc(tmp / "proc");
+    proc.meminfo(8ull << 30, 1ull << 30);
+    fs.cgroup("kubepods", 0);
+    const std::string ctr = "kubepods/besteffort/pod" + pod_uid(1) + "/" + container_id(1);
+    fs.cgroup("kubepods/besteffort/pod" + pod_uid(1), 900 * MiB);
+    fs.cgroup(ctr, 900 * MiB);
+    fs.procs(ctr, "0\n0\n");
+    logs.pod("default", "hog", pod_uid(1));
+    logs.container("default", "hog", pod_uid(1), "main", container_id(1));
+    NodePaths s{fs.root(),    proc.dir(),      logs.pods_dir(),
+                tmp / "kmsg", tmp / "trigger", "kill-cgroup"};
+    makeFile(s.kmsg, "");
+    makeFile(s.trigger, "");
+    DaemonRun d(args(write_config(tmp, s), false));
+    std::string t = d.wait_event("trigger", "OOMGUARD_ACTION=");
+    ASSERT_FALSE(t.empty()) << d.output();
+    EXPECT_EQ(field(t, "OOMGUARD_ACTION"), "sysrq") << t;
+    EXPECT_NE(t.find("falling back to sysrq"), std::string::npos) << t;
+    EXPECT_NE(d.output().find("kill-cgroup cannot kill containers here"), std::string::npos)
+        << d.output();
+    EXPECT_NE(d.output().find("hostPID"), std::string::npos) << d.output();
+    EXPECT_EQ(d.stop(), 0);
+    EXPECT_EQ(readFile(s.trigger), "f");
+}
+
+// Issue 10, defect 8: with fallback_sysrq = false, "no eligible container" is
+// nothing done: a failure in the journal and the metrics, never a trigger.
+TEST(DaemonCgroups, KillCgroupNothingDoneIsAFailureInEverySink) {
+    TempDir tmp;
+    FakeCgroupFs fs(tmp / "cgroup", CgroupVersion::V2);
+    FakePodLogs logs(tmp / "log");
+    FakeProc proc(tmp / "proc");
+    proc.meminfo(8ull << 30, 1ull << 30);
+    fs.cgroup("kubepods", 0);
+    fs.cgroup("kubepods/besteffort/pod" + pod_uid(1), 900 * MiB);
+    fs.cgroup("kubepods/besteffort/pod" + pod_uid(1) + "/" + container_id(1), 900 * MiB);
+    logs.pod("kube-system", "coredns", pod_uid(1));
+    NodePaths s{fs.root(),    proc.dir(),      logs.pods_dir(),
+                tmp / "kmsg", tmp / "trigger", "kill-cgroup"};
+    s.extra_action = "fallback_sysrq = false";
+    s.extra = "[metrics]\ntextfile = \"" + (tmp / "oomguard.prom") + "\"\n";
+    makeFile(s.kmsg, "");
+    makeFile(s.trigger, "");
+    DaemonRun d(args(write_config(tmp, s), false));
+    std::string f = d.wait_event("trigger-failed", "nothing done");
+    ASSERT_FALSE(f.empty()) << d.output();
+    EXPECT_NE(f.find("no eligible container"), std::string::npos) << f;
+    EXPECT_EQ(field(f, "OOMGUARD_OUTCOME"), "failed") << f;
+    d.wait_entry([](const std::string&) { return false; }, std::chrono::milliseconds(300));
+    EXPECT_EQ(d.output().find(">trigger: "), std::string::npos)
+        << "'nothing done' logged as a trigger\n"
+        << d.output();
+    const std::string prom = readFile(tmp / "oomguard.prom");
+    EXPECT_NE(prom.find("oomguard_triggers_total 0\n"), std::string::npos) << prom;
+    EXPECT_EQ(prom.find("oomguard_trigger_failures_total 0\n"), std::string::npos) << prom;
     EXPECT_EQ(d.stop(), 0);
     EXPECT_EQ(readFile(s.trigger), "");
 }

@@ -76,3 +76,49 @@ TEST(PodNameResolver, MissingDirectoryIsNotAnError) {
     EXPECT_EQ(r.container(pod_uid(1), container_id(1)), "");
     EXPECT_TRUE(r.container_dirs(pod_uid(1)).empty());
 }
+
+// Issue 10, defect 10: a listing stops at the deadline (100k stale log
+// directories take ~160 ms) and goes on later; entries read so far are found,
+// vanished ones are dropped, and an unchanged directory is not listed again.
+TEST(PodNameResolver, ListingIsBoundedByTheDeadlineAndResumes) {
+    TempDir t;
+    FakePodLogs logs(t / "log");
+    makeDir(logs.pods_dir());
+    for (int i = 0; i < 20000; ++i)
+        makeDir(logs.pods_dir() + "/stale_pod-" + std::to_string(i) + "_uid-" + std::to_string(i));
+    logs.pod("default", "web", pod_uid(1));
+    PodNameResolver r;
+    r.set_dir(logs.pods_dir());
+    r.min_relist = std::chrono::milliseconds(0);
+    auto now = [] { return std::chrono::steady_clock::now().time_since_epoch(); };
+    r.set_deadline(now() + std::chrono::microseconds(200));
+    const auto t0 = now();
+    (void)r.pod("not-there");
+    const auto took = now() - t0;
+    EXPECT_LT(took, std::chrono::milliseconds(20)) << "the listing ignored its deadline";
+    EXPECT_TRUE(r.listing()) << "20k entries listed within 200 us?";
+    int slices = 0;
+    while (r.listing() && slices < 100000) {
+        r.set_deadline(now() + std::chrono::microseconds(200));
+        r.resume();
+        ++slices;
+    }
+    r.set_deadline(Duration::max());
+    EXPECT_FALSE(r.listing());
+    EXPECT_GT(slices, 1);
+    const auto* p = r.pod(pod_uid(1));
+    ASSERT_NE(p, nullptr);
+    EXPECT_EQ(p->name, "web");
+    ASSERT_NE(r.pod("uid-19999"), nullptr);
+    // Unchanged directory: a miss does not list again.
+    EXPECT_EQ(r.pod("still-not-there"), nullptr);
+    EXPECT_FALSE(r.listing());
+    // A pod gone: the next listing drops it.
+    removeTree(logs.pods_dir() + "/stale_pod-7_uid-7");
+    EXPECT_EQ(r.pod("still-not-there"), nullptr);
+    // Without a deadline of ours each call is one slice (kDefaultSlice) too.
+    for (int i = 0; i < 100000 && r.listing(); ++i) r.resume();
+    EXPECT_FALSE(r.listing());
+    EXPECT_EQ(r.pod("uid-7"), nullptr);
+    EXPECT_NE(r.pod("uid-8"), nullptr);
+}

@@ -27,9 +27,13 @@
 
 #include "actions/trigger.hpp"
 #include "bus/bus_publisher.hpp"
+#include "cgroup/cgroup_heaviest_source.hpp"
+#include "cgroup/cgroup_targeting.hpp"
+#include "cgroup/oom_reporter.hpp"
 #include "daemon.hpp"
 #include "policy/policy.hpp"
 #include "sensors/meminfo.hpp"
+#include "service/metrics.hpp"
 
 // ---- counting allocator ---------------------------------------------------
 extern "C" {
@@ -243,13 +247,51 @@ TEST(HotPathAlloc, TriggerWriteToFifoDoesNotAllocate) {
     ::close(rfd);
 }
 
+// A small cgroup v2 node: kubepods with a few BestEffort pods of one container
+// each, and their kubelet log directories, so the trigger entry names a pod.
+void make_node(const TempDir& dir) {
+    namespace fs = std::filesystem;
+    auto put = [](const std::string& path, const std::string& text) {
+        fs::create_directories(fs::path(path).parent_path());
+        std::ofstream(path) << text;
+    };
+    const std::string cg = dir.file("cgroup");
+    put(cg + "/cgroup.controllers", "cpu memory pids\n");
+    for (int i = 1; i <= 4; ++i) {
+        char uid[40], cid[72];
+        std::snprintf(uid, sizeof uid, "0000000%d-0000-4000-8000-00000000000%d", i, i);
+        std::snprintf(cid, sizeof cid, "%064d", i);
+        std::string uid_us = uid;
+        for (auto& c : uid_us)
+            if (c == '-') c = '_';
+        const std::string pod = cg + "/kubepods/besteffort/pod" + uid;
+        for (const std::string& d :
+             {cg + "/kubepods", cg + "/kubepods/besteffort", pod, pod + "/" + cid}) {
+            const uint64_t usage = static_cast<uint64_t>(i) * 100 << 20;
+            put(d + "/memory.current", std::to_string(usage) + "\n");
+            put(d + "/memory.max", "max\n");
+            put(d + "/memory.stat", "anon " + std::to_string(usage) + "\ninactive_file 0\n");
+            put(d + "/memory.oom.group", "1\n");
+            put(d + "/cgroup.procs", "");
+        }
+        fs::create_directories(
+            dir.file("log/pods/default_pod" + std::to_string(i) + "_" + uid + "/main"));
+    }
+    fs::create_directories(dir.file("log/containers"));
+    put(dir.file("kmsg"), "");
+}
+
 // The daemon's whole loop (timerfd wakeup, sample, decide, re-arm, STATUS to a
 // NOTIFY_SOCKET once a second) in steady state, polling every millisecond; then
-// the path from the sample below the threshold to the trigger write.
+// the path from the sample below the threshold to the trigger write. Wired as
+// main.cpp wires it (the cgroup hook, kmsg reporter and metrics sink installed,
+// log_heaviest = true): the trigger entry names the heaviest pod, and still
+// nothing may allocate before the write.
 TEST(HotPathAlloc, DaemonLoopInSteadyStateDoesNotAllocate) {
     TempDir dir;
     FakeMeminfo mem(dir.file("proc"));
     mem.set_kib(600ull << 10);  // 600 MiB, above the 500 MiB threshold
+    make_node(dir);
     const std::string fifo = dir.file("trigger");
     ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
     int rfd = ::open(fifo.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
@@ -262,8 +304,10 @@ TEST(HotPathAlloc, DaemonLoopInSteadyStateDoesNotAllocate) {
             << "[action]\nmode = \"sysrq\"\nsysrq_trigger = \"" << fifo << "\"\n"
             << "[poll]\nmin_interval = \"1ms\"\nidle_interval = \"1ms\"\nmax_interval = \"1s\"\nfill_rate = "
                "\"1000GiB/s\"\npsi = false\n"
-            << "[paths]\nproc = \"" << dir.file("proc") << "\"\n"
-            << "[kubernetes]\nlog_heaviest = false\n";
+            << "[paths]\nproc = \"" << dir.file("proc") << "\"\ncgroup = \"" << dir.file("cgroup")
+            << "\"\nkmsg = \"" << dir.file("kmsg") << "\"\n"
+            << "[kubernetes]\nlog_heaviest = true\npod_logs_dir = \"" << dir.file("log/pods")
+            << "\"\n";
     }
     // Our own NOTIFY_SOCKET, so the once-a-second STATUS path runs too.
     const std::string sock_path = dir.file("notify");
@@ -278,9 +322,42 @@ TEST(HotPathAlloc, DaemonLoopInSteadyStateDoesNotAllocate) {
     opts.config_path = dir.file("oomguard.toml");
     opts.log_target = LogTarget::Stderr;
     opts.mlock = false;
+    opts.allow_insecure_config = true;
     Daemon daemon(opts);
     ASSERT_TRUE(daemon.init());  // blocks SIGTERM/SIGINT/SIGHUP in this thread
     unsetenv("NOTIFY_SOCKET");
+    // As main.cpp does (without the bus, which has its own tests).
+    CgroupTargeting targeting(daemon);
+    targeting.install();
+    OomReporter oom_reporter(daemon, targeting.monitor());
+    oom_reporter.install();
+    CgroupHeaviestSource heaviest(targeting);
+    MetricsWriter metrics(daemon.journal(), daemon.config().metrics);
+    metrics.set_heaviest_source(&heaviest);
+    daemon.add_sink(&metrics);
+    // The bus side as main.cpp has it: the publisher on the loop, a thread that
+    // takes the snapshots (the D-Bus thread itself has its own tests).
+    BusChannel channel;
+    BusPublisher publisher(daemon, channel);
+    publisher.set_heaviest_source(&heaviest);
+    daemon.add_source(&publisher);
+    daemon.add_sink(&publisher);
+    std::atomic<bool> stop_bus{false};
+    std::thread bus([&] {
+        BusSnapshot copy;
+        uint64_t seen = 0;
+        while (!stop_bus) {
+            {
+                std::lock_guard<std::mutex> g(channel.mutex);
+                if (channel.version != seen) {
+                    seen = channel.version;
+                    copy = channel.snapshot;
+                }
+                channel.events.clear();
+            }
+            std::this_thread::sleep_for(500us);
+        }
+    });
 
     // The daemon runs in this thread (it owns the signalfd); a helper thread,
     // which inherits the blocked signals, takes the snapshots and stops it.
@@ -303,6 +380,7 @@ TEST(HotPathAlloc, DaemonLoopInSteadyStateDoesNotAllocate) {
             ssize_t n = ::read(rfd, b, sizeof b);
             if (n > 0) trigger_bytes += static_cast<uint64_t>(n);
         }
+        std::this_thread::sleep_for(50ms);  // the trigger entry is logged after the write
         ::kill(::getpid(), SIGTERM);
     });
     int rc;
@@ -311,6 +389,8 @@ TEST(HotPathAlloc, DaemonLoopInSteadyStateDoesNotAllocate) {
         rc = daemon.run();
     }
     helper.join();
+    stop_bus = true;
+    bus.join();
     char b[4096];
     while (::recv(sock, b, sizeof b, 0) > 0) {
     }
@@ -325,6 +405,12 @@ TEST(HotPathAlloc, DaemonLoopInSteadyStateDoesNotAllocate) {
     ASSERT_NE(g_allocs_at_trigger_open.load(), ~0ull) << "the daemon never opened its trigger";
     EXPECT_EQ(g_allocs_at_trigger_open.load() - allocs_before_crossing.load(), 0u)
         << "allocations between the below-threshold sample and the trigger write";
+    // The production wiring was really there: the trigger named the heaviest pod.
+    EXPECT_EQ(daemon.state().triggers_total, 1u);
+    EXPECT_NE(targeting.last_report().top.size(), 0u);
+    if (!targeting.last_report().top.empty()) {
+        EXPECT_EQ(targeting.last_report().top[0].pod_name, "pod4");
+    }
     g_trigger_path = nullptr;
 }
 

@@ -62,6 +62,8 @@ want=(
   "RestrictAddressFamilies=AF_UNIX"
   "PrivateNetwork=yes"
   "ProtectControlGroups=yes"
+  # Debian's prometheus-node-exporter textfile directory, for [metrics] textfile.
+  "ReadWritePaths=-/var/lib/prometheus/node-exporter"
 )
 for w in "${want[@]}"; do
   if grep -qxF -- "$w" "$unit"; then pass "has $w"; else failed "missing line: $w"; fi

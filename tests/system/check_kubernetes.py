@@ -148,17 +148,35 @@ check(m is not None and not m.get("readOnly", False), "host /proc is mounted wri
 trig = action.get("sysrq_trigger")
 m, hp = host_path_of(trig or "")
 check(hp == "/proc/sysrq-trigger", "sysrq_trigger is the host's /proc/sysrq-trigger", f"{trig} -> {hp}")
-check(action.get("mode", "sysrq") == "sysrq", "mode is sysrq (kill-cgroup needs hostPID and rw cgroupfs)")
+mode = action.get("mode", "sysrq")
+check(mode in ("sysrq", "kill-cgroup"), "mode is sysrq or kill-cgroup", mode)
+# kill-cgroup signals host pids (hidden as 0 without hostPID) and writes cgroup.kill.
+cg_mount, _ = host_path_of(paths.get("cgroup") or "")
+if mode == "kill-cgroup":
+    check(spec.get("hostPID") is True, "kill-cgroup: the pod runs with hostPID: true")
+    check(cg_mount is not None and not cg_mount.get("readOnly", False),
+          "kill-cgroup: the host cgroupfs is mounted read-write")
+with open(os.path.join(kdir, "configmap.yaml")) as f:
+    cm_text = f.read()
+check("kill-cgroup" in cm_text and "hostPID" in cm_text,
+      "configmap.yaml says what kill-cgroup needs (hostPID, rw cgroupfs)")
 
 cg = paths.get("cgroup")
 m, hp = host_path_of(cg or "")
 check(hp == "/sys/fs/cgroup", "[paths] cgroup is a mount of the host's cgroupfs", f"{cg} -> {hp}")
-check(m is not None and m.get("readOnly") is True, "host cgroupfs is mounted read-only")
+if mode == "sysrq":
+    check(m is not None and m.get("readOnly") is True, "host cgroupfs is mounted read-only")
 
 logs = kube.get("pod_logs_dir")
 m, hp = host_path_of(logs or "")
 check(hp == "/var/log/pods", "[kubernetes] pod_logs_dir is the host's /var/log/pods", f"{logs} -> {hp}")
 check(m is not None and m.get("readOnly") is True, "/var/log/pods is mounted read-only")
+# Container names come from the sibling containers/ directory of links.
+clogs = posixpath.join(posixpath.dirname((logs or "/x").rstrip("/")), "containers")
+m, hp = host_path_of(clogs)
+check(hp == "/var/log/containers", "the host's /var/log/containers is mounted beside pod_logs_dir",
+      f"{clogs} -> {hp}")
+check(m is not None and m.get("readOnly") is True, "/var/log/containers is mounted read-only")
 
 kmsg = paths.get("kmsg")
 m, hp = host_path_of(kmsg or "")

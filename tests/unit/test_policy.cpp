@@ -211,6 +211,85 @@ TEST(Policy, ReconfigureKeepsEpisode) {
     EXPECT_TRUE(p.in_episode());
 }
 
+// ---- Issue 10, defect 3: a failed action is retried soon, with a capped backoff,
+// and only a success starts the repeat_after clock.
+
+TEST(PolicyActionResult, FailedActionIsRetriedWithBackoffNotAfterRepeatAfter) {
+    PolicySettings s = settings();
+    s.repeat_after = 3600s;
+    Policy p(s);
+    EXPECT_FALSE(p.decide(mem(600), 0ms).trigger);
+    Duration t = 10ms;
+    Decision d = p.decide(mem(400), t);
+    ASSERT_TRUE(d.trigger);
+    // 10 ms, 20, 40, ... capped at 1 s: each failure asks for a retry that soon.
+    Duration expected = Policy::kRetryFirst;
+    for (int failure = 1; failure <= 10; ++failure) {
+        const Duration retry = p.action_result(false, t);
+        EXPECT_EQ(retry, expected) << "failure " << failure;
+        EXPECT_EQ(p.consecutive_failures(), static_cast<unsigned>(failure));
+        // Before the retry is due: no action, and the next poll comes when it is.
+        Decision early = p.decide(mem(400), t + retry / 2);
+        EXPECT_FALSE(early.trigger) << "failure " << failure;
+        EXPECT_LE(early.next_poll, retry - retry / 2) << "failure " << failure;
+        t += retry;
+        d = p.decide(mem(400), t);
+        ASSERT_TRUE(d.trigger) << "no retry after failure " << failure;
+        EXPECT_FALSE(d.repeat) << "nothing was done yet: not a repeat";
+        expected = std::min(expected * 2, Policy::kRetryMax);
+    }
+    EXPECT_EQ(expected, Policy::kRetryMax);
+    // The success starts the repeat_after clock: nothing for the next hour.
+    EXPECT_EQ(p.action_result(true, t), Duration::max());
+    EXPECT_EQ(p.consecutive_failures(), 0u);
+    int more = 0;
+    for (Duration u = t + 1ms; u < t + 10s; u += 50ms) more += p.decide(mem(400), u).trigger;
+    EXPECT_EQ(more, 0);
+    Decision rep = p.decide(mem(400), t + 3600s);
+    EXPECT_TRUE(rep.trigger);
+    EXPECT_TRUE(rep.repeat);
+}
+
+TEST(PolicyActionResult, FailedRepeatKeepsTheLastSuccessAndRetriesSoon) {
+    Policy p(settings());  // repeat_after 1 s
+    ASSERT_TRUE(p.decide(mem(400), 0ms).trigger);
+    p.action_result(true, 0ms);
+    Decision d = p.decide(mem(400), 1000ms);
+    ASSERT_TRUE(d.trigger);
+    ASSERT_TRUE(d.repeat);
+    EXPECT_EQ(p.action_result(false, 1000ms), Policy::kRetryFirst);
+    EXPECT_FALSE(p.decide(mem(400), 1005ms).trigger);
+    d = p.decide(mem(400), 1010ms);
+    EXPECT_TRUE(d.trigger) << "the failed repeat was not retried after 10 ms";
+    EXPECT_TRUE(d.repeat);
+    p.action_result(true, 1010ms);
+    EXPECT_FALSE(p.decide(mem(400), 1500ms).trigger);
+    EXPECT_TRUE(p.decide(mem(400), 2010ms).trigger);
+}
+
+TEST(PolicyActionResult, RecoveryEndsTheRetries) {
+    Policy p(settings());
+    ASSERT_TRUE(p.decide(mem(400), 0ms).trigger);
+    p.action_result(false, 0ms);
+    Decision end = p.decide(mem(2000), 5ms);  // back above recover (2 x min)
+    EXPECT_TRUE(end.episode_ended);
+    EXPECT_FALSE(end.episode_had_trigger) << "a failed action is not a trigger";
+    EXPECT_EQ(p.consecutive_failures(), 0u);
+    // A new episode starts with a fresh trigger, not a pending retry.
+    Decision d = p.decide(mem(400), 6ms);
+    EXPECT_TRUE(d.trigger);
+    EXPECT_EQ(d.episode, 2u);
+    EXPECT_EQ(p.action_result(false, 6ms), Policy::kRetryFirst);
+}
+
+TEST(PolicyActionResult, WithoutAReportDecideBehavesAsBefore) {
+    // Callers that never report (benchmarks, the hot-path test) see a success.
+    Policy p(settings());
+    int n = 0;
+    for (Duration t = 0ms; t < 2500ms; t += 10ms) n += p.decide(mem(400), t).trigger;
+    EXPECT_EQ(n, 3);  // at 0, 1 s and 2 s
+}
+
 // --- Defect 2 (issue 10): min_interval above 100 ms below the threshold. The old
 // repeat poll was std::clamp(until_repeat, min_interval, min(max_interval, 100ms)):
 // lo > hi, an abort under -D_GLIBCXX_ASSERTIONS, and 100 ms (< min_interval) without.
