@@ -102,6 +102,8 @@ TEST(DaemonCgroups, FixtureNode110x4DryRunNamesTheHeaviestPod) {
     }
     NodePaths s{fs.root(), proc.dir(), logs.pods_dir(), tmp / "kmsg", tmp / "trigger"};
     s.repeat_after = "1s";
+    // This tests naming, not the scan budget: under load the 20 ms default was hit.
+    s.extra_kubernetes = "scan_budget = \"1s\"\n";
     makeFile(s.kmsg, "");
     makeFile(s.trigger, "");
     DaemonRun d(args(write_config(tmp, s), /*dry_run=*/true));
