@@ -64,6 +64,11 @@ std::string render_dump(const DumpInput& in) {
              or_dash(t.namespace_) + "/" + or_dash(t.pod) + " (" + t.cgroup + ")");
     }
     line("Kernel OOM kills:", std::to_string(in.kernel_oom_kills));
+    line("OOM requests ignored:",
+         std::to_string(s.oom_requests_ignored_total) +
+             (s.oom_requests_ignored_total ? " (sysrq 'f' found no eligible task: nothing killed)"
+                                           : ""));
+    line("Cgroup kills:", std::to_string(s.cgroup_kills_total));
     if (in.last_victim) {
         const OomVictim& v = *in.last_victim;
         line("Last victim:", "pid " + std::to_string(v.pid) + " (" + v.name + ") in " +

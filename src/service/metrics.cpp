@@ -117,6 +117,13 @@ void MetricsWriter::render(const DaemonState& s, const std::vector<HeaviestRow>&
             s.oom_kills_total);
     counter(out, "oomguard_memcg_oom_kills_total",
             "OOM kills of cgroups that hit their own memory limit.", s.kernel_oom_kills_total);
+    // The sysrq write succeeded (a trigger), but the kernel found no task to kill.
+    counter(out, "oomguard_oom_requests_ignored_total",
+            "sysrq 'f' requests the kernel ignored (\"OOM request ignored\": no eligible task, "
+            "nothing was killed); they also count in oomguard_triggers_total.",
+            s.oom_requests_ignored_total);
+    counter(out, "oomguard_cgroup_kills_total",
+            "kill-cgroup actions that killed a container cgroup.", s.cgroup_kills_total);
     family(out, "oomguard_last_trigger_timestamp_seconds", "gauge",
            "Unix time of the last successful trigger; 0 when none.");
     {

@@ -175,7 +175,7 @@ TEST(MetricsRender, FamiliesHaveHelpAndTypeAndValues) {
         prev = prev == std::string::npos ? 0 : prev + 1;
         EXPECT_EQ(out.compare(prev, 7 + name.size(), "# HELP " + name), 0) << name;
     }
-    EXPECT_EQ(types, 13u);
+    EXPECT_EQ(types, 15u);
 }
 
 TEST(MetricsRender, PodsAreAggregatedRankedCappedAndEscaped) {
@@ -263,6 +263,26 @@ TEST(DumpText, HasStateCountersVictimPodsAndConfig) {
     EXPECT_NE(d.find("Effective config:\n[memory]\n"), std::string::npos) << d;
     in.heaviest_available = false;
     EXPECT_NE(render_dump(in).find("(no cgroup data source)"), std::string::npos);
+}
+
+// Red-team finding 4: "OOM request ignored" (sysrq f found no eligible task)
+// and the kill-cgroup kills were counted but shown nowhere.
+TEST(MetricsRender, ShowsIgnoredOomRequestsAndCgroupKills) {
+    DaemonState s = sample_state();
+    s.oom_requests_ignored_total = 4;
+    s.cgroup_kills_total = 5;
+    std::string out;
+    MetricsWriter::render(s, {}, 4, out);
+    EXPECT_NE(out.find("# TYPE oomguard_oom_requests_ignored_total counter\n"
+                       "oomguard_oom_requests_ignored_total 4\n"),
+              std::string::npos)
+        << out;
+    EXPECT_NE(out.find("oomguard_cgroup_kills_total 5\n"), std::string::npos) << out;
+    Config c;
+    DumpInput in(s, c);
+    std::string d = render_dump(in);
+    EXPECT_NE(d.find("OOM requests ignored: 4"), std::string::npos) << d;
+    EXPECT_NE(d.find("Cgroup kills:         5\n"), std::string::npos) << d;
 }
 
 TEST(JsonWriter, NestsAndEscapes) {
