@@ -41,6 +41,7 @@ constexpr auto kPsiWindowUnpriv = std::chrono::seconds(2);
 // last_error prefixes, so that a recovery clears only its own error.
 constexpr std::string_view kTriggerFailed = "trigger failed: ";
 constexpr std::string_view kSampleFailed = "cannot read MemAvailable: ";
+constexpr std::string_view kTriggerUnusable = "trigger path unusable: ";
 
 // Levels the node cannot have (issue 10, defect 4), against the MemTotal of the
 // meminfo just opened: "" when they fit, else every error, joined.
@@ -325,18 +326,22 @@ bool Daemon::act(const MemSample& s, const Decision& d) {
         {"OOMGUARD_DRY_RUN", state_.dry_run ? "1" : "0"},
     };
     for (auto& f : hook_fields) fields.push_back(std::move(f));
-    fields.push_back({"OOMGUARD_ACTION", handled          ? "kill-cgroup"
-                                         : state_.dry_run ? "dry-run"
-                                                          : "sysrq"});
+    // What was done, not the mode: a dry-run did nothing, a fallback wrote sysrq.
+    const char* kind = state_.dry_run ? "dry-run" : handled ? "kill-cgroup" : "sysrq";
+    fields.push_back({"OOMGUARD_ACTION", kind});
+    fields.push_back({"OOMGUARD_MODE", to_string(config_.action.mode)});
     fields.push_back({"OOMGUARD_OUTCOME", to_string(r.outcome)});
 
     state_.last_outcome = r.outcome;
+    state_.last_action_kind = kind;
     if (ok) {
         journal_.log(Event::Trigger, LOG_WARNING, msg + r.what + extra, fields);
         ++state_.triggers_total;
         state_.last_trigger_realtime_usec = realtime_usec();
         state_.last_action = std::move(r.what);
-        if (state_.last_error.starts_with(kTriggerFailed)) state_.last_error.clear();
+        if (state_.last_error.starts_with(kTriggerFailed) ||
+            state_.last_error.starts_with(kTriggerUnusable))
+            state_.last_error.clear();
     } else {
         // Nothing was done: a failure in every sink, retried soon by the policy.
         const std::string err = st ? r.what : st.error().message;
@@ -352,6 +357,29 @@ bool Daemon::act(const MemSample& s, const Decision& d) {
     }
     for (auto* k : sinks_) k->on_trigger(state_, ok);
     return ok;
+}
+
+void Daemon::check_trigger() {
+    // Found at start or reload, not at the first crossing. Never written here.
+    Status st = trigger_.probe();
+    if (st) return;
+    const Error& e = st.error();
+    if (e.code == ENXIO) {
+        // A FIFO whose reader comes later is a supported (test) setup.
+        journal_.log(Event::Info, LOG_WARNING,
+                     "the trigger " + trigger_.path() +
+                         " is a FIFO with no reader yet: a trigger fails until one opens it",
+                     {{"OOMGUARD_TRIGGER", trigger_.path()}, {"ERRNO", u64(ENXIO)}});
+        return;
+    }
+    state_.last_error = std::string(kTriggerUnusable) + e.message;
+    journal_.log(Event::SensorError, LOG_WARNING,
+                 "the trigger " + trigger_.path() + " cannot be opened for writing (" +
+                     e.message + "): every trigger will fail until this is fixed" +
+                     (state_.dry_run ? " (dry-run does not write it)" : ""),
+                 {{"OOMGUARD_TRIGGER", trigger_.path()},
+                  {"OOMGUARD_ERROR", e.message},
+                  {"ERRNO", u64(static_cast<uint64_t>(e.code))}});
 }
 
 void Daemon::record_oom_kill(const OomKillInfo& kill) {
@@ -376,7 +404,12 @@ bool Daemon::reload() {
             policy_->reconfigure(PolicySettings::from(config_));
             state_.mode = config_.action.mode;
             state_.dry_run = opts_.dry_run || config_.action.mode == ActionMode::DryRun;
+            // A dry-run did not use up the real action's turn: acting for real
+            // now, the next sample below the threshold acts at once.
+            if (!state_.dry_run && state_.last_outcome == TriggerOutcome::DryRun)
+                policy_->make_due();
             state_.last_error.clear();
+            check_trigger();
             journal_.log(Event::Reload, LOG_NOTICE,
                          "reloaded " + opts_.config_path + ": threshold " +
                              config_.memory.min_available.to_string() + ", mode " + to_string(config_.action.mode) +
@@ -432,6 +465,7 @@ int Daemon::run() {
                   {"OOMGUARD_DRY_RUN", state_.dry_run ? "1" : "0"},
                   {"OOMGUARD_CONFIG", opts_.config_path},
                   {"OOMGUARD_VERSION", OOMGUARD_VERSION}});
+    check_trigger();
     for (auto* k : sinks_) k->on_config(state_, config_);
     tick();
     notifier_.ready(status_line());

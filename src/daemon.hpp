@@ -72,6 +72,9 @@ struct DaemonState {
     // triggers_total, Failed in trigger_failures_total.
     TriggerOutcome last_outcome = TriggerOutcome::NotHandled;
     std::string last_action;  // what was done or why it failed, for the sinks
+    // What the last action was: "sysrq" (written or failed), "kill-cgroup", or
+    // "dry-run" (nothing written, whatever the mode).
+    std::string last_action_kind;
     uint64_t samples_total = 0;
     uint64_t sample_errors_total = 0;
     std::string last_error;
@@ -177,6 +180,7 @@ private:
     void tick();
     void finish_tick(Duration now, Duration next, bool force_status);  // watchdog, timer, STATUS
     bool act(const MemSample& s, const Decision& d);                   // true: the action happened
+    void check_trigger();  // start/reload: can the trigger be opened for writing?
     void arm_timer(Duration d);
     void handle_signals();
     void update_status(Duration now, bool force);

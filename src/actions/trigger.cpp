@@ -24,4 +24,15 @@ Status SysrqTrigger::fire() const {
     return ok_status();
 }
 
+Status SysrqTrigger::probe() const {
+    int fd = ::open(path_.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0) {
+        int err = errno;
+        if (err == ENXIO) return Error{err, path_ + ": FIFO has no reader yet"};
+        return Error::sys(err, "cannot open trigger " + path_);
+    }
+    ::close(fd);
+    return ok_status();
+}
+
 }  // namespace oomguard

@@ -15,6 +15,10 @@ public:
     const std::string& path() const { return path_; }
     // Opens, writes "f", closes. The error names the path and the reason.
     Status fire() const;
+    // Opens the path for writing and closes it, writing nothing (opening
+    // /proc/sysrq-trigger does nothing; only a write does): a check at start and
+    // reload. ENXIO: a FIFO with no reader yet.
+    Status probe() const;
 
 private:
     std::string path_;

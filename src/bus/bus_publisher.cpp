@@ -81,7 +81,10 @@ void BusPublisher::on_trigger(const DaemonState& s, bool ok) {
         e.kind = BusEvent::Kind::Triggered;
         e.available = s.sample.mem_available;
         e.target = target_.value_or(HeaviestRow{});
-        e.action = s.dry_run ? "dry-run" : to_string(s.mode);
+        // What was done (a kill-cgroup that fell back wrote sysrq), not the mode.
+        e.action = !s.last_action_kind.empty() ? s.last_action_kind
+                   : s.dry_run                 ? "dry-run"
+                                               : to_string(s.mode);
         events_.push_back(std::move(e));
     }
     publish();

@@ -39,6 +39,15 @@ std::vector<HeaviestRow> CgroupHeaviestSource::last_ranking(size_t max) {
 }
 
 std::optional<HeaviestRow> CgroupHeaviestSource::last_trigger_target() {
+    // kill-cgroup: the container killed, not the heaviest (victims go by QoS).
+    if (const auto& v = targeting_.trigger_victim()) {
+        HeaviestRow r = row(v->container, true);
+        HeaviestRow pod = row(v->pod, false);
+        if (r.namespace_.empty()) r.namespace_ = pod.namespace_;
+        if (r.pod.empty()) r.pod = pod.pod;
+        if (r.qos.empty()) r.qos = pod.qos;
+        return r;
+    }
     const HeaviestReport& rep = targeting_.last_report();
     if (!rep.valid || rep.top.empty()) return std::nullopt;
     if (!rep.containers.empty()) {

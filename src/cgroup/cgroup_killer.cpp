@@ -149,6 +149,12 @@ VictimChoice choose_victim(CgroupMonitor& monitor, const KillPolicy& policy) {
         for (auto& c : monitor.containers(pod)) {
             if (c.kind != CgroupKind::Container) continue;
             any = true;
+            if (std::find(policy.dying.begin(), policy.dying.end(), c.path) != policy.dying.end()) {
+                ++v.dying_skipped;
+                skip(pod, "container " + c.container_id.substr(0, 12) +
+                              ": killed earlier in this episode, still dying");
+                continue;
+            }
             // kubelet's line for the kernel: critical pods (and the runtime's sandbox)
             // get oom_score_adj <= -997, wherever their namespace.
             if (!c.min_oom_score_adj) {
@@ -171,6 +177,9 @@ VictimChoice choose_victim(CgroupMonitor& monitor, const KillPolicy& policy) {
         if (!any) skip(pod, "no container cgroup to kill");
     }
     v.why_none = considered ? "no eligible pod among " + std::to_string(considered) : "no pods";
+    if (v.dying_skipped)
+        v.why_none += "; " + std::to_string(v.dying_skipped) +
+                      " container(s) killed earlier in this episode are still dying";
     return v;
 }
 

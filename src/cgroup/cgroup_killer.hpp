@@ -14,6 +14,9 @@ namespace oomguard {
 struct KillPolicy {
     std::vector<std::string> exclude_namespaces{"kube-system"};
     bool kill_guaranteed = false;
+    // Container cgroups killed earlier in this episode and still listing tasks
+    // (dying): killing them again would be no new kill, so they are skipped.
+    std::vector<std::string> dying;
 };
 
 struct VictimChoice {
@@ -22,6 +25,7 @@ struct VictimChoice {
     CgroupInfo container;
     std::vector<std::string> skipped;  // "<pod>: <why>", the first few
     std::string why_none;              // when !found
+    size_t dying_skipped = 0;          // containers skipped as killed and still dying
 };
 
 // kubelet gives critical pods -997 (and the runtime its sandbox -998, itself -999).

@@ -5,6 +5,8 @@
 #include <syslog.h>
 #include <unistd.h>
 
+#include <utility>
+
 #include "cgroup/heaviest_format.hpp"
 
 namespace oomguard {
@@ -48,8 +50,20 @@ void CgroupTargeting::log_unclassified_if_new() {
                           {{"OOMGUARD_UNCLASSIFIED", std::to_string(u.size())}});
 }
 
+bool CgroupTargeting::Repeat::due(const std::string& what, Duration now, bool first) {
+    if (!first && what == seen && now - at < kRepeatEvery) return false;
+    seen = what;
+    at = now;
+    return true;
+}
+
 void CgroupTargeting::check_allocatable(uint64_t mem_total) {
     auto a = monitor_.allocatable();
+    // The finding, not the numbers around it: logged again when it changes.
+    const std::string finding = std::to_string(a.kubernetes) + std::to_string(a.limit_known) +
+                                a.error + a.path +
+                                (a.limit ? std::to_string(*a.limit) : std::string("max"));
+    if (!alloc_log_.due(finding, monotonic_now(), !reload_)) return;
     Journal& j = daemon_.journal();
     if (!a.kubernetes) {
         j.log(
@@ -104,6 +118,7 @@ void CgroupTargeting::on_config(const DaemonState& state, const Config& config) 
                   (monitor_.kubernetes() ? ", kubepods at " + monitor_.kubepods_path() + " (" +
                                                to_string(monitor_.driver()) + " driver)"
                                          : ""));
+    reload_ = configured_once_;
     configured_once_ = true;
     check_allocatable(state.sample.mem_total);
     check_kill_mode(config);
@@ -115,11 +130,17 @@ void CgroupTargeting::on_config(const DaemonState& state, const Config& config) 
     last_report_ = monitor_.report(kTopN);
     monitor_.names().set_deadline(Duration::max());
     last_report_at_ = monotonic_now();
-    std::vector<LogField> fields;
-    append_heaviest_fields(last_report_, fields);
-    std::string table = heaviest_table(last_report_, kTopN);
-    j.log(Event::Heaviest, LOG_INFO,
-          heaviest_summary(last_report_) + (table.empty() ? "" : "\n" + table), fields);
+    // Which cgroups lead, in order (not their bytes, which move all the time).
+    std::string ranking;
+    for (const auto& c : last_report_.top) ranking += c.path + "\n";
+    for (const auto& c : last_report_.containers) ranking += c.path + "\n";
+    if (heaviest_log_.due(ranking, monotonic_now(), !reload_)) {
+        std::vector<LogField> fields;
+        append_heaviest_fields(last_report_, fields);
+        std::string table = heaviest_table(last_report_, kTopN);
+        j.log(Event::Heaviest, LOG_INFO,
+              heaviest_summary(last_report_) + (table.empty() ? "" : "\n" + table), fields);
+    }
     next_refresh_ = monotonic_now() + (alert_ ? kAlertInterval : kCalmInterval);
 }
 
@@ -165,7 +186,31 @@ void CgroupTargeting::dispatch(short) {
     next_refresh_ = monotonic_now() + (alert_ ? kAlertInterval : kCalmInterval);
 }
 
+namespace {
+
+void append_victim_fields(const VictimChoice& v, std::vector<LogField>& f) {
+    const CgroupInfo& p = v.pod;
+    const CgroupInfo& c = v.container;
+    f.push_back({"OOMGUARD_CGROUP", p.path});
+    f.push_back({"OOMGUARD_WORKING_SET_BYTES", std::to_string(p.working_set)});
+    f.push_back({"OOMGUARD_POD_UID", p.pod_uid});
+    f.push_back({"OOMGUARD_POD_NAMESPACE", p.pod_namespace});
+    f.push_back({"OOMGUARD_POD_NAME", p.pod_name});
+    f.push_back({"OOMGUARD_QOS", to_string(p.qos)});
+    f.push_back({"OOMGUARD_CONTAINER_NAME", c.container_name});
+    f.push_back({"OOMGUARD_CONTAINER_ID", c.container_id});
+    f.push_back({"OOMGUARD_CONTAINER_CGROUP", c.path});
+    f.push_back({"OOMGUARD_CONTAINER_WORKING_SET_BYTES", std::to_string(c.working_set)});
+}
+
+}  // namespace
+
 void CgroupTargeting::describe(std::string& message, std::vector<LogField>& fields) {
+    // The target is what was killed: its fields come first and keep the plain
+    // names; the heaviest pod (maybe another one: victims go by QoS) is then
+    // OOMGUARD_HEAVIEST_*.
+    trigger_victim_ = std::exchange(pending_victim_, std::nullopt);
+    if (trigger_victim_) append_victim_fields(*trigger_victim_, fields);
     if (!k8s_.log_heaviest) return;
     if (!monitor_.configured()) {
         message += "; heaviest cgroup unknown: " +
@@ -187,7 +232,13 @@ void CgroupTargeting::describe(std::string& message, std::vector<LogField>& fiel
     message += "; " + heaviest_summary(last_report_);
     std::string table = heaviest_table(last_report_, kTopN);
     if (!table.empty()) message += "\n" + table;
-    append_heaviest_fields(last_report_, fields);
+    std::vector<LogField> heaviest;
+    append_heaviest_fields(last_report_, heaviest);
+    for (auto& f : heaviest) {
+        if (trigger_victim_ && f.name != "OOMGUARD_SCAN_USEC")
+            f.name = "OOMGUARD_HEAVIEST_" + f.name.substr(std::string_view("OOMGUARD_").size());
+        fields.push_back(std::move(f));
+    }
     fields.push_back({"OOMGUARD_RANKING_AGE_USEC",
                       std::to_string(std::chrono::duration_cast<std::chrono::microseconds>(
                                          monotonic_now() - last_report_at_)
@@ -204,6 +255,7 @@ void CgroupTargeting::names_deadline(Duration budget) {
 
 ActionResult CgroupTargeting::act(const Config& config, bool dry_run) {
     ActionResult r;
+    pending_victim_.reset();
     const bool fallback = config.action.fallback_sysrq;
     auto not_done = [&](std::string why) {
         // Nothing was killed: sysrq instead (the daemon says so), or a failure.
@@ -223,7 +275,8 @@ ActionResult CgroupTargeting::act(const Config& config, bool dry_run) {
     const Duration t0 = monotonic_now();
     if (t0 - last_refresh_at_ > std::chrono::milliseconds(100)) refresh(k8s_.scan_budget, false);
     monitor_.names().set_deadline(t0 + k8s_.scan_budget);
-    KillPolicy policy{config.kubernetes.exclude_namespaces, config.kubernetes.kill_guaranteed};
+    KillPolicy policy{config.kubernetes.exclude_namespaces, config.kubernetes.kill_guaranteed,
+                      still_dying()};
     VictimChoice v = choose_victim(monitor_, policy);
     monitor_.names().set_deadline(Duration::max());
     std::string skipped;
@@ -240,6 +293,7 @@ ActionResult CgroupTargeting::act(const Config& config, bool dry_run) {
     if (dry_run) {
         r.outcome = TriggerOutcome::DryRun;
         r.what = "dry-run: would kill " + target;
+        pending_victim_ = v;
         return r;
     }
     KillOutcome o = kill_container_cgroup(monitor_, c);
@@ -249,7 +303,29 @@ ActionResult CgroupTargeting::act(const Config& config, bool dry_run) {
     r.what = "killed " + target + " via " + o.method + " in " + format_duration(o.elapsed) +
              (o.note.empty() ? "" : " (" + o.note + ")");
     watch_kill(c, o);
+    killed_.push_back(c.path);
+    pending_victim_ = std::move(v);
     return r;
+}
+
+std::vector<std::string> CgroupTargeting::still_dying() {
+    // A repeat in the same episode must not pick a container it already killed
+    // that is still listed while its tasks die: that would be no new kill.
+    const uint64_t episode = daemon_.state().episodes_total;
+    if (episode != killed_episode_) {
+        killed_.clear();
+        killed_episode_ = episode;
+    }
+    std::erase_if(killed_, [&](const std::string& path) {
+        const char* rel = path.c_str();
+        while (*rel == '/') ++rel;
+        int fd = ::openat(monitor_.root_fd(), rel, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0) return true;  // gone
+        long left = cgroup_task_count(fd);
+        ::close(fd);
+        return left <= 0;  // empty: dead (a new task there would be a new kill)
+    });
+    return killed_;
 }
 
 void CgroupTargeting::watch_kill(const CgroupInfo& c, const KillOutcome& o) {

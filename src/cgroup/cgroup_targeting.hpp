@@ -21,6 +21,7 @@
 
 #include <unistd.h>
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -40,6 +41,9 @@ public:
     // The latest report: from the last trigger, start/reload, or background
     // refresh (at most 10s old, 1s below the warning level).
     const HeaviestReport& last_report() const { return last_report_; }
+    // The container the current trigger killed (or would kill, dry-run): the
+    // target its entry and the bus name. Empty when the trigger was sysrq.
+    const std::optional<VictimChoice>& trigger_victim() const { return trigger_victim_; }
 
     static CgroupMonitor::Settings settings_from(const Config& c);
 
@@ -84,6 +88,21 @@ private:
         Duration killed_at{0}, next_check{0};
     } watch_;
     std::string unclassified_seen_;
+    // Set by act(), taken by describe() of the same trigger.
+    std::optional<VictimChoice> pending_victim_, trigger_victim_;
+    // Containers killed in this episode (episodes_total when killed).
+    std::vector<std::string> killed_;
+    uint64_t killed_episode_ = 0;
+    std::vector<std::string> still_dying();
+    // Reloads repeat the allocatable finding and the heaviest table only when
+    // they changed, or once a minute (a SIGHUP storm must not flood journald).
+    struct Repeat {
+        std::string seen;
+        Duration at{0};
+        bool due(const std::string& what, Duration now, bool first);
+    } alloc_log_, heaviest_log_;
+    bool reload_ = false;  // on_config() after the first one
+    static constexpr Duration kRepeatEvery = std::chrono::minutes(1);
 
     void refresh(Duration budget, bool sweep);
     void log_unclassified_if_new();

@@ -99,7 +99,10 @@ void OomReporter::on_config(const DaemonState&, const Config& config) {
 }
 
 void OomReporter::on_trigger(const DaemonState& state, bool ok) {
-    if (!ok) return;
+    // Only a written sysrq 'f' makes the kernel's next node-wide kill ours: a
+    // dry-run wrote nothing, and kill-cgroup's kill is no kernel OOM kill.
+    if (!ok || state.last_outcome != TriggerOutcome::Acted || state.last_action_kind != "sysrq")
+        return;
     triggered_ = true;
     trigger_at_ = monotonic_now();
     avail_at_trigger_ = state.sample.mem_available;
@@ -161,12 +164,16 @@ void OomReporter::handle(const KernelOomEvent& e) {
         case KernelOomEvent::Type::ManualOom:
             return;  // our 'f' arrived; the kill (or "ignored") follows
         case KernelOomEvent::Type::RequestIgnored:
+            // The write succeeded, so the trigger still counts (triggers_total); this
+            // entry and oomguard_oom_requests_ignored_total say nothing was killed.
             daemon_.record_oom_request_ignored();
             j.log(Event::Victim, LOG_WARNING,
-                  "the kernel ignored the OOM request: no task is eligible (all are unkillable or "
-                  "have "
-                  "oom_score_adj -1000)",
-                  {{"OOMGUARD_VICTIM", "none"}});
+                  "the kernel ignored the OOM request: it found no eligible task (all are "
+                  "unkillable or have oom_score_adj -1000), nothing was killed and no memory "
+                  "comes back from this trigger",
+                  {{"OOMGUARD_VICTIM", "none"},
+                   {"OOMGUARD_OOM_REQUESTS_IGNORED",
+                    std::to_string(daemon_.state().oom_requests_ignored_total)}});
             return;
         case KernelOomEvent::Type::Kill:
             break;

@@ -107,7 +107,7 @@ Decision Policy::decide_levels(const MemSample& sample, Duration now) {
         d.episode_had_trigger = triggered_;
         d.episode = episode_;
         d.episode_length = now - episode_start_;
-        in_episode_ = warned_ = triggered_ = false;
+        in_episode_ = warned_ = triggered_ = due_now_ = false;
         retry_pending_ = false;
         failures_ = 0;
     }
@@ -122,9 +122,12 @@ Decision Policy::decide_levels(const MemSample& sample, Duration now) {
         d.episode = episode_;
         if (below_min) {
             const bool retry_wait = retry_pending_ && now < retry_due_;
-            if (!retry_wait && (!triggered_ || now - last_trigger_ >= s_.repeat_after)) {
+            if (!retry_wait &&
+                (!triggered_ || due_now_ || now - last_trigger_ >= s_.repeat_after)) {
                 proposed_ = true;
                 prev_triggered_ = triggered_;
+                prev_due_now_ = due_now_;
+                due_now_ = false;
                 prev_last_trigger_ = last_trigger_;
                 d.trigger = true;
                 d.repeat = triggered_;
@@ -171,6 +174,7 @@ Duration Policy::action_result(bool ok, Duration now) {
     // Not triggered after all: the repeat_after clock keeps its last success.
     triggered_ = prev_triggered_;
     last_trigger_ = prev_last_trigger_;
+    due_now_ = prev_due_now_;
     Duration backoff = kRetryFirst;
     for (unsigned i = 0; i < failures_ && backoff < kRetryMax; ++i) backoff *= 2;
     backoff = std::min(backoff, kRetryMax);

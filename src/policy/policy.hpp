@@ -83,6 +83,11 @@ public:
     explicit Policy(const PolicySettings& s) : s_(s) {}
     // New settings keep the episode state (a reload mid-episode does not re-trigger).
     void reconfigure(const PolicySettings& s) { s_ = s; }
+    // The next decision below the threshold acts at once, not after repeat_after:
+    // the episode's last action was a dry-run and the daemon now acts for real.
+    void make_due() {
+        if (in_episode_ && triggered_) due_now_ = true;
+    }
     const PolicySettings& settings() const { return s_; }
 
     Levels levels(uint64_t mem_total) const;
@@ -106,6 +111,8 @@ private:
     bool in_episode_ = false;
     bool warned_ = false;
     bool triggered_ = false;
+    bool due_now_ = false;  // make_due()
+    bool prev_due_now_ = false;
     uint64_t episode_ = 0;
     Duration episode_start_{0};
     Duration last_trigger_{0};

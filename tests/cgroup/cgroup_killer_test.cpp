@@ -88,7 +88,7 @@ TEST(VictimChoice, ExcludedAndUnknownNamespacesAreSkipped) {
     EXPECT_NE(v.skipped[2].find("no container"), std::string::npos) << v.skipped[2];
 
     // With no exclusions, a pod without names is fair game.
-    auto all = n.choose(KillPolicy{{}, false});
+    auto all = n.choose(KillPolicy{{}, false, {}});
     ASSERT_TRUE(all.found);
     EXPECT_EQ(all.pod.pod_uid, pod_uid(1));
 }
@@ -101,7 +101,7 @@ TEST(VictimChoice, GuaranteedOnlyWhenAllowed) {
     EXPECT_FALSE(none.found);
     EXPECT_NE(none.why_none.find("no eligible pod"), std::string::npos);
     ASSERT_EQ(none.skipped.size(), 2u);
-    auto g = n.choose(KillPolicy{{"kube-system"}, true});
+    auto g = n.choose(KillPolicy{{"kube-system"}, true, {}});
     ASSERT_TRUE(g.found);
     EXPECT_EQ(g.pod.pod_uid, pod_uid(1));
     EXPECT_EQ(g.pod.qos, QosClass::Guaranteed);
@@ -167,7 +167,7 @@ TEST(VictimChoice, NeverAContainerWithACriticalTask) {
     makeFile(n.tmp / "proc/1102/oom_score_adj", "-997\n");
     n.fs.procs(c1, "1101\n1102\n");
     n.pod(QosClass::BestEffort, 2, "default", 100);
-    auto v = n.choose(KillPolicy{{}, false});
+    auto v = n.choose(KillPolicy{{}, false, {}});
     ASSERT_TRUE(v.found) << v.why_none;
     EXPECT_EQ(v.pod.pod_uid, pod_uid(2)) << "killed a container with a task at oom_score_adj -997";
     std::string all;

@@ -4,6 +4,7 @@
 // kill-cgroup action). The trigger is always a file of the test's own.
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -134,8 +135,8 @@ TEST(DaemonCgroups, FixtureNode110x4DryRunNamesTheHeaviestPod) {
                 field(trig, "OOMGUARD_SCAN_USEC").c_str(),
                 field(trig, "OOMGUARD_DESCRIBE_USEC").c_str());
 
-    // The kernel then kills a process of that pod (as sysrq 'f' would): the
-    // victim is named, and the memory that came back is measured.
+    // The kernel then kills a process of that pod on its own (dry-run wrote no
+    // 'f'): the victim is named, and the memory that came back is measured.
     int fd = ::open(s.kmsg.c_str(), O_WRONLY | O_APPEND);
     std::string cg = "/" + L.pod_dir(QosClass::Burstable, pod_uid(64)) + "/" +
                      L.container_name(container_id(64 * 4 + 3));
@@ -155,8 +156,10 @@ TEST(DaemonCgroups, FixtureNode110x4DryRunNamesTheHeaviestPod) {
     ASSERT_FALSE(v.empty()) << d.output();
     EXPECT_EQ(field(v, "OOMGUARD_POD_NAME"), "pod-64");
     EXPECT_EQ(field(v, "OOMGUARD_CONTAINER_NAME"), "c3");
-    EXPECT_EQ(field(v, "OOMGUARD_AFTER_TRIGGER"), "1");
-    EXPECT_EQ(field(v, "OOMGUARD_REGAINED_BYTES"), std::to_string(2ull << 30)) << v;
+    // Red-team finding 5: a dry-run trigger is no trigger of this kill.
+    EXPECT_EQ(field(v, "OOMGUARD_AFTER_TRIGGER"), "0") << v;
+    EXPECT_NE(v.find("(not after an oomguard trigger)"), std::string::npos) << v;
+    EXPECT_EQ(v.find("of oomguard's trigger"), std::string::npos) << v;
     EXPECT_FALSE(field(v, "OOMGUARD_REGAIN_USEC").empty());
     EXPECT_EQ(d.stop(), 0);
     EXPECT_EQ(readFile(s.trigger), "") << "dry-run wrote the trigger";
@@ -391,9 +394,221 @@ TEST(DaemonCgroups, KillCgroupDryRunSaysWhatItWouldKill) {
     EXPECT_NE(t.find("cgroup /" + pod + "/" + L.container_name(container_id(1)) + ")"),
               std::string::npos)
         << t;
-    EXPECT_EQ(field(t, "OOMGUARD_ACTION"), "kill-cgroup");
+    // Red-team finding 5: nothing was killed; the entry said ACTION=kill-cgroup.
+    EXPECT_EQ(field(t, "OOMGUARD_ACTION"), "dry-run") << t;
+    EXPECT_EQ(field(t, "OOMGUARD_MODE"), "kill-cgroup") << t;
     EXPECT_EQ(d.stop(), 0);
     EXPECT_EQ(readFile(s.trigger), "");
+}
+
+// Red-team finding 1: the victim goes by QoS (BestEffort first), the heaviest
+// pod may be another one. The old entry said "would kill ... pod3 (BestEffort)"
+// but carried OOMGUARD_POD_NAME=pod2 (the heaviest, Burstable).
+TEST(DaemonCgroups, KillCgroupEntryFieldsNameTheVictimNotTheHeaviest) {
+    TempDir tmp;
+    FakeCgroupFs fs(tmp / "cgroup", CgroupVersion::V2);
+    FakePodLogs logs(tmp / "log");
+    FakeProc proc(tmp / "proc");
+    proc.meminfo(8ull << 30, 1ull << 30);
+    KubeLayout L{CgroupDriver::Systemd, Runtime::Containerd};
+    fs.cgroup(L.kubepods(), 0);
+    fs.cgroup(L.qos_dir(QosClass::Burstable), 0);
+    fs.cgroup(L.qos_dir(QosClass::BestEffort), 0);
+    const std::string heavy = L.pod_dir(QosClass::Burstable, pod_uid(2));
+    const std::string light = L.pod_dir(QosClass::BestEffort, pod_uid(3));
+    fs.cgroup(heavy, 900 * MiB);
+    fs.cgroup(heavy + "/" + L.container_name(container_id(2)), 850 * MiB);
+    fs.procs(heavy + "/" + L.container_name(container_id(2)), "4202\n");
+    makeFile(proc.dir() + "/4202/oom_score_adj", "900\n");
+    fs.cgroup(light, 300 * MiB);
+    fs.cgroup(light + "/" + L.container_name(container_id(3)), 250 * MiB);
+    fs.procs(light + "/" + L.container_name(container_id(3)), "4303\n");
+    makeFile(proc.dir() + "/4303/oom_score_adj", "1000\n");
+    logs.pod("default", "pod2", pod_uid(2));
+    logs.container("default", "pod2", pod_uid(2), "big", container_id(2));
+    logs.pod("default", "pod3", pod_uid(3));
+    logs.container("default", "pod3", pod_uid(3), "small", container_id(3));
+    NodePaths s{fs.root(),    proc.dir(),      logs.pods_dir(),
+                tmp / "kmsg", tmp / "trigger", "kill-cgroup"};
+    makeFile(s.kmsg, "");
+    makeFile(s.trigger, "");
+    DaemonRun d(args(write_config(tmp, s), true));
+    std::string t = d.wait_event("trigger", "OOMGUARD_ACTION=");
+    ASSERT_FALSE(t.empty()) << d.output();
+    EXPECT_NE(t.find("would kill container small of pod default/pod3 (BestEffort"),
+              std::string::npos)
+        << t;
+    EXPECT_EQ(field(t, "OOMGUARD_POD_NAME"), "pod3") << t;
+    EXPECT_EQ(field(t, "OOMGUARD_QOS"), "BestEffort") << t;
+    EXPECT_EQ(field(t, "OOMGUARD_CONTAINER_NAME"), "small") << t;
+    EXPECT_EQ(field(t, "OOMGUARD_CGROUP"), "/" + light) << t;
+    EXPECT_EQ(field(t, "OOMGUARD_CONTAINER_CGROUP"),
+              "/" + light + "/" + L.container_name(container_id(3)))
+        << t;
+    // The heaviest pod stays in the entry, under its own names.
+    EXPECT_EQ(field(t, "OOMGUARD_HEAVIEST_POD_NAME"), "pod2") << t;
+    EXPECT_EQ(field(t, "OOMGUARD_HEAVIEST_QOS"), "Burstable") << t;
+    EXPECT_EQ(d.stop(), 0);
+}
+
+// Red-team finding 2: a repeat in the same episode picked the container it had
+// already killed (still listed while dying) and reported a new kill. Now the
+// repeat kills the next victim, and with only dying ones left it says so (and
+// falls back to sysrq as for any "nothing eligible").
+TEST(DaemonCgroups, KillCgroupRepeatSkipsTheContainerStillDying) {
+    TempDir tmp;
+    FakeCgroupFs fs(tmp / "cgroup", CgroupVersion::V2);
+    FakePodLogs logs(tmp / "log");
+    FakeProc proc(tmp / "proc");
+    proc.meminfo(8ull << 30, 1ull << 30);
+    fs.cgroup("kubepods", 0);
+    for (unsigned i : {1u, 2u}) {
+        const std::string pod = "kubepods/besteffort/pod" + pod_uid(i);
+        const std::string ctr = pod + "/" + container_id(i);
+        fs.cgroup(pod, (i == 1 ? 900 : 400) * MiB);
+        fs.cgroup(ctr, (i == 1 ? 900 : 400) * MiB);
+        makeFile(fs.root() + "/" + ctr + "/cgroup.kill", "");  // accepts the write, kills nothing
+        fs.procs(ctr, std::to_string(5000 + i) + "\n");
+        makeFile(proc.dir() + "/" + std::to_string(5000 + i) + "/oom_score_adj", "1000\n");
+        const std::string name = i == 1 ? "first" : "second";
+        logs.pod("default", name, pod_uid(i));
+        logs.container("default", name, pod_uid(i), "main", container_id(i));
+    }
+    NodePaths s{fs.root(),    proc.dir(),      logs.pods_dir(),
+                tmp / "kmsg", tmp / "trigger", "kill-cgroup"};
+    s.repeat_after = "1s";
+    makeFile(s.kmsg, "");
+    makeFile(s.trigger, "");
+    DaemonRun d(args(write_config(tmp, s), false));
+    std::string t1 = d.wait_event("trigger", "killed container main of pod default/first");
+    ASSERT_FALSE(t1.empty()) << d.output();
+    // The repeat: the first is still listed (dying), the second is the next victim.
+    std::string t2 = d.wait_event("trigger", "(still, repeat)", std::chrono::seconds(5));
+    ASSERT_FALSE(t2.empty()) << d.output();
+    EXPECT_NE(t2.find("killed container main of pod default/second"), std::string::npos) << t2;
+    EXPECT_EQ(field(t2, "OOMGUARD_POD_NAME"), "second") << t2;
+    // Only dying ones left: no new kill is claimed.
+    std::string t3 = d.wait_event("trigger", "still dying", std::chrono::seconds(5));
+    ASSERT_FALSE(t3.empty()) << d.output();
+    EXPECT_EQ(t3.find("killed container"), std::string::npos) << t3;
+    EXPECT_NE(t3.find("(still, repeat)"), std::string::npos) << t3;
+    EXPECT_EQ(field(t3, "OOMGUARD_ACTION"), "sysrq") << t3;
+    EXPECT_EQ(d.stop(), 0);
+    const std::string out = d.output();
+    size_t kills = 0;
+    for (size_t p = out.find(": killed container"); p != std::string::npos;
+         p = out.find(": killed container", p + 1))
+        ++kills;
+    EXPECT_EQ(kills, 2u) << out;
+    EXPECT_EQ(readFile(s.trigger), "f");
+}
+
+// Red-team finding 3: a dry-run "trigger" used up the real action's turn: a
+// reload from mode = "dry-run" to a real mode mid-episode waited repeat_after
+// (here 1 h) before the first real write. Now it is due at once.
+TEST(DaemonCgroups, ReloadFromDryRunToRealActsAtOnce) {
+    TempDir tmp;
+    FakeCgroupFs fs(tmp / "cgroup", CgroupVersion::V2);
+    FakePodLogs logs(tmp / "log");
+    FakeProc proc(tmp / "proc");
+    proc.meminfo(8ull << 30, 1ull << 30);
+    NodePaths s{fs.root(),    proc.dir(),      logs.pods_dir(),
+                tmp / "kmsg", tmp / "trigger", "dry-run"};
+    s.repeat_after = "1h";
+    makeFile(s.kmsg, "");
+    makeFile(s.trigger, "");
+    const std::string config = write_config(tmp, s);
+    DaemonRun d(args(config, false));
+    ASSERT_FALSE(d.wait_event("trigger", "dry-run: would write").empty()) << d.output();
+    s.mode = "sysrq";
+    write_config(tmp, s);
+    ::kill(d.pid(), SIGHUP);
+    ASSERT_FALSE(d.wait_event("reload").empty()) << d.output();
+    std::string t = d.wait_event("trigger", "writing 'f'", std::chrono::seconds(3));
+    EXPECT_FALSE(t.empty()) << "no real action after the reload from dry-run\n" << d.output();
+    EXPECT_EQ(d.stop(), 0);
+    EXPECT_EQ(readFile(s.trigger), "f");
+}
+
+// Red-team finding 6: a trigger path that cannot be opened showed only at the
+// first crossing. Now start and reload open it for writing (never write) and
+// warn, naming the path and errno; a FIFO without a reader is "no reader yet".
+TEST(DaemonCgroups, UnusableTriggerPathIsReportedAtStartAndReload) {
+    TempDir tmp;
+    FakeCgroupFs fs(tmp / "cgroup", CgroupVersion::V2);
+    FakePodLogs logs(tmp / "log");
+    FakeProc proc(tmp / "proc");  // plenty available: no crossing
+    NodePaths s{fs.root(),    proc.dir(),      logs.pods_dir(),
+                tmp / "kmsg", tmp / "no-such-dir/trigger"};
+    makeFile(s.kmsg, "");
+    DaemonRun d(args(write_config(tmp, s), false));
+    ASSERT_FALSE(d.wait_event("start").empty()) << d.output();  // then SIGHUP is handled
+    std::string w = d.wait_entry(
+        [&](const std::string& e) {
+            return e.find("cannot be opened for writing") != std::string::npos;
+        },
+        std::chrono::seconds(5));
+    EXPECT_FALSE(w.empty()) << d.output();
+    EXPECT_NE(w.find(s.trigger), std::string::npos) << w;
+    EXPECT_NE(w.find("No such file or directory"), std::string::npos) << w;
+    EXPECT_EQ(field(w, "ERRNO"), std::to_string(ENOENT)) << w;
+    // Reload onto a FIFO without a reader: a supported setup, said as such.
+    s.trigger = tmp / "fifo";
+    ASSERT_EQ(::mkfifo(s.trigger.c_str(), 0600), 0);
+    write_config(tmp, s);
+    ::kill(d.pid(), SIGHUP);
+    std::string f = d.wait_entry(
+        [&](const std::string& e) { return e.find("no reader yet") != std::string::npos; },
+        std::chrono::seconds(5));
+    EXPECT_FALSE(f.empty()) << d.output();
+    EXPECT_NE(f.find(s.trigger), std::string::npos) << f;
+    EXPECT_EQ(d.stop(), 0);
+}
+
+// Red-team finding 7: every reload logged the whole heaviest table and the
+// allocatable warning (a SIGHUP storm: 7.2 MB of log in 8 s, enough for
+// journald's rate limit to drop trigger entries). Now only when they changed,
+// or once a minute.
+TEST(DaemonCgroups, ReloadsDoNotRepeatAnUnchangedHeaviestTable) {
+    TempDir tmp;
+    FakeCgroupFs fs(tmp / "cgroup", CgroupVersion::V2);
+    FakePodLogs logs(tmp / "log");
+    FakeProc proc(tmp / "proc");  // plenty available: no crossing
+    fs.cgroup("kubepods", 0);     // no limit: the allocatable warning
+    fs.cgroup("kubepods/besteffort/pod" + pod_uid(1), 900 * MiB);
+    fs.cgroup("kubepods/besteffort/pod" + pod_uid(1) + "/" + container_id(1), 900 * MiB);
+    logs.pod("default", "hog", pod_uid(1));
+    NodePaths s{fs.root(),    proc.dir(),      logs.pods_dir(),
+                tmp / "kmsg", tmp / "trigger"};
+    makeFile(s.kmsg, "");
+    makeFile(s.trigger, "");
+    DaemonRun d(args(write_config(tmp, s), false));
+    ASSERT_FALSE(d.wait_event("heaviest").empty()) << d.output();
+    auto pause = [&] { d.wait_entry([](const std::string&) { return false; },
+                                    std::chrono::milliseconds(200)); };
+    for (int i = 0; i < 5; ++i) {
+        ::kill(d.pid(), SIGHUP);
+        pause();  // apart, so that they are separate reloads
+    }
+    // A changed ranking is logged at the next reload.
+    fs.cgroup("kubepods/besteffort/pod" + pod_uid(2), 1900 * MiB);
+    fs.cgroup("kubepods/besteffort/pod" + pod_uid(2) + "/" + container_id(2), 1900 * MiB);
+    ::kill(d.pid(), SIGHUP);
+    pause();
+    EXPECT_EQ(d.stop(), 0);
+    const std::string out = d.output();
+    auto count = [&](const std::string& needle) {
+        size_t n = 0;
+        for (size_t p = out.find(needle); p != std::string::npos; p = out.find(needle, p + 1))
+            ++n;
+        return n;
+    };
+    EXPECT_GE(count(">reload:"), 3u) << out;
+    EXPECT_EQ(count(">heaviest:"), 2u) << out;
+    EXPECT_EQ(count(">no-allocatable:"), 1u) << out;
+    size_t last = out.rfind(">heaviest:");
+    ASSERT_NE(last, std::string::npos);
+    EXPECT_NE(out.find(pod_uid(2), last), std::string::npos) << "the changed ranking:\n" << out;
 }
 
 // Issue 10, defect 5: cgroup.kill written but the cgroup not empty at once
