@@ -1,7 +1,9 @@
 #include "daemon.hpp"
 
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/signalfd.h>
 #include <sys/timerfd.h>
@@ -62,6 +64,7 @@ Daemon::Daemon(DaemonOptions opts) : opts_(std::move(opts)), journal_(opts_.log_
 Daemon::~Daemon() {
     if (timer_fd_ >= 0) ::close(timer_fd_);
     if (signal_fd_ >= 0) ::close(signal_fd_);
+    if (lock_fd_ >= 0) ::close(lock_fd_);
 }
 
 Config Daemon::apply_overrides(Config c) const {
@@ -112,6 +115,7 @@ bool Daemon::init() {
     state_.config_path = opts_.config_path;
     state_.mode = config_.action.mode;
     state_.dry_run = opts_.dry_run || config_.action.mode == ActionMode::DryRun;
+    if (!take_instance_lock()) return false;
 
     if (opts_.mlock) {
         // Keep the daemon resident under the very pressure it watches for.
@@ -357,6 +361,55 @@ bool Daemon::act(const MemSample& s, const Decision& d) {
     }
     for (auto* k : sinks_) k->on_trigger(state_, ok);
     return ok;
+}
+
+bool Daemon::take_instance_lock() {
+    // Two instances (host package and DaemonSet) would both act on one crossing.
+    const std::string& path = config_.paths.lock;
+    if (path.empty()) return true;
+    int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+    if (fd < 0) {
+        // Not fatal: guarding the node matters more than the lock.
+        const int err = errno;
+        journal_.log(Event::Info, err == ENOENT ? LOG_NOTICE : LOG_WARNING,
+                     "no instance lock: cannot open " + path + ": " + std::strerror(err) +
+                         "; a second oomguard on this node would not be noticed",
+                     {{"OOMGUARD_LOCK", path}, {"ERRNO", u64(static_cast<uint64_t>(err))}});
+        return true;
+    }
+    if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        const int err = errno;
+        if (err == EWOULDBLOCK) {
+            char buf[32] = {};
+            ssize_t n = ::pread(fd, buf, sizeof buf - 1, 0);
+            std::string pid = n > 0 ? std::string(buf, static_cast<size_t>(n)) : "";
+            while (!pid.empty() && (pid.back() == '\n' || pid.back() == ' ')) pid.pop_back();
+            ::close(fd);
+            journal_.log(Event::SensorError, LOG_ERR,
+                         "cannot start: another oomguard instance (pid " +
+                             (pid.empty() ? std::string("unknown") : pid) + ") holds the lock " +
+                             path +
+                             "; two instances would both act on the same crossing. Run one only "
+                             "(the host package or the DaemonSet), or give a test instance its "
+                             "own [paths] lock",
+                         {{"OOMGUARD_LOCK", path}, {"OOMGUARD_LOCK_PID", pid}});
+            return false;
+        }
+        journal_.log(Event::Info, LOG_WARNING,
+                     "no instance lock: flock " + path + ": " + std::strerror(err),
+                     {{"OOMGUARD_LOCK", path}, {"ERRNO", u64(static_cast<uint64_t>(err))}});
+        ::close(fd);
+        return true;
+    }
+    // The holder's pid, for the refusal of the next one (in our pid namespace).
+    const std::string pid = std::to_string(::getpid()) + "\n";
+    if (::ftruncate(fd, 0) != 0 ||
+        ::pwrite(fd, pid.data(), pid.size(), 0) != static_cast<ssize_t>(pid.size()))
+        journal_.log(Event::Info, LOG_WARNING,
+                     "instance lock " + path + " taken, but writing the pid failed: " +
+                         std::strerror(errno));
+    lock_fd_ = fd;
+    return true;
 }
 
 void Daemon::check_trigger() {

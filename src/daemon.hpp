@@ -163,6 +163,7 @@ private:
     std::vector<EventSink*> sinks_;
     TriggerHook* hook_ = nullptr;
 
+    int lock_fd_ = -1;  // the instance lock, held for the process's life
     int timer_fd_ = -1;
     int signal_fd_ = -1;
     bool stop_ = false;
@@ -181,6 +182,7 @@ private:
     void finish_tick(Duration now, Duration next, bool force_status);  // watchdog, timer, STATUS
     bool act(const MemSample& s, const Decision& d);                   // true: the action happened
     void check_trigger();  // start/reload: can the trigger be opened for writing?
+    bool take_instance_lock();  // false: another instance holds it
     void arm_timer(Duration d);
     void handle_signals();
     void update_status(Duration now, bool force);

@@ -231,7 +231,17 @@ ConfigLoad parse_config(std::string_view text, const std::string& source_path) {
         {"paths",
          {{"proc", [&](auto& k, auto& n) { path(k, n, c.paths.proc); }},
           {"cgroup", [&](auto& k, auto& n) { path(k, n, c.paths.cgroup); }},
-          {"kmsg", [&](auto& k, auto& n) { path(k, n, c.paths.kmsg); }}}},
+          {"kmsg", [&](auto& k, auto& n) { path(k, n, c.paths.kmsg); }},
+          {"lock",
+           [&](auto& k, auto& n) {
+               // "" turns the instance lock off.
+               if (auto s = p.string(k, n)) {
+                   if (!s->empty() && (*s)[0] != '/')
+                       p.error(k, &n, "must be an absolute path or \"\" (no lock), got \"" + *s + "\"");
+                   else
+                       c.paths.lock = *s;
+               }
+           }}}},
         {"kubernetes",
          {{"log_heaviest",
            [&](auto& k, auto& n) {
@@ -530,7 +540,7 @@ std::string render_config(const Config& c) {
     o << "fill_rate = " << q(render_size(c.poll.fill_rate) + "/s") << "\n";
     o << "psi = " << (c.poll.psi ? "true" : "false") << "\n";
     o << "\n[paths]\n";
-    o << "proc = " << q(c.paths.proc) << "\ncgroup = " << q(c.paths.cgroup) << "\nkmsg = " << q(c.paths.kmsg) << "\n";
+    o << "proc = " << q(c.paths.proc) << "\ncgroup = " << q(c.paths.cgroup) << "\nkmsg = " << q(c.paths.kmsg) << "\nlock = " << q(c.paths.lock) << "\n";
     o << "\n[kubernetes]\n";
     o << "log_heaviest = " << (c.kubernetes.log_heaviest ? "true" : "false") << "\n";
     o << "pod_logs_dir = " << q(c.kubernetes.pod_logs_dir) << "\n";

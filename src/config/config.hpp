@@ -47,6 +47,9 @@ struct Config {
         std::string proc = "/proc";
         std::string cgroup = "/sys/fs/cgroup";
         std::string kmsg = "/dev/kmsg";
+        // The instance lock (flock): a second oomguard on the node refuses to
+        // start. "": none. The unit's RuntimeDirectory=oomguard creates the dir.
+        std::string lock = "/run/oomguard/lock";
     } paths;
 
     struct Kubernetes {

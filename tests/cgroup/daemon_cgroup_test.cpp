@@ -35,6 +35,7 @@ struct NodePaths {
     std::string extra_action;  // more [action] keys
     std::string extra;         // more sections
     std::string repeat_after = "1h";
+    std::string lock;  // [paths] lock, when set
 };
 
 std::string write_config(const TempDir& tmp, const NodePaths& s) {
@@ -48,7 +49,7 @@ std::string write_config(const TempDir& tmp, const NodePaths& s) {
                  "[poll]\npsi = false\nmax_interval = \"50ms\"\n"
                  "[paths]\nproc = \"" +
                  s.proc + "\"\ncgroup = \"" + s.cgroup_root + "\"\nkmsg = \"" + s.kmsg +
-                 "\"\n"
+                 "\"\n" + (s.lock.empty() ? "" : "lock = \"" + s.lock + "\"\n") +
                  "[kubernetes]\npod_logs_dir = \"" +
                  s.pod_logs + "\"\n" + s.extra_kubernetes + "\n" + s.extra);
     return path;
@@ -609,6 +610,40 @@ TEST(DaemonCgroups, ReloadsDoNotRepeatAnUnchangedHeaviestTable) {
     size_t last = out.rfind(">heaviest:");
     ASSERT_NE(last, std::string::npos);
     EXPECT_NE(out.find(pod_uid(2), last), std::string::npos) << "the changed ranking:\n" << out;
+}
+
+// Red-team finding 8: two instances on one node (host package and DaemonSet)
+// both acted on the same crossing. The second now refuses to start, naming the
+// holder's pid (written into the lock file).
+TEST(DaemonCgroups, SecondInstanceRefusesToStartNamingTheHolder) {
+    TempDir tmp;
+    FakeCgroupFs fs(tmp / "cgroup", CgroupVersion::V2);
+    FakePodLogs logs(tmp / "log");
+    FakeProc proc(tmp / "proc");  // plenty available: no crossing
+    NodePaths s{fs.root(), proc.dir(), logs.pods_dir(), tmp / "kmsg", tmp / "trigger"};
+    s.lock = tmp / "oomguard.lock";
+    makeFile(s.kmsg, "");
+    makeFile(s.trigger, "");
+    const std::string config = write_config(tmp, s);
+    DaemonRun a(args(config, false));
+    ASSERT_FALSE(a.wait_event("start").empty()) << a.output();
+    EXPECT_EQ(readFile(s.lock), std::to_string(a.pid()) + "\n");
+    DaemonRun b(args(config, false));
+    std::string refused = b.wait_entry(
+        [](const std::string& e) { return e.find("another oomguard instance") != std::string::npos; },
+        std::chrono::seconds(5));
+    EXPECT_FALSE(refused.empty()) << b.output();
+    EXPECT_NE(refused.find("(pid " + std::to_string(a.pid()) + ")"), std::string::npos) << refused;
+    EXPECT_NE(refused.find(s.lock), std::string::npos) << refused;
+    EXPECT_EQ(b.output().find(">start:"), std::string::npos) << b.output();
+    // Until its output ends (it exits by itself), then its exit code.
+    b.wait_entry([](const std::string&) { return false; }, std::chrono::seconds(3));
+    EXPECT_EQ(b.stop(), 1);
+    // Once the first is gone, a new one starts.
+    EXPECT_EQ(a.stop(), 0);
+    DaemonRun c(args(config, false));
+    EXPECT_FALSE(c.wait_event("start").empty()) << c.output();
+    EXPECT_EQ(c.stop(), 0);
 }
 
 // Issue 10, defect 5: cgroup.kill written but the cgroup not empty at once

@@ -167,6 +167,13 @@ check(hp == "/sys/fs/cgroup", "[paths] cgroup is a mount of the host's cgroupfs"
 if mode == "sysrq":
     check(m is not None and m.get("readOnly") is True, "host cgroupfs is mounted read-only")
 
+# The instance lock is the host's, so that the host package and the DaemonSet
+# never both run (each refuses to start while the other holds it).
+lock = paths.get("lock")
+m, hp = host_path_of(lock or "")
+check(hp == "/run/oomguard/lock", "[paths] lock is the host's /run/oomguard/lock", f"{lock} -> {hp}")
+check(m is not None and not m.get("readOnly", False), "the host's /run/oomguard is mounted writable")
+
 logs = kube.get("pod_logs_dir")
 m, hp = host_path_of(logs or "")
 check(hp == "/var/log/pods", "[kubernetes] pod_logs_dir is the host's /var/log/pods", f"{logs} -> {hp}")
