@@ -101,7 +101,9 @@ extern "C" int open(const char* path, int flags, ...) {
         va_end(ap);
     }
     const char* trigger = g_trigger_path.load();
-    if (t_counting && trigger && std::strcmp(path, trigger) == 0) {
+    // O_APPEND: the open of the write (SysrqTrigger::fire), not the check at
+    // start/reload (probe(), which opens without writing).
+    if (t_counting && trigger && (flags & O_APPEND) && std::strcmp(path, trigger) == 0) {
         uint64_t none = ~0ull;
         g_allocs_at_trigger_open.compare_exchange_strong(none, g_allocations.load());
     }
