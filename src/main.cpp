@@ -116,6 +116,13 @@ int main(int argc, char** argv) {
                          opts.config_path.c_str(), host.note.c_str());
             return 1;
         }
+        // The trigger is opened, never written (only a write triggers). Not an
+        // error: the config may be checked on another machine, or a FIFO's reader
+        // may come later.
+        if (Status t = SysrqTrigger(load.config->action.sysrq_trigger).probe(); !t)
+            std::fprintf(stderr, "oomguard: warning: action.sysrq_trigger: %s%s\n",
+                         t.error().message.c_str(),
+                         t.error().code == ENXIO ? "" : " (a trigger here would fail)");
         std::printf("# %s: OK (%s)\n%s", opts.config_path.c_str(), host.note.c_str(),
                     render_config(*load.config).c_str());
         return 0;

@@ -297,6 +297,21 @@ TEST(CheckConfig, ShippedConfigPasses) {
     EXPECT_NE(p.log().find("min_available = \"350 MiB\""), std::string::npos) << p.log();
 }
 
+// Red-team finding 6: a trigger path that cannot be opened passed --check-config
+// silently. Now a warning names it (exit 0: it may be checked elsewhere).
+TEST(CheckConfig, WarnsAboutAnUnusableTriggerPath) {
+    TempDir d;
+    d.write("t.toml", "[memory]\nmin_available = \"350MiB\"\n[action]\nsysrq_trigger = \"" +
+                          d.file("no-such-dir/trigger") + "\"\n");
+    DaemonProcess p;
+    p.start({"--check-config", d.file("t.toml")}, {}, d.file("log"));
+    EXPECT_EQ(p.wait_exit(5s), 0) << p.log();
+    EXPECT_NE(p.log().find("warning: action.sysrq_trigger: cannot open trigger " +
+                           d.file("no-such-dir/trigger") + ": No such file or directory"),
+              std::string::npos)
+        << p.log();
+}
+
 TEST(CheckConfig, BrokenConfigNamesEveryError) {
     TempDir d;
     d.write("bad.toml", "[memory]\nmin_available = 350\nwarn_available = \"10%\"\n[action]\nmode = \"nuke\"\n");
