@@ -8,6 +8,9 @@
 //                              time it is below T MiB, append
 //                              "crossing <CLOCK_MONOTONIC ns> <MemAvailable kB> <MiB touched>"
 //                              to F (written at once: it must outlive a kill)
+//   --samples F                after every step record (CLOCK_MONOTONIC ns,
+//                              MemAvailable kB) in F, a shared mapping that
+//                              survives a kill: 16 bytes a step, little endian
 //   --oom-score-adj N          as the runtime sets it for the container
 //   --procs N                  N processes in all (the others just sleep)
 //   --hold SEC                 then sleep; the process never lives longer than
@@ -64,6 +67,7 @@ int main(int argc, char** argv) {
     const char* log = nullptr;
     const char* file = nullptr;
     const char* adj = nullptr;
+    const char* samples_path = nullptr;
     for (int i = 1; i < argc; ++i) {
         std::string a = argv[i];
         if (i + 1 >= argc) usage(("missing value for " + a).c_str());
@@ -75,6 +79,7 @@ int main(int argc, char** argv) {
         else if (a == "--file") file = v;
         else if (a == "--file-mib") file_mib = std::atol(v);
         else if (a == "--oom-score-adj") adj = v;
+        else if (a == "--samples") samples_path = v;
         else if (a == "--procs") procs = std::atol(v);
         else if (a == "--hold") hold = std::atol(v);
         else usage(("unknown option " + a).c_str());
@@ -114,7 +119,24 @@ int main(int argc, char** argv) {
         fdatasync(fd);  // clean page cache: reclaimable, like a container's read data
         close(fd);
     }
-    const int meminfo = crossing_mib >= 0 ? open("/proc/meminfo", O_RDONLY | O_CLOEXEC) : -1;
+    const int meminfo =
+        crossing_mib >= 0 || samples_path ? open("/proc/meminfo", O_RDONLY | O_CLOEXEC) : -1;
+    long long* samples = nullptr;
+    if (samples_path && anon_mib > 0) {
+        int fd = open(samples_path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        const size_t len = static_cast<size_t>(anon_mib) * 2 * sizeof(long long);
+        if (fd < 0 || ftruncate(fd, static_cast<off_t>(len)) != 0) {
+            std::perror("oomguard-node-hog: --samples");
+            return 1;
+        }
+        void* m = mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        if (m == MAP_FAILED) {
+            std::perror("oomguard-node-hog: mmap --samples");
+            return 1;
+        }
+        samples = static_cast<long long*>(m);
+        close(fd);
+    }
     bool crossed = false;
     char* mem = nullptr;
     if (anon_mib > 0) {
@@ -138,9 +160,13 @@ int main(int argc, char** argv) {
                 }
             }
             std::memset(mem + i * step, 0x5a, step);  // non-zero: really backed
-            if (meminfo >= 0 && !crossed) {
+            if (meminfo >= 0 && (samples || !crossed)) {
                 long long kb = mem_available_kb(meminfo);
-                if (kb >= 0 && kb < crossing_mib * 1024) {
+                if (samples) {
+                    samples[2 * i + 1] = kb;
+                    samples[2 * i] = mono_ns();  // last: a non-zero time marks a whole record
+                }
+                if (!crossed && crossing_mib >= 0 && kb >= 0 && kb < crossing_mib * 1024) {
                     crossed = true;
                     append(log, "crossing " + std::to_string(mono_ns()) + " " + std::to_string(kb) +
                                     " " + std::to_string(i + 1) + "\n");
