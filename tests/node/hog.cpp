@@ -15,7 +15,8 @@
 //   --procs N                  N processes in all (the others just sleep)
 //   --hold SEC                 then sleep; the process never lives longer than
 //                              SEC + 60 s in all (alarm), so nothing lingers
-// Prints "ready <MiB>" on stdout once allocated.
+// Prints "started <procs>" on stdout once oom_score_adj is set and the other
+// processes run, "ready <MiB>" once allocated.
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
@@ -103,6 +104,9 @@ int main(int argc, char** argv) {
             _exit(0);
         }
     }
+    // Set up as a container's processes are: the driver may look now.
+    std::printf("started %ld\n", procs);
+    std::fflush(stdout);
     if (file && file_mib > 0) {
         int fd = open(file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
         if (fd < 0) {

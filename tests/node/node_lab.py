@@ -20,7 +20,7 @@ Environment:
   OOMGUARD_NODE_TIMEOUT=S       bound on the VM's run (default 480 s)
   OOMGUARD_NODE_DEB=PATH        test this .deb instead of building one
   OOMGUARD_NODE_ONLY=1,2        run only these scenarios (installation always)
-  OOMGUARD_NODE_KEEP=1          keep the run's directory (console log, results)
+  OOMGUARD_NODE_KEEP=1          keep the run's directory (console log, results) until the next run
   OOMGUARD_TEST_CACHE=DIR       cache (default /var/cache/oomguard-tests)
 
 Usage: node_lab.py SOURCE_ROOT BUILD_ROOT HOG_BINARY
@@ -116,7 +116,7 @@ def probe_kvm(image, scratch):
     p = start(cmd, scratch, "kvm-probe")
     t0 = time.monotonic()
     ok = False
-    while time.monotonic() - t0 < 10 and p.poll() is None:
+    while time.monotonic() - t0 < 6 and p.poll() is None:
         if re.search(r"Kernel panic|Run /|Freeing unused kernel", open(log, errors="replace").read()
                      if os.path.exists(log) else ""):
             ok = True
@@ -143,6 +143,22 @@ def probe_qemu(image, scratch):
     out = output(p).strip()
     booted = os.path.exists(log) and "Linux version" in open(log, errors="replace").read()
     return None if booted else f"qemu-system-x86_64 exited with {p.returncode}: {out[-300:]}"
+
+
+def clean_stale_runs():
+    """Removes what runs that were killed outright left in /var/tmp (their qemu
+    died with them: PR_SET_PDEATHSIG). A run in progress has a live owner.pid."""
+    for d in glob.glob("/var/tmp/oomguard-node.*"):
+        try:
+            with open(os.path.join(d, "owner.pid")) as f:
+                owner = int(f.read())
+        except (OSError, ValueError):
+            owner = None
+        if owner and os.path.exists(f"/proc/{owner}"):
+            continue
+        if owner is None and time.time() - os.path.getmtime(d) < 600:
+            continue  # just created, owner.pid not written yet
+        shutil.rmtree(d, ignore_errors=True)
 
 
 class Interrupted(Exception):
@@ -198,7 +214,10 @@ def main():
         f"kernel {open(os.path.join(image, 'kernel-version')).read().strip()}")
     t_image = time.monotonic() - t
 
+    clean_stale_runs()
     scratch = tempfile.mkdtemp(prefix="oomguard-node.", dir="/var/tmp")
+    with open(os.path.join(scratch, "owner.pid"), "w") as f:
+        f.write(str(os.getpid()))
     qemu = None
     lab_done = False
     try:

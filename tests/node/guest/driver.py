@@ -339,6 +339,9 @@ class Pod:
         if not wait_for(lambda: os.path.exists(self.path("cgroup.procs")), 20, 0.02):
             raise RuntimeError(f"{self.scope}: no cgroup {self.cgroup} after 20 s: "
                                f"{self.proc.poll()} {self.proc.stderr.read() if self.proc.poll() is not None else ''}")
+        line = self.proc.stdout.readline()
+        if not line.startswith("started"):
+            raise RuntimeError(f"{self.name}: hog did not start: {line!r} {self.proc.stderr.read()[-300:]}")
         if oom_group:
             # What runc sets on v2 for kubelet. systemd may write its own value
             # (OOMPolicy=, 0 for a scope) when it realizes the unit's cgroup a
@@ -455,9 +458,6 @@ def scenario1():
             "_SYSTEMD_UNIT": "oomguard.service"}
     bad = {k: e.get(k) for k, v2 in want.items() if e.get(k) != v2}
     check(e and not bad, "1. the start entry (MESSAGE_ID start) has the shipped config's fields", f"got {bad}" if bad else "")
-    pid = main_pid()
-    mounts = [l.split()[4] for l in read(f"/proc/{pid}/mountinfo").splitlines() if "/kubepods" in l.split()[4]]
-    note(f"kubepods mounts in the daemon's namespace at install: {mounts or 'none (no kubepods tree yet)'}")
     # D-Bus: the bus name, a property, oomguardctl as root and as nobody.
     r = run(["busctl", "introspect", "--no-pager", "org.oomguard1", "/org/oomguard1"])
     check(r.returncode == 0 and "org.oomguard1.Manager" in r.stdout,
@@ -838,35 +838,47 @@ def scenario6_watchdog():
           msgs[-1] if msgs else "")
 
 
-def scenario4(ctx):
-    """kill-cgroup on real v2: cgroup.kill, and a critical pod never chosen."""
-    pid = main_pid()
-    # Which view of kubepods.slice has the running daemon? Its mount namespace
-    # was made when it started; ReadWritePaths= only covers what existed then.
-    mi = read(f"/proc/{pid}/mountinfo")
-    rw_line = next((l for l in mi.splitlines() if " /sys/fs/cgroup/kubepods.slice " in l), "")
-    note("daemon's mount of /sys/fs/cgroup/kubepods.slice: " + (rw_line[:200] or "none (read-only like all of cgroupfs)"))
+def kubepods_view(pid):
+    """The daemon's mount of /sys/fs/cgroup/kubepods.slice: 'rw', 'ro' or None
+    (no mount of its own: read-only like all of cgroupfs under ProtectControlGroups=)."""
+    for l in read(f"/proc/{pid}/mountinfo").splitlines():
+        f = l.split()
+        if len(f) > 5 and f[4] == "/sys/fs/cgroup/kubepods.slice":
+            return "rw" if f[5].split(",")[0] == "rw" else "ro"
+    return None
+
+
+def scenario4(ctx, early):
+    """kill-cgroup on real v2: the container emptied, a critical pod never chosen.
+    early: the daemon installed before any kubepods tree existed (oomguard
+    starting before kubelet at boot), switched by a reload; else restarted once
+    the tree exists (kubelet first), which gives it a writable view."""
+    tag = "4a" if early else "4b"
     shipped = config_text()
-    write_config(set_key(shipped, "action", "mode", '"kill-cgroup"'))
-    # Restart, not reload: the kubepods tree exists now, as on a node where
-    # kubelet started first.
-    run(["systemctl", "restart", "oomguard"], timeout=60)
-    wait_for(lambda: show("ActiveState") == "active", 30)
-    pid = main_pid()
-    mi = read(f"/proc/{pid}/mountinfo")
-    rw = any(" /sys/fs/cgroup/kubepods.slice " in l and " rw," in l for l in mi.splitlines())
-    check(rw, "4. after a restart the daemon's view of kubepods.slice is writable (ReadWritePaths=)")
     crit = Pod("Guaranteed", "prod", "critical-etcd-0", "etcd", -997)
     be = Pod("BestEffort", "batch", "crawler-8f5", "crawl", 1000)
-    cur = cursor()
-    kmsg = Kmsg()
     try:
+        write_config(set_key(shipped, "action", "mode", '"kill-cgroup"'))
         avail = meminfo()["MemAvailable"] >> 20
-        big = max(200, min(900, avail - 800))
-        crit.start("--anon", big, "--hold", 200)
+        crit.start("--anon", max(200, min(900, avail - 800)), "--hold", 200)
+        if early:
+            cur = cursor()
+            run(["systemctl", "reload", "oomguard"])
+            wait_entry(cur, "reload", 15)
+            view = kubepods_view(main_pid())
+            check(view is None, f"{tag}. daemon started before kubepods.slice existed: its view of the tree "
+                                "is read-only (ReadWritePaths= bound only what existed)", f"view {view}")
+        else:
+            run(["systemctl", "restart", "oomguard"], timeout=60)
+            wait_for(lambda: show("ActiveState") == "active", 30)
+            view = kubepods_view(main_pid())
+            check(view == "rw", f"{tag}. after a restart with the tree present its view of kubepods.slice is "
+                                "writable (ReadWritePaths=)", f"view {view}")
+        pid = main_pid()
+        cur = cursor()
+        kmsg = Kmsg()
         avail = meminfo()["MemAvailable"] >> 20
         be.start("--anon", avail + 256, "--rate", 150, "--procs", 3, "--hold", 120, wait_ready=False)
-        time.sleep(0.3)
         pids = be.pids()
         t0 = time.monotonic()
         while time.monotonic() - t0 < 90 and be.proc.poll() is None:
@@ -876,26 +888,36 @@ def scenario4(ctx):
         if not trig:
             dump_journal(cur, pid)
         text = msg(trig[0]) if trig else ""
-        note("kill-cgroup trigger: " + text.splitlines()[0][:350] if text else "no trigger entry")
-        check(trig and trig[0].get("OOMGUARD_ACTION") == "kill-cgroup" and "via cgroup.kill" in text
-              and be.name in text and "crawl" in text,
-              "4. kill-cgroup killed the BestEffort container via cgroup.kill", text.splitlines()[0][:300] if text else "")
-        check(gone and all(not alive(p) for p in pids), "4. cgroup.kill emptied the container (all 3 processes)",
+        note(f"{tag} kill-cgroup trigger: " + (text.splitlines()[0][:350] if text else "no trigger entry"))
+        chosen = re.search(r"killed container (\S+) of pod (\S+) .* via (cgroup\.kill|SIGKILL to cgroup\.procs)",
+                           text.splitlines()[0] if text else "")
+        method = chosen.group(3) if chosen else None
+        want = ("SIGKILL to cgroup.procs", "cgroup.kill") if early else ("cgroup.kill",)
+        check(trig and trig[0].get("OOMGUARD_ACTION") == "kill-cgroup" and chosen and chosen.group(1) == "crawl"
+              and chosen.group(2) == f"{be.namespace}/{be.name}" and method in want,
+              f"{tag}. kill-cgroup killed the BestEffort container via {' or '.join(want)}",
+              f"via {method}" if chosen else text.splitlines()[0][:300] if text else "no trigger entry")
+        if method:
+            fig(f"kill_cgroup_method_{tag}", method.replace(" ", "_"))
+        check(gone and all(not alive(p) for p in pids), f"{tag}. the container is empty (all 3 processes dead)",
               f"pids {pids}, cgroup.procs now {read(be.path('cgroup.procs')).split()}")
         ws_crit = crit.current() - (crit.stat("inactive_file") or 0)
-        chosen = re.search(r"killed container (\S+) of pod (\S+)", text)
-        check(chosen and chosen.group(2) == f"{be.namespace}/{be.name}"
-              and crit.pids() and all(alive(p) for p in crit.pids()),
-              "4. the critical Guaranteed (-997) pod was not chosen, though its working set was the largest",
+        check(chosen and crit.pids() and all(alive(p) for p in crit.pids()),
+              f"{tag}. the critical Guaranteed (-997) pod was not chosen, though its working set was the largest",
               f"chose {chosen.group(2) if chosen else '?'}; {crit.name} working set {ws_crit >> 20} MiB, alive")
         k = killed(kmsg.since(kmsg.mark))
-        check(not k, "4. the kernel's OOM killer did not have to act", f"{k}")
+        check(not k, f"{tag}. the kernel's OOM killer did not have to act", f"{k}")
     finally:
         be.stop()
         crit.stop()
         write_config(shipped)
-        run(["systemctl", "restart", "oomguard"], timeout=60)
-        wait_for(lambda: show("ActiveState") == "active", 30)
+        if early:
+            cur = cursor()
+            run(["systemctl", "reload", "oomguard"])
+            wait_entry(cur, "reload", 15)
+        else:
+            run(["systemctl", "restart", "oomguard"], timeout=60)
+            wait_for(lambda: show("ActiveState") == "active", 30)
 
 
 def scenario7():
@@ -939,11 +961,12 @@ def main():
     steps = [
         ("1", scenario1),
         ("5", lambda: ctx.__setitem__("psi_fd", scenario5_armed())),
+        ("4", lambda: scenario4(ctx, early=True)),
         ("3", scenario3),
         ("2", lambda: scenario2(ctx)),
         ("6", scenario6_reload),
         ("6", scenario6_watchdog),
-        ("4", lambda: scenario4(ctx)),
+        ("4", lambda: scenario4(ctx, early=False)),
         ("5", lambda: scenario5_stall(ctx.get("psi_fd"))),
         ("7", scenario7),
     ]
