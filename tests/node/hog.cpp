@@ -73,17 +73,28 @@ int main(int argc, char** argv) {
         std::string a = argv[i];
         if (i + 1 >= argc) usage(("missing value for " + a).c_str());
         const char* v = argv[++i];
-        if (a == "--anon") anon_mib = std::atol(v);
-        else if (a == "--rate") rate = std::atol(v);
-        else if (a == "--crossing-mib") crossing_mib = std::atol(v);
-        else if (a == "--log") log = v;
-        else if (a == "--file") file = v;
-        else if (a == "--file-mib") file_mib = std::atol(v);
-        else if (a == "--oom-score-adj") adj = v;
-        else if (a == "--samples") samples_path = v;
-        else if (a == "--procs") procs = std::atol(v);
-        else if (a == "--hold") hold = std::atol(v);
-        else usage(("unknown option " + a).c_str());
+        if (a == "--anon")
+            anon_mib = std::atol(v);
+        else if (a == "--rate")
+            rate = std::atol(v);
+        else if (a == "--crossing-mib")
+            crossing_mib = std::atol(v);
+        else if (a == "--log")
+            log = v;
+        else if (a == "--file")
+            file = v;
+        else if (a == "--file-mib")
+            file_mib = std::atol(v);
+        else if (a == "--oom-score-adj")
+            adj = v;
+        else if (a == "--samples")
+            samples_path = v;
+        else if (a == "--procs")
+            procs = std::atol(v);
+        else if (a == "--hold")
+            hold = std::atol(v);
+        else
+            usage(("unknown option " + a).c_str());
     }
     if (anon_mib < 0 || anon_mib > 8192 || procs < 1 || procs > 64 || hold < 0 || hold > 600)
         usage("a value is out of range");

@@ -541,7 +541,7 @@ def scenario5_stall(psi_fd):
     st.wait(timeout=10)
     fig("psi_some_stall_ms", f"{stall_us / 1000:.0f}")
     text = read(log)
-    wakes = [l for l in text.splitlines() if re.search(rf"revents=[^}}]*POLLPRI", l)
+    wakes = [l for l in text.splitlines() if re.search(r"revents=[^}]*POLLPRI", l)
              and re.search(rf"\{{fd={psi_fd}, revents=", l)]
     fig("psi_wakes", len(wakes))
     if stall_us < 20000:
