@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds oomguard and runs the whole test suite: unit, integration (real daemon
 # against fake /proc roots), fault injection, real cgroups, D-Bus, packaging and
-# the systemd-nspawn end-to-end test. Installs its own dependencies. Then:
+# the systemd-nspawn end-to-end test, the node lab (a qemu VM: tests/node).
+# Installs its own dependencies. Then:
 #  - the unit, integration, fault, cgroup and bus suites again, built with ASan+UBSan
 #    (build-asan; the system suite is skipped there: it tests packaging and
 #    systemd wiring, not memory safety, and costs minutes);

@@ -192,6 +192,7 @@ void OomReportAssembler::feed(const KmsgRecord& r, std::vector<KernelOomEvent>& 
             e.task_memcg = group_memcg_;
             e.constraint = group_memcg_.empty() ? "" : group_constraint_;
             e.memcg_oom = kp.memcg || e.constraint == "CONSTRAINT_MEMCG";
+            e.group_member = !group_memcg_.empty();
         }
         if (kp.memcg) e.memcg_oom = true;
         e.have_rss = true;

@@ -67,6 +67,10 @@ struct KernelOomEvent {
     std::string task_memcg;
     std::string oom_memcg;
     bool memcg_oom = false;  // a cgroup hit its own limit (not a node-wide OOM)
+    // A further kill of a memory.oom.group after its first victim (task_memcg is
+    // then the group's cgroup). The kernel lists the first victim again among
+    // them (kernel 6.1), or says it "is already exiting".
+    bool group_member = false;
     bool have_rss = false;
     uint64_t rss_bytes = 0;  // anon + file + shmem RSS at the kill
     uint64_t anon_rss_bytes = 0;

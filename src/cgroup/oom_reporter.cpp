@@ -105,6 +105,7 @@ void OomReporter::on_trigger(const DaemonState& state, bool ok) {
         return;
     triggered_ = true;
     trigger_at_ = monotonic_now();
+    manual_oom_ts_usec_ = 0;
     avail_at_trigger_ = state.sample.mem_available;
 }
 
@@ -118,7 +119,7 @@ LoopSource::Spec OomReporter::poll_spec() {
         if (s.timeout_ns < 0 || left < s.timeout_ns) s.timeout_ns = left;
     };
     if (kmsg_.is_open() && s.fd < 0) at(next_tail_);  // a regular file: tail it
-    if (kmsg_.more()) at(now);                          // capped read: the rest next round
+    if (kmsg_.more()) at(now);                        // capped read: the rest next round
     if (assembler_.pending()) at(pending_since_ + std::chrono::milliseconds(50));
     if (track_.active) at(track_.next_sample);
     return s;
@@ -146,10 +147,10 @@ void OomReporter::drain() {
     });
     if (!kmsg_.is_open() && kmsg_.error() != kmsg_error_) {
         kmsg_error_ = kmsg_.error();
-        daemon_.journal().log(Event::Info, LOG_WARNING,
-                              "stopped reading the kernel's OOM reports, victims will not be named: " +
-                                  kmsg_error_,
-                              {{"OOMGUARD_ERROR", kmsg_error_}});
+        daemon_.journal().log(
+            Event::Info, LOG_WARNING,
+            "stopped reading the kernel's OOM reports, victims will not be named: " + kmsg_error_,
+            {{"OOMGUARD_ERROR", kmsg_error_}});
     }
     // handle() may log and sample; take a copy since it does not feed the assembler.
     std::vector<KernelOomEvent> ready;
@@ -162,7 +163,9 @@ void OomReporter::handle(const KernelOomEvent& e) {
     const Duration now = monotonic_now();
     switch (e.type) {
         case KernelOomEvent::Type::ManualOom:
-            return;  // our 'f' arrived; the kill (or "ignored") follows
+            // Our 'f' arrived; the kill (or "ignored") follows.
+            if (triggered_ && now - trigger_at_ < kAfterTrigger) manual_oom_ts_usec_ = e.ts_usec;
+            return;
         case KernelOomEvent::Type::RequestIgnored:
             // The write succeeded, so the trigger still counts (triggers_total); this
             // entry and oomguard_oom_requests_ignored_total say nothing was killed.
@@ -178,10 +181,12 @@ void OomReporter::handle(const KernelOomEvent& e) {
         case KernelOomEvent::Type::Kill:
             break;
     }
+    if (e.group_member && merge_group_member(e)) return;
     OomKillInfo info = attribute_oom_kill(e, monitor_);
     info.after_trigger = !e.memcg_oom && triggered_ && now - trigger_at_ < kAfterTrigger;
     daemon_.record_oom_kill(info);
     if (e.memcg_oom) {
+        memcg_group_leader_ = e.task_memcg;
         std::vector<LogField> f;
         victim_fields(info, f);
         f.push_back({"OOMGUARD_KERNEL_OOM_KILLS", u64(daemon_.state().kernel_oom_kills_total)});
@@ -215,6 +220,29 @@ void OomReporter::handle(const KernelOomEvent& e) {
     if (!meminfo_ok_) finish_victim();
 }
 
+namespace {
+
+bool same_or_below(std::string_view path, std::string_view group) {
+    return !group.empty() && path.substr(0, group.size()) == group &&
+           (path.size() == group.size() || path[group.size()] == '/');
+}
+
+}  // namespace
+
+// The further kills of a memory.oom.group belong to the kill whose victim was in
+// that group: one kill, one entry, the container's tasks and RSS together, the
+// memory watched until it has all come back. Counting each task as a victim
+// logged the first victim twice and ended the memory watch a millisecond later.
+bool OomReporter::merge_group_member(const KernelOomEvent& e) {
+    if (e.memcg_oom) return same_or_below(memcg_group_leader_, e.task_memcg);
+    if (!track_.active || !same_or_below(track_.info.cgroup, e.task_memcg)) return false;
+    if (e.pid != track_.info.pid) {
+        ++track_.tasks;
+        track_.info.rss_bytes += std::min(e.rss_bytes, UINT64_MAX - track_.info.rss_bytes);
+    }
+    return true;
+}
+
 void OomReporter::sample(Duration now) {
     MemSample s;
     if (meminfo_.sample(s) && s.mem_available > track_.best) {
@@ -235,9 +263,14 @@ void OomReporter::finish_victim() {
     const uint64_t regained = track_.best > track_.baseline ? track_.best - track_.baseline : 0;
     const auto within =
         std::chrono::duration_cast<std::chrono::microseconds>(track_.best_at - track_.from);
-    std::string msg = "the OOM killer killed " + who(i) + ", RSS " + format_bytes(i.rss_bytes);
+    std::string msg = "the OOM killer killed " + who(i) +
+                      (track_.tasks > 1 ? " with its memory.oom.group (" +
+                                              std::to_string(track_.tasks) + " tasks)"
+                                        : "") +
+                      ", RSS " + format_bytes(i.rss_bytes);
     std::vector<LogField> f;
     victim_fields(i, f);
+    f.push_back({"OOMGUARD_KILLED_TASKS", std::to_string(track_.tasks)});
     if (meminfo_ok_) {
         msg += "; MemAvailable " + format_bytes(track_.baseline) + " -> " +
                format_bytes(track_.best) + " (+" + format_bytes(regained) + ") within " +
@@ -248,9 +281,10 @@ void OomReporter::finish_victim() {
         f.push_back({"OOMGUARD_MEM_AVAILABLE_BYTES", u64(track_.best)});
     }
     if (i.after_trigger) {
-        // kmsg timestamps are the kernel's monotonic clock since boot.
-        int64_t lat = static_cast<int64_t>(track_.ts_usec) -
-                      std::chrono::duration_cast<std::chrono::microseconds>(trigger_at_).count();
+        // From the kernel taking our 'f' to the kill, both in the kernel's clock.
+        const int64_t lat = manual_oom_ts_usec_ ? static_cast<int64_t>(track_.ts_usec) -
+                                                      static_cast<int64_t>(manual_oom_ts_usec_)
+                                                : -1;
         if (lat >= 0 && lat < 60'000'000) {
             msg += "; killed " + format_duration(std::chrono::microseconds(lat)) +
                    " after the trigger";

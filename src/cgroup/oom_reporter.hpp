@@ -55,6 +55,11 @@ private:
     bool triggered_ = false;
     Duration trigger_at_{0};
     uint64_t avail_at_trigger_ = 0;
+    // Kernel timestamp of the "sysrq: Manual OOM execution" after our trigger:
+    // kill latency is measured in the kernel's own clock (kmsg timestamps are
+    // not CLOCK_MONOTONIC; under a VM they drift apart by tens of ms).
+    uint64_t manual_oom_ts_usec_ = 0;
+    std::string memcg_group_leader_;  // task_memcg of the last memcg OOM victim
 
     struct Tracking {
         bool active = false;
@@ -66,12 +71,14 @@ private:
         Duration best_at{0};
         Duration started{0};
         Duration next_sample{0};
+        uint32_t tasks = 1;  // with memory.oom.group, the whole container's
     } track_;
 
     void drain();
     void handle(const KernelOomEvent& e);
     void sample(Duration now);
     void finish_victim();
+    bool merge_group_member(const KernelOomEvent& e);
 };
 
 }  // namespace oomguard
