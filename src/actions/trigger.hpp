@@ -15,9 +15,9 @@ public:
     const std::string& path() const { return path_; }
     // Opens, writes "f", closes. The error names the path and the reason.
     Status fire() const;
-    // Opens the path for writing and closes it, writing nothing (opening
-    // /proc/sysrq-trigger does nothing; only a write does): a check at start and
-    // reload. ENXIO: a FIFO with no reader yet.
+    // A check at start and reload that writes nothing: a FIFO is opened and
+    // closed (ENXIO: no reader yet); anything else, /proc/sysrq-trigger above
+    // all, is only checked for write permission (faccessat), never opened.
     Status probe() const;
 
 private:
