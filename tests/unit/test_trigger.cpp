@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <filesystem>
 #include <string>
 
 #include "actions/trigger.hpp"
@@ -23,7 +24,10 @@ struct TempDir {
         char tmpl[] = "/tmp/oomguard-trigger-XXXXXX";
         path = ::mkdtemp(tmpl);
     }
-    ~TempDir() { std::system(("rm -rf '" + path + "'").c_str()); }
+    ~TempDir() {
+        std::error_code ec;
+        std::filesystem::remove_all(path, ec);
+    }
 };
 
 }  // namespace
