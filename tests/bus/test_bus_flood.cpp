@@ -21,17 +21,6 @@ namespace dbus = oomguard::dbus;
 
 namespace {
 
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-constexpr auto kMedianBound = 50ms;
-#else
-constexpr auto kMedianBound = 5ms;
-#endif
-
-template <typename D>
-double ms(D d) {
-    return std::chrono::duration<double, std::milli>(d).count();
-}
-
 std::string config_for(const BusRig& r, const NodeTree& t, const std::string& extra = "") {
     return "[memory]\nmin_available = \"500MiB\"\nwarn_available = \"1000MiB\"\n"
            "recover_available = \"2000MiB\"\n"
@@ -78,26 +67,6 @@ double samples_per_second(const BusRig& r, std::chrono::milliseconds over) {
     return static_cast<double>(b - a) / std::chrono::duration<double>(Clock::now() - t0).count();
 }
 
-std::vector<double> crossings(BusRig& r, int n) {
-    std::vector<double> lat;
-    for (int i = 0; i < n; ++i) {
-        r.proc.set_available(4096 * MiB);
-        std::this_thread::sleep_for(120ms);  // sampled (every 50 ms below the threshold): re-armed
-        r.fifo.drain();
-        const auto t0 = Clock::now();
-        r.proc.set_available(400 * MiB);
-        auto got = r.fifo.wait_byte(2s);
-        lat.push_back(got ? ms(*got - t0) : 1e9);
-    }
-    r.proc.set_available(4096 * MiB);
-    return lat;
-}
-
-double median(std::vector<double> v) {
-    std::sort(v.begin(), v.end());
-    return v[v.size() / 2];
-}
-
 const NodeTree& node_1000() {
     static NodeTree tree(1000);  // built once (it takes seconds), removed at exit
     return tree;
@@ -122,7 +91,8 @@ TEST_P(BusFlood, SixNobodyClientsLoopingGetHeaviestDoNotSlowSampling) {
 
     // Each rate is measured the same time after the same crossings: the poll
     // schedule estimates how fast memory falls and samples faster after drops.
-    std::vector<double> lat_before = crossings(r, 5);
+    std::vector<double> lat_before =
+        crossing_latencies(r, 5, 120ms);  // sampled every 50 ms below: re-armed
     std::this_thread::sleep_for(500ms);
     const double before = samples_per_second(r, 2000ms);
 
@@ -135,14 +105,15 @@ TEST_P(BusFlood, SixNobodyClientsLoopingGetHeaviestDoNotSlowSampling) {
         flood.back()->start(as_nobody({"sh", "-c", loop}), {}, r.dir.file("flood.out"),
                             r.dir.file("flood.err"));
     }
-    std::vector<double> lat_during = crossings(r, 5);
+    std::vector<double> lat_during =
+        crossing_latencies(r, 5, 120ms);  // sampled every 50 ms below: re-armed
     std::this_thread::sleep_for(500ms);
     const double during = samples_per_second(r, 2000ms);
     // Stopped while the flood goes on.
     const auto s0 = Clock::now();
     r.daemon.signal(GetParam());
     const int rc = r.daemon.wait_exit(5s);
-    const double stop_ms = ms(Clock::now() - s0);
+    const double stop_ms = as_ms(Clock::now() - s0);
     for (auto& c : flood) {
         c->signal(SIGKILL);
         c->wait_exit(2s);
@@ -159,7 +130,7 @@ TEST_P(BusFlood, SixNobodyClientsLoopingGetHeaviestDoNotSlowSampling) {
     EXPECT_GT(before, 100) << r.daemon.log();
     EXPECT_GT(during, before * 0.5) << "the flood slowed the loop";
     for (double l : lat_during) ASSERT_LT(l, 1000) << "a crossing got no trigger";
-    EXPECT_LT(median(lat_during), ms(kMedianBound));
+    EXPECT_LT(median(lat_during), as_ms(kMedianBound));
 }
 
 INSTANTIATE_TEST_SUITE_P(StoppedBy, BusFlood, testing::Values(SIGTERM, SIGINT),

@@ -21,17 +21,6 @@ namespace dbus = oomguard::dbus;
 
 namespace {
 
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-constexpr auto kMedianBound = 50ms;  // sanitizers slow everything down
-#else
-constexpr auto kMedianBound = 5ms;  // issue 10's target in the normal build
-#endif
-
-template <typename D>
-double ms(D d) {
-    return std::chrono::duration<double, std::milli>(d).count();
-}
-
 // Samples every millisecond above the threshold (a huge assumed fill rate keeps
 // the interval at min_interval), every 10 ms below it; one trigger per episode.
 std::string fast_config(const BusRig& r, const NodeTree* tree) {
@@ -61,30 +50,6 @@ void start_daemon_on(BusRig& r, const std::string& bus_address, bool own_cgroups
     if (!r.notify.wait_for("READY=1", 5s))
         throw std::runtime_error("oomguard not READY:\n" + r.daemon.log());
     r.drain_notify();
-}
-
-// `n` crossings from well above the recovery level to below the threshold;
-// the latency of each, from the meminfo write to the 'f' in the FIFO.
-std::vector<double> crossings(BusRig& r, int n) {
-    std::vector<double> lat;
-    for (int i = 0; i < n; ++i) {
-        r.proc.set_available(4096 * MiB);
-        // Sampled (below the threshold the daemon polls every max_interval, 10 ms):
-        // the episode is over and the trigger re-armed.
-        std::this_thread::sleep_for(30ms);
-        r.fifo.drain();
-        const auto t0 = Clock::now();
-        r.proc.set_available(400 * MiB);
-        auto got = r.fifo.wait_byte(2s);
-        lat.push_back(got ? ms(*got - t0) : 1e9);
-    }
-    r.proc.set_available(4096 * MiB);
-    return lat;
-}
-
-double median(std::vector<double> v) {
-    std::sort(v.begin(), v.end());
-    return v[v.size() / 2];
 }
 
 std::string show(const std::vector<double>& v) {
@@ -183,7 +148,7 @@ TEST_P(StalledBus, TriggerOnTimeSamplingGoesOnAndSignalsStopTheDaemon) {
 
     const auto t0 = Clock::now();
     start_daemon_on(r, address, real_bus);
-    std::printf("READY after %.1f ms\n", ms(Clock::now() - t0));
+    std::printf("READY after %.1f ms\n", as_ms(Clock::now() - t0));
 
     // Reach the stage: the daemon is now inside (or waiting on) the stalled step.
     std::unique_ptr<sdbus::IConnection> caller;
@@ -216,23 +181,24 @@ TEST_P(StalledBus, TriggerOnTimeSamplingGoesOnAndSignalsStopTheDaemon) {
     }
     std::this_thread::sleep_for(100ms);
     if (real_bus) {
-        std::printf("stalled and flooded after %.0f ms\n", ms(Clock::now() - t0));
+        std::printf("stalled and flooded after %.0f ms\n", as_ms(Clock::now() - t0));
         flood_episodes(r, 3000ms);
         std::printf("%zu episodes with the bus stalled\n", count_of(r.daemon.log(), "<4>trigger:"));
     }
 
     // Sampling goes on and the trigger is on time, several times over.
-    std::vector<double> lat = crossings(r, 7);
+    std::vector<double> lat =
+        crossing_latencies(r, 7, 30ms);  // sampled every 10 ms below: re-armed
     std::printf("trigger latency with the bus stalled: %s (median %.2f ms)\n", show(lat).c_str(),
                 median(lat));
     for (double l : lat) ASSERT_LT(l, 1000) << "a crossing got no trigger\n" << r.daemon.log();
-    EXPECT_LT(median(lat), ms(kMedianBound)) << r.daemon.log();
+    EXPECT_LT(median(lat), as_ms(kMedianBound)) << r.daemon.log();
 
     // The signal is handled although the bus thread may be stuck in sd-bus.
     const auto s0 = Clock::now();
     r.daemon.signal(p.signal);
     const int rc = r.daemon.wait_exit(5s);
-    const double stop_ms = ms(Clock::now() - s0);
+    const double stop_ms = as_ms(Clock::now() - s0);
     std::printf("stopped %.0f ms after %s\n", stop_ms, p.signal == SIGINT ? "SIGINT" : "SIGTERM");
     EXPECT_EQ(rc, 0) << r.daemon.log();
     EXPECT_LT(stop_ms, 1500) << r.daemon.log();
