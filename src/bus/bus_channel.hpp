@@ -14,8 +14,8 @@
 #include <vector>
 
 #include "core/bus_snapshot.hpp"
+#include "core/log.hpp"
 #include "core/requests.hpp"
-#include "service/journal.hpp"
 
 namespace oomguard {
 

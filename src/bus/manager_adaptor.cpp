@@ -4,9 +4,8 @@
 #include <memory>
 
 #include "bus/bus_thread.hpp"
-#include "bus/oom_victim.hpp"
+#include "core/mem_state.hpp"
 #include "oomguard_build_config.h"
-#include "policy/policy.hpp"
 
 namespace oomguard {
 
@@ -132,12 +131,12 @@ uint64_t ManagerAdaptor::KernelOomKills() { return service_.snapshot().state.oom
 
 sdbus::Struct<uint64_t, uint32_t, std::string, std::string, std::string, std::string>
 ManagerAdaptor::LastVictim() {
-    const OomKillInfo& k = service_.snapshot().state.last_oom_kill;
+    const OomKill& k = service_.snapshot().state.last_oom_kill;
     if (k.pid < 0)
         return {uint64_t{0},   uint32_t{0},   std::string(),
                 std::string(), std::string(), std::string()};
-    const OomVictim v = OomVictim::from(k);
-    return {v.realtime_usec, v.pid, v.name, v.cgroup, v.namespace_, v.pod};
+    return {k.realtime_usec, static_cast<uint32_t>(k.pid), k.task,
+            k.cgroup.path,   k.cgroup.pod_namespace,       k.cgroup.pod()};
 }
 
 std::string ManagerAdaptor::ConfigPath() { return service_.snapshot().state.config_path; }

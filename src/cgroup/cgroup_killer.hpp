@@ -8,12 +8,14 @@
 #include <vector>
 
 #include "cgroup/cgroup_monitor.hpp"
+#include "core/defaults.hpp"
 
 namespace oomguard {
 
 struct KillPolicy {
-    std::vector<std::string> exclude_namespaces{"kube-system"};
-    bool kill_guaranteed = false;
+    std::vector<std::string> exclude_namespaces{defaults::kExcludeNamespaces.begin(),
+                                                defaults::kExcludeNamespaces.end()};
+    bool kill_guaranteed = defaults::kKillGuaranteed;
     // Container cgroups killed earlier in this episode and still listing tasks
     // (dying): killing them again would be no new kill, so they are skipped.
     std::vector<std::string> dying;

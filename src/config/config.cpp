@@ -16,15 +16,6 @@
 
 namespace oomguard {
 
-const char* to_string(ActionMode m) {
-    switch (m) {
-        case ActionMode::Sysrq: return "sysrq";
-        case ActionMode::DryRun: return "dry-run";
-        case ActionMode::KillCgroup: return "kill-cgroup";
-    }
-    return "?";
-}
-
 std::string ConfigError::to_string(const std::string& path) const {
     std::ostringstream o;
     o << path;

@@ -9,6 +9,8 @@
 #include <cstdio>
 #include <map>
 
+#include "core/clock.hpp"
+
 namespace oomguard {
 
 MetricsWriter::MetricsWriter(Journal& journal, const Config::Metrics& settings)
@@ -218,7 +220,7 @@ Status MetricsWriter::write(const DaemonState& s) {
 
 void MetricsWriter::write_logged(const DaemonState& s) {
     if (!enabled()) return;
-    last_write_ = monotonic_now();
+    last_write_ = monotonic_clock().now();
     written_once_ = true;
     Status st = write(s);
     if (st) {
@@ -243,11 +245,11 @@ void MetricsWriter::write_logged(const DaemonState& s) {
 
 void MetricsWriter::on_state(const DaemonState& s) {
     if (!enabled()) return;
-    if (written_once_ && monotonic_now() - last_write_ < settings_.interval) return;
+    if (written_once_ && monotonic_clock().now() - last_write_ < settings_.interval) return;
     write_logged(s);
 }
 
-void MetricsWriter::on_trigger(const DaemonState& s, bool) { write_logged(s); }
+void MetricsWriter::on_trigger(const DaemonState& s, const TriggerReport&) { write_logged(s); }
 
 void MetricsWriter::on_config(const DaemonState& s, const Config& c) {
     if (c.metrics.textfile != settings_.textfile || c.metrics.interval != settings_.interval) {

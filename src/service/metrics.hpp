@@ -7,8 +7,10 @@
 #include <string>
 #include <vector>
 
+#include "config/config.hpp"
+#include "core/event_sink.hpp"
 #include "core/heaviest_source.hpp"
-#include "daemon.hpp"
+#include "service/journal.hpp"
 
 namespace oomguard {
 
@@ -20,7 +22,7 @@ public:
     void set_heaviest_source(HeaviestSource* source) { heaviest_ = source; }
 
     void on_state(const DaemonState& s) override;
-    void on_trigger(const DaemonState& s, bool ok) override;
+    void on_trigger(const DaemonState& s, const TriggerReport& t) override;
     void on_config(const DaemonState& s, const Config& c) override;
 
     // Renders and replaces the file now; no-op when no textfile is configured.

@@ -18,6 +18,7 @@
 
 #include "bus/bus_publisher.hpp"
 #include "bus/bus_thread.hpp"
+#include "core/clock.hpp"
 #include "daemon.hpp"
 #include "service/metrics.hpp"
 
@@ -84,13 +85,13 @@ public:
             auto f = split_tabs(pending_.substr(0, nl));
             pending_.erase(0, nl + 1);
             if (f.size() != 5) continue;
-            OomKillInfo k;
+            OomKill k;
             k.realtime_usec = realtime_usec();
             k.pid = std::stol(f[0]);
             k.task = f[1];
-            k.cgroup = f[2];
-            k.pod_namespace = f[3];
-            k.pod_name = f[4];
+            k.cgroup.path = f[2];
+            k.cgroup.pod_namespace = f[3];
+            k.cgroup.pod_name = f[4];
             daemon_.record_oom_kill(k);
         }
     }

@@ -19,6 +19,7 @@
 #include "bus/system_bus_address.hpp"
 #include "ctl/json_writer.hpp"
 #include "ctl/status_report.hpp"
+#include "daemon.hpp"
 #include "service/metrics.hpp"
 
 using namespace oomguard;
@@ -235,20 +236,19 @@ TEST(MetricsWriter, ReplacesTheFileAndNamesTheFailingPath) {
 
 TEST(DumpText, HasStateCountersVictimPodsAndConfig) {
     DaemonState s = sample_state();
+    OomKill& v = s.last_oom_kill;
+    v.pid = 77;
+    v.task = "stress";
+    v.cgroup.path = "/kubepods/pod1/c";
+    v.cgroup.pod_namespace = "team";
+    v.cgroup.pod_name = "web-1";
+    v.realtime_usec = 1700000000000000ull;
+    s.oom_kills_total = 2;
     Config c;
     DumpInput in(s, c);
     in.heaviest_available = true;
     in.heaviest = {
         {"/kubepods/pod1/c", "team", "web-1", "nginx", "burstable", 3ull << 30, 4ull << 30}};
-    OomVictim v;
-    v.pid = 77;
-    v.name = "stress";
-    v.cgroup = "/kubepods/pod1/c";
-    v.namespace_ = "team";
-    v.pod = "web-1";
-    v.realtime_usec = 1700000000000000ull;
-    in.last_victim = v;
-    in.kernel_oom_kills = 2;
     std::string d = render_dump(in);
     EXPECT_NE(d.find("State:                warning\n"), std::string::npos) << d;
     EXPECT_NE(d.find("Threshold:            500 MiB (524288000 B)\n"), std::string::npos) << d;

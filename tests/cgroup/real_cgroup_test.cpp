@@ -252,14 +252,15 @@ TEST(RealCgroups, KernelMemcgOomKillIsAttributedByTheKmsgReader) {
     EXPECT_EQ(ours->constraint, "CONSTRAINT_MEMCG");
     EXPECT_EQ(ours->task_memcg, t.kernel_path(ctr));
     EXPECT_GT(ours->rss_bytes, 8 * MiB);
-    OomKillInfo info = attribute_oom_kill(*ours, m);
+    OomKill kill = attribute_oom_kill(*ours, m);
+    const CgroupRef& info = kill.cgroup;
     EXPECT_EQ(info.pod_uid, pod_uid(5));
     EXPECT_EQ(info.pod_namespace, "batch");
     EXPECT_EQ(info.pod_name, "greedy");
     EXPECT_EQ(info.container_id, container_id(55));
     EXPECT_EQ(info.container_name, "eater");
     EXPECT_EQ(info.qos, "BestEffort");
-    EXPECT_TRUE(info.memcg);
+    EXPECT_TRUE(kill.memcg);
 }
 
 TEST(RealCgroups, KillContainerCgroupKillsExactlyItsProcesses) {
