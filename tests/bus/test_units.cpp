@@ -318,9 +318,9 @@ TEST(StatusReport, TextAndJson) {
     r.target_cgroup = "/kubepods/p";
     r.target_namespace = "ns";
     r.target_pod = "web";
-    r.victim.time_usec = 1000000000000000ull;
+    r.victim.realtime_usec = 1000000000000000ull;
     r.victim.pid = 5;
-    r.victim.name = "x";
+    r.victim.task = "x";
     r.last_error = "trigger failed";
     r.top = {{"/kubepods/p", "ns", "web", "", "guaranteed", 2ull << 30, 0}};
     const uint64_t now = 1000000000000000ull + 62'000'000ull;
