@@ -12,9 +12,10 @@ TARGET = os.path.join(HERE, "oomguard.prometheusrule.yaml")
 
 HEADER = """\
 # GENERATED from oomguard.rules.yml by gen-prometheusrule.py; do not edit.
-# kube-prometheus selects PrometheusRules by these labels (its Prometheus has
-# ruleSelector matchLabels prometheus: k8s, role: alert-rules); adjust them to
-# your Prometheus' ruleSelector.
+# Which PrometheusRules a Prometheus loads is its ruleSelector: current
+# kube-prometheus has ruleSelector: {} (all of them); older releases match the
+# labels prometheus: k8s, role: alert-rules below; kube-prometheus-stack (Helm)
+# matches release: <release name> unless ruleSelectorNilUsesHelmValues=false.
 apiVersion: monitoring.coreos.com/v1
 kind: PrometheusRule
 metadata:
