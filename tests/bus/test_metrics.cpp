@@ -183,8 +183,7 @@ TEST(Metrics, AReaderNeverSeesAHalfWrittenFile) {
         // Cheap checks on every read (a truncate-and-write writer fails them at
         // once); the full parse for each new version.
         bool complete =
-            text.rfind("# HELP oomguard_build_info ", 0) == 0 &&
-            count_of(text, "\n") == lines &&
+            text.rfind("# HELP oomguard_build_info ", 0) == 0 && count_of(text, "\n") == lines &&
             text.find("\noomguard_metrics_write_failures_total ") != std::string::npos &&
             text.back() == '\n';
         if (complete && !versions.count(text)) {
