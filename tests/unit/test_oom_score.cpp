@@ -11,7 +11,10 @@
 #include <filesystem>
 #include <fstream>
 
+#include "sensors/oom_predictor.hpp"
 #include "sensors/oom_score.hpp"
+
+#include <thread>
 
 namespace fs = std::filesystem;
 using namespace oomguard;
@@ -207,4 +210,39 @@ TEST(OomScoreScanner, RealProcPredictsOurVolunteer) {
     EXPECT_EQ(v->pid, child) << "predicted " << v->pid << " (" << v->comm << ", oom_score " << v->oom_score
                              << ") over " << s.stats().killable << " killable tasks";
     EXPECT_GT(s.stats().killable, 1u);
+}
+
+// The background predictor: scans only while active, publishes without the
+// reader ever blocking, and stops scanning when told.
+TEST(OomPredictor, ScansWhileActiveAndStopsWhenIdle) {
+    ProcTree p;
+    p.file("meminfo", "MemTotal: 4194304 kB\n");
+    p.task(300, 400, "web", "0::/kubepods.slice/kubepods-pod9.slice/cri-containerd-def.scope\n");
+    p.task(301, 900, "hog", kBestEffort, 1000);
+    OomPredictor pred(p.root.string(), std::chrono::milliseconds(20), std::chrono::seconds(1));
+    pred.start();
+    std::this_thread::sleep_for(std::chrono::milliseconds(60));
+    EXPECT_EQ(pred.scans(), 0u) << "scanned while inactive";
+    EXPECT_FALSE(pred.try_latest().has_value());
+    pred.set_active(true);
+    auto first = pred.wait_newer(Duration{0}, std::chrono::seconds(5));
+    ASSERT_TRUE(first.has_value());
+    EXPECT_EQ(first->victim.pid, 301);
+    EXPECT_EQ(first->victim.comm, "hog");
+    // A change on disk shows up in a later scan.
+    p.task(302, 1200, "leak", kBestEffort, 1000);
+    auto later = pred.wait_newer(first->at, std::chrono::seconds(5));
+    ASSERT_TRUE(later.has_value());
+    auto newest = pred.wait_newer(later->at, std::chrono::seconds(5));
+    ASSERT_TRUE(newest.has_value());
+    EXPECT_EQ(newest->victim.pid, 302);
+    pred.set_active(false);
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));  // a scan in flight may finish
+    uint64_t n = pred.scans();
+    std::this_thread::sleep_for(std::chrono::milliseconds(120));
+    EXPECT_EQ(pred.scans(), n) << "kept scanning after set_active(false)";
+    auto last = pred.try_latest();
+    ASSERT_TRUE(last.has_value());
+    EXPECT_EQ(last->victim.pid, 302);
+    pred.stop();
 }
