@@ -15,21 +15,28 @@ namespace fs = std::filesystem;
 
 const char* to_string(AuditKind k) {
     switch (k) {
-        case AuditKind::CriticalAdj: return "critical-oom-score-adj";
-        case AuditKind::CriticalOutranksPods: return "critical-outranks-pods";
-        case AuditKind::NoAllocatable: return "no-allocatable";
-        case AuditKind::AllocatableIsAll: return "allocatable-is-memtotal";
-        case AuditKind::OomGroupOff: return "oom-group-off";
-        case AuditKind::PanicOnOom: return "panic-on-oom";
+        case AuditKind::CriticalAdj:
+            return "critical-oom-score-adj";
+        case AuditKind::CriticalOutranksPods:
+            return "critical-outranks-pods";
+        case AuditKind::NoAllocatable:
+            return "no-allocatable";
+        case AuditKind::AllocatableIsAll:
+            return "allocatable-is-memtotal";
+        case AuditKind::OomGroupOff:
+            return "oom-group-off";
+        case AuditKind::PanicOnOom:
+            return "panic-on-oom";
     }
     return "unknown";
 }
 
 bool is_critical_comm(const std::string& comm) {
-    static const char* const names[] = {"kubelet",     "containerd", "crio",        "cri-o",
-                                        "dockerd",     "systemd-journal", "dbus-daemon", "dbus-broker",
-                                        "sshd",        "oomguard"};
-    return std::any_of(std::begin(names), std::end(names), [&](const char* n) { return comm == n; });
+    static const char* const names[] = {"kubelet", "containerd",      "crio",        "cri-o",
+                                        "dockerd", "systemd-journal", "dbus-daemon", "dbus-broker",
+                                        "sshd",    "oomguard"};
+    return std::any_of(std::begin(names), std::end(names),
+                       [&](const char* n) { return comm == n; });
 }
 
 std::string unit_of_cgroup(const std::string& cgroup) {
@@ -46,55 +53,66 @@ std::vector<AuditFinding> audit_node(const AuditFacts& f) {
     std::vector<AuditFinding> out;
     for (const AuditTask& t : f.critical) {
         const std::string unit = unit_of_cgroup(t.cgroup);
-        const std::string who = t.comm + " (pid " + std::to_string(t.pid) + (unit.empty() ? "" : ", " + unit) + ")";
+        const std::string who =
+            t.comm + " (pid " + std::to_string(t.pid) + (unit.empty() ? "" : ", " + unit) + ")";
         const std::string fix =
-            unit.empty() ? "start " + t.comm + " with oom_score_adj -999 (as kubelet does for itself)"
-                         : "set OOMScoreAdjust=-999 in a drop-in: systemctl edit " + unit +
-                               ", [Service] OOMScoreAdjust=-999, then restart it";
+            unit.empty()
+                ? "start " + t.comm + " with oom_score_adj -999 (as kubelet does for itself)"
+                : "set OOMScoreAdjust=-999 in a drop-in: systemctl edit " + unit +
+                      ", [Service] OOMScoreAdjust=-999, then restart it";
         const std::string key = unit.empty() ? t.comm : unit;
         if (t.oom_score_adj > -999)
-            out.push_back({AuditKind::CriticalAdj, who,
-                           who + " has oom_score_adj " + std::to_string(t.oom_score_adj) +
-                               " (above -999): the kernel may kill it before Guaranteed pods (-997)",
-                           fix, key});
+            out.push_back(
+                {AuditKind::CriticalAdj, who,
+                 who + " has oom_score_adj " + std::to_string(t.oom_score_adj) +
+                     " (above -999): the kernel may kill it before Guaranteed pods (-997)",
+                 fix, key});
         if (f.have_pod_tasks && t.oom_score > f.max_pod_score)
             out.push_back({AuditKind::CriticalOutranksPods, who,
-                           who + " has oom_score " + std::to_string(t.oom_score) + ", above every pod's (highest " +
-                               std::to_string(f.max_pod_score) +
-                               "): the kernel's OOM killer, and oomguard's sysrq trigger, would kill it first",
+                           who + " has oom_score " + std::to_string(t.oom_score) +
+                               ", above every pod's (highest " + std::to_string(f.max_pod_score) +
+                               "): the kernel's OOM killer, and oomguard's sysrq trigger, would "
+                               "kill it first",
                            fix, key});
     }
     if (f.kubepods_found && f.kubepods_limit_known) {
         if (!f.kubepods_limit)
             out.push_back({AuditKind::NoAllocatable, f.kubepods,
                            f.kubepods +
-                               " has no memory limit: kubelet does not enforce node allocatable for pods, so pods "
+                               " has no memory limit: kubelet does not enforce node allocatable "
+                               "for pods, so pods "
                                "can take the memory the kubelet, the runtime and the system need",
-                           "run kubelet with --enforce-node-allocatable=pods and --kube-reserved/--system-reserved "
+                           "run kubelet with --enforce-node-allocatable=pods and "
+                           "--kube-reserved/--system-reserved "
                            "(or kubeReserved/systemReserved in its config file)",
                            f.kubepods});
         else if (f.mem_total > 0 && *f.kubepods_limit >= f.mem_total / 100 * 98)
             out.push_back({AuditKind::AllocatableIsAll, f.kubepods,
                            f.kubepods + " is limited to " + format_bytes(*f.kubepods_limit) + ", " +
                                std::to_string(*f.kubepods_limit * 100 / f.mem_total) +
-                               "% of MemTotal: node allocatable is enforced but reserves nothing for the system",
-                           "set kubeReserved/systemReserved (memory) in kubelet's config", f.kubepods});
+                               "% of MemTotal: node allocatable is enforced but reserves nothing "
+                               "for the system",
+                           "set kubeReserved/systemReserved (memory) in kubelet's config",
+                           f.kubepods});
     }
     if (f.cgroup_v2 && f.containers_without_oom_group > 0) {
         std::string eg;
         for (const auto& p : f.oom_group_examples) eg += (eg.empty() ? "" : ", ") + p;
-        out.push_back({AuditKind::OomGroupOff, "memory.oom.group",
-                       std::to_string(f.containers_without_oom_group) + " of " + std::to_string(f.containers) +
-                           " container cgroups have memory.oom.group 0 (e.g. " + eg +
-                           "): an OOM kill takes one task and leaves the rest of the container running",
-                       "turn off kubelet's singleProcessOOMKill (the default on cgroup v2 is a group kill)",
-                       "memory.oom.group"});
+        out.push_back(
+            {AuditKind::OomGroupOff, "memory.oom.group",
+             std::to_string(f.containers_without_oom_group) + " of " +
+                 std::to_string(f.containers) +
+                 " container cgroups have memory.oom.group 0 (e.g. " + eg +
+                 "): an OOM kill takes one task and leaves the rest of the container running",
+             "turn off kubelet's singleProcessOOMKill (the default on cgroup v2 is a group kill)",
+             "memory.oom.group"});
     }
     if (f.panic_on_oom > 0)
-        out.push_back({AuditKind::PanicOnOom, "vm.panic_on_oom",
-                       "vm.panic_on_oom is " + std::to_string(f.panic_on_oom) +
-                           ": an OOM, and oomguard's sysrq 'f', panics the node instead of killing one task",
-                       "sysctl -w vm.panic_on_oom=0 (and in /etc/sysctl.d/)", "vm.panic_on_oom"});
+        out.push_back(
+            {AuditKind::PanicOnOom, "vm.panic_on_oom",
+             "vm.panic_on_oom is " + std::to_string(f.panic_on_oom) +
+                 ": an OOM, and oomguard's sysrq 'f', panics the node instead of killing one task",
+             "sysctl -w vm.panic_on_oom=0 (and in /etc/sysctl.d/)", "vm.panic_on_oom"});
     return out;
 }
 
@@ -117,15 +135,16 @@ std::string first_line(std::string s) {
 
 }  // namespace
 
-AuditFacts gather_audit_facts(const std::string& proc_root, const std::string& kubepods_dir, bool cgroup_v2,
-                              uint64_t mem_total) {
+AuditFacts gather_audit_facts(const std::string& proc_root, const std::string& kubepods_dir,
+                              bool cgroup_v2, uint64_t mem_total) {
     AuditFacts f;
     f.mem_total = mem_total;
     f.cgroup_v2 = cgroup_v2;
     std::error_code ec;
     for (const auto& e : fs::directory_iterator(proc_root, ec)) {
         const std::string name = e.path().filename().string();
-        if (name.empty() || !std::all_of(name.begin(), name.end(), [](char c) { return c >= '0' && c <= '9'; }))
+        if (name.empty() ||
+            !std::all_of(name.begin(), name.end(), [](char c) { return c >= '0' && c <= '9'; }))
             continue;
         std::string text;
         if (!read_small(e.path() / "oom_score", text)) continue;  // exited
@@ -191,8 +210,8 @@ AuditFacts gather_audit_facts(const std::string& proc_root, const std::string& k
         }
         if (f.kubepods_found && cgroup_v2) {
             // Containers sit two or three levels down (kubepods[/qos]/pod/container).
-            for (auto it = fs::recursive_directory_iterator(kubepods_dir, ec); !ec && it != fs::end(it);
-                 it.increment(ec)) {
+            for (auto it = fs::recursive_directory_iterator(kubepods_dir, ec);
+                 !ec && it != fs::end(it); it.increment(ec)) {
                 if (it.depth() > 2) {
                     it.disable_recursion_pending();
                     continue;
@@ -208,7 +227,8 @@ AuditFacts gather_audit_facts(const std::string& proc_root, const std::string& k
                 if (read_small(it->path() / "memory.oom.group", text) && first_line(text) == "0") {
                     ++f.containers_without_oom_group;
                     if (f.oom_group_examples.size() < 3)
-                        f.oom_group_examples.push_back(fs::relative(it->path(), kubepods_dir).string());
+                        f.oom_group_examples.push_back(
+                            fs::relative(it->path(), kubepods_dir).string());
                 }
             }
         }

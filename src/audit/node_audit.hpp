@@ -47,23 +47,24 @@ struct AuditFacts {
     uint32_t containers = 0;
     uint32_t containers_without_oom_group = 0;
     std::vector<std::string> oom_group_examples;
-    int panic_on_oom = 0;  // vm.panic_on_oom; -1 unknown
+    int panic_on_oom = 0;             // vm.panic_on_oom; -1 unknown
     std::vector<std::string> errors;  // what could not be read (the audit goes on)
 };
 
 enum class AuditKind {
-    CriticalAdj,          // oom_score_adj > -999 on a critical service
-    CriticalOutranksPods, // its oom_score beats every pod task's
-    NoAllocatable,        // kubepods has no memory limit
-    AllocatableIsAll,     // kubepods' limit is >= 98 % of MemTotal
-    OomGroupOff,          // v2 containers with memory.oom.group 0
-    PanicOnOom,           // vm.panic_on_oom != 0
+    CriticalAdj,           // oom_score_adj > -999 on a critical service
+    CriticalOutranksPods,  // its oom_score beats every pod task's
+    NoAllocatable,         // kubepods has no memory limit
+    AllocatableIsAll,      // kubepods' limit is >= 98 % of MemTotal
+    OomGroupOff,           // v2 containers with memory.oom.group 0
+    PanicOnOom,            // vm.panic_on_oom != 0
 };
 const char* to_string(AuditKind k);  // "critical-oom-score-adj", ...
 
 struct AuditFinding {
     AuditKind kind;
-    std::string subject;  // what it is about: "containerd (pid 412)", "kubepods.slice", "vm.panic_on_oom"
+    std::string
+        subject;  // what it is about: "containerd (pid 412)", "kubepods.slice", "vm.panic_on_oom"
     std::string message;  // what is wrong, in a sentence
     std::string fix;      // what to do about it
     std::string key() const { return std::string(to_string(kind)) + ":" + subject_key; }
@@ -79,8 +80,8 @@ std::vector<AuditFinding> audit_node(const AuditFacts& facts);
 
 // Reads the facts: tasks under <proc_root>, kubepods at <kubepods_dir> (an
 // absolute path, "" when there is none; `cgroup_v2` says which files to read).
-AuditFacts gather_audit_facts(const std::string& proc_root, const std::string& kubepods_dir, bool cgroup_v2,
-                              uint64_t mem_total);
+AuditFacts gather_audit_facts(const std::string& proc_root, const std::string& kubepods_dir,
+                              bool cgroup_v2, uint64_t mem_total);
 
 // Once per finding: which of `now` are new since the last call (a finding that
 // went away and came back is new again).

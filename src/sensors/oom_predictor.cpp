@@ -7,7 +7,8 @@
 
 namespace oomguard {
 
-OomPredictor::OomPredictor(std::string proc_root, Duration period, Duration budget, const Clock& clock)
+OomPredictor::OomPredictor(std::string proc_root, Duration period, Duration budget,
+                           const Clock& clock)
     : scanner_(std::move(proc_root), clock), period_(period), budget_(budget), clock_(clock) {}
 
 OomPredictor::~OomPredictor() { stop(); }

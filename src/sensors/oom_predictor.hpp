@@ -23,12 +23,13 @@ struct Prediction {
     PredictedVictim victim;  // pid 0: no killable task seen
     Duration at{0};          // monotonic time of the scan
     OomScanStats stats;
-    std::string error;       // the last scan's error ("" when it worked)
+    std::string error;  // the last scan's error ("" when it worked)
 };
 
 class OomPredictor {
 public:
-    OomPredictor(std::string proc_root, Duration period, Duration budget, const Clock& clock = monotonic_clock());
+    OomPredictor(std::string proc_root, Duration period, Duration budget,
+                 const Clock& clock = monotonic_clock());
     ~OomPredictor();
     OomPredictor(const OomPredictor&) = delete;
     OomPredictor& operator=(const OomPredictor&) = delete;

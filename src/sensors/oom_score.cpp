@@ -8,6 +8,8 @@
 #include <charconv>
 #include <cstdio>
 
+#include "util/lines.hpp"
+
 namespace oomguard {
 
 namespace {
@@ -25,7 +27,8 @@ ssize_t read_at(int dirfd, const char* path, char* buf, size_t size) {
 
 std::string_view trim(std::string_view s) {
     while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-    while (!s.empty() && (s.back() == '\n' || s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+    while (!s.empty() && (s.back() == '\n' || s.back() == ' ' || s.back() == '\t'))
+        s.remove_suffix(1);
     return s;
 }
 
@@ -39,17 +42,14 @@ bool to_int(std::string_view s, T& out) {
 
 // The value in kB of "<key>:   123 kB" in a status/meminfo text; false if absent.
 bool kb_field(std::string_view text, std::string_view key, uint64_t& out) {
-    size_t pos = 0;
-    while (pos < text.size()) {
-        size_t end = text.find('\n', pos);
-        if (end == std::string_view::npos) end = text.size();
-        std::string_view line = text.substr(pos, end - pos);
-        if (line.size() > key.size() && line.substr(0, key.size()) == key && line[key.size()] == ':') {
+    std::string_view rest = text, line;
+    while (next_line(rest, line)) {
+        if (line.size() > key.size() && line.substr(0, key.size()) == key &&
+            line[key.size()] == ':') {
             std::string_view v = trim(line.substr(key.size() + 1));
             if (v.size() > 3 && v.substr(v.size() - 3) == " kB") v.remove_suffix(3);
             return to_int(v, out);
         }
-        pos = end + 1;
     }
     return false;
 }
@@ -87,11 +87,13 @@ Result<int64_t> parse_oom_score(std::string_view text) {
     return v;
 }
 
-Result<int64_t> badness_from_status(std::string_view status, int oom_score_adj, uint64_t total_pages,
-                                    uint64_t page_size) {
-    if (page_size < 1024 || page_size % 1024 != 0) return Error::logic("page size not a multiple of 1 KiB");
+Result<int64_t> badness_from_status(std::string_view status, int oom_score_adj,
+                                    uint64_t total_pages, uint64_t page_size) {
+    if (page_size < 1024 || page_size % 1024 != 0)
+        return Error::logic("page size not a multiple of 1 KiB");
     uint64_t rss = 0, swap = 0, pte = 0;
-    if (!kb_field(status, "VmRSS", rss)) return Error::logic("status: no VmRSS (a kernel thread or a zombie)");
+    if (!kb_field(status, "VmRSS", rss))
+        return Error::logic("status: no VmRSS (a kernel thread or a zombie)");
     (void)kb_field(status, "VmSwap", swap);  // absent without CONFIG_SWAP
     (void)kb_field(status, "VmPTE", pte);
     const uint64_t page_kb = page_size / 1024;
@@ -113,7 +115,8 @@ Result<uint64_t> parse_stat_starttime(std::string_view stat) {
         if (end == std::string_view::npos) end = rest.size();
         if (pos < end && ++field == 22) {
             uint64_t v = 0;
-            if (!to_int(rest.substr(pos, end - pos), v)) return Error::logic("stat: starttime not a number");
+            if (!to_int(rest.substr(pos, end - pos), v))
+                return Error::logic("stat: starttime not a number");
             return v;
         }
         pos = end;
@@ -125,17 +128,13 @@ Result<std::string> parse_proc_cgroup(std::string_view text) {
     // The memory controller's hierarchy is where the kernel accounts the task
     // (and what its OOM report names): v1's "memory" line when memory is on v1
     // (hybrid hosts), else the v2 line "0::<path>".
-    std::string_view v1_memory, v2;
-    size_t pos = 0;
-    while (pos < text.size()) {
-        size_t end = text.find('\n', pos);
-        if (end == std::string_view::npos) end = text.size();
-        std::string_view line = text.substr(pos, end - pos);
-        pos = end + 1;
+    std::string_view v1_memory, v2, rest = text, line;
+    while (next_line(rest, line)) {
         size_t a = line.find(':');
         size_t b = a == std::string_view::npos ? a : line.find(':', a + 1);
         if (b == std::string_view::npos) continue;
-        std::string_view id = line.substr(0, a), ctrls = line.substr(a + 1, b - a - 1), path = line.substr(b + 1);
+        std::string_view id = line.substr(0, a), ctrls = line.substr(a + 1, b - a - 1),
+                         path = line.substr(b + 1);
         if (path.empty() || path.front() != '/') continue;
         if (id == "0" && ctrls.empty()) {
             v2 = path;
@@ -225,9 +224,10 @@ Result<PredictedVictim> OomScoreScanner::scan(Duration budget) {
             int adj = 0;
             std::snprintf(path, sizeof path, "%d/status", t.pid);
             ssize_t s = read_at(procfd, path, status, sizeof status);
-            if (a > 0 && to_int(std::string_view(buf, static_cast<size_t>(a)), adj) && s > 0 && total_pages > 0) {
-                auto b = badness_from_status(std::string_view(status, static_cast<size_t>(s)), adj, total_pages,
-                                             page_size);
+            if (a > 0 && to_int(std::string_view(buf, static_cast<size_t>(a)), adj) && s > 0 &&
+                total_pages > 0) {
+                auto b = badness_from_status(std::string_view(status, static_cast<size_t>(s)), adj,
+                                             total_pages, page_size);
                 if (b) t.badness = *b;
             }
             std::snprintf(path, sizeof path, "%d/stat", t.pid);

@@ -30,9 +30,9 @@ namespace oomguard {
 // One task's standing, as the scan read it.
 struct TaskScore {
     int32_t pid = 0;
-    int64_t oom_score = 0;      // /proc/<pid>/oom_score
-    int64_t badness = -1;       // kernel points from /proc/<pid>/status; -1: not read
-    uint64_t start_ticks = 0;   // /proc/<pid>/stat field 22 (ties: the later wins)
+    int64_t oom_score = 0;     // /proc/<pid>/oom_score
+    int64_t badness = -1;      // kernel points from /proc/<pid>/status; -1: not read
+    uint64_t start_ticks = 0;  // /proc/<pid>/stat field 22 (ties: the later wins)
 };
 
 // The kernel's choice among `tasks`: highest oom_score, then highest badness

@@ -64,7 +64,8 @@ TEST(NodeAudit, CriticalServiceAboveMinus999) {
     auto v = audit_node(f);
     ASSERT_EQ(v.size(), 1u);
     EXPECT_EQ(v[0].kind, AuditKind::CriticalAdj);
-    EXPECT_NE(v[0].message.find("containerd (pid 412, containerd.service) has oom_score_adj 0"), std::string::npos)
+    EXPECT_NE(v[0].message.find("containerd (pid 412, containerd.service) has oom_score_adj 0"),
+              std::string::npos)
         << v[0].message;
     EXPECT_NE(v[0].fix.find("OOMScoreAdjust=-999"), std::string::npos);
     EXPECT_NE(v[0].fix.find("systemctl edit containerd.service"), std::string::npos);
@@ -144,18 +145,23 @@ TEST(NodeAudit, GathersFactsFromProcAndCgroupTrees) {
     t.task(500, "sshd", -1000, 0, "/system.slice/ssh.service");
     t.task(600, "bash", 0, 650, "/user.slice/user-0.slice/session-1.scope");  // not critical
     t.task(900, "hog", 1000, 600,
-           "/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod1.slice/cri-containerd-aa.scope");
+           "/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod1.slice/"
+           "cri-containerd-aa.scope");
     t.task(901, "kubelet", 1000, 900,  // named like kubelet, but in a pod
-           "/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod1.slice/cri-containerd-bb.scope");
+           "/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod1.slice/"
+           "cri-containerd-bb.scope");
     t.file("proc/sys/vm/panic_on_oom", "0\n");
     const std::string kp = "cg/kubepods.slice";
     t.file(kp + "/memory.max", "max\n");
-    t.file(kp + "/kubepods-besteffort.slice/kubepods-besteffort-pod1.slice/cri-containerd-aa.scope/memory.oom.group",
+    t.file(kp + "/kubepods-besteffort.slice/kubepods-besteffort-pod1.slice/cri-containerd-aa.scope/"
+                "memory.oom.group",
            "1\n");
-    t.file(kp + "/kubepods-besteffort.slice/kubepods-besteffort-pod1.slice/cri-containerd-bb.scope/memory.oom.group",
+    t.file(kp + "/kubepods-besteffort.slice/kubepods-besteffort-pod1.slice/cri-containerd-bb.scope/"
+                "memory.oom.group",
            "0\n");
     t.file(kp + "/kubepods-pod2.slice/cri-containerd-cc.scope/memory.oom.group", "0\n");
-    AuditFacts f = gather_audit_facts((t.root / "proc").string(), (t.root / kp).string(), true, 16ull << 30);
+    AuditFacts f =
+        gather_audit_facts((t.root / "proc").string(), (t.root / kp).string(), true, 16ull << 30);
     EXPECT_TRUE(f.errors.empty());
     ASSERT_EQ(f.critical.size(), 3u);  // kubelet, containerd, sshd; not the pod's "kubelet"
     EXPECT_TRUE(f.have_pod_tasks);
@@ -179,13 +185,15 @@ TEST(NodeAudit, GathersFactsFromProcAndCgroupTrees) {
 TEST(NodeAudit, GathersV1LimitsAndSurvivesAMissingTree) {
     Tree t;
     t.file("cg/kubepods/memory.limit_in_bytes", "9223372036854771712\n");  // v1 "unlimited"
-    AuditFacts f = gather_audit_facts((t.root / "none").string(), (t.root / "cg/kubepods").string(), false, 1ull << 34);
+    AuditFacts f = gather_audit_facts((t.root / "none").string(), (t.root / "cg/kubepods").string(),
+                                      false, 1ull << 34);
     EXPECT_FALSE(f.errors.empty());  // the missing proc root is named
     EXPECT_EQ(f.panic_on_oom, -1);
     EXPECT_TRUE(f.kubepods_limit_known);
     EXPECT_FALSE(f.kubepods_limit.has_value());
     t.file("cg/kubepods/memory.limit_in_bytes", "8589934592\n");
-    f = gather_audit_facts((t.root / "none").string(), (t.root / "cg/kubepods").string(), false, 1ull << 34);
+    f = gather_audit_facts((t.root / "none").string(), (t.root / "cg/kubepods").string(), false,
+                           1ull << 34);
     ASSERT_TRUE(f.kubepods_limit.has_value());
     EXPECT_EQ(*f.kubepods_limit, 8589934592u);
 }

@@ -10,11 +10,10 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <thread>
 
 #include "sensors/oom_predictor.hpp"
 #include "sensors/oom_score.hpp"
-
-#include <thread>
 
 namespace fs = std::filesystem;
 using namespace oomguard;
@@ -33,21 +32,24 @@ struct ProcTree {
         std::ofstream(root / rel) << text;
     }
     // A task with the files the scanner reads.
-    void task(int pid, int64_t score, const std::string& comm, const std::string& cgroup, int adj = 0,
-              uint64_t rss_kb = 1024, uint64_t start = 100) {
+    void task(int pid, int64_t score, const std::string& comm, const std::string& cgroup,
+              int adj = 0, uint64_t rss_kb = 1024, uint64_t start = 100) {
         std::string d = std::to_string(pid) + "/";
         file(d + "oom_score", std::to_string(score) + "\n");
         file(d + "oom_score_adj", std::to_string(adj) + "\n");
         file(d + "comm", comm + "\n");
         file(d + "cgroup", cgroup);
-        file(d + "status", "Name:\t" + comm + "\nVmRSS:\t" + std::to_string(rss_kb) + " kB\nVmSwap:\t0 kB\nVmPTE:\t40 kB\n");
-        file(d + "stat", std::to_string(pid) + " (" + comm + ") S 1 1 1 0 -1 4194304 0 0 0 0 0 0 0 0 20 0 1 0 " +
+        file(d + "status", "Name:\t" + comm + "\nVmRSS:\t" + std::to_string(rss_kb) +
+                               " kB\nVmSwap:\t0 kB\nVmPTE:\t40 kB\n");
+        file(d + "stat", std::to_string(pid) + " (" + comm +
+                             ") S 1 1 1 0 -1 4194304 0 0 0 0 0 0 0 0 20 0 1 0 " +
                              std::to_string(start) + " 1000 10\n");
     }
 };
 
 const std::string kBestEffort =
-    "0::/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod1234.slice/cri-containerd-abc.scope\n";
+    "0::/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod1234.slice/"
+    "cri-containerd-abc.scope\n";
 
 // A clock that moves 1 ms each time it is read, so a budget runs out after a
 // known number of readings.
@@ -90,8 +92,8 @@ TEST(OomScoreParsers, Score) {
 
 TEST(OomScoreParsers, BadnessIsTheKernelsFormula) {
     // rss 400 MiB + swap 8 MiB + page tables 800 kB, adj 1000, RAM+swap 4 GiB in 4 KiB pages.
-    auto b = badness_from_status("Name:\thog\nVmRSS:\t  409600 kB\nVmSwap:\t8192 kB\nVmPTE:\t800 kB\n", 1000,
-                                 1048576, 4096);
+    auto b = badness_from_status(
+        "Name:\thog\nVmRSS:\t  409600 kB\nVmSwap:\t8192 kB\nVmPTE:\t800 kB\n", 1000, 1048576, 4096);
     ASSERT_TRUE(b.ok()) << b.error().message;
     EXPECT_EQ(*b, 102400 + 2048 + 200 + 1000 * 1048);
     auto neg = badness_from_status("VmRSS:\t4096 kB\n", -997, 1048576, 4096);
@@ -100,7 +102,8 @@ TEST(OomScoreParsers, BadnessIsTheKernelsFormula) {
 }
 
 TEST(OomScoreParsers, StarttimeSurvivesSpacesAndParensInComm) {
-    auto st = parse_stat_starttime("4242 (a b) c) S 1 1 1 0 -1 4194304 0 0 0 0 0 0 0 0 20 0 1 0 777 1000 10\n");
+    auto st = parse_stat_starttime(
+        "4242 (a b) c) S 1 1 1 0 -1 4194304 0 0 0 0 0 0 0 0 20 0 1 0 777 1000 10\n");
     ASSERT_TRUE(st.ok()) << st.error().message;
     EXPECT_EQ(*st, 777u);
     EXPECT_FALSE(parse_stat_starttime("4242 (x) S 1 2 3\n").ok());
@@ -109,24 +112,29 @@ TEST(OomScoreParsers, StarttimeSurvivesSpacesAndParensInComm) {
 
 TEST(OomScoreParsers, CgroupV2HybridAndV1) {
     EXPECT_EQ(*parse_proc_cgroup(kBestEffort),
-              "/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod1234.slice/cri-containerd-abc.scope");
+              "/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod1234.slice/"
+              "cri-containerd-abc.scope");
     // Hybrid: memory on v1, the v2 line names the unified tree without memory.
-    EXPECT_EQ(*parse_proc_cgroup("12:memory:/kubepods/besteffort/podX/cid\n3:cpu,cpuacct:/kubepods\n0::/init.scope\n"),
-              "/kubepods/besteffort/podX/cid");
-    EXPECT_EQ(*parse_proc_cgroup("5:cpuset:/\n7:blkio,memory:/system.slice/x.service\n"), "/system.slice/x.service");
+    EXPECT_EQ(
+        *parse_proc_cgroup(
+            "12:memory:/kubepods/besteffort/podX/cid\n3:cpu,cpuacct:/kubepods\n0::/init.scope\n"),
+        "/kubepods/besteffort/podX/cid");
+    EXPECT_EQ(*parse_proc_cgroup("5:cpuset:/\n7:blkio,memory:/system.slice/x.service\n"),
+              "/system.slice/x.service");
     EXPECT_FALSE(parse_proc_cgroup("garbage\n").ok());
     EXPECT_FALSE(parse_proc_cgroup("").ok());
 }
 
 TEST(OomScoreScanner, PicksTheKillableTaskWithTheHighestScore) {
     ProcTree p;
-    p.task(1, 0, "systemd", "0::/init.scope\n");                                  // init: unkillable
-    p.task(2, 0, "kthreadd", "0::/\n");                                           // kernel thread
-    p.task(400, 0, "kubelet", "0::/system.slice/kubelet.service\n", -1000);       // -1000
+    p.task(1, 0, "systemd", "0::/init.scope\n");                             // init: unkillable
+    p.task(2, 0, "kthreadd", "0::/\n");                                      // kernel thread
+    p.task(400, 0, "kubelet", "0::/system.slice/kubelet.service\n", -1000);  // -1000
     p.task(500, 120, "containerd", "0::/system.slice/containerd.service\n", -999);
     p.task(900, 1100, "hog", kBestEffort, 1000);
-    p.task(901, 680, "web", "0::/kubepods.slice/kubepods-pod9.slice/cri-containerd-def.scope\n", -997);
-    p.file("self/oom_score", "5\n");     // not a pid directory
+    p.task(901, 680, "web", "0::/kubepods.slice/kubepods-pod9.slice/cri-containerd-def.scope\n",
+           -997);
+    p.file("self/oom_score", "5\n");  // not a pid directory
     p.file("meminfo", "MemTotal: 4194304 kB\n");
     fs::create_directories(p.root / "777");  // exited between readdir and open
     OomScoreScanner s(p.root.string());
@@ -207,8 +215,9 @@ TEST(OomScoreScanner, RealProcPredictsOurVolunteer) {
     kill(child, SIGKILL);
     waitpid(child, nullptr, 0);
     ASSERT_TRUE(v.ok()) << v.error().message;
-    EXPECT_EQ(v->pid, child) << "predicted " << v->pid << " (" << v->comm << ", oom_score " << v->oom_score
-                             << ") over " << s.stats().killable << " killable tasks";
+    EXPECT_EQ(v->pid, child) << "predicted " << v->pid << " (" << v->comm << ", oom_score "
+                             << v->oom_score << ") over " << s.stats().killable
+                             << " killable tasks";
     EXPECT_GT(s.stats().killable, 1u);
 }
 
