@@ -25,7 +25,8 @@ LAYERS = {
     "config": ["sensors", "core", "util"],
     "actions": ["core", "util"],
     "cgroup": ["config", "sensors", "core", "util"],
-    "service": ["config", "core", "util"],
+    "audit": ["sensors", "core", "util"],
+    "service": ["config", "sensors", "core", "util"],
     "bus": ["config", "core", "util"],
     "ctl": ["bus", "core", "util"],
 }
