@@ -146,13 +146,13 @@ void OomReporter::dispatch(short) {
 void OomReporter::drain() {
     if (!kmsg_.is_open()) return;
     events_.clear();
-    kmsg_.read_available([&](const KmsgRecord& r) {
+    auto read = kmsg_.read_available([&](const KmsgRecord& r) {
         bool was_pending = assembler_.pending();
         assembler_.feed(r, events_);
         if (assembler_.pending() && !was_pending) pending_since_ = monotonic_now();
     });
-    if (!kmsg_.is_open() && kmsg_.error() != kmsg_error_) {
-        kmsg_error_ = kmsg_.error();
+    if (!read && read.error().message != kmsg_error_) {
+        kmsg_error_ = read.error().message;
         daemon_.journal().log(
             Event::Info, LOG_WARNING,
             "stopped reading the kernel's OOM reports, victims will not be named: " + kmsg_error_,
