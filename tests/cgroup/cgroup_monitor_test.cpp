@@ -9,6 +9,7 @@
 #include <algorithm>
 
 #include "fixture.hpp"
+#include "tick_clock.hpp"
 
 using namespace oomguard;
 using namespace oomguard::test;
@@ -384,11 +385,43 @@ TEST(CgroupMonitor, TinyBudgetStillMakesProgressRoundRobin) {
     auto r = m.ranked();
     ASSERT_EQ(r.size(), 100u);  // every pod was read at least once
     EXPECT_EQ(r[0].pod_uid, pod_uid(99));
-    // A budget that suffices reads them all.
-    auto full = m.refresh(std::chrono::seconds(5));
+    // A budget that suffices reads them all. On a clock that stands still the
+    // budget is never used up, however slow the machine (was: the real clock).
+    ManualClock still;
+    CgroupMonitor calm(still);
+    ASSERT_TRUE(calm.configure(s));
+    auto full = calm.refresh(std::chrono::seconds(5));
     EXPECT_EQ(full.read, 100u);
     EXPECT_EQ(full.stale, 0u);
     EXPECT_FALSE(full.deadline_hit);
+    EXPECT_EQ(full.elapsed, Duration(0));
+}
+
+// The budget on a clock that ticks 1 us per reading: exactly how far a refresh
+// gets is known. Reading 1 is the start (deadline 1 + 20 us), reading 2 the
+// restructure's stamp; the usage loop reads the clock once per cgroup after the
+// 8 previously heaviest and the first 8 others, and stops at the reading of 21 us.
+TEST(CgroupMonitor, RefreshBudgetIsExactOnATickingClock) {
+    TempDir t;
+    FakeCgroupFs fs(t / "cg", CgroupVersion::V2);
+    fs.cgroup("kubepods", 0);
+    for (unsigned i = 0; i < 100; ++i) fs.cgroup("kubepods/pod" + pod_uid(i), (i + 1) * MiB);
+    TickClock tick(std::chrono::microseconds(1));
+    CgroupMonitor m(tick);
+    CgroupMonitor::Settings s;
+    s.cgroup_root = t / "cg";
+    ASSERT_TRUE(m.configure(s));
+    auto st = m.refresh(std::chrono::microseconds(20));
+    EXPECT_TRUE(st.restructured);
+    EXPECT_TRUE(st.deadline_hit);
+    EXPECT_EQ(st.read, 8u + 8u + 18u);  // head, the first 8 others, then readings 3..20
+    EXPECT_EQ(st.stale, 100u - st.read);
+    EXPECT_EQ(st.stat_read, 8u);  // the top is exact even past the deadline
+    // The next refresh goes on where this one stopped (round-robin), no restructure.
+    auto again = m.refresh(std::chrono::microseconds(20));
+    EXPECT_FALSE(again.restructured);
+    EXPECT_EQ(again.read, 8u + 8u + 19u);  // one clock reading fewer: no restructure stamp
+    EXPECT_EQ(again.elapsed, std::chrono::microseconds(20 + 1));  // and the closing reading
 }
 
 TEST(CgroupMonitor, AllocatableCheck) {
