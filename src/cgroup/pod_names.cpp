@@ -6,6 +6,8 @@
 #include <cstdio>
 #include <memory>
 
+#include "cgroup/runtime_state.hpp"
+
 namespace oomguard {
 namespace {
 
@@ -19,13 +21,6 @@ bool split3(std::string_view s, std::string_view out[3]) {
     out[1] = s.substr(a + 1, b - a - 1);
     out[2] = s.substr(b + 1);
     return !out[0].empty() && !out[1].empty() && !out[2].empty();
-}
-
-bool is_hex_id(std::string_view s) {
-    if (s.size() < 12 || s.size() > 128) return false;
-    for (char c : s)
-        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
-    return true;
 }
 
 struct DirCloser {
@@ -59,7 +54,7 @@ Result<ContainerLogLink> parse_container_log_name(std::string_view filename) {
         return bad("no .log suffix");
     std::string_view stem = filename.substr(0, filename.size() - 4);
     size_t dash = stem.rfind('-');
-    if (dash == std::string_view::npos || !is_hex_id(stem.substr(dash + 1)))
+    if (dash == std::string_view::npos || !is_container_id(stem.substr(dash + 1)))
         return bad("no -<12..128 hex digits> id");
     std::string_view p[3];
     if (!split3(stem.substr(0, dash), p)) return bad("not three non-empty parts before the id");

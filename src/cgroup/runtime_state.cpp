@@ -276,14 +276,14 @@ std::string get(const Annotations& a, std::string_view key) {
     return v ? *v : std::string();
 }
 
+}  // namespace
+
 bool is_container_id(std::string_view s) {
     if (s.size() < 12 || s.size() > 128) return false;
     for (char c : s)
         if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
     return true;
 }
-
-}  // namespace
 
 Result<Annotations> parse_oci_annotations(std::string_view json) {
     return Json(json).annotations();
