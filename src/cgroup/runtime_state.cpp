@@ -25,11 +25,7 @@ public:
         }
         for (;;) {
             std::string key;
-            ws();
-            if (!string(key)) return fail("a string key");
-            ws();
-            if (!expect(':')) return fail("':'");
-            ws();
+            if (!member_key(&key)) return fail(what_);
             if (key == "annotations" && peek() == '{') {
                 if (!annotation_object(out)) return fail(what_);
             } else if (!skip_value(1)) {
@@ -177,6 +173,22 @@ private:
         what_ = "a closing '\"'";
         return false;
     }
+    // An object member's "key" and its ':' (out == nullptr: the key is skipped).
+    bool member_key(std::string* out) {
+        ws();
+        if (peek() != '"') {
+            what_ = "a string key";
+            return false;
+        }
+        if (!string_to(out)) return false;
+        ws();
+        if (!expect(':')) {
+            what_ = "':'";
+            return false;
+        }
+        ws();
+        return true;
+    }
     bool literal(std::string_view word) {
         if (s_.substr(i_, word.size()) != word) return false;
         i_ += word.size();
@@ -210,18 +222,7 @@ private:
         if (expect(close)) return true;
         for (;;) {
             ws();
-            if (object) {
-                if (!string_to(nullptr)) {
-                    if (what_ == "a value") what_ = "a string key";
-                    return false;
-                }
-                ws();
-                if (!expect(':')) {
-                    what_ = "':'";
-                    return false;
-                }
-                ws();
-            }
+            if (object && !member_key(nullptr)) return false;
             if (!skip_value(depth + 1)) return false;
             ws();
             if (expect(',')) continue;
@@ -231,23 +232,13 @@ private:
         }
     }
     bool annotation_object(Annotations& out) {
-        out.clear();  // a repeated key: the last one wins, as in Go's decoder
+        out.clear();  // a repeated "annotations" member: the last one counts
         ++i_;         // '{'
         ws();
         if (expect('}')) return true;
         for (;;) {
-            ws();
             std::string k;
-            if (!string(k)) {
-                if (what_ == "a value") what_ = "a string key";
-                return false;
-            }
-            ws();
-            if (!expect(':')) {
-                what_ = "':'";
-                return false;
-            }
-            ws();
+            if (!member_key(&k)) return false;
             if (peek() == '"') {
                 std::string v;
                 if (!string(v)) return false;

@@ -269,9 +269,9 @@ TEST(RuntimeNames, CrioStateNamesContainersWithoutLinks) {
     EXPECT_EQ(cs[container_id(22)].runtime, ContainerRuntime::Crio);
 }
 
-// A link for this id that names another pod (the pod was re-created under the
-// same id's name... or the link is left from elsewhere): stale, so the runtime
-// state names it; and a pod without /var/log/pods gets its names from it too.
+// A link for this id that names another pod than the one with this UID (left
+// over, or the pod re-created): stale, so the runtime state names the
+// container; and a pod without /var/log/pods gets its names from it too.
 TEST(RuntimeNames, StaleLinkAndMissingPodLogsFallBackToTheRuntimeState) {
     Node n;
     n.pod(3, 300);
