@@ -281,24 +281,22 @@ Result<Annotations> parse_oci_annotations(std::string_view json) {
 }
 
 RuntimeNames runtime_names_from(const Annotations& a, std::string source) {
+    // Each runtime's own keys first (containerd's pkg/cri/annotations; CRI-O
+    // copies kubelet's labels), then the other's: CRI-O may also carry
+    // io.kubernetes.cri.container-type for crun, so no key decides the runtime.
+    const bool crio = source == "cri-o";
+    auto pick = [&](std::string_view containerd_key, std::string_view crio_key) {
+        std::string v = get(a, crio ? crio_key : containerd_key);
+        return v.empty() ? get(a, crio ? containerd_key : crio_key) : v;
+    };
     RuntimeNames n;
     n.source = std::move(source);
-    if (find(a, "io.kubernetes.cri.sandbox-id") || find(a, "io.kubernetes.cri.container-type") ||
-        find(a, "io.kubernetes.cri.sandbox-name")) {
-        // containerd's CRI plugin (pkg/cri/annotations)
-        n.container = get(a, "io.kubernetes.cri.container-name");
-        n.pod_name = get(a, "io.kubernetes.cri.sandbox-name");
-        n.pod_namespace = get(a, "io.kubernetes.cri.sandbox-namespace");
-        n.pod_uid = get(a, "io.kubernetes.cri.sandbox-uid");
-        n.sandbox = get(a, "io.kubernetes.cri.container-type") == "sandbox";
-    } else {
-        // CRI-O: kubelet's labels, copied into the annotations
-        n.container = get(a, "io.kubernetes.container.name");
-        n.pod_name = get(a, "io.kubernetes.pod.name");
-        n.pod_namespace = get(a, "io.kubernetes.pod.namespace");
-        n.pod_uid = get(a, "io.kubernetes.pod.uid");
-        n.sandbox = get(a, "io.kubernetes.cri-o.ContainerType") == "sandbox";
-    }
+    n.container = pick("io.kubernetes.cri.container-name", "io.kubernetes.container.name");
+    n.pod_name = pick("io.kubernetes.cri.sandbox-name", "io.kubernetes.pod.name");
+    n.pod_namespace = pick("io.kubernetes.cri.sandbox-namespace", "io.kubernetes.pod.namespace");
+    n.pod_uid = pick("io.kubernetes.cri.sandbox-uid", "io.kubernetes.pod.uid");
+    n.sandbox =
+        pick("io.kubernetes.cri.container-type", "io.kubernetes.cri-o.ContainerType") == "sandbox";
     // A sandbox has no container name (CRI-O labels its infra container "POD").
     if (n.sandbox) n.container.clear();
     return n;

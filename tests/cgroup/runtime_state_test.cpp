@@ -147,6 +147,18 @@ TEST(RuntimeState, ContainerdAndCrioBundles) {
     EXPECT_EQ(o->pod_namespace, "web");
     EXPECT_EQ(o->pod_uid, pod_uid(3));
 
+    // A CRI-O bundle that also carries io.kubernetes.cri.container-type (allowed
+    // for crun): still CRI-O's keys.
+    std::string both = crio_config("web", "front", pod_uid(3), "php");
+    both.insert(both.find("\"io.container.manager\""),
+                "\"io.kubernetes.cri.container-type\":\"container\",");
+    makeFile(rd.crio_config(container_id(7)), both);
+    auto b = rd.lookup(container_id(7));
+    ASSERT_TRUE(b) << b.error().message;
+    EXPECT_EQ(b->container, "php");
+    EXPECT_EQ(b->pod_name, "front");
+    EXPECT_FALSE(b->sandbox);
+
     auto missing = rd.lookup(container_id(4));
     ASSERT_FALSE(missing);
     EXPECT_EQ(missing.error().code, ENOENT);
