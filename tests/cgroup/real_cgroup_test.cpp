@@ -243,7 +243,7 @@ TEST(RealCgroups, KernelMemcgOomKillIsAttributedByTheKmsgReader) {
     while (!ours && std::chrono::steady_clock::now() < end) {
         pollfd p{kmsg.poll_fd(), POLLIN, 0};
         ::poll(&p, 1, 100);
-        kmsg.read_available([&](const KmsgRecord& r) { a.feed(r, events); });
+        (void)kmsg.read_available([&](const KmsgRecord& r) { a.feed(r, events); });
         for (const auto& e : events)
             if (e.type == KernelOomEvent::Type::Kill && e.pid == pid) ours = &e;
     }
