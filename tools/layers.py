@@ -24,6 +24,7 @@ LAYERS = {
     "config": ["sensors", "core", "util"],
     "actions": ["core", "util"],
     "cgroup": ["config", "sensors", "core", "util"],
+    "audit": ["sensors", "core", "util"],
     "service": ["config", "core", "util"],
     "bus": ["config", "core", "util"],
     "ctl": ["bus", "core", "util"],
