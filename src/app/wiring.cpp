@@ -10,6 +10,11 @@ Components::Components(Daemon& daemon, WiringOptions options)
       prediction(daemon, targeting.monitor()),
       bus_publisher(daemon, bus_channel) {
     metrics.set_heaviest_source(&heaviest);
+    metrics.set_allocatable_probe([this]() -> std::optional<bool> {
+        auto a = targeting.monitor().allocatable();
+        if (!a.kubernetes || !a.limit_known) return std::nullopt;
+        return a.limit.has_value();
+    });
     bus_publisher.set_heaviest_source(&heaviest);
     // Sinks hear of an event in this order: the cgroup code first (it names the
     // trigger's target, which the bus then reads), the bus last.
