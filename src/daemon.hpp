@@ -47,6 +47,11 @@ public:
     void record_oom_kill(const OomKill& kill) override;
     void record_oom_request_ignored() override { ++state_.oom_requests_ignored_total; }
     void record_cgroup_kill() override { ++state_.cgroup_kills_total; }
+    void record_prediction(const PredictedTask& p) override { state_.prediction = p; }
+    void record_prediction_result(bool matched) override {
+        ++(matched ? state_.predictions_matched_total : state_.predictions_missed_total);
+    }
+    void record_audit(std::vector<AuditCount> counts) override { state_.audit = std::move(counts); }
     bool reload() override;
 
     Journal& journal() { return journal_; }

@@ -2,6 +2,7 @@
 // the sinks (act), the start/reload trigger check, and the cgroup code's reports.
 #include <syslog.h>
 
+#include "app/prediction_fields.hpp"
 #include "core/clock.hpp"
 #include "daemon.hpp"
 
@@ -61,6 +62,11 @@ bool Daemon::act(const MemSample& s, const Decision& d) {
         {"OOMGUARD_DRY_RUN", state_.dry_run ? "1" : "0"},
     };
     for (auto& f : hook_fields) fields.push_back(std::move(f));
+    // Who the kernel will likely kill, from the background predictor (issue 14);
+    // the OOM reporter checks it against the victim.
+    const bool fresh = prediction_fresh(state_.prediction, monotonic_clock().now());
+    state_.trigger_prediction = fresh ? state_.prediction : PredictedTask{};
+    if (ok) append_prediction(state_.prediction, monotonic_clock().now(), extra, fields);
     // What was done, not the mode: a dry-run did nothing, a fallback wrote sysrq.
     const char* kind = state_.dry_run ? "dry-run" : handled ? "kill-cgroup" : "sysrq";
     fields.push_back({"OOMGUARD_ACTION", kind});

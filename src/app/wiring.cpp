@@ -7,6 +7,7 @@ Components::Components(Daemon& daemon, WiringOptions options)
       oom_reporter(daemon, targeting.monitor(), daemon.meminfo()),
       heaviest(targeting),
       metrics(daemon.journal(), daemon.config().metrics),
+      prediction(daemon, targeting.monitor()),
       bus_publisher(daemon, bus_channel) {
     metrics.set_heaviest_source(&heaviest);
     metrics.set_allocatable_probe([this]() -> std::optional<bool> {
@@ -22,6 +23,8 @@ Components::Components(Daemon& daemon, WiringOptions options)
     daemon.add_source(&targeting);
     daemon.add_source(&oom_reporter);
     daemon.add_sink(&oom_reporter);
+    daemon.add_source(&prediction);
+    daemon.add_sink(&prediction);
     daemon.add_sink(&metrics);
     if (options.bus) {
         daemon.add_source(&bus_publisher);

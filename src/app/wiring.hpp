@@ -8,6 +8,7 @@
 // an fd or a timeout a LoopSource (src/core), built and registered here.
 #pragma once
 
+#include "app/victim_prediction.hpp"
 #include "bus/bus_channel.hpp"
 #include "bus/bus_publisher.hpp"
 #include "cgroup/cgroup_heaviest_source.hpp"
@@ -36,6 +37,8 @@ struct Components {
     OomReporter oom_reporter;
     CgroupHeaviestSource heaviest;
     MetricsWriter metrics;
+    // Who the kernel would kill, and the node audit (a thread of its own).
+    VictimPrediction prediction;
     // The daemon thread's half of the D-Bus side.
     BusChannel bus_channel;
     BusPublisher bus_publisher;

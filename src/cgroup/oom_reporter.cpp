@@ -293,6 +293,16 @@ void OomReporter::finish_victim() {
                    " after the trigger";
             f.push_back({"OOMGUARD_KILL_LATENCY_USEC", std::to_string(lat)});
         }
+        // Was it the task the predictor named at the trigger? (issue 14)
+        const PredictedTask& p = host_.state().trigger_prediction;
+        if (p.pid > 0) {
+            const bool matched = p.pid == i.pid;
+            host_.record_prediction_result(matched);
+            msg += matched ? "; as predicted"
+                           : "; predicted pid " + std::to_string(p.pid) + " (" + p.comm + ") instead";
+            f.push_back({"OOMGUARD_PREDICTION_MATCHED", matched ? "1" : "0"});
+            f.push_back({"OOMGUARD_PREDICTED_PID", std::to_string(p.pid)});
+        }
     } else {
         msg += " (not after an oomguard trigger)";
     }

@@ -4,11 +4,13 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "core/action_mode.hpp"
 #include "core/mem_sample.hpp"
 #include "core/mem_state.hpp"
 #include "core/oom_kill.hpp"
+#include "core/prediction.hpp"
 
 namespace oomguard {
 
@@ -27,6 +29,11 @@ struct DaemonState {
     uint64_t oom_requests_ignored_total = 0;  // "OOM request ignored": sysrq found no eligible task
     uint64_t cgroup_kills_total = 0;          // kill-cgroup actions that killed a container
     OomKill last_oom_kill;                    // pid -1: none seen yet
+    PredictedTask prediction;                 // the kernel's likely victim now (pid 0: none)
+    PredictedTask trigger_prediction;         // the prediction at the last written trigger
+    uint64_t predictions_matched_total = 0;   // trigger victims the prediction named
+    uint64_t predictions_missed_total = 0;    // trigger victims it did not
+    std::vector<AuditCount> audit;            // the node audit's active findings, by check
     uint64_t last_trigger_realtime_usec = 0;  // 0: never
     uint64_t samples_total = 0;
     uint64_t sample_errors_total = 0;

@@ -25,6 +25,11 @@ public:
     virtual void record_oom_kill(const OomKill& kill) = 0;
     virtual void record_oom_request_ignored() = 0;
     virtual void record_cgroup_kill() = 0;
+    // The background predictor's latest result, and whether a trigger's victim
+    // was the one predicted at the trigger (issue 14).
+    virtual void record_prediction(const PredictedTask& p) = 0;
+    virtual void record_prediction_result(bool matched) = 0;
+    virtual void record_audit(std::vector<AuditCount> counts) = 0;
 
     // Reload from the config path; false (the old config stays, state().last_error
     // says why) on error. From a LoopSource's dispatch only, like SIGHUP.

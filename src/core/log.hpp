@@ -23,6 +23,7 @@ enum class Event {
     Heaviest,
     NoAllocatable,
     KernelOom,
+    AuditFinding,  // the node audit (issue 14)
     Info,  // no MESSAGE_ID
 };
 

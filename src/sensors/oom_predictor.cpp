@@ -52,14 +52,39 @@ std::optional<Prediction> OomPredictor::wait_newer(Duration after, Duration time
     return std::nullopt;
 }
 
+void OomPredictor::post(std::function<void()> job) {
+    {
+        std::lock_guard<std::mutex> g(mu_);
+        job_ = std::move(job);
+    }
+    cv_.notify_all();
+}
+
+namespace {
+void notify(int fd) {
+    if (fd < 0) return;
+    const uint64_t one = 1;
+    (void)!::write(fd, &one, sizeof one);  // an eventfd: never blocks short of 2^64
+}
+}  // namespace
+
 void OomPredictor::run() {
     pthread_setname_np(pthread_self(), "oomg-predict");
     // Below the loop in CPU priority: the scan must never compete with it.
     setpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)), 10);
     std::unique_lock<std::mutex> g(mu_);
     while (!stop_) {
-        cv_.wait(g, [&] { return stop_ || active_.load(std::memory_order_relaxed); });
+        cv_.wait(g, [&] { return stop_ || job_ || active_.load(std::memory_order_relaxed); });
         if (stop_) break;
+        if (job_) {
+            auto job = std::move(job_);
+            job_ = nullptr;
+            g.unlock();
+            job();
+            notify(notify_fd_);
+            g.lock();
+            continue;
+        }
         g.unlock();
         Prediction p;
         auto v = scanner_.scan(budget_);
@@ -73,8 +98,9 @@ void OomPredictor::run() {
         latest_ = std::move(p);
         scans_.fetch_add(1, std::memory_order_relaxed);
         cv_.notify_all();
+        notify(notify_fd_);
         cv_.wait_for(g, std::chrono::duration_cast<std::chrono::nanoseconds>(period_),
-                     [&] { return stop_ || !active_.load(std::memory_order_relaxed); });
+                     [&] { return stop_ || job_ || !active_.load(std::memory_order_relaxed); });
     }
 }
 

@@ -4,11 +4,12 @@
 // publishes the result. The loop only reads the latest result with try_lock,
 // so a slow /proc (thousands of tasks, a stalled task lock) delays the
 // prediction, never the trigger. Idle cost above the warning level: none (the
-// thread sleeps on a condition variable).
+// thread sleeps on a condition variable). It also runs posted jobs (the audit).
 #pragma once
 
 #include <atomic>
 #include <condition_variable>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -45,6 +46,13 @@ public:
     // (tests and the node audit, not the loop).
     std::optional<Prediction> wait_newer(Duration after, Duration timeout) const;
     uint64_t scans() const { return scans_.load(std::memory_order_relaxed); }
+    // Written (8 bytes, an eventfd) after each published scan and each job, so
+    // the loop can poll it. Set before start().
+    void set_notify_fd(int fd) { notify_fd_ = fd; }
+    // Runs `job` once in the predictor's thread, before its next scan (the node
+    // audit: slow /proc work that must stay off the loop). A job posted while
+    // one is pending replaces it.
+    void post(std::function<void()> job);
 
 private:
     void run();
@@ -58,6 +66,8 @@ private:
     mutable std::condition_variable cv_;
     bool stop_ = false;
     std::optional<Prediction> latest_;
+    std::function<void()> job_;
+    int notify_fd_ = -1;
     std::thread thread_;
 };
 

@@ -189,6 +189,41 @@ void MetricsWriter::render(const DaemonState& s, const std::vector<HeaviestRow>&
               "0 when it has none.",
               *extras.allocatable_enforced ? 1 : 0);
 
+    // Who the kernel would kill now, and how often the prediction was right (issue 14).
+    counter(out, "oomguard_predictions_matched_total",
+            "Trigger victims that were the task predicted at the trigger.",
+            s.predictions_matched_total);
+    counter(out, "oomguard_predictions_missed_total",
+            "Trigger victims that were not the task predicted at the trigger.",
+            s.predictions_missed_total);
+    if (s.prediction.pid > 0) {
+        family(out, "oomguard_predicted_victim_oom_score", "gauge",
+               "The kernel's oom_score of the task its OOM killer would kill now (scanned below "
+               "the warning level), with its pod and container.");
+        out += "oomguard_predicted_victim_oom_score{comm=\"";
+        append_label_value(out, s.prediction.comm);
+        out += "\",namespace=\"";
+        append_label_value(out, s.prediction.cgroup.pod_namespace);
+        out += "\",pod=\"";
+        append_label_value(out, s.prediction.cgroup.pod());
+        out += "\",container=\"";
+        append_label_value(out, s.prediction.cgroup.container_name);
+        char buf[32];
+        std::snprintf(buf, sizeof buf, "\"} %lld\n", static_cast<long long>(s.prediction.oom_score));
+        out += buf;
+    }
+    if (!s.audit.empty()) {
+        family(out, "oomguard_audit_findings", "gauge",
+               "Active findings of the node audit, by check (see the journal's audit entries).");
+        for (const AuditCount& a : s.audit) {
+            out += "oomguard_audit_findings{check=\"";
+            append_label_value(out, a.check);
+            char buf[32];
+            std::snprintf(buf, sizeof buf, "\"} %u\n", a.findings);
+            out += buf;
+        }
+    }
+
     // Pods: a pod-level row wins over the sum of its containers.
     std::map<PodKey, std::pair<uint64_t, bool>> pods;  // value: bytes, from a pod-level row
     for (const HeaviestRow& r : rows) {
