@@ -71,10 +71,10 @@ TEST(ContainerNamer, VictimInAnUnloggedSecondContainerIsNotNamedAfterTheOnlyLogD
     r.configure();
     EXPECT_EQ(r.ranked_name(1, 11), "app");
     EXPECT_EQ(r.ranked_name(1, 12), "");
-    OomKillInfo v = attribute_oom_kill(r.victim(1, 12), r.m);
+    CgroupRef v = attribute_oom_kill(r.victim(1, 12), r.m).cgroup;
     EXPECT_EQ(v.pod_name, "web");
     EXPECT_EQ(v.container_name, "") << "the victim report and the ranking disagree";
-    EXPECT_EQ(attribute_oom_kill(r.victim(1, 11), r.m).container_name, "app");
+    EXPECT_EQ(attribute_oom_kill(r.victim(1, 11), r.m).cgroup.container_name, "app");
 }
 
 // A pod whose only logged container has no link: the pause sandbox is never
@@ -88,8 +88,8 @@ TEST(ContainerNamer, SandboxVictimIsNotNamedAfterThePodsOnlyContainer) {
     r.logs.container("ns", "job", pod_uid(2), "worker", container_id(21), /*link=*/false);
     r.configure();
     EXPECT_EQ(r.ranked_name(2, 21), "worker");
-    EXPECT_EQ(attribute_oom_kill(r.victim(2, 21), r.m).container_name, "worker");
-    EXPECT_EQ(attribute_oom_kill(r.victim(2, 20), r.m).container_name, "");
+    EXPECT_EQ(attribute_oom_kill(r.victim(2, 21), r.m).cgroup.container_name, "worker");
+    EXPECT_EQ(attribute_oom_kill(r.victim(2, 20), r.m).cgroup.container_name, "");
 }
 
 // The victim's cgroup is often gone by the time the report is read: it still
@@ -101,7 +101,7 @@ TEST(ContainerNamer, VanishedVictimStillGetsThePodsOnlyLogDirectory) {
     r.logs.pod("ns", "gone", pod_uid(3));
     r.logs.container("ns", "gone", pod_uid(3), "eater", container_id(31), /*link=*/false);
     r.configure();
-    OomKillInfo v = attribute_oom_kill(r.victim(3, 31), r.m);
+    CgroupRef v = attribute_oom_kill(r.victim(3, 31), r.m).cgroup;
     EXPECT_EQ(v.pod_name, "gone");
     EXPECT_EQ(v.container_name, "eater");
 }

@@ -321,7 +321,7 @@ TEST(RuntimeNames, StaleLinkAndMissingPodLogsFallBackToTheRuntimeState) {
     e.memcg_oom = true;
     e.task_memcg = "/" + n.L.pod_dir(QosClass::Burstable, pod_uid(4)) + "/" +
                    n.L.container_name(container_id(41));
-    OomKillInfo v = attribute_oom_kill(e, n.m);
+    CgroupRef v = attribute_oom_kill(e, n.m).cgroup;
     EXPECT_EQ(v.pod_uid, pod_uid(4));
     EXPECT_EQ(v.pod_namespace, "ml");
     EXPECT_EQ(v.pod_name, "trainer");
