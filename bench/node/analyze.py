@@ -1,0 +1,271 @@
+#!/usr/bin/env python3
+"""Turns the node benchmark's raw records (bench/node/run.py OUT_RAW_DIR) into
+the table (markdown + JSON) and the plots.
+
+Usage: analyze.py RAW_DIR OUT_PREFIX     (writes OUT_PREFIX.md, .json, .png, -thrash.png)
+
+Per episode (all times CLOCK_MONOTONIC in the VM; kmsg stamps converted with
+the offset the guest measured):
+  worst gap    longest interval between two heartbeat ticks (50 ms sleeps) in
+               the window [guard up, window end]
+  crossing     first sample (heartbeat or the hog's per-MiB samples) with
+               MemAvailable < 350 MiB; for thrash, the stall start: the first
+               1 s of the service's random reads below half its warm rate
+  first kill   earliest of: a kernel 'Killed process' line (kernel OOM, or
+               sysrq 'f' when the report says order=-1), a workload process
+               ending on a signal (a daemon's kill; seen by its reaper)
+  unusable     the union of heartbeat gaps > 1 s and /bin/true probes > 1 s
+"""
+import glob
+import json
+import os
+import re
+import struct
+import sys
+
+THRESH_KB = 350 * 1024
+GUARDS = ["none", "script", "earlyoom", "oomd", "nohang", "oomguard"]
+SCEN = ["ramp", "leak", "multi", "storm", "thrash", "control"]
+TITLE = {"ramp": "fast anonymous ramp (as fast as the VM faults)", "leak": "slow leak 10 MiB/s",
+         "multi": "four pods growing at once (3 BestEffort, 1 Burstable)",
+         "storm": "fork storm (240 x 8 MiB, one BestEffort pod)",
+         "thrash": "page-cache service (700 MiB on a 3000 IOPS / 125 MB/s disk) squeezed by an anonymous hog",
+         "control": "control: 1.4 GiB streaming write + 2.1 GiB streaming read, no memory shortage"}
+
+
+def recs(path, width):
+    try:
+        raw = open(path, "rb").read()
+    except OSError:
+        return []
+    out = []
+    for i in range(0, len(raw) - width * 8 + 1, width * 8):
+        r = struct.unpack_from("<" + "q" * width, raw, i)
+        if r[0] == 0:
+            break
+        out.append(r)
+    return out
+
+
+def exits(path):
+    out = []
+    try:
+        for line in open(path):
+            f = line.split()
+            if f and f[0] == "exit":
+                out.append((int(f[1]), int(f[2]), int(f[3])))
+    except OSError:
+        pass
+    return out
+
+
+def union(intervals):
+    total, end = 0, None
+    for a, b in sorted(intervals):
+        if end is None or a > end:
+            total += b - a
+            end = b
+        elif b > end:
+            total += b - end
+            end = b
+    return total
+
+
+def episode(d):
+    m = json.load(open(f"{d}/meta.json"))
+    ev = m["events"]
+    t_up, t_end = ev.get("guard_up"), ev.get("window_end") or ev.get("guard_stopped")
+    t_stop = ev.get("guard_stopped") or t_end
+    r = {"dir": os.path.basename(d), "scenario": m["scenario"], "guard": m["guard"], "error": m.get("error"),
+         "guard_error": m.get("guard_error")}
+    if not t_up or not t_end:
+        r["broken"] = True
+        return r, None
+    t_w = ev.get("workload_start", t_up)
+    hb = [x for x in recs(f"{d}/hb", 4) if t_up <= x[0] <= t_end]
+    probes = recs(f"{d}/hb.probe", 2)
+    ts = [x[0] for x in hb]
+    gaps = [(b - a, a, b) for a, b in zip(ts, ts[1:])]
+    if ts:
+        gaps.append((t_end - ts[-1], ts[-1], t_end))
+    worst = max(gaps) if gaps else (t_end - t_up, t_up, t_end)
+    r["worst_gap_s"] = worst[0] / 1e9
+    r["worst_gap_at_s"] = (worst[1] - t_w) / 1e9
+    bad = [(a, b) for g, a, b in gaps if g > 1e9]
+    bad += [(t, t + took) for t, took in probes if took > 1e9 and t_up <= t <= t_end]
+    r["unusable_s"] = union(bad) / 1e9
+    r["probe_max_s"] = max([took for t, took in probes if t_up <= t <= t_end] or [0]) / 1e9
+    # MemAvailable samples: the heartbeat's and the hogs' (per MiB touched).
+    samples = [(x[0], x[1]) for x in hb]
+    for f in glob.glob(f"{d}/*.samples"):
+        samples += [(t, kb) for t, kb in recs(f, 2) if t_up <= t <= t_end]
+    samples.sort()
+    below = next((t for t, kb in samples if 0 <= kb < THRESH_KB), None)
+    r["min_avail_mib"] = min([kb for _, kb in samples if kb >= 0] or [0]) >> 10
+    r["crossing_s"] = (below - t_w) / 1e9 if below else None
+    t_ref, ref_kind = below, "crossing"
+    if m["scenario"] == "thrash":
+        cs = recs(f"{d}/cachesvc", 2)
+        base = [x for x in cs if ev.get("warm", 0) + 1e9 <= x[0] <= t_w]
+        if len(base) >= 2:
+            rate = (base[-1][1] - base[0][1]) / ((base[-1][0] - base[0][0]) / 1e9)
+            r["svc_base_ops"] = rate
+            stall = None
+            low = []
+            for a, b in zip(cs, cs[10:]):
+                if a[0] < t_w:
+                    continue
+                rr = (b[1] - a[1]) / ((b[0] - a[0]) / 1e9)
+                low.append(rr)
+                if stall is None and rr < rate / 2:
+                    stall = a[0]
+            r["svc_min_ops"] = min(low) if low else None
+            r["stall_s"] = (stall - t_w) / 1e9 if stall else None
+            t_ref, ref_kind = stall, "stall"
+            # Reads done in the window, relative to the warm rate.
+            inwin = [x for x in cs if t_w <= x[0] <= t_end]
+            if len(inwin) >= 2:
+                r["svc_window_ratio"] = ((inwin[-1][1] - inwin[0][1]) / ((inwin[-1][0] - inwin[0][0]) / 1e9)) / rate
+        psi = [x for x in hb if x[2] >= 0]
+        if len(psi) >= 2:
+            r["psi_some_share"] = (psi[-1][2] - psi[0][2]) / 1e3 / ((psi[-1][0] - psi[0][0]) / 1e6)
+    r["ref_kind"] = ref_kind
+    # Kills.
+    pods = {p["name"]: p for p in m["pods"]}
+    off = m.get("kmsg_offset_ns") or 0
+    kills = []
+    kl = m.get("kmsg", [])
+    order = None
+    memcg = None
+    for _, usec, text in kl:
+        o = re.search(r"invoked oom-killer: .*order=(-?\d+)", text)
+        if o:
+            order = int(o.group(1))
+        c = re.search(r"oom-kill:.*task_memcg=([^,]+)", text)
+        if c:
+            memcg = c.group(1)
+        k = re.search(r"Killed process (\d+) \(([^)]*)\)", text)
+        if k:
+            t = usec * 1000 - off
+            if t > t_stop:
+                continue
+            who = next((n for n, p in pods.items() if memcg and memcg.startswith(p["cgroup"])), memcg or k.group(2))
+            kills.append({"t": t, "pid": int(k.group(1)), "pod": who, "by": "sysrq f" if order == -1 else "kernel OOM"})
+    kpids = {k["pid"] for k in kills}
+    for n, p in pods.items():
+        for f in (f"{d}/{p['spawn']}",) + ((f"{d}/forkstorm.children",) if n == "forkstorm" else ()):
+            for t, pid, st in exits(f):
+                sig = st & 0x7F
+                if sig and sig != 0x7F and t <= t_stop and t >= t_up and pid not in kpids:
+                    kills.append({"t": t, "pid": pid, "pod": n, "by": f"signal {sig}"})
+    # A kernel kill of a process is also seen as its SIGKILL exit: count it once (done above by pid).
+    kills.sort(key=lambda k: k["t"])
+    r["kills"] = len(kills)
+    victims = {}
+    for k in kills:
+        key = (k["pod"], k["by"])
+        victims[key] = victims.get(key, 0) + 1
+    r["victims"] = [{"pod": p, "by": b, "n": n, "role": pods.get(p, {}).get("role", "?")} for (p, b), n in victims.items()]
+    if kills:
+        first = kills[0]
+        r["first_kill_s"] = (first["t"] - t_w) / 1e9
+        r["first_kill_by"] = first["by"]
+        r["to_first_kill_s"] = (first["t"] - t_ref) / 1e9 if t_ref else None
+        if m["scenario"] == "control":
+            r["right"] = "FALSE KILL"
+        else:
+            wrong = sorted({v["pod"] for v in r["victims"] if v["role"] != "besteffort"})
+            r["right"] = "yes" if not wrong else "WRONG: " + ", ".join(wrong)
+    else:
+        r["right"] = "no kill" if m["scenario"] != "control" else "yes (no kill)"
+    series = {"t": [(t - t_w) / 1e9 for t, _ in samples], "avail": [kb / 1024 for _, kb in samples],
+              "gap_t": [(b - t_w) / 1e9 for g, a, b in gaps], "gap": [g / 1e9 for g, a, b in gaps],
+              "kills": [(k["t"] - t_w) / 1e9 for k in kills]}
+    return r, series
+
+
+def fmt(v, nd=2):
+    return "–" if v is None else f"{v:.{nd}f}"
+
+
+def victims_text(r):
+    if not r.get("victims"):
+        return "–"
+    return "; ".join(f"{v['pod']}{' ×' + str(v['n']) if v['n'] > 1 else ''} ({v['by']})" for v in r["victims"])
+
+
+def main():
+    raw, prefix = sys.argv[1], sys.argv[2]
+    rows, series = [], {}
+    for d in sorted(glob.glob(f"{raw}/*/meta.json")):
+        r, s = episode(os.path.dirname(d))
+        rows.append(r)
+        if s:
+            series[(r["scenario"], r["guard"])] = s
+    json.dump(rows, open(prefix + ".json", "w"), indent=1)
+    lines = []
+    for scn in SCEN:
+        rs = {r["guard"]: r for r in rows if r["scenario"] == scn}
+        if not rs:
+            lines.append(f"\n### {scn}: {TITLE[scn]}\n\nnot run\n")
+            continue
+        ref = "stall→first kill (s)" if scn == "thrash" else "crossing→first kill (s)"
+        lines.append(f"\n### {scn}: {TITLE[scn]}\n")
+        extra = " service reads vs warm |" if scn == "thrash" else ""
+        lines.append(f"| guard | worst heartbeat gap (s) | {ref} | first kill at (s) | killed (by) | right victim |"
+                     f" unusable (s) | min MemAvailable (MiB) |{extra}")
+        lines.append("|---|---|---|---|---|---|---|---|" + ("---|" if extra else ""))
+        for g in GUARDS:
+            r = rs.get(g)
+            if not r:
+                lines.append(f"| {g} | not run | | | | | | |" + (" |" if extra else ""))
+                continue
+            if r.get("broken"):
+                lines.append(f"| {g} | broken episode | | | | | | |" + (" |" if extra else ""))
+                continue
+            ex = f" {fmt(r.get('svc_window_ratio'))} |" if extra else ""
+            lines.append(f"| {g} | {fmt(r['worst_gap_s'])} | {fmt(r.get('to_first_kill_s'))} | "
+                         f"{fmt(r.get('first_kill_s'), 1)} | {victims_text(r)} | {r['right']} | "
+                         f"{fmt(r['unusable_s'], 1)} | {r['min_avail_mib']} |{ex}")
+    open(prefix + ".md", "w").write("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    plot(series, prefix)
+
+
+def plot(series, prefix):
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("analyze: no matplotlib (apt-get install python3-matplotlib): no plot", file=sys.stderr)
+        return
+    for scn, suffix in (("ramp", ""), ("thrash", "-thrash"), ("leak", "-leak")):
+        gs = [g for g in GUARDS if (scn, g) in series]
+        if not gs:
+            continue
+        fig, axes = plt.subplots(len(gs), 1, figsize=(10, 2.1 * len(gs)), sharex=True)
+        axes = axes if len(gs) > 1 else [axes]
+        for ax, g in zip(axes, gs):
+            s = series[(scn, g)]
+            ax.plot(s["t"], s["avail"], lw=1, color="tab:blue")
+            ax.axhline(350, color="tab:blue", ls=":", lw=0.8)
+            ax.set_ylabel("MemAvail MiB", color="tab:blue", fontsize=8)
+            ax.set_ylim(bottom=0)
+            ax2 = ax.twinx()
+            ax2.plot(s["gap_t"], s["gap"], lw=0.8, color="tab:red")
+            ax2.set_ylabel("hb gap s", color="tab:red", fontsize=8)
+            ax2.set_yscale("log")
+            ax2.set_ylim(0.04, 30)
+            for k in s["kills"]:
+                ax.axvline(k, color="k", lw=0.8, ls="--")
+            ax.set_title(f"{g}", fontsize=9, loc="left")
+        axes[-1].set_xlabel(f"s since the workload started ({scn}); dashed: kills")
+        fig.suptitle(f"node benchmark, {TITLE[scn]}: MemAvailable (blue) and heartbeat gaps (red, log)", fontsize=9)
+        fig.tight_layout()
+        fig.savefig(prefix + suffix + ".png", dpi=90)
+        plt.close(fig)
+
+
+if __name__ == "__main__":
+    main()
