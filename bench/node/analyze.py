@@ -10,7 +10,7 @@ the offset the guest measured):
                the window [guard up, window end]
   crossing     first sample (heartbeat or the hog's per-MiB samples) with
                MemAvailable < 350 MiB; for thrash, the stall start: the first
-               1 s of the service's random reads below half its warm rate
+               1 s of the service's random reads below a tenth of its warm rate
   first kill   earliest of: a kernel 'Killed process' line (kernel OOM, or
                sysrq 'f' when the report says order=-1), a workload process
                ending on a signal (a daemon's kill; seen by its reaper)
@@ -30,7 +30,7 @@ TITLE = {"ramp": "fast anonymous ramp (as fast as the VM faults)", "leak": "slow
          "multi": "four pods growing at once (3 BestEffort, 1 Burstable)",
          "storm": "fork storm (240 x 8 MiB, one BestEffort pod)",
          "thrash": "page-cache service (700 MiB on a 3000 IOPS / 125 MB/s disk) squeezed by an anonymous hog",
-         "control": "control: 1.4 GiB streaming write + 2.1 GiB streaming read, no memory shortage"}
+         "control": "1 GiB streaming write + 1.7 GiB streaming read (throttled disk), no memory shortage"}
 
 
 def recs(path, width):
@@ -75,7 +75,8 @@ def episode(d):
     m = json.load(open(f"{d}/meta.json"))
     ev = m["events"]
     t_up, t_end = ev.get("guard_up"), ev.get("window_end") or ev.get("guard_stopped")
-    t_stop = ev.get("guard_stopped") or t_end
+    # No kill counts after the cap (the driver's own cgroup.kill) or the window.
+    t_stop = ev.get("cap") or t_end
     r = {"dir": os.path.basename(d), "scenario": m["scenario"], "guard": m["guard"], "error": m.get("error"),
          "guard_error": m.get("guard_error")}
     if not t_up or not t_end:
@@ -117,7 +118,7 @@ def episode(d):
                     continue
                 rr = (b[1] - a[1]) / ((b[0] - a[0]) / 1e9)
                 low.append(rr)
-                if stall is None and rr < rate / 2:
+                if stall is None and rr < rate / 10:
                     stall = a[0]
             r["svc_min_ops"] = min(low) if low else None
             r["stall_s"] = (stall - t_w) / 1e9 if stall else None
@@ -147,8 +148,8 @@ def episode(d):
         k = re.search(r"Killed process (\d+) \(([^)]*)\)", text)
         if k:
             t = usec * 1000 - off
-            if t > t_stop:
-                continue
+            if t > t_stop or int(k.group(1)) in {x["pid"] for x in kills}:
+                continue  # the report's line can come twice (console and log buffer)
             who = next((n for n, p in pods.items() if memcg and memcg.startswith(p["cgroup"])), memcg or k.group(2))
             kills.append({"t": t, "pid": int(k.group(1)), "pod": who, "by": "sysrq f" if order == -1 else "kernel OOM"})
     kpids = {k["pid"] for k in kills}

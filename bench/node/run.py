@@ -49,7 +49,13 @@ def die_with_parent():
     ctypes.CDLL(None).prctl(1, signal.SIGKILL)
 
 
+def on_signal(signum, _frame):
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def main():
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
     out_raw = os.path.abspath(sys.argv[1])
     budget = int(os.environ.get("BENCH_BUDGET_S", "3300"))
     timeout = int(os.environ.get("BENCH_TIMEOUT_S", str(budget + 600)))
@@ -126,7 +132,7 @@ def main():
         if os.path.exists(out_raw):
             shutil.rmtree(out_raw)
         os.makedirs(out_raw)
-        subprocess.run(["debugfs", "-R", f"rdump / {out_raw}", f"{scratch}/out.img"], capture_output=True)
+        subprocess.run(["debugfs", "-c", "-R", f"rdump / {out_raw}", f"{scratch}/out.img"], capture_output=True)
         shutil.copy(console, f"{out_raw}/console.log")
         shutil.copy(results, f"{out_raw}/results.log")
         say(f"  .. raw records in {out_raw}: {len(glob.glob(out_raw + '/*/meta.json'))} episodes")
