@@ -132,7 +132,22 @@ def episode(d):
             r["psi_some_share"] = (psi[-1][2] - psi[0][2]) / 1e3 / ((psi[-1][0] - psi[0][0]) / 1e6)
     r["ref_kind"] = ref_kind
     # Kills.
+    if not isinstance(m["pods"], list):
+        # Runs before the fix: the multi scenario's meta {"pods": 4} overwrote the pod list.
+        # Rebuild it from the reapers' logs (names say the role).
+        m["pods"] = [{"name": os.path.basename(f)[:-6], "spawn": os.path.basename(f), "cgroup": "/nonexistent",
+                      "role": "system" if "-like" in f or "heartbeat" in f else
+                      "burstable" if "burst" in f else "besteffort"} for f in glob.glob(f"{d}/*.spawn")]
     pods = {p["name"]: p for p in m["pods"]}
+    started = {}  # pid -> pod, from the reapers' "start" lines (systemd-run --scope execs in place)
+    for n, p in pods.items():
+        try:
+            for line in open(f"{d}/{p['spawn']}"):
+                f = line.split()
+                if f and f[0] == "start":
+                    started[int(f[2])] = n
+        except OSError:
+            pass
     off = m.get("kmsg_offset_ns") or 0
     kills = []
     kl = m.get("kmsg", [])
@@ -150,7 +165,8 @@ def episode(d):
             t = usec * 1000 - off
             if t > t_stop or int(k.group(1)) in {x["pid"] for x in kills}:
                 continue  # the report's line can come twice (console and log buffer)
-            who = next((n for n, p in pods.items() if memcg and memcg.startswith(p["cgroup"])), memcg or k.group(2))
+            who = started.get(int(k.group(1))) or next(
+                (n for n, p in pods.items() if memcg and memcg.startswith(p["cgroup"])), memcg or k.group(2))
             kills.append({"t": t, "pid": int(k.group(1)), "pod": who, "by": "sysrq f" if order == -1 else "kernel OOM"})
     kpids = {k["pid"] for k in kills}
     for n, p in pods.items():
@@ -179,7 +195,12 @@ def episode(d):
             r["right"] = "yes" if not wrong else "WRONG: " + ", ".join(wrong)
     else:
         r["right"] = "no kill" if m["scenario"] != "control" else "yes (no kill)"
-    series = {"t": [(t - t_w) / 1e9 for t, _ in samples], "avail": [kb / 1024 for _, kb in samples],
+    svc = []
+    if m["scenario"] == "thrash" and r.get("svc_base_ops"):
+        cs = recs(f"{d}/cachesvc", 2)
+        svc = [((b[0] - t_w) / 1e9, 100 * (b[1] - a[1]) / ((b[0] - a[0]) / 1e9) / r["svc_base_ops"])
+               for a, b in zip(cs, cs[10:]) if t_up <= a[0] <= t_end]
+    series = {"svc": svc, "t": [(t - t_w) / 1e9 for t, _ in samples], "avail": [kb / 1024 for _, kb in samples],
               "gap_t": [(b - t_w) / 1e9 for g, a, b in gaps], "gap": [g / 1e9 for g, a, b in gaps],
               "kills": [(k["t"] - t_w) / 1e9 for k in kills]}
     return r, series
@@ -258,11 +279,19 @@ def plot(series, prefix):
             ax2.set_ylabel("hb gap s", color="tab:red", fontsize=8)
             ax2.set_yscale("log")
             ax2.set_ylim(0.04, 30)
+            if s.get("svc"):
+                ax3 = ax.twinx()
+                ax3.spines["right"].set_position(("outward", 45))
+                ax3.plot([x for x, _ in s["svc"]], [y for _, y in s["svc"]], lw=0.8, color="tab:green")
+                ax3.set_ylim(0, 200)
+                ax3.set_ylabel("svc reads % warm", color="tab:green", fontsize=8)
             for k in s["kills"]:
                 ax.axvline(k, color="k", lw=0.8, ls="--")
             ax.set_title(f"{g}", fontsize=9, loc="left")
         axes[-1].set_xlabel(f"s since the workload started ({scn}); dashed: kills")
-        fig.suptitle(f"node benchmark, {TITLE[scn]}: MemAvailable (blue) and heartbeat gaps (red, log)", fontsize=9)
+        what = "MemAvailable (blue), heartbeat gaps (red, log)" + (
+            ", service read rate (green, 1 s windows)" if scn == "thrash" else "")
+        fig.suptitle(f"node benchmark, {scn}: {what}", fontsize=9)
         fig.tight_layout()
         fig.savefig(prefix + suffix + ".png", dpi=90)
         plt.close(fig)

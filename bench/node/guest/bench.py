@@ -175,7 +175,7 @@ def s_multi(ep, a0):
               hog(int(a0 * 0.30), 40, 30, log=f"{ep.dir}/grow3-burst.log"))
     names.append("grow3-burst")
     window(ep, 45, lambda: all(ep.empty(n) or ready(f"{ep.dir}/{n}.log") for n in names), settle_s=5)
-    return {"pods": 4, "each_mib": [int(a0 * 0.35)] * 3 + [int(a0 * 0.30)], "rate_each": 40}
+    return {"n_pods": 4, "each_mib": [int(a0 * 0.35)] * 3 + [int(a0 * 0.30)], "rate_each": 40}
 
 
 def s_storm(ep, a0):
