@@ -153,10 +153,12 @@ def episode(d):
     kl = m.get("kmsg", [])
     order = None
     memcg = None
+    invocation = 0
     for _, usec, text in kl:
         o = re.search(r"invoked oom-killer: .*order=(-?\d+)", text)
         if o:
             order = int(o.group(1))
+            invocation += 1
         c = re.search(r"oom-kill:.*task_memcg=([^,]+)", text)
         if c:
             memcg = c.group(1)
@@ -167,22 +169,28 @@ def episode(d):
                 continue  # the report's line can come twice (console and log buffer)
             who = started.get(int(k.group(1))) or next(
                 (n for n, p in pods.items() if memcg and memcg.startswith(p["cgroup"])), memcg or k.group(2))
-            kills.append({"t": t, "pid": int(k.group(1)), "pod": who, "by": "sysrq f" if order == -1 else "kernel OOM"})
+            kills.append({"t": t, "pid": int(k.group(1)), "pod": who, "by": "sysrq f" if order == -1 else "kernel OOM",
+                          "event": ("k", invocation)})
     kpids = {k["pid"] for k in kills}
     for n, p in pods.items():
         for f in (f"{d}/{p['spawn']}",) + ((f"{d}/forkstorm.children",) if n == "forkstorm" else ()):
             for t, pid, st in exits(f):
                 sig = st & 0x7F
                 if sig and sig != 0x7F and t <= t_stop and t >= t_up and pid not in kpids:
-                    kills.append({"t": t, "pid": pid, "pod": n, "by": f"signal {sig}"})
+                    kills.append({"t": t, "pid": pid, "pod": n, "by": f"signal {sig}", "event": ("s", pid)})
     # A kernel kill of a process is also seen as its SIGKILL exit: count it once (done above by pid).
     kills.sort(key=lambda k: k["t"])
-    r["kills"] = len(kills)
+    # A kill is one OOM invocation (memory.oom.group: the kernel kills the whole
+    # container, one 'Killed process' line per task) or one signalled process.
+    r["kills"] = len({k["event"] for k in kills})
+    r["killed_tasks"] = len(kills)
     victims = {}
     for k in kills:
-        key = (k["pod"], k["by"])
-        victims[key] = victims.get(key, 0) + 1
-    r["victims"] = [{"pod": p, "by": b, "n": n, "role": pods.get(p, {}).get("role", "?")} for (p, b), n in victims.items()]
+        v = victims.setdefault((k["pod"], k["by"]), {"events": set(), "tasks": 0})
+        v["events"].add(k["event"])
+        v["tasks"] += 1
+    r["victims"] = [{"pod": p, "by": b, "n": len(v["events"]), "tasks": v["tasks"],
+                     "role": pods.get(p, {}).get("role", "?")} for (p, b), v in victims.items()]
     if kills:
         first = kills[0]
         r["first_kill_s"] = (first["t"] - t_w) / 1e9
@@ -213,7 +221,11 @@ def fmt(v, nd=2):
 def victims_text(r):
     if not r.get("victims"):
         return "–"
-    return "; ".join(f"{v['pod']}{' ×' + str(v['n']) if v['n'] > 1 else ''} ({v['by']})" for v in r["victims"])
+    def one(v):
+        n = f" ×{v['n']}" if v["n"] > 1 else ""
+        tasks = f", {v['tasks']} tasks" if v["tasks"] > v["n"] else ""
+        return f"{v['pod']}{n} ({v['by']}{tasks})"
+    return "; ".join(one(v) for v in r["victims"])
 
 
 def main():
@@ -225,7 +237,20 @@ def main():
         if s:
             series[(r["scenario"], r["guard"])] = s
     json.dump(rows, open(prefix + ".json", "w"), indent=1)
-    lines = []
+    lines = ["### Summary: worst heartbeat gap (s) / unusable (s) / crossing→first kill (s), ✓ right victim, ✗ wrong, – no kill",
+             "", "| guard | " + " | ".join(SCEN) + " |", "|---|" + "---|" * len(SCEN)]
+    for g in GUARDS:
+        cells = []
+        for scn in SCEN:
+            r = next((x for x in rows if x["scenario"] == scn and x["guard"] == g), None)
+            if not r or r.get("broken"):
+                cells.append("not run" if not r else "broken")
+                continue
+            mark = "–" if not r.get("victims") else "✓" if r["right"] == "yes" else "✗"
+            if scn == "control":
+                mark = "✓ no kill" if not r.get("victims") else "✗ FALSE KILL"
+            cells.append(f"{fmt(r['worst_gap_s'])} / {fmt(r['unusable_s'], 1)} / {fmt(r.get('to_first_kill_s'), 1)} {mark}")
+        lines.append(f"| {g} | " + " | ".join(cells) + " |")
     for scn in SCEN:
         rs = {r["guard"]: r for r in rows if r["scenario"] == scn}
         if not rs:
