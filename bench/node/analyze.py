@@ -2,7 +2,9 @@
 """Turns the node benchmark's raw records (bench/node/run.py OUT_RAW_DIR) into
 the table (markdown + JSON) and the plots.
 
-Usage: analyze.py RAW_DIR OUT_PREFIX     (writes OUT_PREFIX.md, .json, .png, -thrash.png)
+Usage: analyze.py RAW_DIR OUT_PREFIX [PLOT_PREFIX]
+       (writes OUT_PREFIX.md, OUT_PREFIX.json; PLOT_PREFIX.png, -thrash.png, -leak.png,
+        PLOT_PREFIX defaults to OUT_PREFIX)
 
 Per episode (all times CLOCK_MONOTONIC in the VM; kmsg stamps converted with
 the offset the guest measured):
@@ -178,8 +180,23 @@ def episode(d):
                 sig = st & 0x7F
                 if sig and sig != 0x7F and t <= t_stop and t >= t_up and pid not in kpids:
                     kills.append({"t": t, "pid": pid, "pod": n, "by": f"signal {sig}", "event": ("s", pid)})
-    # A kernel kill of a process is also seen as its SIGKILL exit: count it once (done above by pid).
+    # A kernel kill of a process is also seen as its SIGKILL exit: counted once (by pid, above).
+    # The kernel does not print every task of a memory.oom.group kill (ratelimited): a
+    # signalled exit within 0.5 s after a kernel kill of the same pod is that kill; signalled
+    # exits of one pod within 0.1 s of each other are one kill (a group, or one daemon action).
     kills.sort(key=lambda k: k["t"])
+    last = {}
+    for k in kills:
+        prev = last.get(k["pod"])
+        if k["event"][0] == "s" and prev:
+            window = 5e8 if prev["event"][0] == "k" else 1e8
+            if k["t"] - prev["t"] <= window:
+                k["event"], k["by"] = prev["event"], prev["by"]
+                if prev["event"][0] == "s":
+                    prev_t = k["t"]
+                    k["t"] = prev["t"]  # the cluster keeps its first time for chaining
+                    k["t_real"] = prev_t
+        last[k["pod"]] = k
     # A kill is one OOM invocation (memory.oom.group: the kernel kills the whole
     # container, one 'Killed process' line per task) or one signalled process.
     r["kills"] = len({k["event"] for k in kills})
@@ -203,6 +220,8 @@ def episode(d):
             r["right"] = "yes" if not wrong else "WRONG: " + ", ".join(wrong)
     else:
         r["right"] = "no kill" if m["scenario"] != "control" else "yes (no kill)"
+        if "cap" in ev and m["scenario"] != "control":
+            r["right"] = f"no kill by the cap ({(ev['cap'] - t_w) / 1e9:.0f} s)"
     svc = []
     if m["scenario"] == "thrash" and r.get("svc_base_ops"):
         cs = recs(f"{d}/cachesvc", 2)
@@ -230,6 +249,7 @@ def victims_text(r):
 
 def main():
     raw, prefix = sys.argv[1], sys.argv[2]
+    plot_prefix = sys.argv[3] if len(sys.argv) > 3 else prefix
     rows, series = [], {}
     for d in sorted(glob.glob(f"{raw}/*/meta.json")):
         r, s = episode(os.path.dirname(d))
@@ -258,6 +278,9 @@ def main():
             continue
         ref = "stall→first kill (s)" if scn == "thrash" else "crossing→first kill (s)"
         lines.append(f"\n### {scn}: {TITLE[scn]}\n")
+        if scn == "thrash":
+            st = [f"{g} {fmt(rs[g].get('stall_s'), 1)}" for g in GUARDS if g in rs]
+            lines.append(f"Stall start (s after the hog started; reads below a tenth of warm): {', '.join(st)}.\n")
         extra = " service reads vs warm |" if scn == "thrash" else ""
         lines.append(f"| guard | worst heartbeat gap (s) | {ref} | first kill at (s) | killed (by) | right victim |"
                      f" unusable (s) | min MemAvailable (MiB) |{extra}")
@@ -276,7 +299,7 @@ def main():
                          f"{fmt(r['unusable_s'], 1)} | {r['min_avail_mib']} |{ex}")
     open(prefix + ".md", "w").write("\n".join(lines) + "\n")
     print("\n".join(lines))
-    plot(series, prefix)
+    plot(series, plot_prefix)
 
 
 def plot(series, prefix):

@@ -8,4 +8,4 @@ here=$(cd "$(dirname "$0")" && pwd)
 raw=${1:-/var/tmp/oomguard-nodebench-raw}
 [ "$(id -u)" = 0 ] || { echo "run.sh: needs root (image cache, chroot apt-get)" >&2; exit 1; }
 python3 "$here/run.py" "$raw"
-/usr/bin/python3 "$here/analyze.py" "$raw" "$here/../results/node-table"
+/usr/bin/python3 "$here/analyze.py" "$raw" "$here/../results/node-table" "$here/../results/node"
