@@ -150,14 +150,16 @@ int spawn(const char* log, const char* adj, char** argv) {
             if (errno == EINTR) continue;
             break;  // ECHILD: every descendant is gone
         }
-        append(fd, "exit " + std::to_string(now_ns()) + " " + std::to_string(p) + " " + std::to_string(st) + "\n");
+        append(fd, "exit " + std::to_string(now_ns()) + " " + std::to_string(p) + " " +
+                       std::to_string(st) + "\n");
     }
     return 0;
 }
 
 void touch(long mib) {
     const size_t len = static_cast<size_t>(mib) << 20;
-    char* m = static_cast<char*>(mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+    char* m = static_cast<char*>(
+        mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
     if (m == MAP_FAILED) _exit(1);
     for (size_t i = 0; i < len; i += 4096) m[i] = 0x5a;
 }
@@ -181,7 +183,8 @@ int storm(long n, long mib, long hold, const char* log) {
         if (p < 0 && errno == EINTR) continue;
         if (p < 0) break;
         if (lfd >= 0)
-            append(lfd, "exit " + std::to_string(now_ns()) + " " + std::to_string(p) + " " + std::to_string(st) + "\n");
+            append(lfd, "exit " + std::to_string(now_ns()) + " " + std::to_string(p) + " " +
+                            std::to_string(st) + "\n");
     }
     return 0;
 }
@@ -226,9 +229,11 @@ int cachesvc(const char* file, long ws_mib, const char* out, long seconds) {
 int main(int argc, char** argv) {
     std::string cmd = argc > 1 ? argv[1] : "";
     if (cmd == "heartbeat" && argc == 4) return heartbeat(argv[2], std::atol(argv[3]));
-    if (cmd == "spawn" && argc >= 6 && std::strcmp(argv[4], "--") == 0) return spawn(argv[2], argv[3], argv + 5);
+    if (cmd == "spawn" && argc >= 6 && std::strcmp(argv[4], "--") == 0)
+        return spawn(argv[2], argv[3], argv + 5);
     if (cmd == "storm" && (argc == 5 || argc == 6))
-        return storm(std::atol(argv[2]), std::atol(argv[3]), std::atol(argv[4]), argc == 6 ? argv[5] : nullptr);
+        return storm(std::atol(argv[2]), std::atol(argv[3]), std::atol(argv[4]),
+                     argc == 6 ? argv[5] : nullptr);
     if (cmd == "cachesvc" && argc == 6)
         return cachesvc(argv[2], std::atol(argv[3]), argv[4], std::atol(argv[5]));
     std::fprintf(stderr, "usage: benchtool heartbeat|spawn|storm|cachesvc ... (see the source)\n");
