@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "audit/node_audit.hpp"
-#include "bus/bus_channel.hpp"
+#include "util/event_fd.hpp"
 #include "cgroup/cgroup_monitor.hpp"
 #include "core/clock.hpp"
 #include "core/event_sink.hpp"

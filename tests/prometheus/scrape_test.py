@@ -26,6 +26,7 @@ import urllib.parse
 import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+import fake_node  # noqa: E402
 from fake_node import (GiB, MiB, Failure, FakeNode, Proc, check, free_port, log,  # noqa: E402
                        which, wait_until, write)
 
@@ -234,7 +235,7 @@ def main():
         rc_og = og.stop()
         check(rc_og == 0, f"oomguard exited 0 on SIGTERM (log:\n{og.log(10)})")
         rc = 0
-        log(f"PASS (wall time {time.monotonic() - t0:.1f} s)")
+        log(f"PASS (wall time {time.monotonic() - fake_node.t0:.1f} s)")
     except Failure as e:
         log("FAIL: " + str(e))
         for p in procs:
