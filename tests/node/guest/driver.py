@@ -992,6 +992,9 @@ def scenario7():
 
 
 def main():
+    global runtime
+    import runtime
+    runtime.d = sys.modules[__name__]
     t0 = time.monotonic()
     os.makedirs(RUN, exist_ok=True)
     shutil.copy(f"{LAB}/oomguard-node-hog", HOG)
@@ -1025,6 +1028,11 @@ def main():
         ("6", scenario6_watchdog),
         ("4", lambda: scenario4(ctx, early=False)),
         ("5", lambda: scenario5_stall(ctx.get("psi_fd"))),
+        # The runtime scenarios (issue 13, runtime.py): containerd over the CRI.
+        ("8", runtime.scenario8),
+        ("9", runtime.scenario9),
+        ("10", runtime.scenario10),
+        ("11", runtime.scenario11),
         ("7", scenario7),
     ]
     for name, fn in steps:
