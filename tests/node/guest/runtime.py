@@ -105,12 +105,29 @@ def record_layout(pods):
     links = sorted(os.listdir("/var/log/containers"))
     d.note("layout: /var/log/containers: " + " ".join(f"{x} -> {os.readlink('/var/log/containers/' + x)}"
                                                      for x in links[:3]))
-    bundles = glob.glob(f"/run/containerd/io.containerd.runtime.v2.task/k8s.io/{c.id}/config.json")
-    if bundles:
-        spec = json.load(open(bundles[0]))
-        ann = {k: v for k, v in spec.get("annotations", {}).items() if k.startswith("io.kubernetes.cri")}
-        d.note(f"layout: bundle {bundles[0]}: cgroupsPath {spec.get('linux', {}).get('cgroupsPath')}; "
-               f"annotations {json.dumps(ann, sort_keys=True)}")
+    for cid, what in ((c.id, "container"), (p.sandbox_id, "sandbox")):
+        bundles = glob.glob(f"/run/containerd/io.containerd.runtime.v2.task/k8s.io/{cid}/config.json")
+        if bundles:
+            spec = json.load(open(bundles[0]))
+            d.note(f"layout: {what} bundle {bundles[0]}: cgroupsPath {spec.get('linux', {}).get('cgroupsPath')}")
+            for k, v in sorted(spec.get("annotations", {}).items()):
+                if k.startswith("io.kubernetes.cri"):
+                    d.note(f"layout:   annotation {k}={v[:200]}")
+        else:
+            d.note(f"layout: no bundle config.json for the {what} {cid[:12]}")
+    parts = p.cgroup.strip("/").split("/")
+    for i in range(1, len(parts) + 1):
+        rel = "/".join(parts[:i])
+        d.note(f"layout: memory.oom.group of /{rel}: {d.read(f'{d.CG}/{rel}/memory.oom.group').strip()}, "
+               f"memory.max {d.read(f'{d.CG}/{rel}/memory.max').strip()}")
+    for s in kids:
+        if s.startswith("cri-containerd-"):
+            f = f"{d.CG}{p.cgroup}/{s}"
+            pids = d.read(f"{f}/cgroup.procs").split()
+            d.note(f"layout: {s[:27]}...: oom.group {d.read(f + '/memory.oom.group').strip()}, memory.max "
+                   f"{d.read(f + '/memory.max').strip()}, tasks {len(pids)}, comm "
+                   f"{d.read(f'/proc/{pids[0]}/comm').strip() if pids else '-'}, /proc/pid/cgroup "
+                   f"{d.read(f'/proc/{pids[0]}/cgroup').strip() if pids else '-'}")
     line = d.read(c.log(p)).splitlines()[:1]
     d.note(f"layout: CRI log line format: {line[0][:120] if line else '(empty)'}")
     d.note("layout: oom_score_adj of the sandbox (pause) process: " + ", ".join(
@@ -335,16 +352,25 @@ def heaviest_check(rows, pods, tag):
 
 
 def log_entries(pod, name, event=None):
-    """The daemon's stderr lines from its CRI log ('<time> stderr F <prio>event: msg FIELD=v ...')."""
-    out = []
+    """The daemon's stderr entries from its CRI log: '<time> stderr F <prio>event: msg FIELD=v ...',
+    a message with newlines going on over the next log lines (no '<prio>' head)."""
+    entries = []
     for line in d.read(pod.container(name).log(pod)).splitlines():
-        m = re.match(r"\S+ (stdout|stderr) [FP] <(\d)>([\w-]+): (.*)$", line)
+        m = re.match(r"\S+ (stdout|stderr) [FP] (.*)$", line)
         if not m:
             continue
-        fields = dict(re.findall(r" (OOMGUARD_[A-Z_]+)=(\S*)", m.group(4)))
-        text = re.split(r" OOMGUARD_[A-Z_]+=", m.group(4))[0]
-        if event is None or m.group(3) == event:
-            out.append({"event": m.group(3), "priority": m.group(2), "message": text, "fields": fields, "line": line})
+        h = re.match(r"<(\d)>([\w-]+): (.*)$", m.group(2))
+        if h:
+            entries.append({"event": h.group(2), "priority": h.group(1), "text": h.group(3), "line": line})
+        elif entries:
+            entries[-1]["text"] += "\n" + m.group(2)
+            entries[-1]["line"] += "\n" + line
+    out = []
+    for e in entries:
+        e["fields"] = dict(re.findall(r" (OOMGUARD_[A-Z_]+)=(\S*)", e["text"]))
+        e["message"] = re.split(r" OOMGUARD_[A-Z_]+=", e["text"])[0]
+        if event is None or e["event"] == event:
+            out.append(e)
     return out
 
 
@@ -416,7 +442,7 @@ def scenario9():
     try:
         # With the host package's daemon running, the pod must refuse (the shared lock).
         ds.start(cap)
-        refused = d.wait_for(lambda: [e for e in log_entries(ds, name) if "lock" in e["message"].lower()], 40)
+        refused = d.wait_for(lambda: [e for e in log_entries(ds, name) if "holds the lock" in e["message"]], 40)
         st = d.wait_for(lambda: (lambda s: s if s.state == mod.api.CONTAINER_EXITED else None)(ds.status(name)), 20)
         d.check(host_was == "active" and refused and st is not None,
                 "9. with the host package's oomguard running, the DaemonSet pod refuses to start (the instance lock "
@@ -442,10 +468,11 @@ def scenario9():
         d.check("/host/proc/meminfo" in fds and "/host/proc/pressure/memory" in fds,
                 "9. it reads the host's /proc (its fds: /host/proc/meminfo, /host/proc/pressure/memory)",
                 " ".join(sorted(f for f in fds if f.startswith("/"))))
-        mem = re.search(r"MemAvailable (\d+) MiB", start[0]["message"])
+        mem = int(start[0]["fields"].get("OOMGUARD_MEM_AVAILABLE_BYTES", "0") or 0) >> 20
         host_avail = d.meminfo()["MemAvailable"] >> 20
-        d.check(mem and abs(int(mem.group(1)) - host_avail) < 200,
-                "9. its MemAvailable is the host's", f"daemon {mem.group(1) if mem else '?'} MiB, host {host_avail} MiB")
+        d.check(mem and abs(mem - host_avail) < 200 and "/host/proc/meminfo" in start[0]["message"],
+                "9. its MemAvailable is the host's (start line: monitoring /host/proc/meminfo)",
+                f"daemon {mem} MiB at start, host {host_avail} MiB now")
         adj = d.read(f"/proc/{pid}/oom_score_adj").strip()
         lim = d.read(ds.path(name, "memory.max")).strip()
         d.check(adj == "-997" and lim == str(c0["memory_limit"]) and d.CG + ds.cgroup + "/" in ds.path(name),
@@ -477,7 +504,9 @@ def scenario9():
         vic = d.wait_for(lambda: log_entries(ds, name, "victim"), 20)
         for e in log_entries(ds, name):
             if e["event"] != "start":
-                d.note(f"daemonset log: {e['line'][:700]}")
+                for i, ln in enumerate(e["line"].splitlines()):
+                    for j in range(0, min(len(ln), 1600), 380):
+                        d.note(f"daemonset log{' +' if i or j else ':'} {ln[j:j + 380]}")
         f = trig[0]["fields"] if trig else {}
         d.check(f.get("OOMGUARD_POD_NAME") == be.name and f.get("OOMGUARD_CONTAINER_NAME") == "leaker"
                 and f.get("OOMGUARD_CONTAINER_ID") == leaker.id and f.get("OOMGUARD_QOS") == "BestEffort",
