@@ -17,7 +17,7 @@ VM hung or timed out), 77 skipped (not root, no qemu, qemu cannot run here).
 
 Environment:
   OOMGUARD_NODE_ACCEL=tcg|kvm   skip the KVM probe (default: probe, else TCG)
-  OOMGUARD_NODE_TIMEOUT=S       bound on the VM's run (default 480 s)
+  OOMGUARD_NODE_TIMEOUT=S       bound on the VM's run (default 1500 s: scenarios 0-11 take ~17 min under TCG)
   OOMGUARD_NODE_DEB=PATH        test this .deb instead of building one
   OOMGUARD_NODE_ONLY=1,2        run only these scenarios (installation always)
   OOMGUARD_NODE_KEEP=1          keep the run's directory (console log, results) until the next run
@@ -43,7 +43,7 @@ SRC, BUILD, HOG = sys.argv[1], sys.argv[2], sys.argv[3]
 HOG_STATIC, PAUSE = (sys.argv[4], sys.argv[5]) if len(sys.argv) > 5 else (None, None)
 HERE = os.path.dirname(os.path.abspath(__file__))
 CACHE = os.environ.get("OOMGUARD_TEST_CACHE", "/var/cache/oomguard-tests")
-TIMEOUT = int(os.environ.get("OOMGUARD_NODE_TIMEOUT", "900"))
+TIMEOUT = int(os.environ.get("OOMGUARD_NODE_TIMEOUT", "1500"))
 
 counts = {"PASS": 0, "FAIL": 0, "SKIP": 0}
 
