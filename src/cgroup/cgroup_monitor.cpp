@@ -143,6 +143,10 @@ Status CgroupMonitor::configure(const Settings& s) {
     reset();
     settings_ = s;
     names_.set_dir(s.pod_logs_dir);
+    if (!(runtime_.roots() == s.runtime_state)) {
+        runtime_.set_roots(s.runtime_state);
+        namer_.clear_cache();
+    }
     auto h = detect_cgroup_hierarchy(s.cgroup_root);
     if (!h) {
         error_ = h.error().message;
@@ -569,7 +573,7 @@ bool CgroupMonitor::read_tasks(CgroupInfo& c, int dirfd) const {
     return pause;
 }
 
-std::vector<CgroupInfo> CgroupMonitor::containers(const CgroupInfo& pod) {
+std::vector<CgroupInfo> CgroupMonitor::list_containers(const CgroupInfo& pod) {
     std::vector<CgroupInfo> out;
     if (!configured() || pod.kind != CgroupKind::Pod) return out;
     Fd pod_dir(open_dir_at(root_fd_, pod.path));
@@ -610,36 +614,71 @@ std::vector<CgroupInfo> CgroupMonitor::containers(const CgroupInfo& pod) {
                 c.note = k.reason;
                 break;
         }
-        if (c.kind == CgroupKind::Container)
-            c.container_name = names_.container(pod.pod_uid, c.container_id);
         out.push_back(std::move(c));
     }
-    // Without a containers/ link: a pod that logs exactly one container and has
-    // exactly one unnamed container cgroup names it unambiguously.
-    size_t unnamed = 0;
-    CgroupInfo* candidate = nullptr;
-    for (auto& c : out)
-        if (c.kind == CgroupKind::Container && c.container_name.empty()) {
-            ++unnamed;
-            candidate = &c;
-        }
-    if (unnamed == 1) {
-        auto dirs = names_.container_dirs(pod.pod_uid);
-        size_t named = 0;
-        for (auto& c : out)
-            if (c.kind == CgroupKind::Container && !c.container_name.empty()) ++named;
-        if (dirs.size() == 1 && named == 0) {
-            candidate->container_name = dirs[0];
-            candidate->note = "named after the pod's only log directory";
-        }
+    return out;
+}
+
+namespace {
+
+std::vector<ContainerSlot> slots_of(const std::vector<CgroupInfo>& cs) {
+    std::vector<ContainerSlot> slots;
+    slots.reserve(cs.size());
+    for (const auto& c : cs) {
+        ContainerSlot s;
+        // Only containers and sandboxes have a runtime id to name.
+        if (c.kind == CgroupKind::Container || c.kind == CgroupKind::Sandbox) s.id = c.container_id;
+        s.sandbox = c.kind == CgroupKind::Sandbox;
+        slots.push_back(std::move(s));
     }
-    for (auto& c : out)
-        if (c.kind == CgroupKind::Container && c.container_name.empty() && c.note.empty())
-            c.note = "no container log link for this id (a sandbox, or logs not mounted)";
+    return slots;
+}
+
+}  // namespace
+
+void CgroupMonitor::name_containers(const CgroupInfo& pod, std::vector<CgroupInfo>& cs) {
+    std::vector<ContainerSlot> slots = slots_of(cs);
+    namer_.name(pod.pod_uid, slots);
+    for (size_t i = 0; i < cs.size(); ++i) {
+        CgroupInfo& c = cs[i];
+        ContainerSlot& s = slots[i];
+        if (s.sandbox && c.kind == CgroupKind::Container) {
+            c.kind = CgroupKind::Sandbox;  // the runtime says so
+            c.note = "pod sandbox (runtime state)";
+        }
+        if (c.pod_name.empty() && !s.pod_name.empty()) {
+            c.pod_namespace = s.pod_namespace;
+            c.pod_name = s.pod_name;
+        }
+        if (c.kind != CgroupKind::Container) continue;
+        c.container_name = std::move(s.name);
+        if (!s.note.empty() && (c.note.empty() || s.source != NameSource::None))
+            c.note = std::move(s.note);
+    }
+}
+
+std::vector<CgroupInfo> CgroupMonitor::containers(const CgroupInfo& pod) {
+    std::vector<CgroupInfo> out = list_containers(pod);
+    name_containers(pod, out);
     std::stable_sort(out.begin(), out.end(), [](const CgroupInfo& a, const CgroupInfo& b) {
         return a.working_set > b.working_set;
     });
     return out;
+}
+
+ContainerSlot CgroupMonitor::name_container(const CgroupInfo& pod, std::string_view id) {
+    std::vector<CgroupInfo> cs = list_containers(pod);
+    std::vector<ContainerSlot> slots = slots_of(cs);
+    size_t at = slots.size();
+    for (size_t i = 0; i < slots.size(); ++i)
+        if (slots[i].id == id) at = i;
+    if (at == slots.size()) {  // its cgroup is gone: still a sibling of the others
+        ContainerSlot s;
+        s.id = std::string(id);
+        slots.push_back(std::move(s));
+    }
+    namer_.name(pod.pod_uid, slots);
+    return std::move(slots[at]);
 }
 
 HeaviestReport CgroupMonitor::report(size_t top_n) {
@@ -666,7 +705,18 @@ HeaviestReport CgroupMonitor::report(size_t top_n) {
         resolve_names(c);
         r.top.push_back(std::move(c));
     }
-    if (r.kubernetes && !r.top.empty()) r.containers = containers(r.top[0]);
+    if (r.kubernetes && !r.top.empty()) {
+        r.containers = containers(r.top[0]);
+        // No /var/log/pods directory: the runtime's state may still name the pod.
+        if (r.top[0].pod_name.empty())
+            for (const auto& c : r.containers)
+                if (!c.pod_name.empty()) {
+                    r.top[0].pod_namespace = c.pod_namespace;
+                    r.top[0].pod_name = c.pod_name;
+                    r.top[0].note = "pod named from the runtime's state";
+                    break;
+                }
+    }
     r.report_time = now_mono() - t0;
     return r;
 }

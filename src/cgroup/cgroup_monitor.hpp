@@ -32,10 +32,12 @@
 #include <string>
 #include <vector>
 
+#include "cgroup/container_namer.hpp"
 #include "cgroup/hierarchy.hpp"
 #include "cgroup/kubepods_path.hpp"
 #include "cgroup/memcg_stats.hpp"
 #include "cgroup/pod_names.hpp"
+#include "cgroup/runtime_state.hpp"
 #include "util/result.hpp"
 #include "util/units.hpp"
 
@@ -106,6 +108,7 @@ public:
         std::string proc_root = "/proc";
         std::string pod_logs_dir = "/var/log/pods";
         std::string kubepods_cgroup;  // relative to the memory root; "" finds it
+        RuntimeStateRoots runtime_state;  // container names when the log links lack them
         Duration structure_interval = std::chrono::seconds(10);
         bool operator==(const Settings&) const = default;
     };
@@ -159,12 +162,17 @@ public:
     std::vector<CgroupInfo> ranked() const;
     // The containers of a pod, read now, heaviest first, named.
     std::vector<CgroupInfo> containers(const CgroupInfo& pod);
+    // Names one container of a pod by the ContainerNamer rule, with the pod's
+    // container cgroups (read now) as its siblings. Its own cgroup may be gone
+    // (a kernel OOM victim's often is).
+    ContainerSlot name_container(const CgroupInfo& pod, std::string_view container_id);
     // Fills pod_namespace/pod_name (and notes) from the pod log directory.
     void resolve_names(CgroupInfo& c);
 
     Allocatable allocatable();
     const std::vector<Unclassified>& unclassified() const { return unclassified_; }
     PodNameResolver& names() { return names_; }
+    ContainerNamer& namer() { return namer_; }
     // The memory hierarchy root, for openat() by the kill action.
     int root_fd() const { return root_fd_; }
 
@@ -207,6 +215,8 @@ private:
     std::string kubepods_rel_;
     CgroupDriver driver_ = CgroupDriver::Unknown;
     PodNameResolver names_;
+    RuntimeStateReader runtime_;
+    ContainerNamer namer_{names_, runtime_};
 
     std::vector<Node> nodes_;
     std::vector<uint32_t> order_;  // ranking: indices into nodes_
@@ -229,6 +239,9 @@ private:
     void rank();
     CgroupInfo info_of(const Node& n) const;
     void add_details(CgroupInfo& c, int dirfd);
+    // A pod's container cgroups, read and classified, not named.
+    std::vector<CgroupInfo> list_containers(const CgroupInfo& pod);
+    void name_containers(const CgroupInfo& pod, std::vector<CgroupInfo>& cs);
     // Reads the tasks' oom_score_adj into c; true when c looks like the pod's
     // pause sandbox (comm or argv[0] "pause", or one task at the runtime's -998).
     bool read_tasks(CgroupInfo& c, int dirfd) const;

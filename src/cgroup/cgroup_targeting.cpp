@@ -27,6 +27,7 @@ CgroupMonitor::Settings CgroupTargeting::settings_from(const Config& c) {
     s.proc_root = c.paths.proc;
     s.pod_logs_dir = c.kubernetes.pod_logs_dir;
     s.kubepods_cgroup = c.kubernetes.kubepods_cgroup;
+    s.runtime_state = {c.paths.containerd_state, c.paths.crio_storage};
     return s;
 }
 

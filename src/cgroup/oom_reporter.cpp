@@ -61,10 +61,16 @@ OomKillInfo attribute_oom_kill(const KernelOomEvent& e, CgroupMonitor& monitor) 
         i.pod_name = p->name;
     }
     if (!kp.container_id.empty()) {
-        i.container_name = names.container(kp.pod_uid, kp.container_id);
-        if (i.container_name.empty()) {
-            auto dirs = names.container_dirs(kp.pod_uid);
-            if (dirs.size() == 1) i.container_name = dirs[0];  // the pod's only container
+        // The same rule as the ranking's (ContainerNamer), the pod's other containers as siblings.
+        CgroupInfo pod;
+        pod.kind = CgroupKind::Pod;
+        pod.pod_uid = kp.pod_uid;
+        pod.path = e.task_memcg.substr(0, e.task_memcg.rfind('/'));
+        ContainerSlot s = monitor.name_container(pod, kp.container_id);
+        i.container_name = s.name;
+        if (i.pod_name.empty() && !s.pod_name.empty()) {
+            i.pod_namespace = s.pod_namespace;
+            i.pod_name = s.pod_name;
         }
     }
     return i;

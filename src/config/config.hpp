@@ -47,6 +47,9 @@ struct Config {
         std::string proc = "/proc";
         std::string cgroup = "/sys/fs/cgroup";
         std::string kmsg = "/dev/kmsg";
+        // The runtimes' state, for container names without kubelet's log links.
+        std::string containerd_state = "/run/containerd";
+        std::string crio_storage = "/run/containers/storage";
         // The instance lock (flock): a second oomguard on the node refuses to
         // start. "": none. The unit's RuntimeDirectory=oomguard creates the dir.
         std::string lock = "/run/oomguard/lock";
