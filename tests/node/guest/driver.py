@@ -666,7 +666,11 @@ def scenario2(ctx):
               "; ".join(invoked)[:400])
         k = killed(recs)
         victims = {pid for pid, _, _ in k}
-        check(victims == set(hog_pids), "2. the kernel killed the BestEffort container's tasks and nothing else",
+        # The kernel does not always log every member of an oom.group kill (a
+        # task already exiting when the group is walked is skipped silently:
+        # seen in this lab, 2 of 3 logged); all of them must be dead.
+        check(victims and victims <= set(hog_pids) and all(not alive(p) for p in hog_pids),
+              "2. the kernel killed the BestEffort container's tasks and nothing else",
               f"killed {sorted(k)}, container {hog_pids}")
         oomkill = [t for t in texts if t.startswith("oom-kill:")]
         check(oomkill and all(f"task_memcg={hog.cgroup}," in t for t in oomkill),
