@@ -633,8 +633,12 @@ def scenario11():
     moved = None
 
     def listed(p):
+        # The pod listed and its containers named (names may take a listing or two).
         rows = top_rows() or []
-        return rows if any(r.get("cgroup") == p.cgroup and not r.get("container") for r in rows) else None
+        named = {cid_of(r.get("cgroup")) for r in rows if r.get("container") and r.get("container") in
+                 {c.name for c in p.containers}}
+        return rows if any(r.get("cgroup") == p.cgroup and not r.get("container") for r in rows) and \
+            all(c.id in named for c in p.containers) else None
     try:
         # No link at all (a kubelet that does not make them, or a runtime
         # started outside kubelet's log tree).
