@@ -651,6 +651,7 @@ def scenario11():
         nolink.stop()
         # Stale: links for the ids of an earlier restart, none for the running one.
         stale.start(cap, links=False)
+        os.makedirs("/var/log/containers", exist_ok=True)
         for c in stale.containers:
             old = "0" * 56 + "deadbeef"
             os.symlink(f"{stale.log_directory}/{c.name}/0.log",
