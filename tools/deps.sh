@@ -6,10 +6,11 @@ pkgs=(g++ meson ninja-build pkg-config libsystemd-dev libtomlplusplus-dev libgte
 if [ "${1:-}" = "--test" ]; then
   # The end-to-end, packaging and fault tests use these.
   pkgs+=(debootstrap systemd-container dpkg-dev debhelper devscripts lintian fakeroot rpm man-db
-         python3-yaml clang libclang-rt-14-dev earlyoom iproute2 busybox qemu-system-x86
-         protobuf-compiler)  # protoc: the node lab's CRI client (tests/node)
+         python3-yaml clang libclang-rt-14-dev earlyoom iproute2 busybox qemu-system-x86)
 fi
 missing=()
+# protoc: the node lab's CRI client (tests/node/guest/cri_api.proto).
+if [ "${1:-}" = "--test" ]; then pkgs+=(protobuf-compiler); fi
 for p in "${pkgs[@]}"; do
   [ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" = "install ok installed" ] || missing+=("$p")
 done
