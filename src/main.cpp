@@ -11,6 +11,7 @@
 #include "cgroup/oom_reporter.hpp"
 #include "config/config.hpp"
 #include "daemon.hpp"
+#include "policy/policy.hpp"
 #include "oomguard_build_config.h"
 #include "service/metrics.hpp"
 #if OOMGUARD_HAVE_DBUS
@@ -123,8 +124,16 @@ int main(int argc, char** argv) {
             std::fprintf(stderr, "oomguard: warning: action.sysrq_trigger: %s%s\n",
                          t.error().message.c_str(),
                          t.error().code == ENXIO ? "" : " (a trigger here would fail)");
-        std::printf("# %s: OK (%s)\n%s", opts.config_path.c_str(), host.note.c_str(),
-                    render_config(*load.config).c_str());
+        std::printf("# %s: OK (%s)\n", opts.config_path.c_str(), host.note.c_str());
+        for (const auto& f : load.config->sources) std::printf("# read %s\n", f.c_str());
+        if (host.mem_total) {
+            // The levels exactly as the policy resolves them on this host.
+            const Levels l = Policy(PolicySettings::from(*load.config)).levels(host.mem_total);
+            ResolvedLevels r = describe_levels(*load.config, host.mem_total, l.min, l.warn, l.recover);
+            for (const auto& line : r.lines) std::printf("%s\n", line.c_str());
+            for (const auto& w : r.warnings) std::fprintf(stderr, "oomguard: warning: %s\n", w.c_str());
+        }
+        std::printf("%s", render_config(*load.config).c_str());
         return 0;
     }
 
