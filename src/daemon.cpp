@@ -14,6 +14,7 @@
 #include <cstring>
 
 #include "oomguard_build_config.h"
+#include "service/oom_daemons.hpp"
 
 namespace oomguard {
 
@@ -59,7 +60,8 @@ std::string levels_against_mem_total(MeminfoReader& meminfo, const Config& c,
 
 }  // namespace
 
-Daemon::Daemon(DaemonOptions opts) : opts_(std::move(opts)), journal_(opts_.log_target) {}
+Daemon::Daemon(DaemonOptions opts)
+    : opts_(std::move(opts)), journal_(opts_.log_target, opts_.log_format) {}
 
 Daemon::~Daemon() {
     if (timer_fd_ >= 0) ::close(timer_fd_);
@@ -307,9 +309,15 @@ bool Daemon::act(const MemSample& s, const Decision& d) {
             st = trigger_.fire();
             r.outcome = st ? TriggerOutcome::Acted : TriggerOutcome::Failed;
         }
-        // kill-cgroup says why it fell back to sysrq.
-        r.what += state_.dry_run ? "dry-run: would write 'f' to " + config_.action.sysrq_trigger
-                                 : "writing 'f' to " + config_.action.sysrq_trigger;
+        // kill-cgroup says why it fell back to sysrq. Said for an operator: the
+        // kernel picks the task, by oom_score_adj.
+        const std::string via = config_.action.sysrq_trigger == "/proc/sysrq-trigger"
+                                    ? std::string("(sysrq f)")
+                                    : "(sysrq f via " + config_.action.sysrq_trigger + ")";
+        const char* task = d.repeat ? "one more task " : "one task ";
+        r.what += state_.dry_run
+                      ? "dry-run: would ask the kernel OOM killer to kill " + (task + via)
+                      : "asked the kernel OOM killer to kill " + (task + via);
     }
     const bool ok = r.outcome != TriggerOutcome::Failed;
 
@@ -319,8 +327,8 @@ bool Daemon::act(const MemSample& s, const Decision& d) {
     // A run of retried failures names it once, not every retry.
     if (hook_ && (ok || policy_->consecutive_failures() == 0)) hook_->describe(extra, hook_fields);
 
-    std::string msg = "MemAvailable " + format_bytes(s.mem_available) + " < threshold " +
-                      format_bytes(d.levels.min) + (d.repeat ? " (still, repeat)" : "") + ": ";
+    std::string msg = "MemAvailable " + format_bytes(s.mem_available) +
+                      (d.repeat ? " still below " : " below ") + format_bytes(d.levels.min) + ": ";
     std::vector<LogField> fields = {
         {"OOMGUARD_MEM_AVAILABLE_BYTES", u64(s.mem_available)},
         {"OOMGUARD_MEM_TOTAL_BYTES", u64(s.mem_total)},
@@ -507,10 +515,14 @@ int Daemon::run() {
     }
     journal_.log(Event::Start, LOG_NOTICE,
                  std::string("oomguard ") + OOMGUARD_VERSION + " monitoring " + meminfo_.path() +
-                     ": MemAvailable " + format_bytes(state_.sample.mem_available) + ", threshold " +
-                     format_bytes(state_.levels.min) + " (" + config_.memory.min_available.to_string() + ")" +
-                     ", action " + (state_.dry_run ? "dry-run" : to_string(config_.action.mode)) + " -> " +
-                     config_.action.sysrq_trigger + (psi_.fd() >= 0 ? ", PSI trigger on" : ", polling only"),
+                     ": MemAvailable " + format_bytes(state_.sample.mem_available) +
+                     ", threshold " + format_bytes(state_.levels.min) +
+                     (config_.memory.min_available.is_percent
+                          ? " (" + config_.memory.min_available.to_string() + " of MemTotal)"
+                          : "") +
+                     ", action " + (state_.dry_run ? "dry-run" : to_string(config_.action.mode)) +
+                     " -> " + config_.action.sysrq_trigger +
+                     (psi_.fd() >= 0 ? ", PSI trigger on" : ", polling only"),
                  {{"OOMGUARD_MEM_AVAILABLE_BYTES", u64(state_.sample.mem_available)},
                   {"OOMGUARD_MEM_TOTAL_BYTES", u64(state_.sample.mem_total)},
                   {"OOMGUARD_THRESHOLD_BYTES", u64(state_.levels.min)},
@@ -522,6 +534,8 @@ int Daemon::run() {
     for (auto* k : sinks_) k->on_config(state_, config_);
     tick();
     notifier_.ready(status_line());
+    // Said once at start: two guards may both act on one episode.
+    warn_other_oom_daemons(journal_, config_.paths.proc);
     if (notifier_.watchdog_usec()) {
         notifier_.watchdog();
         last_watchdog_ = monotonic_now();

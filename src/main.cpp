@@ -33,6 +33,8 @@ void usage(FILE* out) {
                  "  --proc-root DIR      read meminfo and pressure from DIR (overrides [paths] proc)\n"
                  "  --cgroup-root DIR    cgroup filesystem root (overrides [paths] cgroup)\n"
                  "  --log-target T       auto | journal | stderr (default auto)\n"
+                 "  --log-format F       stderr lines: plain | logfmt | json (default plain);\n"
+                 "                       logfmt and json are one line per entry, on stderr\n"
                  "  --no-mlock           do not lock the daemon in memory (tests, sanitizers)\n"
                  "  --no-dbus            do not offer the D-Bus API (org.oomguard1)\n"
                  "  --allow-insecure-config  accept a config not owned by root or writable by\n"
@@ -45,7 +47,7 @@ void usage(FILE* out) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    enum { OPT_CHECK = 256, OPT_DRY, OPT_PROC, OPT_CGROUP, OPT_LOG, OPT_NOMLOCK, OPT_NODBUS, OPT_INSECURE,
+    enum { OPT_CHECK = 256, OPT_DRY, OPT_PROC, OPT_CGROUP, OPT_LOG, OPT_LOGFMT, OPT_NOMLOCK, OPT_NODBUS, OPT_INSECURE,
            OPT_VERSION };
     static const option longopts[] = {
         {"config", required_argument, nullptr, 'c'},
@@ -54,6 +56,7 @@ int main(int argc, char** argv) {
         {"proc-root", required_argument, nullptr, OPT_PROC},
         {"cgroup-root", required_argument, nullptr, OPT_CGROUP},
         {"log-target", required_argument, nullptr, OPT_LOG},
+        {"log-format", required_argument, nullptr, OPT_LOGFMT},
         {"no-mlock", no_argument, nullptr, OPT_NOMLOCK},
         {"no-dbus", no_argument, nullptr, OPT_NODBUS},
         {"allow-insecure-config", no_argument, nullptr, OPT_INSECURE},
@@ -79,6 +82,14 @@ int main(int argc, char** argv) {
                 else if (!std::strcmp(optarg, "stderr")) opts.log_target = LogTarget::Stderr;
                 else {
                     std::fprintf(stderr, "oomguard: --log-target: unknown target \"%s\" (auto, journal, stderr)\n", optarg);
+                    return 2;
+                }
+                break;
+            case OPT_LOGFMT:
+                if (!parse_log_format(optarg, opts.log_format)) {
+                    std::fprintf(stderr,
+                                 "oomguard: --log-format: unknown format \"%s\" (plain, logfmt, json)\n",
+                                 optarg);
                     return 2;
                 }
                 break;

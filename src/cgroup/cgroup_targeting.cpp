@@ -57,6 +57,9 @@ bool CgroupTargeting::Repeat::due(const std::string& what, Duration now, bool fi
     return true;
 }
 
+// A kubepods limit at or above this share of MemTotal reserves nothing.
+constexpr uint64_t kAllocatableAllPercent = 98;
+
 void CgroupTargeting::check_allocatable(uint64_t mem_total) {
     auto a = monitor_.allocatable();
     // The finding, not the numbers around it: logged again when it changes.
@@ -75,6 +78,23 @@ void CgroupTargeting::check_allocatable(uint64_t mem_total) {
     }
     if (!a.limit_known) {
         j.log(Event::Info, LOG_WARNING, "node allocatable check: " + a.error);
+        return;
+    }
+    // kubelet sets the kubepods limit to capacity - kubeReserved - systemReserved:
+    // a limit of about MemTotal reserves nothing for the system.
+    if (a.limit && mem_total && *a.limit >= mem_total / 100 * kAllocatableAllPercent) {
+        j.log(
+            Event::NoAllocatable, LOG_WARNING,
+            a.path + " is limited to " + format_bytes(*a.limit) + ", " +
+                std::to_string(*a.limit * 100 / mem_total) + "% of MemTotal " +
+                format_bytes(mem_total) +
+                ": kubelet reserves nothing for the system (no --kube-reserved/--system-reserved), "
+                "so pods can take all of the node's memory; oomguard is then the last line of "
+                "defence.",
+            {{"OOMGUARD_CGROUP", a.path},
+             {"OOMGUARD_KUBEPODS_LIMIT", std::to_string(*a.limit)},
+             {"OOMGUARD_KUBEPODS_LIMIT_BYTES", std::to_string(*a.limit)},
+             {"OOMGUARD_MEM_TOTAL_BYTES", std::to_string(mem_total)}});
         return;
     }
     if (a.limit) {
