@@ -76,6 +76,8 @@ std::string render_config(const Config& c) {
     o << "min_available = " << q(c.memory.min_available.to_config_string()) << "\n";
     if (c.memory.warn_available)
         o << "warn_available = " << q(c.memory.warn_available->to_config_string()) << "\n";
+    else
+        o << "# warn_available: unset (no warning level)\n";
     if (c.memory.recover_available)
         o << "recover_available = " << q(c.memory.recover_available->to_config_string()) << "\n";
     else
