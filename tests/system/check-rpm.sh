@@ -54,11 +54,21 @@ fi
 # rpm -qlp: exactly the expected files (build-id links aside).
 list=$(rpm -qlp "$rpmfile" | grep -v '^/usr/lib/.build-id')
 echo "$list" | sed 's/^/    rpm -qlp: /'
+# No preset (Fedora's policy decides what is enabled); LICENSE, README and the
+# Kubernetes manifests as %license/%doc.
 expected=(
   /etc/oomguard.toml
-  /usr/lib/systemd/system-preset/90-oomguard.preset
+  /usr/lib/systemd/catalog/oomguard.catalog
   /usr/lib/systemd/system/oomguard.service
   /usr/sbin/oomguard
+  /usr/share/bash-completion/completions/oomguard
+  /usr/share/bash-completion/completions/oomguardctl
+  /usr/share/doc/oomguard
+  /usr/share/doc/oomguard/README.md
+  /usr/share/doc/oomguard/kubernetes
+  $(cd "$src/packaging/kubernetes" && find . -mindepth 1 | sed 's|^\.|/usr/share/doc/oomguard/kubernetes|')
+  /usr/share/licenses/oomguard
+  /usr/share/licenses/oomguard/LICENSE
   /usr/share/man/man5/oomguard.toml.5
   /usr/share/man/man8/oomguard.8
 )
