@@ -58,6 +58,13 @@ std::string levels_against_mem_total(MeminfoReader& meminfo, const Config& c,
     return out;
 }
 
+// The main file and its drop-ins, in the order applied (journal field).
+std::string config_files(const Config& c) {
+    std::string out;
+    for (const auto& f : c.sources) out += (out.empty() ? "" : " ") + f;
+    return out;
+}
+
 }  // namespace
 
 Daemon::Daemon(DaemonOptions opts)
@@ -475,7 +482,8 @@ bool Daemon::reload() {
                          "reloaded " + opts_.config_path + ": threshold " +
                              config_.memory.min_available.to_string() + ", mode " + to_string(config_.action.mode) +
                              (state_.dry_run ? " (dry-run)" : ""),
-                         {{"OOMGUARD_CONFIG", opts_.config_path}});
+                         {{"OOMGUARD_CONFIG", opts_.config_path},
+                          {"OOMGUARD_CONFIG_FILES", config_files(config_)}});
             for (auto* k : sinks_) k->on_config(state_, config_);
             tick();
             notifier_.ready(status_line());
@@ -529,6 +537,7 @@ int Daemon::run() {
                   {"OOMGUARD_MODE", to_string(config_.action.mode)},
                   {"OOMGUARD_DRY_RUN", state_.dry_run ? "1" : "0"},
                   {"OOMGUARD_CONFIG", opts_.config_path},
+                  {"OOMGUARD_CONFIG_FILES", config_files(config_)},
                   {"OOMGUARD_VERSION", OOMGUARD_VERSION}});
     check_trigger();
     for (auto* k : sinks_) k->on_config(state_, config_);

@@ -60,6 +60,14 @@ class OperatorWarnings(unittest.TestCase):
         self.node.stop()
         self.assertNotIn("no-allocatable", self.node.output())
 
+    def test_start_entry_names_the_dropins(self):
+        dropin = os.path.join(self.node.dir, "oomguard.d", "50-repeat.toml")
+        write(dropin, '[action]\nrepeat_after = "5s"\n')
+        self.node.start("--log-target=stderr")
+        self.assertTrue(self.node.wait_for("<5>start: ", 10), self.node.output())
+        self.node.stop()
+        self.assertIn("OOMGUARD_CONFIG_FILES=%s %s " % (self.node.config, dropin), self.node.output())
+
     def test_trigger_wording(self):
         self.node.start("--log-target=stderr")
         self.assertTrue(self.node.wait_for("<5>start: ", 10), self.node.output())
