@@ -109,7 +109,7 @@ if ! grep -qxF dbus <<<"$requires"; then pass "does not require dbus"; else fail
 # rpmlint (Debian ships it): no errors on the spec and the package; the rest is listed.
 if command -v rpmlint >/dev/null; then
   for what in "$spec" "$rpmfile"; do
-    lint=$(rpmlint "$what" 2>&1)
+    lint=$(rpmlint -c "$here/rpmlint-fedora.toml" "$what" 2>&1)
     echo "$lint" | grep -E ': [EW]: ' | sed 's/^/    rpmlint /'
     summary=$(echo "$lint" | grep -E '[0-9]+ errors' | tail -1)
     if grep -qE '(^| )0 errors' <<<"$summary"; then pass "rpmlint $(basename "$what"): $summary"; else failed "rpmlint $(basename "$what"): $summary"; fi
