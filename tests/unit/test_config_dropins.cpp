@@ -165,8 +165,7 @@ TEST(ResolvedLevels, WarnsAboveAQuarterOfMemTotal) {
         describe_levels(*l.config, 16ull << 30, 3ull << 30, 0, 6ull << 30).warnings.empty());
     ResolvedLevels r = describe_levels(*l.config, 8ull << 30, 3ull << 30, 0, 6ull << 30);
     ASSERT_EQ(r.warnings.size(), 1u);
-    EXPECT_NE(
-        r.warnings[0].find("memory.min_available (3.0 GiB) is 38% of MemTotal 8.0 GiB"),
-        std::string::npos)
+    EXPECT_NE(r.warnings[0].find("memory.min_available (3.0 GiB) is 38% of MemTotal 8.0 GiB"),
+              std::string::npos)
         << r.warnings[0];
 }
