@@ -158,6 +158,11 @@ int main(int argc, char** argv) {
     CgroupHeaviestSource heaviest(targeting);
     MetricsWriter metrics(daemon.journal(), daemon.config().metrics);
     metrics.set_heaviest_source(&heaviest);
+    metrics.set_allocatable_probe([&targeting]() -> std::optional<bool> {
+        auto a = targeting.monitor().allocatable();
+        if (!a.kubernetes || !a.limit_known) return std::nullopt;
+        return a.limit.has_value();
+    });
     daemon.add_sink(&metrics);
 #if OOMGUARD_HAVE_DBUS
     // The D-Bus side runs in its own thread and only sees what the publisher

@@ -127,7 +127,7 @@ sdbus::Struct<std::string, std::string, std::string> ManagerAdaptor::LastTrigger
 }
 
 // Every OOM kill the kernel reported (memcg and node-wide, sysrq included): the
-// daemon's count, the same one oomguard_kernel_oom_kills_total exports.
+// daemon's count: oomguard_node_oom_kills_total + oomguard_memcg_oom_kills_total.
 uint64_t ManagerAdaptor::KernelOomKills() { return service_.snapshot().state.oom_kills_total; }
 
 sdbus::Struct<uint64_t, uint32_t, std::string, std::string, std::string, std::string>
