@@ -126,7 +126,7 @@ TEST(DaemonCgroups, FixtureNode110x4DryRunNamesTheHeaviestPod) {
     EXPECT_EQ(field(trig, "OOMGUARD_WORKING_SET_BYTES"), std::to_string(2500 * MiB));
     EXPECT_EQ(field(trig, "OOMGUARD_CGROUP"), "/" + L.pod_dir(QosClass::Burstable, pod_uid(64)));
     EXPECT_EQ(field(trig, "OOMGUARD_OOM_GROUP"), "1");
-    EXPECT_NE(trig.find("dry-run: would write 'f'"), std::string::npos);
+    EXPECT_NE(trig.find("dry-run: would ask the kernel OOM killer to kill one task (sysrq f"), std::string::npos);
     EXPECT_NE(trig.find("WORKING SET"), std::string::npos) << "no top-5 table:\n" << trig;
     EXPECT_NE(trig.find("shop/pod-64 [c3]"), std::string::npos) << trig;
     EXPECT_NE(trig.find("(105 more)"), std::string::npos) << trig;
@@ -209,7 +209,7 @@ TEST(DaemonCgroups, KillCgroupFallsBackToSysrqWhenNothingIsEligible) {
     EXPECT_NE(t.find("no eligible container"), std::string::npos) << t;
     EXPECT_NE(t.find("kube-system is excluded"), std::string::npos) << t;
     EXPECT_NE(t.find("Guaranteed (kill_guaranteed = false)"), std::string::npos) << t;
-    EXPECT_NE(t.find("falling back to sysrq: writing 'f'"), std::string::npos) << t;
+    EXPECT_NE(t.find("falling back to sysrq: asked the kernel OOM killer to kill one task (sysrq f"), std::string::npos) << t;
     EXPECT_EQ(field(t, "OOMGUARD_ACTION"), "sysrq");
     EXPECT_EQ(d.stop(), 0);
     EXPECT_EQ(readFile(s.trigger), "f");
@@ -484,7 +484,7 @@ TEST(DaemonCgroups, KillCgroupRepeatSkipsTheContainerStillDying) {
     std::string t1 = d.wait_event("trigger", "killed container main of pod default/first");
     ASSERT_FALSE(t1.empty()) << d.output();
     // The repeat: the first is still listed (dying), the second is the next victim.
-    std::string t2 = d.wait_event("trigger", "(still, repeat)", std::chrono::seconds(5));
+    std::string t2 = d.wait_event("trigger", "still below", std::chrono::seconds(5));
     ASSERT_FALSE(t2.empty()) << d.output();
     EXPECT_NE(t2.find("killed container main of pod default/second"), std::string::npos) << t2;
     EXPECT_EQ(field(t2, "OOMGUARD_POD_NAME"), "second") << t2;
@@ -492,7 +492,7 @@ TEST(DaemonCgroups, KillCgroupRepeatSkipsTheContainerStillDying) {
     std::string t3 = d.wait_event("trigger", "still dying", std::chrono::seconds(5));
     ASSERT_FALSE(t3.empty()) << d.output();
     EXPECT_EQ(t3.find("killed container"), std::string::npos) << t3;
-    EXPECT_NE(t3.find("(still, repeat)"), std::string::npos) << t3;
+    EXPECT_NE(t3.find("still below"), std::string::npos) << t3;
     EXPECT_EQ(field(t3, "OOMGUARD_ACTION"), "sysrq") << t3;
     EXPECT_EQ(d.stop(), 0);
     const std::string out = d.output();
@@ -520,12 +520,12 @@ TEST(DaemonCgroups, ReloadFromDryRunToRealActsAtOnce) {
     makeFile(s.trigger, "");
     const std::string config = write_config(tmp, s);
     DaemonRun d(args(config, false));
-    ASSERT_FALSE(d.wait_event("trigger", "dry-run: would write").empty()) << d.output();
+    ASSERT_FALSE(d.wait_event("trigger", "dry-run: would ask the kernel OOM killer").empty()) << d.output();
     s.mode = "sysrq";
     write_config(tmp, s);
     ::kill(d.pid(), SIGHUP);
     ASSERT_FALSE(d.wait_event("reload").empty()) << d.output();
-    std::string t = d.wait_event("trigger", "writing 'f'", std::chrono::seconds(3));
+    std::string t = d.wait_event("trigger", "asked the kernel OOM killer", std::chrono::seconds(3));
     EXPECT_FALSE(t.empty()) << "no real action after the reload from dry-run\n" << d.output();
     EXPECT_EQ(d.stop(), 0);
     EXPECT_EQ(readFile(s.trigger), "f");
