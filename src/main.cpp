@@ -6,6 +6,7 @@
 #include <cstring>
 #include <string>
 
+#include "app/policy_settings.hpp"
 #include "app/wiring.hpp"
 #include "config/config.hpp"
 #include "daemon.hpp"
@@ -135,7 +136,7 @@ int main(int argc, char** argv) {
         for (const auto& f : load.config->sources) std::printf("# read %s\n", f.c_str());
         if (host.mem_total) {
             // The levels exactly as the policy resolves them on this host.
-            const Levels l = Policy(PolicySettings::from(*load.config)).levels(host.mem_total);
+            const Levels l = Policy(policy_settings(*load.config)).levels(host.mem_total);
             ResolvedLevels r = describe_levels(*load.config, host.mem_total, l.min, l.warn, l.recover);
             for (const auto& line : r.lines) std::printf("%s\n", line.c_str());
             for (const auto& w : r.warnings) std::fprintf(stderr, "oomguard: warning: %s\n", w.c_str());
