@@ -72,7 +72,8 @@ bool Daemon::act(const MemSample& s, const Decision& d) {
     // the OOM reporter checks it against the victim.
     const bool fresh = prediction_fresh(state_.prediction, monotonic_clock().now());
     state_.trigger_prediction = fresh ? state_.prediction : PredictedTask{};
-    if (ok) append_prediction(state_.prediction, monotonic_clock().now(), extra, fields);
+    std::string predicted;  // before the heaviest table, on the message's first line
+    if (ok) append_prediction(state_.prediction, monotonic_clock().now(), predicted, fields);
     // What was done, not the mode: a dry-run did nothing, a fallback wrote sysrq.
     const char* kind = state_.dry_run ? "dry-run" : handled ? "kill-cgroup" : "sysrq";
     fields.push_back({"OOMGUARD_ACTION", kind});
@@ -82,7 +83,7 @@ bool Daemon::act(const MemSample& s, const Decision& d) {
     last_outcome_ = r.outcome;
     std::string err;  // why it failed
     if (ok) {
-        journal_.log(Event::Trigger, LOG_WARNING, msg + r.what + extra, fields);
+        journal_.log(Event::Trigger, LOG_WARNING, msg + r.what + predicted + extra, fields);
         ++state_.triggers_total;
         state_.last_trigger_realtime_usec = realtime_usec();
         if (state_.last_error.starts_with(kTriggerFailed) ||
