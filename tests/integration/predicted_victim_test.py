@@ -147,7 +147,8 @@ def main():
         # The kernel kills the predicted task: matched.
         node.kmsg_append(kill_report(77, "batch", batch, 100))
         v = j.wait("the victim entry", lambda e: e.get("event") == "victim", procs)[0]
-        check(v.get("prediction_matched") == "1" and v.get("predicted_pid") == "77",
+        check(v.get("victim_pid") == "77" and v.get("prediction_matched") == "1" and
+              v.get("predicted_pid") == "77",
               f"the victim entry says the prediction matched: {v}")
 
         # A second episode where the kernel kills another task: not matched.
@@ -158,8 +159,9 @@ def main():
         node.set_available(1 * GiB)
         wait_until("the second trigger", lambda: len(j.entries("trigger")) >= 2, procs=procs)
         node.kmsg_append(kill_report(4242, "java", web, 200))
+        node.set_available(6 * GiB)  # the kill frees memory: the victim entry follows
         v2 = j.wait("the second victim entry",
-                    lambda e: e.get("event") == "victim" and e.get("pid") == "4242", procs)[0]
+                    lambda e: e.get("event") == "victim" and e.get("victim_pid") == "4242", procs)[0]
         check(v2.get("prediction_matched") == "0" and v2.get("predicted_pid") == "77",
               f"a different victim is not a match: {v2}")
         wait_until("the prediction counters",
