@@ -98,10 +98,10 @@ void BusThread::run() {
             break;
         }
         if (stop_) break;
-        if (fds[0].revents & POLLIN) {
-            ch_.to_bus.drain();
-            take_from_daemon();
-        }
+        if (fds[0].revents & POLLIN) ch_.to_bus.drain();
+        // Also without a wake: the daemon does not wake this thread for counters
+        // alone, and a method call must see the newest snapshot.
+        take_from_daemon();
         now = monotonic_now();
         link_dispatch(n > 0 ? fds[1].revents : 0, now);
         emit_events();
@@ -436,6 +436,8 @@ void BusThread::emit(F&& f) {
     }
 }
 
+// Every field read here wakes the thread when it changes: keep announced_differ()
+// in bus_publisher.cpp in step.
 BusThread::Announced BusThread::current() const {
     const DaemonState& s = snap_.state;
     Announced a;
