@@ -1,6 +1,7 @@
-// The daemon: one poll() loop over a timerfd, a signalfd, the PSI trigger fd and
-// any extra sources (/dev/kmsg, the D-Bus thread's eventfd). No threads on the
-// hot path; the D-Bus side runs in its own thread (src/bus/bus_thread.hpp).
+// The daemon: one ppoll() loop (its timeout: the next sample) over a signalfd,
+// the PSI trigger fd and any extra sources (/dev/kmsg, the D-Bus thread's
+// eventfd). No threads on the hot path; the D-Bus side runs in its own thread
+// (src/bus/bus_thread.hpp).
 #pragma once
 
 #include <memory>
@@ -164,7 +165,7 @@ private:
     TriggerHook* hook_ = nullptr;
 
     int lock_fd_ = -1;  // the instance lock, held for the process's life
-    int timer_fd_ = -1;
+    Duration next_tick_{0};  // when the next sample is due; the loop sleeps until then
     int signal_fd_ = -1;
     bool stop_ = false;
     bool sample_failing_ = false;
@@ -175,6 +176,14 @@ private:
     char status_buf_[256];
     char sent_status_[256];  // the last STATUS= we sent
     size_t sent_status_len_ = 0;
+    // What status_line() shows, as last formatted.
+    struct StatusInputs {
+        uint64_t available = 0, threshold = 0, triggers = 0;
+        MemState state = MemState::Ok;
+        bool dry_run = false, no_error = true;
+        bool operator==(const StatusInputs&) const = default;
+    };
+    StatusInputs status_inputs_;
 
     Config apply_overrides(Config c) const;
     bool open_sensors(const Config& c, std::string& error);

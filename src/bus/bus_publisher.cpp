@@ -61,8 +61,10 @@ void BusPublisher::publish() {
     const DaemonState& state = daemon_.state();
     // An idle node publishes once a second with nothing new to say: that must
     // not wake the bus thread (a wakeup and a context switch each time).
-    bool wake = ch_.version == 0 || rich_dirty_ || !events_.empty() || !results_.empty() ||
-                announced_differ(ch_.snapshot.state, state);
+    // A new ranking alone (every 10 s) is served from the snapshot on the next
+    // call; a trigger's target comes with a changed TriggerCount.
+    const bool wake = ch_.version == 0 || !events_.empty() || !results_.empty() ||
+                      announced_differ(ch_.snapshot.state, state);
     ch_.snapshot.state = state;
     if (rich_dirty_) {
         ch_.snapshot.last_trigger_target = target_;
