@@ -13,7 +13,6 @@
 #include <cstring>
 
 #include "oomguard_build_config.h"
-#include "policy/wake.hpp"
 
 namespace oomguard {
 
@@ -553,8 +552,8 @@ int Daemon::run() {
         }
         const Duration poll_start = monotonic_now();
         // Slow periodic work that the next sample follows closely waits for it.
-        const int64_t timeout_ns =
-            loop_timeout_ns((next_tick_ - poll_start).count(), source_timeouts);
+        const int64_t timeout_ns = wake_.timeout_ns(
+            poll_start.count(), (next_tick_ - poll_start).count(), source_timeouts);
         const timespec ts{static_cast<time_t>(timeout_ns / 1'000'000'000),
                           static_cast<long>(timeout_ns % 1'000'000'000)};
         int n = ::ppoll(fds.data(), fds.size(), &ts, nullptr);

@@ -12,6 +12,7 @@
 #include "actions/trigger.hpp"
 #include "config/config.hpp"
 #include "policy/policy.hpp"
+#include "policy/wake.hpp"
 #include "sensors/meminfo.hpp"
 #include "sensors/psi.hpp"
 #include "service/journal.hpp"
@@ -165,6 +166,7 @@ private:
     TriggerHook* hook_ = nullptr;
 
     int lock_fd_ = -1;  // the instance lock, held for the process's life
+    WakeCoalescer wake_;     // source timeouts ride on the next sample
     Duration next_tick_{0};  // when the next sample is due; the loop sleeps until then
     int signal_fd_ = -1;
     bool stop_ = false;

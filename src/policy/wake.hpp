@@ -31,4 +31,41 @@ inline int64_t loop_timeout_ns(int64_t tick_ns, const std::vector<int64_t>& sour
     return t;
 }
 
+// The same, with each source's slack taken from the timeout it had when its
+// deadline was first seen (its period), not from what is left of it: else a
+// 10 s refresh whose deadline falls between two samples 100 ms apart has lost
+// its slack by then and costs a wakeup of its own.
+class WakeCoalescer {
+public:
+    // Deadlines within this of the remembered one are the same deadline (each
+    // source computes its timeout from its own clock reading).
+    static constexpr int64_t kSameDeadline = 1'000'000;
+
+    int64_t timeout_ns(int64_t now_ns, int64_t tick_ns, const std::vector<int64_t>& source_ns) {
+        if (seen_.size() != source_ns.size()) seen_.assign(source_ns.size(), Seen{});
+        int64_t t = tick_ns < 0 ? 0 : tick_ns;
+        for (size_t i = 0; i < source_ns.size(); ++i) {
+            const int64_t s = source_ns[i];
+            if (s < 0) {
+                seen_[i] = Seen{};
+                continue;
+            }
+            const int64_t deadline = now_ns + s;
+            Seen& k = seen_[i];
+            if (k.deadline < 0 || deadline - k.deadline > kSameDeadline ||
+                k.deadline - deadline > kSameDeadline)
+                k = Seen{deadline, s / kSourceSlackDivisor};
+            if (s < t && t - s > k.slack) t = s;
+        }
+        return t;
+    }
+
+private:
+    struct Seen {
+        int64_t deadline = -1;
+        int64_t slack = 0;
+    };
+    std::vector<Seen> seen_;
+};
+
 }  // namespace oomguard

@@ -519,3 +519,22 @@ TEST(LoopWake, TheSampleIsNeverLaterThanItsOwnDeadline) {
     EXPECT_EQ(loop_timeout_ns(-5, {ns(10'000ms)}), 0);
     EXPECT_EQ(loop_timeout_ns(ns(1ms), {}), ns(1ms));
 }
+
+TEST(LoopWake, ARefreshBetweenSamples100msApartNeverWakesTheLoopOfItsOwn) {
+    // 500 MiB of steady headroom: a sample every 100 ms; the cgroup refresh is due
+    // 10 s after it was scheduled, at t = 10.05 s, between two samples.
+    WakeCoalescer w;
+    const int64_t refresh_at = ns(10'050ms);
+    int own_wakeups = 0;
+    for (int64_t now = 0; now < ns(10'000ms) + 1; now += ns(100ms)) {
+        const int64_t t = w.timeout_ns(now, ns(100ms), {refresh_at - now});
+        EXPECT_LE(t, ns(100ms));
+        if (t < ns(100ms)) ++own_wakeups;
+    }
+    EXPECT_EQ(own_wakeups, 0) << "the refresh rides on the 10.1 s sample";
+    // What is left of the timeout alone is not enough: 50 ms left, a sample in 100 ms.
+    EXPECT_EQ(loop_timeout_ns(ns(100ms), {ns(50ms)}), ns(50ms));
+    // A new deadline (the source rescheduled) gets the slack of its own timeout.
+    EXPECT_EQ(w.timeout_ns(ns(10'100ms), ns(100ms), {ns(1ms)}), ns(1ms));
+    EXPECT_EQ(w.timeout_ns(ns(10'100ms), ns(100ms), {0}), 0) << "work due now is never deferred";
+}
