@@ -5,7 +5,6 @@
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/signalfd.h>
-#include <sys/timerfd.h>
 #include <syslog.h>
 #include <unistd.h>
 
@@ -59,7 +58,6 @@ Daemon::Daemon(DaemonOptions opts)
     : opts_(std::move(opts)), journal_(opts_.log_target, opts_.log_format) {}
 
 Daemon::~Daemon() {
-    if (timer_fd_ >= 0) ::close(timer_fd_);
     if (signal_fd_ >= 0) ::close(signal_fd_);
     if (lock_fd_ >= 0) ::close(lock_fd_);
 }
@@ -139,20 +137,17 @@ bool Daemon::init() {
     // not kill the daemon at the moment it acts.
     ::signal(SIGPIPE, SIG_IGN);
     signal_fd_ = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
-    timer_fd_ = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-    if (signal_fd_ < 0 || timer_fd_ < 0) {
-        journal_.log(Event::SensorError, LOG_ERR, std::string("signalfd/timerfd: ") + std::strerror(errno));
+    if (signal_fd_ < 0) {
+        journal_.log(Event::SensorError, LOG_ERR, std::string("signalfd: ") + std::strerror(errno));
         return false;
     }
     return true;
 }
 
 void Daemon::arm_timer(Duration d) {
-    if (d.count() <= 0) d = std::chrono::microseconds(1);
-    itimerspec its{};
-    its.it_value.tv_sec = static_cast<time_t>(d.count() / 1'000'000'000);
-    its.it_value.tv_nsec = static_cast<long>(d.count() % 1'000'000'000);
-    timerfd_settime(timer_fd_, 0, &its, nullptr);
+    // The loop sleeps in ppoll() until then: no timerfd to read and re-arm, two
+    // syscalls fewer per sample (issue 17).
+    next_tick_ = monotonic_clock().now() + std::max<Duration>(d, Duration{0});
 }
 
 std::string_view Daemon::status_line() {
@@ -173,16 +168,27 @@ void Daemon::update_status(Duration now, bool force) {
     if (!force && now - last_status_ < std::chrono::seconds(1)) return;
     last_status_ = now;
     // sd_notify() costs a socket, a sendmsg and a close; when idle it doubled
-    // the daemon's CPU time. Send only what changed.
-    const std::string_view line = status_line();
-    if (force || line != std::string_view(sent_status_, sent_status_len_)) {
-        notifier_.status(line);
-        sent_status_len_ = line.copy(sent_status_, sizeof sent_status_);
+    // the daemon's CPU time. Send only what changed, and format the line only
+    // when what it shows changed (the formatting was a good part of an idle
+    // wakeup, issue 17).
+    const StatusInputs in{state_.sample.mem_available,
+                          state_.levels.min,
+                          state_.triggers_total,
+                          state_.state,
+                          state_.dry_run,
+                          state_.last_error.empty()};
+    if (force || !(in == status_inputs_)) {
+        status_inputs_ = in;
+        const std::string_view line = status_line();
+        if (force || line != std::string_view(sent_status_, sent_status_len_)) {
+            notifier_.status(line);
+            sent_status_len_ = line.copy(sent_status_, sizeof sent_status_);
+        }
     }
     if (journal_.to_terminal() && now - last_terminal_status_ >= std::chrono::seconds(5)) {
         // In the foreground on a terminal (the README demo), show the live numbers.
         last_terminal_status_ = now;
-        journal_.log(Event::Info, LOG_INFO, line);
+        journal_.log(Event::Info, LOG_INFO, status_line());
     }
     for (auto* s : sinks_) s->on_state(state_);
 }
@@ -367,11 +373,9 @@ int Daemon::run() {
     while (!stop_) {
         fds.clear();
         polled.clear();
-        fds.push_back({timer_fd_, POLLIN, 0});
         fds.push_back({signal_fd_, POLLIN, 0});
         const int psi_fd = psi_.fd();
         if (psi_fd >= 0) fds.push_back({psi_fd, POLLPRI, 0});
-        int64_t timeout_ns = -1;
         const size_t first_source = fds.size();
         source_timeouts.clear();
         for (auto* src : sources_) {
@@ -379,39 +383,37 @@ int Daemon::run() {
             fds.push_back({sp.fd, sp.events, 0});
             polled.push_back(src);
             source_timeouts.push_back(sp.timeout_ns);
-            if (sp.timeout_ns >= 0 && (timeout_ns < 0 || sp.timeout_ns < timeout_ns)) timeout_ns = sp.timeout_ns;
         }
-        int timeout_ms = timeout_ns < 0 ? -1 : static_cast<int>((timeout_ns + 999'999) / 1'000'000);
         const Duration poll_start = monotonic_clock().now();
-        int n = ::poll(fds.data(), fds.size(), timeout_ms);
+        // Slow periodic work that the next sample follows closely waits for it.
+        const int64_t timeout_ns = wake_.timeout_ns(
+            poll_start.count(), (next_tick_ - poll_start).count(), source_timeouts);
+        const timespec ts{static_cast<time_t>(timeout_ns / 1'000'000'000),
+                          static_cast<long>(timeout_ns % 1'000'000'000)};
+        int n = ::ppoll(fds.data(), fds.size(), &ts, nullptr);
         if (n < 0) {
             if (errno == EINTR) continue;
             journal_.log(Event::SensorError, LOG_ERR, std::string("poll: ") + std::strerror(errno));
             return 1;
         }
-        bool sample_now = false;
-        if (fds[0].revents & POLLIN) {
-            uint64_t expirations;
-            ssize_t r = ::read(timer_fd_, &expirations, sizeof expirations);
-            (void)r;
-            sample_now = true;
-        }
-        if (psi_fd >= 0 && (fds[2].revents & (POLLPRI | POLLERR))) {
-            if (fds[2].revents & POLLERR) {
+        const Duration woke = monotonic_clock().now();
+        bool sample_now = woke >= next_tick_;
+        if (psi_fd >= 0 && (fds[1].revents & (POLLPRI | POLLERR))) {
+            if (fds[1].revents & POLLERR) {
                 journal_.log(Event::Info, LOG_WARNING, "PSI trigger went away; polling only");
                 psi_.close();
             }
             sample_now = true;
         }
         if (sample_now) tick();
-        if (fds[1].revents & POLLIN) handle_signals();
+        if (fds[0].revents & POLLIN) handle_signals();
         // A source whose own timeout passed is dispatched even when other fds were
-        // ready too (near the threshold the timerfd fires every millisecond).
-        const int64_t waited_ns = (monotonic_clock().now() - poll_start).count();
+        // ready too (near the threshold a sample is due every millisecond).
+        const int64_t waited_ns = (woke - poll_start).count();
         for (size_t i = 0; i < polled.size(); ++i) {
             short re = fds[first_source + i].revents;
             const bool expired = source_timeouts[i] >= 0 && waited_ns >= source_timeouts[i];
-            if (re || n == 0 || expired) polled[i]->dispatch(re);
+            if (re || expired) polled[i]->dispatch(re);
         }
     }
     notifier_.stopping();

@@ -1,6 +1,7 @@
-// The daemon: one poll() loop over a timerfd, a signalfd, the PSI trigger fd and
-// any extra sources (/dev/kmsg, the D-Bus thread's eventfd). No threads on the
-// hot path; the D-Bus side runs in its own thread (src/bus/bus_thread.hpp).
+// The daemon: one ppoll() loop (its timeout: the next sample) over a signalfd,
+// the PSI trigger fd and any extra sources (/dev/kmsg, the D-Bus thread's
+// eventfd). No threads on the hot path; the D-Bus side runs in its own thread
+// (src/bus/bus_thread.hpp).
 // It owns the state (DaemonState) and is the Host the components see
 // (src/core/host.hpp); the wiring (src/app/wiring.hpp) registers them.
 #pragma once
@@ -19,6 +20,7 @@
 #include "core/options.hpp"
 #include "core/trigger_hook.hpp"
 #include "policy/policy.hpp"
+#include "policy/wake.hpp"
 #include "sensors/meminfo.hpp"
 #include "sensors/psi.hpp"
 #include "service/journal.hpp"
@@ -77,7 +79,8 @@ private:
     TriggerHook* hook_ = nullptr;
 
     int lock_fd_ = -1;  // the instance lock, held for the process's life
-    int timer_fd_ = -1;
+    WakeCoalescer wake_;     // source timeouts ride on the next sample
+    Duration next_tick_{0};  // when the next sample is due; the loop sleeps until then
     int signal_fd_ = -1;
     bool stop_ = false;
     bool sample_failing_ = false;
@@ -88,6 +91,14 @@ private:
     char status_buf_[256];
     char sent_status_[256];  // the last STATUS= we sent
     size_t sent_status_len_ = 0;
+    // What status_line() shows, as last formatted.
+    struct StatusInputs {
+        uint64_t available = 0, threshold = 0, triggers = 0;
+        MemState state = MemState::Ok;
+        bool dry_run = false, no_error = true;
+        bool operator==(const StatusInputs&) const = default;
+    };
+    StatusInputs status_inputs_;
 
     Config apply_overrides(Config c) const;
     bool open_sensors(const Config& c, std::string& error);

@@ -4,6 +4,8 @@
 
 namespace oomguard {
 
+// Every field read here wakes the thread when it changes: keep announced_differ()
+// in bus_publisher.cpp in step.
 BusThread::Announced BusThread::current() const {
     const DaemonState& s = snap_.state;
     Announced a;

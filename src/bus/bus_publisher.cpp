@@ -32,6 +32,27 @@ void BusPublisher::refresh_ranking() {
     rich_dirty_ = true;
 }
 
+namespace {
+
+// What the bus thread announces (BusThread::current()) differs: only then, or
+// for an event, result or new ranking/config, is it worth waking the thread.
+// Counters it does not announce (samples_total) go out with the next wake or
+// method call, which takes the newest snapshot. Keep in step with current().
+bool announced_differ(const DaemonState& a, const DaemonState& b) {
+    return a.sample.mem_available != b.sample.mem_available ||
+           a.sample.mem_total != b.sample.mem_total || a.levels.min != b.levels.min ||
+           a.levels.warn != b.levels.warn || a.state != b.state || a.mode != b.mode ||
+           a.dry_run != b.dry_run || a.triggers_total != b.triggers_total ||
+           a.trigger_failures_total != b.trigger_failures_total ||
+           a.last_trigger_realtime_usec != b.last_trigger_realtime_usec ||
+           a.oom_kills_total != b.oom_kills_total || a.last_oom_kill.pid != b.last_oom_kill.pid ||
+           a.last_oom_kill.realtime_usec != b.last_oom_kill.realtime_usec ||
+           a.prediction.pid != b.prediction.pid ||
+           a.prediction.oom_score != b.prediction.oom_score || a.last_error != b.last_error;
+}
+
+}  // namespace
+
 void BusPublisher::publish() {
     std::unique_lock<std::mutex> lock(ch_.mutex, std::try_to_lock);
     if (!lock.owns_lock()) {
@@ -40,7 +61,14 @@ void BusPublisher::publish() {
         pending_ = true;
         return;
     }
-    ch_.snapshot.state = host_.state();
+    const DaemonState& state = host_.state();
+    // An idle node publishes once a second with nothing new to say: that must
+    // not wake the bus thread (a wakeup and a context switch each time).
+    // A new ranking alone (every 10 s) is served from the snapshot on the next
+    // call; a trigger's target comes with a changed TriggerCount.
+    const bool wake = ch_.version == 0 || !events_.empty() || !results_.empty() ||
+                      announced_differ(ch_.snapshot.state, state);
+    ch_.snapshot.state = state;
     if (rich_dirty_) {
         ch_.snapshot.last_trigger_target = target_;
         ch_.snapshot.heaviest_available = heaviest_ != nullptr;
@@ -61,7 +89,7 @@ void BusPublisher::publish() {
     ++ch_.version;
     lock.unlock();
     pending_ = false;
-    ch_.to_bus.wake();
+    if (wake) ch_.to_bus.wake();
 }
 
 void BusPublisher::on_warning(const DaemonState& s) {

@@ -6,6 +6,7 @@
 #include <syslog.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
 
 #include "bus/dump.hpp"
@@ -99,10 +100,10 @@ void BusThread::run() {
             break;
         }
         if (stop_) break;
-        if (fds[0].revents & POLLIN) {
-            ch_.to_bus.drain();
-            take_from_daemon();
-        }
+        if (fds[0].revents & POLLIN) ch_.to_bus.drain();
+        // Also without a wake: the daemon does not wake this thread for counters
+        // alone, and a method call must see the newest snapshot.
+        take_from_daemon();
         now = clock_.now();
         link_dispatch(n > 0 ? fds[1].revents : 0, now);
         emit_events();
@@ -308,6 +309,8 @@ void BusThread::start_attempt(Duration now) {
     address_ = system_bus_address();
     if (auto path = unix_socket_path(address_)) {
         if (Status st = probe_.start(*path, ::geteuid()); !st) {
+            // No socket at all: a node without a bus, retried rarely (issue 17).
+            no_socket_ = st.error().code == ENOENT;
             attempt_failed(st.error().message, now);
             return;
         }
@@ -382,7 +385,8 @@ void BusThread::attempt_failed(const std::string& why, Duration now) {
     }
     if (down_since_ == Duration{0}) down_since_ = now;
     next_attempt_ = now + backoff_;
-    backoff_ = std::min(backoff_ * 2, kBackoffMax);
+    backoff_ = std::min(backoff_ * 2, no_socket_ ? kBackoffMaxNoSocket : kBackoffMax);
+    no_socket_ = false;
 }
 
 void BusThread::close_link() {

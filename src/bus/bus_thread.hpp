@@ -72,6 +72,8 @@ public:
 
     static constexpr Duration kBackoffMin = std::chrono::milliseconds(100);
     static constexpr Duration kBackoffMax = std::chrono::seconds(5);
+    // While the bus socket does not exist (a node without a system bus).
+    static constexpr Duration kBackoffMaxNoSocket = std::chrono::seconds(30);
     // How long the bus daemon has to answer the probe.
     static constexpr Duration kProbeTimeout = std::chrono::seconds(1);
     // Bound on calls to the bus daemon (RequestName, GetConnectionUnixUser).
@@ -135,6 +137,7 @@ private:
     Duration down_since_{0};
     bool ever_registered_ = false;
     bool broken_ = false;        // sending failed: reconnect
+    bool no_socket_ = false;     // the failing attempt found no bus socket
     bool more_pending_ = false;  // stopped processing early: poll again at once
     std::string last_failure_;   // each distinct failure is logged once
     std::string name_error_;     // set by the RequestName reply, handled after processing

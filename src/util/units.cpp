@@ -3,6 +3,7 @@
 #include <charconv>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <limits>
 
 namespace oomguard {
@@ -169,23 +170,58 @@ Result<uint64_t> parse_rate(std::string_view text) {
     return parse_size(s.substr(0, s.size() - 2));
 }
 
+namespace {
+
+// bytes / 2^shift rounded to the nearest integer, ties to even: what printf's
+// "%.0f" makes of the (exact) double bytes / 2^shift.
+uint64_t round_shift(unsigned __int128 v, unsigned shift) {
+    if (shift == 0) return static_cast<uint64_t>(v);
+    const unsigned __int128 q = v >> shift,
+                            r = v & ((static_cast<unsigned __int128>(1) << shift) - 1),
+                            half = static_cast<unsigned __int128>(1) << (shift - 1);
+    return static_cast<uint64_t>(q + ((r > half || (r == half && (q & 1))) ? 1 : 0));
+}
+
+size_t put_u64(uint64_t v, char* out) {
+    char tmp[24];
+    size_t n = 0;
+    do {
+        tmp[n++] = static_cast<char>('0' + v % 10);
+        v /= 10;
+    } while (v);
+    for (size_t i = 0; i < n; ++i) out[i] = tmp[n - 1 - i];
+    return n;
+}
+
+}  // namespace
+
 size_t format_bytes(uint64_t bytes, char* buf, size_t cap) {
+    // Integer arithmetic, the same text as "%.1f %s" / "%.0f %s" of the double
+    // (the status line formats two of these on every idle wakeup: printf's
+    // floating-point code was a good part of its cost, issue 17).
     static constexpr const char* kNames[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-    double v = static_cast<double>(bytes);
-    int i = 0;
-    while (v >= 1024.0 && i < 4) {
-        v /= 1024.0;
-        ++i;
+    unsigned i = 0;
+    while (i < 4 && bytes >> (10 * i) >= 1024) ++i;
+    const unsigned shift = 10 * i;
+    char out[48];
+    size_t n;
+    if (i == 0) {
+        n = put_u64(bytes, out);
+    } else if (bytes >> shift < 10) {
+        const uint64_t tenths = round_shift(static_cast<unsigned __int128>(bytes) * 10, shift);
+        n = put_u64(tenths / 10, out);
+        out[n++] = '.';
+        out[n++] = static_cast<char>('0' + tenths % 10);
+    } else {
+        n = put_u64(round_shift(bytes, shift), out);
     }
-    int n;
-    if (i == 0)
-        n = std::snprintf(buf, cap, "%llu B", static_cast<unsigned long long>(bytes));
-    else if (v < 10.0)
-        n = std::snprintf(buf, cap, "%.1f %s", v, kNames[i]);
-    else
-        n = std::snprintf(buf, cap, "%.0f %s", v, kNames[i]);
-    if (n < 0) return 0;
-    return static_cast<size_t>(n) < cap ? static_cast<size_t>(n) : cap - 1;
+    out[n++] = ' ';
+    for (const char* s = kNames[i]; *s; ++s) out[n++] = *s;
+    if (cap == 0) return 0;
+    const size_t len = n < cap ? n : cap - 1;
+    std::memcpy(buf, out, len);
+    buf[len] = '\0';
+    return len;
 }
 
 std::string format_bytes(uint64_t bytes) {

@@ -502,3 +502,44 @@ TEST(BusPublisher, NeverWaitsForABusyChannel) {
     EXPECT_EQ(ch.events[0].kind, BusEvent::Kind::Warning);
     EXPECT_EQ(pub.poll_spec().timeout_ns, -1);
 }
+
+// Issue 17: an idle node publishes every second; the bus thread is woken (an
+// eventfd write, a context switch) only when there is something to announce.
+TEST(BusPublisher, WakesTheBusThreadOnlyWhenSomethingAnnouncedChanged) {
+    TmpDir d;
+    std::filesystem::create_directories(d.path + "/proc");
+    {
+        FILE* f = std::fopen((d.path + "/proc/meminfo").c_str(), "w");
+        std::fprintf(f, "MemTotal:       16777216 kB\nMemAvailable:    4194304 kB\n");
+        std::fclose(f);
+        f = std::fopen((d.path + "/oomguard.toml").c_str(), "w");
+        std::fprintf(f, "[poll]\npsi = false\n[paths]\nproc = \"%s/proc\"\n", d.path.c_str());
+        std::fclose(f);
+    }
+    DaemonOptions o;
+    o.config_path = d.path + "/oomguard.toml";
+    o.log_target = LogTarget::Stderr;
+    o.mlock = false;
+    o.allow_insecure_config = true;
+    Daemon daemon(o);
+    ASSERT_TRUE(daemon.init());
+    BusChannel ch;
+    BusPublisher pub(daemon, ch);
+    // Wakes pending on the eventfd since the last call (its counter, then 0).
+    auto wakes = [&] {
+        uint64_t v = 0;
+        return ::read(ch.to_bus.fd(), &v, sizeof v) == sizeof v ? v : 0;
+    };
+    pub.on_config(daemon.state(), daemon.config());
+    EXPECT_EQ(wakes(), 1u) << "the first publication wakes the bus thread";
+    for (int i = 0; i < 5; ++i) pub.on_state(daemon.state());
+    EXPECT_EQ(wakes(), 0u) << "nothing changed: the bus thread sleeps on";
+    {
+        std::lock_guard<std::mutex> g(ch.mutex);
+        EXPECT_EQ(ch.version, 6u) << "the snapshot is still kept current";
+    }
+    pub.on_warning(daemon.state());
+    EXPECT_EQ(wakes(), 1u) << "a signal to emit wakes it";
+    pub.on_state(daemon.state());
+    EXPECT_EQ(wakes(), 0u);
+}

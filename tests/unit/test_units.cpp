@@ -112,3 +112,58 @@ TEST(ParseSize, MeminfoAndKubernetesUnits) {
     EXPECT_NE(bad.error().message.find("Ki/Mi/Gi"), std::string::npos) << bad.error().message;
     EXPECT_FALSE(parse_size("5mi"));
 }
+
+// Issue 17: format_bytes() no longer goes through printf's floating point; the
+// text is the same as the old "%.1f %s" / "%.0f %s" of the double.
+TEST(Units, FormatBytesMatchesPrintfOfTheDouble) {
+    auto reference = [](uint64_t bytes) {
+        static constexpr const char* kNames[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+        double v = static_cast<double>(bytes);
+        int i = 0;
+        while (v >= 1024.0 && i < 4) {
+            v /= 1024.0;
+            ++i;
+        }
+        char buf[64];
+        if (i == 0)
+            std::snprintf(buf, sizeof buf, "%llu B", static_cast<unsigned long long>(bytes));
+        else
+            std::snprintf(buf, sizeof buf, v < 10.0 ? "%.1f %s" : "%.0f %s", v, kNames[i]);
+        return std::string(buf);
+    };
+    std::vector<uint64_t> values = {0,
+                                    1,
+                                    9,
+                                    1023,
+                                    1024,
+                                    1025,
+                                    1535,
+                                    1536,
+                                    1537,
+                                    10239,
+                                    10240,
+                                    10752,
+                                    (1ull << 20) - 1,
+                                    1ull << 20,
+                                    350ull << 20,
+                                    5476083302ull};
+    // Around every unit boundary and rounding tie (x.x5 and x.5 of each unit).
+    for (unsigned shift = 10; shift <= 40; shift += 10)
+        for (uint64_t m = 1; m <= 1100; ++m)
+            for (int64_t d : {-1, 0, 1}) {
+                values.push_back((m << shift) / 20 +
+                                 static_cast<uint64_t>(d));                     // multiples of 0.05
+                values.push_back((m << shift) / 2 + static_cast<uint64_t>(d));  // multiples of 0.5
+            }
+    uint64_t x = 88172645463325252ull;  // xorshift: values of every size
+    for (int k = 0; k < 200000; ++k) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        values.push_back(x >> (x % 24 + 16));
+    }
+    for (uint64_t v : values) ASSERT_EQ(format_bytes(v), reference(v)) << v;
+    char small[4];
+    EXPECT_EQ(format_bytes(350ull << 20, small, sizeof small), 3u);
+    EXPECT_STREQ(small, "350");
+}
