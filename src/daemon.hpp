@@ -53,7 +53,7 @@ public:
     void record_prediction_result(bool matched) override {
         ++(matched ? state_.predictions_matched_total : state_.predictions_missed_total);
     }
-    void record_audit(std::vector<AuditCount> counts) override { state_.audit = std::move(counts); }
+    void record_audit(const AuditCounts& counts) override { state_.audit = counts; }
     bool reload() override;
 
     Journal& journal() { return journal_; }

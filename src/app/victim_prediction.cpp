@@ -100,16 +100,9 @@ void VictimPrediction::take_audit() {
                          {"OOMGUARD_AUDIT_SUBJECT", f.subject},
                          {"OOMGUARD_AUDIT_FIX", f.fix}});
     }
-    std::vector<AuditCount> counts;
-    for (const AuditFinding& f : *r) {
-        auto it = std::find_if(counts.begin(), counts.end(),
-                               [&](const AuditCount& c) { return c.check == to_string(f.kind); });
-        if (it == counts.end())
-            counts.push_back({to_string(f.kind), 1});
-        else
-            ++it->findings;
-    }
-    host_.record_audit(std::move(counts));
+    AuditCounts counts;
+    for (const AuditFinding& f : *r) ++counts.findings[static_cast<size_t>(f.kind)];
+    host_.record_audit(counts);
 }
 
 }  // namespace oomguard

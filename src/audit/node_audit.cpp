@@ -6,6 +6,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "core/prediction.hpp"
 #include "sensors/oom_score.hpp"
 #include "util/units.hpp"
 
@@ -13,23 +14,7 @@ namespace oomguard {
 
 namespace fs = std::filesystem;
 
-const char* to_string(AuditKind k) {
-    switch (k) {
-        case AuditKind::CriticalAdj:
-            return "critical-oom-score-adj";
-        case AuditKind::CriticalOutranksPods:
-            return "critical-outranks-pods";
-        case AuditKind::NoAllocatable:
-            return "no-allocatable";
-        case AuditKind::AllocatableIsAll:
-            return "allocatable-is-memtotal";
-        case AuditKind::OomGroupOff:
-            return "oom-group-off";
-        case AuditKind::PanicOnOom:
-            return "panic-on-oom";
-    }
-    return "unknown";
-}
+const char* to_string(AuditKind k) { return kAuditChecks[static_cast<size_t>(k)]; }
 
 bool is_critical_comm(const std::string& comm) {
     static const char* const names[] = {"kubelet", "containerd",      "crio",        "cri-o",

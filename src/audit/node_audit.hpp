@@ -51,6 +51,7 @@ struct AuditFacts {
     std::vector<std::string> errors;  // what could not be read (the audit goes on)
 };
 
+// In the order of kAuditChecks (src/core/prediction.hpp), which names them.
 enum class AuditKind {
     CriticalAdj,           // oom_score_adj > -999 on a critical service
     CriticalOutranksPods,  // its oom_score beats every pod task's

@@ -33,7 +33,7 @@ struct DaemonState {
     PredictedTask trigger_prediction;         // the prediction at the last written trigger
     uint64_t predictions_matched_total = 0;   // trigger victims the prediction named
     uint64_t predictions_missed_total = 0;    // trigger victims it did not
-    std::vector<AuditCount> audit;            // the node audit's active findings, by check
+    AuditCounts audit;                        // the node audit's active findings, by check
     uint64_t last_trigger_realtime_usec = 0;  // 0: never
     uint64_t samples_total = 0;
     uint64_t sample_errors_total = 0;

@@ -29,7 +29,7 @@ public:
     // was the one predicted at the trigger (issue 14).
     virtual void record_prediction(const PredictedTask& p) = 0;
     virtual void record_prediction_result(bool matched) = 0;
-    virtual void record_audit(std::vector<AuditCount> counts) = 0;
+    virtual void record_audit(const AuditCounts& counts) = 0;
 
     // Reload from the config path; false (the old config stays, state().last_error
     // says why) on error. From a LoopSource's dispatch only, like SIGHUP.

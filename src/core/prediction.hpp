@@ -4,6 +4,7 @@
 // predictor and the audit report them through Host.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -24,10 +25,21 @@ struct PredictedTask {
     bool operator==(const PredictedTask&) const = default;
 };
 
-struct AuditCount {
-    std::string check;  // "critical-oom-score-adj", ... (AuditKind's names)
-    uint32_t findings = 0;
-    bool operator==(const AuditCount&) const = default;
+// The node audit's checks, in AuditKind's order (src/audit/node_audit.hpp).
+inline constexpr std::array<const char*, 6> kAuditChecks = {
+    "critical-oom-score-adj", "critical-outranks-pods", "no-allocatable",
+    "allocatable-is-memtotal", "oom-group-off", "panic-on-oom"};
+
+// Active findings per check: a fixed array, so that copying the state (the
+// D-Bus snapshot, once a second) never allocates.
+struct AuditCounts {
+    std::array<uint32_t, kAuditChecks.size()> findings{};
+    bool any() const {
+        for (uint32_t n : findings)
+            if (n) return true;
+        return false;
+    }
+    bool operator==(const AuditCounts&) const = default;
 };
 
 }  // namespace oomguard

@@ -212,14 +212,15 @@ void MetricsWriter::render(const DaemonState& s, const std::vector<HeaviestRow>&
         std::snprintf(buf, sizeof buf, "\"} %lld\n", static_cast<long long>(s.prediction.oom_score));
         out += buf;
     }
-    if (!s.audit.empty()) {
+    if (s.audit.any()) {
         family(out, "oomguard_audit_findings", "gauge",
                "Active findings of the node audit, by check (see the journal's audit entries).");
-        for (const AuditCount& a : s.audit) {
+        for (size_t i = 0; i < kAuditChecks.size(); ++i) {
+            if (!s.audit.findings[i]) continue;
             out += "oomguard_audit_findings{check=\"";
-            append_label_value(out, a.check);
+            out += kAuditChecks[i];
             char buf[32];
-            std::snprintf(buf, sizeof buf, "\"} %u\n", a.findings);
+            std::snprintf(buf, sizeof buf, "\"} %u\n", s.audit.findings[i]);
             out += buf;
         }
     }
