@@ -12,18 +12,16 @@
 #include <cstdio>
 #include <thread>
 
-#include "harness.hpp"
+#include "support/support.hpp"
 
 using namespace oomguard::test;
 using namespace std::chrono_literals;
 
 namespace {
 
-constexpr uint64_t MiB = 1ull << 20;
-
 struct Rig {
     TempDir dir;
-    FakeProc proc{dir.path(), 16384 * MiB};
+    FakeProc proc{dir.file("proc"), 16384 * MiB};
     std::optional<TriggerFifo> fifo;
     NotifySocket notify{dir.file("notify.sock")};
     DaemonProcess daemon;
@@ -40,8 +38,8 @@ struct Rig {
                std::map<std::string, std::string> env = {}) {
         if (!fifo) fifo.emplace(dir.file("trigger.fifo"));
         dir.write("oomguard.toml", cfg);
-        std::vector<std::string> args = {"--config", dir.file("oomguard.toml"), "--proc-root", proc.root(),
-                                         "--log-target=stderr", "--no-mlock"};
+        std::vector<std::string> args = {"--config", dir.file("oomguard.toml"), "--proc-root",
+                                         proc.dir(), "--log-target=stderr",     "--no-mlock"};
         args.insert(args.end(), extra_args.begin(), extra_args.end());
         env["NOTIFY_SOCKET"] = notify.path();
         daemon.start(args, env, dir.file("daemon.log"));
@@ -237,7 +235,7 @@ TEST(Daemon, FailedTriggerIsLoggedAndMonitoringContinues) {
 
 TEST(Daemon, FifoWithoutReaderDoesNotHang) {
     TempDir d;
-    FakeProc proc(d.path());
+    FakeProc proc(d.file("proc"), 16384 * MiB);
     proc.set_available(2048 * MiB);
     std::string fifo = d.file("orphan.fifo");
     ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
@@ -245,7 +243,8 @@ TEST(Daemon, FifoWithoutReaderDoesNotHang) {
                           "\"\nrepeat_after=\"50ms\"\n[poll]\npsi=false\n[kubernetes]\nlog_heaviest=false\n");
     NotifySocket n(d.file("n.sock"));
     DaemonProcess p;
-    p.start({"--config", d.file("c.toml"), "--proc-root", proc.root(), "--log-target=stderr", "--no-mlock"},
+    p.start({"--config", d.file("c.toml"), "--proc-root", proc.dir(), "--log-target=stderr",
+             "--no-mlock"},
             {{"NOTIFY_SOCKET", n.path()}}, d.file("log"));
     ASSERT_TRUE(n.wait_for("READY=1", 5s));
     proc.set_available(100 * MiB);
@@ -258,11 +257,12 @@ TEST(Daemon, FifoWithoutReaderDoesNotHang) {
 
 TEST(Daemon, RefusesToStartWithBrokenConfig) {
     TempDir d;
-    FakeProc proc(d.path());
+    FakeProc proc(d.file("proc"), 16384 * MiB);
     d.write("c.toml", "[memory]\nmin_available = \"5\"\n");
     DaemonProcess p;
-    p.start({"--config", d.file("c.toml"), "--proc-root", proc.root(), "--log-target=stderr", "--no-mlock"}, {},
-            d.file("log"));
+    p.start({"--config", d.file("c.toml"), "--proc-root", proc.dir(), "--log-target=stderr",
+             "--no-mlock"},
+            {}, d.file("log"));
     EXPECT_EQ(p.wait_exit(3s), 1);
     EXPECT_NE(p.log().find("c.toml:2: memory.min_available"), std::string::npos) << p.log();
 }
@@ -384,7 +384,7 @@ TEST(Daemon, MinIntervalAbove100msBelowThreshold) {
     ASSERT_TRUE(r.fifo->wait_byte(2s)) << r.daemon.log();
     size_t reads = 0;
     {
-        ReadCounter counter(r.proc.root() + "/meminfo");
+        ReadCounter counter(r.proc.dir() + "/meminfo");
         std::this_thread::sleep_for(2s);
         reads = counter.count();
     }
@@ -402,13 +402,13 @@ TEST(Daemon, MinIntervalAbove100msBelowThreshold) {
 // Issue 10, defect 4: levels the node cannot have.
 TEST(Daemon, RefusesAbsoluteLevelAboveMemTotal) {
     TempDir d;
-    FakeProc proc(d.path(), 4096 * MiB);
+    FakeProc proc(d.file("proc"), 4096 * MiB);
     proc.set_available(3500 * MiB);
     d.write("c.toml", "[memory]\nmin_available = \"8GiB\"\n[action]\nsysrq_trigger = \"" +
                           d.file("t") +
                           "\"\n[poll]\npsi = false\n[kubernetes]\nlog_heaviest = false\n");
     DaemonProcess p;
-    p.start({"--config", d.file("c.toml"), "--proc-root", proc.root(), "--log-target=stderr",
+    p.start({"--config", d.file("c.toml"), "--proc-root", proc.dir(), "--log-target=stderr",
              "--no-mlock"},
             {}, d.file("log"));
     EXPECT_EQ(p.wait_exit(3s), 1) << p.log();
@@ -421,11 +421,11 @@ TEST(Daemon, RefusesAbsoluteLevelAboveMemTotal) {
 TEST(Daemon, ReloadWithLevelAboveMemTotalKeepsOldConfig) {
     Rig r;
     // A 4 GiB node.
-    FakeProc small(r.dir.file("small"), 4096 * MiB);
+    FakeProc small(r.dir.file("small/proc"), 4096 * MiB);
     small.set_available(3000 * MiB);
     r.fifo.emplace(r.dir.file("trigger.fifo"));
     r.dir.write("oomguard.toml", poll_config(r, "min_available = \"500MiB\"", "", ""));
-    r.daemon.start({"--config", r.dir.file("oomguard.toml"), "--proc-root", small.root(),
+    r.daemon.start({"--config", r.dir.file("oomguard.toml"), "--proc-root", small.dir(),
                     "--log-target=stderr", "--no-mlock"},
                    {{"NOTIFY_SOCKET", r.notify.path()}}, r.dir.file("daemon.log"));
     ASSERT_TRUE(r.notify.wait_for("READY=1", 5s)) << r.daemon.log();
@@ -450,12 +450,12 @@ TEST(Daemon, ReloadWithLevelAboveMemTotalKeepsOldConfig) {
 // endless: triggers every repeat_after on a node back to health.
 TEST(Daemon, DefaultRecoveryBelowMemTotalEndsTheEpisode) {
     Rig r;
-    FakeProc small(r.dir.file("small"), 4096 * MiB);
+    FakeProc small(r.dir.file("small/proc"), 4096 * MiB);
     small.set_available(3700 * MiB);
     r.fifo.emplace(r.dir.file("trigger.fifo"));
     r.dir.write("oomguard.toml",
                 poll_config(r, "min_available = \"3GiB\"", "repeat_after = \"100ms\"", ""));
-    r.daemon.start({"--config", r.dir.file("oomguard.toml"), "--proc-root", small.root(),
+    r.daemon.start({"--config", r.dir.file("oomguard.toml"), "--proc-root", small.dir(),
                     "--log-target=stderr", "--no-mlock"},
                    {{"NOTIFY_SOCKET", r.notify.path()}}, r.dir.file("daemon.log"));
     ASSERT_TRUE(r.notify.wait_for("READY=1", 5s)) << r.daemon.log();
@@ -472,11 +472,11 @@ TEST(Daemon, DefaultRecoveryBelowMemTotalEndsTheEpisode) {
 
 TEST(CheckConfig, ChecksLevelsAgainstThisHostsMemTotal) {
     TempDir d;
-    FakeProc proc(d.path(), 4096 * MiB);
+    FakeProc proc(d.file("proc"), 4096 * MiB);
     proc.set_available(3500 * MiB);
     d.write("big.toml", "[memory]\nmin_available = \"8GiB\"\n");
     DaemonProcess p;
-    p.start({"--check-config", "--proc-root", proc.root(), d.file("big.toml")}, {}, d.file("log"));
+    p.start({"--check-config", "--proc-root", proc.dir(), d.file("big.toml")}, {}, d.file("log"));
     EXPECT_EQ(p.wait_exit(5s), 1) << p.log();
     EXPECT_NE(p.log().find("big.toml:2: memory.min_available: (8.0 GiB) is at or above this node's "
                            "MemTotal (4.0 GiB"),
@@ -484,7 +484,7 @@ TEST(CheckConfig, ChecksLevelsAgainstThisHostsMemTotal) {
         << p.log();
     d.write("ok.toml", "[memory]\nmin_available = \"350MiB\"\n");
     DaemonProcess q;
-    q.start({"--check-config", "--proc-root", proc.root(), d.file("ok.toml")}, {}, d.file("log2"));
+    q.start({"--check-config", "--proc-root", proc.dir(), d.file("ok.toml")}, {}, d.file("log2"));
     EXPECT_EQ(q.wait_exit(5s), 0) << q.log();
     EXPECT_NE(q.log().find("levels checked against this host's MemTotal (4.0 GiB"),
               std::string::npos)
