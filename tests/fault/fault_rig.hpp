@@ -56,7 +56,7 @@ struct FaultRig {
         write_config(config_text);
         std::vector<std::string> args = base_args();
         args.insert(args.end(), extra_args.begin(), extra_args.end());
-        daemon.start(args, {{"NOTIFY_SOCKET", notify.path()}}, dir.file("daemon.log"), wrapper);
+        daemon.start(args, env(), dir.file("daemon.log"), wrapper);
         return notify.wait_for("READY=1", std::chrono::seconds(5));
     }
 
@@ -66,6 +66,13 @@ struct FaultRig {
                                          proc.dir(), "--log-target=stderr", "--no-mlock"};
         for (const auto& a : paths.args()) args.push_back(a);
         return args;
+    }
+
+    // NOTIFY_SOCKET, and no system bus of the host's.
+    std::map<std::string, std::string> env() const {
+        auto e = paths.env();
+        e["NOTIFY_SOCKET"] = notify.path();
+        return e;
     }
 
     // Lets an unprivileged daemon (setpriv --reuid=nobody) reach the rig's files.

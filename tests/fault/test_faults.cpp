@@ -687,3 +687,23 @@ TEST(MeminfoFault, EmptiedMidRun) {
     r.proc.write_text(meminfo(450 * MiB));
     EXPECT_TRUE(wait_f_count(c.trigger, 1, 2s)) << r.daemon.log();
 }
+
+// Hermetic rig (issue 11): the fault rig's daemon sees the rig's cgroup root,
+// kmsg file, lock and (absent) system bus, never the host's.
+TEST(HermeticFaultRig, DaemonNamesTheRigsCgroupRootAndReadsTheRigsKmsg) {
+    FaultRig r;
+    ConfigText c;
+    c.trigger = r.dir.file("trigger");
+    write_file(c.trigger, "");
+    ASSERT_TRUE(r.start(c.render())) << r.daemon.log();
+    EXPECT_TRUE(r.daemon.wait_log("no kubepods cgroup under " + r.paths.cgroup_root, 2s))
+        << r.daemon.log();
+    for (const char* host : {"/sys/fs/cgroup", "/dev/kmsg", "/run/"})
+        EXPECT_EQ(r.daemon.log().find(host), std::string::npos) << host << "\n" << r.daemon.log();
+    int fd = ::open(r.paths.kmsg.c_str(), O_WRONLY | O_APPEND);
+    ASSERT_GE(fd, 0);
+    const std::string rep = memcg_oom_report(4321);
+    ASSERT_EQ(::write(fd, rep.data(), rep.size()), static_cast<ssize_t>(rep.size()));
+    ::close(fd);
+    EXPECT_TRUE(r.daemon.wait_log("the kernel OOM-killed pid 4321", 2s)) << r.daemon.log();
+}

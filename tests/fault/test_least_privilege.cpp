@@ -33,7 +33,7 @@ struct Insecure : FaultRig {
     int start_refused(std::vector<std::string> extra = {}) {
         std::vector<std::string> args = base_args();
         args.insert(args.end(), extra.begin(), extra.end());
-        daemon.start(args, {{"NOTIFY_SOCKET", notify.path()}}, dir.file("daemon.log"));
+        daemon.start(args, env(), dir.file("daemon.log"));
         return daemon.wait_exit(5s);
     }
 };
@@ -93,7 +93,7 @@ TEST(LeastPrivilege, ExplicitOverrideStartsAndTriggers) {
     ::chmod(r.config_path.c_str(), 0666);
     std::vector<std::string> args = r.base_args();
     args.push_back("--allow-insecure-config");
-    r.daemon.start(args, {{"NOTIFY_SOCKET", r.notify.path()}}, r.dir.file("daemon.log"));
+    r.daemon.start(args, r.env(), r.dir.file("daemon.log"));
     ASSERT_TRUE(r.notify.wait_for("READY=1", 5s)) << r.daemon.log();
     r.proc.set_available(400 * MiB);
     EXPECT_TRUE(wait_f_count(r.c.trigger, 1, 2s)) << r.daemon.log();
@@ -148,7 +148,7 @@ TEST(LeastPrivilege, UnprivilegedDaemonAcceptsItsOwnConfig) {
     r.write_config(r.c.render());
     ASSERT_EQ(::chown(r.config_path.c_str(), nobody_uid(), static_cast<gid_t>(-1)), 0);
     std::vector<std::string> args = r.base_args();
-    r.daemon.start(args, {{"NOTIFY_SOCKET", r.notify.path()}}, r.dir.file("daemon.log"), kAsNobody);
+    r.daemon.start(args, r.env(), r.dir.file("daemon.log"), kAsNobody);
     ASSERT_TRUE(r.notify.wait_for("READY=1", 5s)) << r.daemon.log();
     r.proc.set_available(400 * MiB);
     EXPECT_TRUE(wait_f_count(r.c.trigger, 1, 2s)) << r.daemon.log();

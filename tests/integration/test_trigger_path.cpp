@@ -26,15 +26,18 @@ std::string config(const std::string& trigger) {
 struct Rig {
     TempDir dir;
     FakeProc proc{dir.file("proc"), 16384 * MiB};
+    RigPaths paths{dir.path()};  // hermetic: no host cgroups, kmsg, lock or system bus
     NotifySocket notify{dir.file("notify.sock")};
     DaemonProcess daemon;
 
     void start(const std::string& cfg, std::map<std::string, std::string> env = {}) {
-        dir.write("oomguard.toml", cfg);
+        dir.write("oomguard.toml", paths.apply(cfg));
         env["NOTIFY_SOCKET"] = notify.path();
-        daemon.start({"--config", dir.file("oomguard.toml"), "--proc-root", proc.dir(),
-                      "--log-target=stderr", "--no-mlock"},
-                     env, dir.file("daemon.log"));
+        for (const auto& [k, v] : paths.env()) env.emplace(k, v);
+        std::vector<std::string> args = {"--config", dir.file("oomguard.toml"), "--proc-root",
+                                         proc.dir(), "--log-target=stderr",     "--no-mlock"};
+        for (const auto& a : paths.args()) args.push_back(a);
+        daemon.start(args, env, dir.file("daemon.log"));
         ASSERT_TRUE(notify.wait_for("READY=1", 5s)) << daemon.log();
     }
 };

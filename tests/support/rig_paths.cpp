@@ -19,7 +19,10 @@ bool has_key(const std::string& toml, const std::string& key) {
 }  // namespace
 
 RigPaths::RigPaths(const std::string& dir)
-    : cgroup_root(dir + "/cgroup"), kmsg(dir + "/kmsg"), lock(dir + "/oomguard.lock") {
+    : cgroup_root(dir + "/cgroup"),
+      kmsg(dir + "/kmsg"),
+      lock(dir + "/oomguard.lock"),
+      no_bus(dir + "/no-system-bus") {
     if (::access(cgroup_root.c_str(), F_OK) != 0) FakeCgroupFs fs(cgroup_root, CgroupVersion::V2);
     if (::access(kmsg.c_str(), F_OK) != 0) write_file(kmsg, "");
     if (::access(lock.c_str(), F_OK) != 0) write_file(lock, "");
@@ -30,6 +33,10 @@ RigPaths::RigPaths(const std::string& dir)
 }
 
 std::vector<std::string> RigPaths::args() const { return {"--cgroup-root", cgroup_root}; }
+
+std::map<std::string, std::string> RigPaths::env() const {
+    return {{"DBUS_SYSTEM_BUS_ADDRESS", "unix:path=" + no_bus}};
+}
 
 std::string RigPaths::toml(const std::string& set) const {
     std::string s;

@@ -2,9 +2,11 @@
 // root with the memory controller and no pods (--cgroup-root), an empty kmsg
 // file ([paths] kmsg) and an instance lock of its own ([paths] lock), all in
 // the rig's temp dir. Without them the daemon would rank the host's real
-// cgroups, read the host's /dev/kmsg and take the host's /run/oomguard/lock.
+// cgroups, read the host's /dev/kmsg, take the host's /run/oomguard/lock and
+// register on the host's system bus (env()).
 #pragma once
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -13,10 +15,13 @@ namespace oomguard::test {
 struct RigPaths {
     // Creates <dir>/cgroup and <dir>/kmsg (left alone when they exist).
     explicit RigPaths(const std::string& dir);
-    std::string cgroup_root, kmsg, lock;
+    std::string cgroup_root, kmsg, lock, no_bus;
 
-    // {"--cgroup-root", cgroup_root}
+    // {"--cgroup-root", cgroup_root}: flags for the daemon.
     std::vector<std::string> args() const;
+    // DBUS_SYSTEM_BUS_ADDRESS at a socket in the rig's dir that nobody
+    // listens on: the daemon must not register on the host's system bus.
+    std::map<std::string, std::string> env() const;
     // Lines for a [paths] table: kmsg and lock, each unless `set` (the
     // test's own [paths] lines) already has that key.
     std::string toml(const std::string& set = "") const;
