@@ -291,9 +291,7 @@ std::map<std::string, std::string> BusRig::env() const {
 void BusRig::start_daemon(const std::vector<std::string>& extra_args, bool wait_for_name) {
     // The rig's cgroup root (empty unless the test built a tree there): the
     // host's cgroups must not leak into the answers these tests check.
-    std::vector<std::string> args = {"--config", config_path,           "--proc-root",
-                                     proc.dir(), "--log-target=stderr", "--no-mlock"};
-    for (const auto& a : paths.args()) args.push_back(a);
+    std::vector<std::string> args = paths.daemon_args(config_path, proc.dir());
     args.insert(args.end(), extra_args.begin(), extra_args.end());
     auto e = env();
     e["NOTIFY_SOCKET"] = notify.path();

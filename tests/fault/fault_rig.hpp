@@ -62,18 +62,10 @@ struct FaultRig {
 
     // The config, the fake proc and cgroup roots, stderr, no mlock.
     std::vector<std::string> base_args() const {
-        std::vector<std::string> args = {"--config", config_path,           "--proc-root",
-                                         proc.dir(), "--log-target=stderr", "--no-mlock"};
-        for (const auto& a : paths.args()) args.push_back(a);
-        return args;
+        return paths.daemon_args(config_path, proc.dir());
     }
-
     // NOTIFY_SOCKET, and no system bus of the host's.
-    std::map<std::string, std::string> env() const {
-        auto e = paths.env();
-        e["NOTIFY_SOCKET"] = notify.path();
-        return e;
-    }
+    std::map<std::string, std::string> env() const { return paths.env(notify.path()); }
 
     // Lets an unprivileged daemon (setpriv --reuid=nobody) reach the rig's files.
     void open_to_others() const {

@@ -40,16 +40,9 @@ struct Rig {
         dir.write("oomguard.toml", paths.apply(cfg));
     }
     std::vector<std::string> args(const std::string& proc_root) const {
-        std::vector<std::string> a = {"--config", dir.file("oomguard.toml"), "--proc-root",
-                                      proc_root,  "--log-target=stderr",     "--no-mlock"};
-        for (const auto& x : paths.args()) a.push_back(x);
-        return a;
+        return paths.daemon_args(dir.file("oomguard.toml"), proc_root);
     }
-    std::map<std::string, std::string> env() const {
-        auto e = paths.env();
-        e["NOTIFY_SOCKET"] = notify.path();
-        return e;
-    }
+    std::map<std::string, std::string> env() const { return paths.env(notify.path()); }
 
     void start(const std::string& cfg, std::vector<std::string> extra_args = {},
                std::map<std::string, std::string> env = {}) {
@@ -260,13 +253,8 @@ TEST(Daemon, FifoWithoutReaderDoesNotHang) {
     NotifySocket n(d.file("n.sock"));
     RigPaths paths(d.path());
     d.write("c.toml", paths.apply(read_file(d.file("c.toml"))));
-    std::vector<std::string> args = {"--config", d.file("c.toml"),      "--proc-root",
-                                     proc.dir(), "--log-target=stderr", "--no-mlock"};
-    for (const auto& a : paths.args()) args.push_back(a);
-    auto env = paths.env();
-    env["NOTIFY_SOCKET"] = n.path();
     DaemonProcess p;
-    p.start(args, env, d.file("log"));
+    p.start(paths.daemon_args(d.file("c.toml"), proc.dir()), paths.env(n.path()), d.file("log"));
     ASSERT_TRUE(n.wait_for("READY=1", 5s));
     proc.set_available(100 * MiB);
     EXPECT_TRUE(p.wait_log("FIFO has no reader", 2s)) << p.log();

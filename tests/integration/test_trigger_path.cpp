@@ -32,12 +32,9 @@ struct Rig {
 
     void start(const std::string& cfg, std::map<std::string, std::string> env = {}) {
         dir.write("oomguard.toml", paths.apply(cfg));
-        env["NOTIFY_SOCKET"] = notify.path();
-        for (const auto& [k, v] : paths.env()) env.emplace(k, v);
-        std::vector<std::string> args = {"--config", dir.file("oomguard.toml"), "--proc-root",
-                                         proc.dir(), "--log-target=stderr",     "--no-mlock"};
-        for (const auto& a : paths.args()) args.push_back(a);
-        daemon.start(args, env, dir.file("daemon.log"));
+        for (const auto& [k, v] : paths.env(notify.path())) env.emplace(k, v);
+        daemon.start(paths.daemon_args(dir.file("oomguard.toml"), proc.dir()), env,
+                     dir.file("daemon.log"));
         ASSERT_TRUE(notify.wait_for("READY=1", 5s)) << daemon.log();
     }
 };

@@ -38,6 +38,20 @@ std::map<std::string, std::string> RigPaths::env() const {
     return {{"DBUS_SYSTEM_BUS_ADDRESS", "unix:path=" + no_bus}};
 }
 
+std::vector<std::string> RigPaths::daemon_args(const std::string& config,
+                                               const std::string& proc_root) const {
+    std::vector<std::string> a = {
+        "--config", config, "--proc-root", proc_root, "--log-target=stderr", "--no-mlock"};
+    for (const auto& x : args()) a.push_back(x);
+    return a;
+}
+
+std::map<std::string, std::string> RigPaths::env(const std::string& notify_socket) const {
+    auto e = env();
+    e["NOTIFY_SOCKET"] = notify_socket;
+    return e;
+}
+
 std::string RigPaths::toml(const std::string& set) const {
     std::string s;
     if (!has_key(set, "kmsg")) s += "kmsg = \"" + kmsg + "\"\n";

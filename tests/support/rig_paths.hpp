@@ -22,6 +22,12 @@ struct RigPaths {
     // DBUS_SYSTEM_BUS_ADDRESS at a socket in the rig's dir that nobody
     // listens on: the daemon must not register on the host's system bus.
     std::map<std::string, std::string> env() const;
+    // What every rig starts the daemon with: --config, --proc-root, the log on
+    // stderr, no mlock, and args().
+    std::vector<std::string> daemon_args(const std::string& config,
+                                         const std::string& proc_root) const;
+    // env() and NOTIFY_SOCKET.
+    std::map<std::string, std::string> env(const std::string& notify_socket) const;
     // Lines for a [paths] table: kmsg and lock, each unless `set` (the
     // test's own [paths] lines) already has that key.
     std::string toml(const std::string& set = "") const;
