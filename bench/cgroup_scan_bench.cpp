@@ -24,7 +24,7 @@
 
 using namespace oomguard;
 using namespace oomguard::test;
-using Clock = std::chrono::steady_clock;
+using SteadyClock = std::chrono::steady_clock;  // oomguard::Clock is the daemon's
 
 namespace {
 
@@ -37,9 +37,9 @@ Stats measure(int iterations, const std::function<void()>& fn) {
     us.reserve(static_cast<size_t>(iterations));
     fn();  // warm-up
     for (int i = 0; i < iterations; ++i) {
-        auto t0 = Clock::now();
+        auto t0 = SteadyClock::now();
         fn();
-        us.push_back(std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
+        us.push_back(std::chrono::duration<double, std::micro>(SteadyClock::now() - t0).count());
     }
     std::sort(us.begin(), us.end());
     return {us[us.size() / 2], us[us.size() * 95 / 100], us.front()};

@@ -3,7 +3,6 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/signalfd.h>
 #include <sys/timerfd.h>
@@ -13,21 +12,12 @@
 #include <cstdio>
 #include <cstring>
 
+#include "app/instance_lock.hpp"
+#include "app/policy_settings.hpp"
+#include "core/clock.hpp"
 #include "oomguard_build_config.h"
 
 namespace oomguard {
-
-Duration monotonic_now() {
-    timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return std::chrono::seconds(ts.tv_sec) + std::chrono::nanoseconds(ts.tv_nsec);
-}
-
-uint64_t realtime_usec() {
-    timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return static_cast<uint64_t>(ts.tv_sec) * 1000000ull + static_cast<uint64_t>(ts.tv_nsec) / 1000ull;
-}
 
 namespace {
 
@@ -41,9 +31,7 @@ constexpr auto kPsiStallUnpriv = std::chrono::milliseconds(50);
 constexpr auto kPsiWindowUnpriv = std::chrono::seconds(2);
 
 // last_error prefixes, so that a recovery clears only its own error.
-constexpr std::string_view kTriggerFailed = "trigger failed: ";
 constexpr std::string_view kSampleFailed = "cannot read MemAvailable: ";
-constexpr std::string_view kTriggerUnusable = "trigger path unusable: ";
 
 // Levels the node cannot have (issue 10, defect 4), against the MemTotal of the
 // meminfo just opened: "" when they fit, else every error, joined.
@@ -111,11 +99,14 @@ bool Daemon::init() {
     }
     config_ = std::move(c);
     trigger_ = SysrqTrigger(config_.action.sysrq_trigger);
-    policy_ = std::make_unique<Policy>(PolicySettings::from(config_));
+    policy_ = std::make_unique<Policy>(policy_settings(config_));
     state_.config_path = opts_.config_path;
     state_.mode = config_.action.mode;
     state_.dry_run = opts_.dry_run || config_.action.mode == ActionMode::DryRun;
-    if (!take_instance_lock()) return false;
+    if (Result<int> lock = take_instance_lock(config_.paths.lock, journal_); !lock)
+        return false;
+    else
+        lock_fd_ = *lock;
 
     if (opts_.mlock) {
         // Keep the daemon resident under the very pressure it watches for.
@@ -188,7 +179,7 @@ void Daemon::update_status(Duration now, bool force) {
 }
 
 void Daemon::tick() {
-    const Duration now = monotonic_now();
+    const Duration now = monotonic_clock().now();
     MemSample s;
     if (!meminfo_.sample(s)) {
         ++state_.sample_errors_total;
@@ -271,179 +262,6 @@ void Daemon::finish_tick(Duration now, Duration next, bool force_status) {
     update_status(now, force_status);
 }
 
-const char* to_string(TriggerOutcome o) {
-    switch (o) {
-        case TriggerOutcome::NotHandled:
-            return "not-handled";
-        case TriggerOutcome::Acted:
-            return "acted";
-        case TriggerOutcome::DryRun:
-            return "dry-run";
-        case TriggerOutcome::Failed:
-            return "failed";
-    }
-    return "?";
-}
-
-bool Daemon::act(const MemSample& s, const Decision& d) {
-    // Failed attempts are retried within the episode: count the episode once.
-    if (d.episode != counted_episode_) {
-        counted_episode_ = d.episode;
-        ++state_.episodes_total;
-    }
-    // The action comes first. In sysrq mode nothing runs before the write (no
-    // ranking, no allocation); kill-cgroup needs a ranking, bounded by scan_budget.
-    // Logging waits too: sd_journal_send() blocks while journald does not read
-    // its socket, which is just what a stalled journald does under pressure.
-    ActionResult r;
-    if (hook_ && config_.action.mode == ActionMode::KillCgroup)
-        r = hook_->act(config_, state_.dry_run);
-    const bool handled = r.outcome != TriggerOutcome::NotHandled;
-    Status st = ok_status();
-    if (!handled) {
-        if (state_.dry_run) {
-            r.outcome = TriggerOutcome::DryRun;
-        } else {
-            st = trigger_.fire();
-            r.outcome = st ? TriggerOutcome::Acted : TriggerOutcome::Failed;
-        }
-        // kill-cgroup says why it fell back to sysrq.
-        r.what += state_.dry_run ? "dry-run: would write 'f' to " + config_.action.sysrq_trigger
-                                 : "writing 'f' to " + config_.action.sysrq_trigger;
-    }
-    const bool ok = r.outcome != TriggerOutcome::Failed;
-
-    // Named after the action, from the ranking the cgroup code already holds.
-    std::string extra;
-    std::vector<LogField> hook_fields;
-    // A run of retried failures names it once, not every retry.
-    if (hook_ && (ok || policy_->consecutive_failures() == 0)) hook_->describe(extra, hook_fields);
-
-    std::string msg = "MemAvailable " + format_bytes(s.mem_available) + " < threshold " +
-                      format_bytes(d.levels.min) + (d.repeat ? " (still, repeat)" : "") + ": ";
-    std::vector<LogField> fields = {
-        {"OOMGUARD_MEM_AVAILABLE_BYTES", u64(s.mem_available)},
-        {"OOMGUARD_MEM_TOTAL_BYTES", u64(s.mem_total)},
-        {"OOMGUARD_THRESHOLD_BYTES", u64(d.levels.min)},
-        {"OOMGUARD_EPISODE", u64(d.episode)},
-        {"OOMGUARD_REPEAT", d.repeat ? "1" : "0"},
-        {"OOMGUARD_DRY_RUN", state_.dry_run ? "1" : "0"},
-    };
-    for (auto& f : hook_fields) fields.push_back(std::move(f));
-    // What was done, not the mode: a dry-run did nothing, a fallback wrote sysrq.
-    const char* kind = state_.dry_run ? "dry-run" : handled ? "kill-cgroup" : "sysrq";
-    fields.push_back({"OOMGUARD_ACTION", kind});
-    fields.push_back({"OOMGUARD_MODE", to_string(config_.action.mode)});
-    fields.push_back({"OOMGUARD_OUTCOME", to_string(r.outcome)});
-
-    state_.last_outcome = r.outcome;
-    state_.last_action_kind = kind;
-    if (ok) {
-        journal_.log(Event::Trigger, LOG_WARNING, msg + r.what + extra, fields);
-        ++state_.triggers_total;
-        state_.last_trigger_realtime_usec = realtime_usec();
-        state_.last_action = std::move(r.what);
-        if (state_.last_error.starts_with(kTriggerFailed) ||
-            state_.last_error.starts_with(kTriggerUnusable))
-            state_.last_error.clear();
-    } else {
-        // Nothing was done: a failure in every sink, retried soon by the policy.
-        const std::string err = st ? r.what : st.error().message;
-        ++state_.trigger_failures_total;
-        state_.last_error = std::string(kTriggerFailed) + err;
-        fields.push_back({"OOMGUARD_ERROR", err});
-        if (!st) fields.push_back({"ERRNO", u64(static_cast<uint64_t>(st.error().code))});
-        fields.push_back({"OOMGUARD_FAILURES", u64(policy_->consecutive_failures() + 1)});
-        const std::string detail = st ? msg + r.what : err + " (" + msg + r.what + ")";
-        journal_.log(Event::TriggerFailed, LOG_ERR, std::string(kTriggerFailed) + detail + extra,
-                     fields);
-        state_.last_action = err;
-    }
-    for (auto* k : sinks_) k->on_trigger(state_, ok);
-    return ok;
-}
-
-bool Daemon::take_instance_lock() {
-    // Two instances (host package and DaemonSet) would both act on one crossing.
-    const std::string& path = config_.paths.lock;
-    if (path.empty()) return true;
-    int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
-    if (fd < 0) {
-        // Not fatal: guarding the node matters more than the lock.
-        const int err = errno;
-        journal_.log(Event::Info, err == ENOENT ? LOG_NOTICE : LOG_WARNING,
-                     "no instance lock: cannot open " + path + ": " + std::strerror(err) +
-                         "; a second oomguard on this node would not be noticed",
-                     {{"OOMGUARD_LOCK", path}, {"ERRNO", u64(static_cast<uint64_t>(err))}});
-        return true;
-    }
-    if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
-        const int err = errno;
-        if (err == EWOULDBLOCK) {
-            char buf[32] = {};
-            ssize_t n = ::pread(fd, buf, sizeof buf - 1, 0);
-            std::string pid = n > 0 ? std::string(buf, static_cast<size_t>(n)) : "";
-            while (!pid.empty() && (pid.back() == '\n' || pid.back() == ' ')) pid.pop_back();
-            ::close(fd);
-            journal_.log(Event::SensorError, LOG_ERR,
-                         "cannot start: another oomguard instance (pid " +
-                             (pid.empty() ? std::string("unknown") : pid) + ") holds the lock " +
-                             path +
-                             "; two instances would both act on the same crossing. Run one only "
-                             "(the host package or the DaemonSet), or give a test instance its "
-                             "own [paths] lock",
-                         {{"OOMGUARD_LOCK", path}, {"OOMGUARD_LOCK_PID", pid}});
-            return false;
-        }
-        journal_.log(Event::Info, LOG_WARNING,
-                     "no instance lock: flock " + path + ": " + std::strerror(err),
-                     {{"OOMGUARD_LOCK", path}, {"ERRNO", u64(static_cast<uint64_t>(err))}});
-        ::close(fd);
-        return true;
-    }
-    // The holder's pid, for the refusal of the next one (in our pid namespace).
-    const std::string pid = std::to_string(::getpid()) + "\n";
-    if (::ftruncate(fd, 0) != 0 ||
-        ::pwrite(fd, pid.data(), pid.size(), 0) != static_cast<ssize_t>(pid.size()))
-        journal_.log(Event::Info, LOG_WARNING,
-                     "instance lock " + path + " taken, but writing the pid failed: " +
-                         std::strerror(errno));
-    lock_fd_ = fd;
-    return true;
-}
-
-void Daemon::check_trigger() {
-    // Found at start or reload, not at the first crossing. Never written here.
-    Status st = trigger_.probe();
-    if (st) return;
-    const Error& e = st.error();
-    if (e.code == ENXIO) {
-        // A FIFO whose reader comes later is a supported (test) setup.
-        journal_.log(Event::Info, LOG_WARNING,
-                     "the trigger " + trigger_.path() +
-                         " is a FIFO with no reader yet: a trigger fails until one opens it",
-                     {{"OOMGUARD_TRIGGER", trigger_.path()}, {"ERRNO", u64(ENXIO)}});
-        return;
-    }
-    state_.last_error = std::string(kTriggerUnusable) + e.message;
-    journal_.log(Event::SensorError, LOG_WARNING,
-                 "the trigger " + trigger_.path() + " cannot be opened for writing (" +
-                     e.message + "): every trigger will fail until this is fixed" +
-                     (state_.dry_run ? " (dry-run does not write it)" : ""),
-                 {{"OOMGUARD_TRIGGER", trigger_.path()},
-                  {"OOMGUARD_ERROR", e.message},
-                  {"ERRNO", u64(static_cast<uint64_t>(e.code))}});
-}
-
-void Daemon::record_oom_kill(const OomKillInfo& kill) {
-    ++state_.oom_kills_total;
-    if (kill.memcg) ++state_.kernel_oom_kills_total;
-    state_.last_oom_kill = kill;
-    for (auto* k : sinks_) k->on_oom_kill(state_);
-}
-
-void Daemon::record_oom_request_ignored() { ++state_.oom_requests_ignored_total; }
-
 bool Daemon::reload() {
     notifier_.reloading();
     ConfigLoad load = load_config(opts_.config_path, {opts_.allow_insecure_config});
@@ -454,13 +272,12 @@ bool Daemon::reload() {
             (err = levels_against_mem_total(meminfo_, c, opts_.config_path)).empty()) {
             config_ = std::move(c);
             trigger_ = SysrqTrigger(config_.action.sysrq_trigger);
-            policy_->reconfigure(PolicySettings::from(config_));
+            policy_->reconfigure(policy_settings(config_));
             state_.mode = config_.action.mode;
             state_.dry_run = opts_.dry_run || config_.action.mode == ActionMode::DryRun;
             // A dry-run did not use up the real action's turn: acting for real
             // now, the next sample below the threshold acts at once.
-            if (!state_.dry_run && state_.last_outcome == TriggerOutcome::DryRun)
-                policy_->make_due();
+            if (!state_.dry_run && last_outcome_ == TriggerOutcome::DryRun) policy_->make_due();
             state_.last_error.clear();
             check_trigger();
             journal_.log(Event::Reload, LOG_NOTICE,
@@ -498,7 +315,7 @@ void Daemon::handle_signals() {
 }
 
 int Daemon::run() {
-    last_terminal_status_ = monotonic_now();
+    last_terminal_status_ = monotonic_clock().now();
     // The start entry and the sinks' first config come before the first decision,
     // which may already trigger.
     if (MemSample first; meminfo_.sample(first)) {
@@ -524,7 +341,7 @@ int Daemon::run() {
     notifier_.ready(status_line());
     if (notifier_.watchdog_usec()) {
         notifier_.watchdog();
-        last_watchdog_ = monotonic_now();
+        last_watchdog_ = monotonic_clock().now();
     }
 
     std::vector<pollfd> fds;
@@ -548,7 +365,7 @@ int Daemon::run() {
             if (sp.timeout_ns >= 0 && (timeout_ns < 0 || sp.timeout_ns < timeout_ns)) timeout_ns = sp.timeout_ns;
         }
         int timeout_ms = timeout_ns < 0 ? -1 : static_cast<int>((timeout_ns + 999'999) / 1'000'000);
-        const Duration poll_start = monotonic_now();
+        const Duration poll_start = monotonic_clock().now();
         int n = ::poll(fds.data(), fds.size(), timeout_ms);
         if (n < 0) {
             if (errno == EINTR) continue;
@@ -573,7 +390,7 @@ int Daemon::run() {
         if (fds[1].revents & POLLIN) handle_signals();
         // A source whose own timeout passed is dispatched even when other fds were
         // ready too (near the threshold the timerfd fires every millisecond).
-        const int64_t waited_ns = (monotonic_now() - poll_start).count();
+        const int64_t waited_ns = (monotonic_clock().now() - poll_start).count();
         for (size_t i = 0; i < polled.size(); ++i) {
             short re = fds[first_source + i].revents;
             const bool expired = source_timeouts[i] >= 0 && waited_ns >= source_timeouts[i];

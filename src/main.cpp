@@ -6,15 +6,11 @@
 #include <cstring>
 #include <string>
 
-#include "cgroup/cgroup_heaviest_source.hpp"
-#include "cgroup/cgroup_targeting.hpp"
-#include "cgroup/oom_reporter.hpp"
+#include "app/wiring.hpp"
 #include "config/config.hpp"
 #include "daemon.hpp"
 #include "oomguard_build_config.h"
-#include "service/metrics.hpp"
 #if OOMGUARD_HAVE_DBUS
-#include "bus/bus_publisher.hpp"
 #include "bus/bus_thread.hpp"
 #endif
 
@@ -130,27 +126,12 @@ int main(int argc, char** argv) {
 
     Daemon daemon(opts);
     if (!daemon.init()) return 1;
-    // Heaviest pod before each trigger, kill-cgroup, kernel OOM reports after it.
-    CgroupTargeting targeting(daemon);
-    targeting.install();
-    OomReporter oom_reporter(daemon, targeting.monitor());
-    oom_reporter.install();
-    CgroupHeaviestSource heaviest(targeting);
-    MetricsWriter metrics(daemon.journal(), daemon.config().metrics);
-    metrics.set_heaviest_source(&heaviest);
-    daemon.add_sink(&metrics);
 #if OOMGUARD_HAVE_DBUS
+    Components components(daemon, {.bus = dbus});
     // The D-Bus side runs in its own thread and only sees what the publisher
     // hands it; the loop never waits for it (see bus/bus_thread.hpp).
-    BusChannel bus_channel;
-    BusPublisher bus_publisher(daemon, bus_channel);
-    bus_publisher.set_heaviest_source(&heaviest);
-    BusThread bus_thread(bus_channel);
-    if (dbus) {
-        daemon.add_source(&bus_publisher);
-        daemon.add_sink(&bus_publisher);
-        bus_thread.start();
-    }
+    BusThread bus_thread(components.bus_channel);
+    if (dbus) bus_thread.start();
     const int rc = daemon.run();
     // run() has sent STOPPING=1 and logged the stop. A bus thread stuck in a
     // blocking sd-bus call (a frozen bus daemon) must not hold the exit.
@@ -160,6 +141,7 @@ int main(int argc, char** argv) {
     }
     return rc;
 #else
+    Components components(daemon, {.bus = false});
     (void)dbus;
     return daemon.run();
 #endif

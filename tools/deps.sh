@@ -6,7 +6,8 @@ pkgs=(g++ meson ninja-build pkg-config libsystemd-dev libtomlplusplus-dev libgte
 if [ "${1:-}" = "--test" ]; then
   # The end-to-end, packaging and fault tests use these.
   pkgs+=(debootstrap systemd-container dpkg-dev debhelper devscripts lintian fakeroot rpm man-db
-         python3-yaml clang libclang-rt-14-dev earlyoom iproute2 busybox qemu-system-x86)
+         python3-yaml clang libclang-rt-14-dev earlyoom iproute2 busybox qemu-system-x86
+         prometheus prometheus-node-exporter)
 fi
 missing=()
 for p in "${pkgs[@]}"; do

@@ -5,7 +5,6 @@
 // the other through an eventfd (a write(2) of 8 bytes, which never blocks).
 #pragma once
 
-#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include <cstdint>
@@ -14,34 +13,12 @@
 #include <vector>
 
 #include "core/bus_snapshot.hpp"
+#include "core/log.hpp"
 #include "core/requests.hpp"
-#include "service/journal.hpp"
+#include "util/event_fd.hpp"
 
 namespace oomguard {
 
-class EventFd {
-public:
-    EventFd() : fd_(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {}
-    ~EventFd() {
-        if (fd_ >= 0) ::close(fd_);
-    }
-    EventFd(const EventFd&) = delete;
-    EventFd& operator=(const EventFd&) = delete;
-    int fd() const { return fd_; }
-    void wake() {
-        uint64_t one = 1;
-        ssize_t r = ::write(fd_, &one, sizeof one);
-        (void)r;  // EAGAIN: the counter is saturated, the reader wakes anyway
-    }
-    void drain() {
-        uint64_t v;
-        ssize_t r = ::read(fd_, &v, sizeof v);
-        (void)r;
-    }
-
-private:
-    int fd_;
-};
 
 // A journal entry made on the bus thread, logged by the daemon thread (the
 // Journal is not shared between threads).

@@ -2,9 +2,11 @@
 
 #include <poll.h>
 
+#include "config/config.hpp"
+
 namespace oomguard {
 
-BusPublisher::BusPublisher(Daemon& daemon, BusChannel& channel) : daemon_(daemon), ch_(channel) {
+BusPublisher::BusPublisher(Host& host, BusChannel& channel) : host_(host), ch_(channel) {
     // Room for the usual traffic, so that steady publications never grow these.
     events_.reserve(16);
     results_.reserve(4);
@@ -25,8 +27,8 @@ void BusPublisher::refresh_ranking() {
     // A new ranking (the cgroup code's background refresh ran): copy it once.
     heaviest_read_ = true;
     heaviest_generation_ = g;
-    rows_ = std::make_shared<const std::vector<HeaviestRow>>(
-        heaviest_->last_ranking(kPublishedRows));
+    rows_ =
+        std::make_shared<const std::vector<HeaviestRow>>(heaviest_->last_ranking(kPublishedRows));
     rich_dirty_ = true;
 }
 
@@ -38,7 +40,7 @@ void BusPublisher::publish() {
         pending_ = true;
         return;
     }
-    ch_.snapshot.state = daemon_.state();
+    ch_.snapshot.state = host_.state();
     if (rich_dirty_) {
         ch_.snapshot.last_trigger_target = target_;
         ch_.snapshot.heaviest_available = heaviest_ != nullptr;
@@ -50,7 +52,6 @@ void BusPublisher::publish() {
     for (auto& e : events_) {
         if (ch_.events.size() >= kMaxQueuedEvents) {
             ch_.events.erase(ch_.events.begin());
-            ++dropped_;
         }
         ch_.events.push_back(std::move(e));
     }
@@ -72,8 +73,8 @@ void BusPublisher::on_warning(const DaemonState& s) {
     publish();
 }
 
-void BusPublisher::on_trigger(const DaemonState& s, bool ok) {
-    if (ok) {
+void BusPublisher::on_trigger(const DaemonState& s, const TriggerReport& t) {
+    if (t.ok()) {
         // What the trigger hook named; read now, while it is the current trigger's.
         target_ = heaviest_ ? heaviest_->last_trigger_target() : std::nullopt;
         rich_dirty_ = true;
@@ -82,9 +83,7 @@ void BusPublisher::on_trigger(const DaemonState& s, bool ok) {
         e.available = s.sample.mem_available;
         e.target = target_.value_or(HeaviestRow{});
         // What was done (a kill-cgroup that fell back wrote sysrq), not the mode.
-        e.action = !s.last_action_kind.empty() ? s.last_action_kind
-                   : s.dry_run                 ? "dry-run"
-                                               : to_string(s.mode);
+        e.action = t.kind;
         events_.push_back(std::move(e));
     }
     publish();
@@ -112,11 +111,11 @@ void BusPublisher::on_config(const DaemonState&, const Config& c) {
     publish();
 }
 
-void BusPublisher::on_oom_kill(const DaemonState& s) {
-    if (s.last_oom_kill.pid < 0) return;
+void BusPublisher::on_oom_kill(const DaemonState&, const OomKill& kill) {
+    if (kill.pid < 0) return;
     BusEvent e;
     e.kind = BusEvent::Kind::Victim;
-    e.victim = s.last_oom_kill;
+    e.victim = kill;
     events_.push_back(std::move(e));
     publish();
 }
@@ -140,8 +139,7 @@ void BusPublisher::dispatch(short revents) {
         requests_.swap(ch_.requests);
         logs_.swap(ch_.logs);
     }
-    for (const BusLogEntry& l : logs_)
-        daemon_.journal().log(l.event, l.priority, l.message, l.fields);
+    for (const BusLogEntry& l : logs_) host_.log().log(l.event, l.priority, l.message, l.fields);
     logs_.clear();
     if (!requests_.empty()) {
         perform(requests_);
@@ -161,8 +159,8 @@ void BusPublisher::perform(const std::vector<Request>& requests) {
             case RequestKind::Reload:
                 if (!reloaded) {
                     reloaded = true;
-                    ok = daemon_.reload();
-                    if (!ok) error = daemon_.state().last_error;
+                    ok = host_.reload();
+                    if (!ok) error = host_.state().last_error;
                 }
                 results_.push_back({r.id, ok, error});
                 break;

@@ -15,14 +15,16 @@
 #include <vector>
 
 #include "bus/bus_channel.hpp"
+#include "core/event_sink.hpp"
 #include "core/heaviest_source.hpp"
-#include "daemon.hpp"
+#include "core/host.hpp"
+#include "core/loop_source.hpp"
 
 namespace oomguard {
 
 class BusPublisher final : public EventSink, public LoopSource {
 public:
-    BusPublisher(Daemon& daemon, BusChannel& channel);
+    BusPublisher(Host& host, BusChannel& channel);
     // The cgroup code's ranking; without one GetHeaviest returns an empty list.
     void set_heaviest_source(HeaviestSource* source);
 
@@ -31,11 +33,11 @@ public:
 
     // EventSink
     void on_warning(const DaemonState& s) override;
-    void on_trigger(const DaemonState& s, bool ok) override;
+    void on_trigger(const DaemonState& s, const TriggerReport& t) override;
     void on_recovered(const DaemonState& s, Duration episode) override;
     void on_state(const DaemonState& s) override;
     void on_config(const DaemonState& s, const Config& c) override;
-    void on_oom_kill(const DaemonState& s) override;
+    void on_oom_kill(const DaemonState& s, const OomKill& kill) override;
 
     // LoopSource
     Spec poll_spec() override;
@@ -44,13 +46,11 @@ public:
     // Signals queued for a bus thread that does not take them, at most.
     static constexpr size_t kMaxQueuedEvents = 256;
 
-    // Publications that found the channel busy and went out later, and signals
-    // dropped because the bus thread did not take them.
+    // Publications that found the channel busy and went out later.
     uint64_t deferred() const { return deferred_; }
-    uint64_t dropped() const { return dropped_; }
 
 private:
-    Daemon& daemon_;
+    Host& host_;
     BusChannel& ch_;
     HeaviestSource* heaviest_ = nullptr;
 
@@ -65,7 +65,6 @@ private:
     uint64_t heaviest_generation_ = 0;
     bool heaviest_read_ = false;
     uint64_t deferred_ = 0;
-    uint64_t dropped_ = 0;
 
     std::vector<Request> requests_;  // scratch, swapped with the channel's
     std::vector<BusLogEntry> logs_;

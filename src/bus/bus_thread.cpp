@@ -28,7 +28,8 @@ const Config& default_config() {
 
 }  // namespace
 
-BusThread::BusThread(BusChannel& channel) : ch_(channel), address_(system_bus_address()) {}
+BusThread::BusThread(BusChannel& channel, const Clock& clock)
+    : ch_(channel), clock_(clock), address_(system_bus_address()) {}
 
 BusThread::~BusThread() {
     if (thread_.joinable() && !stop(kStopWait)) {
@@ -85,7 +86,7 @@ void BusThread::log(Event e, int priority, std::string message, std::vector<LogF
 
 void BusThread::run() {
     while (!stop_) {
-        Duration now = monotonic_now();
+        Duration now = clock_.now();
         if (broken_) drop("sending failed", now);
         const Spec spec = link_spec(now);
         pollfd fds[2] = {{ch_.to_bus.fd(), POLLIN, 0}, {spec.fd, spec.events, 0}};
@@ -102,11 +103,11 @@ void BusThread::run() {
             ch_.to_bus.drain();
             take_from_daemon();
         }
-        now = monotonic_now();
+        now = clock_.now();
         link_dispatch(n > 0 ? fds[1].revents : 0, now);
         emit_events();
         answer_results();
-        announce(monotonic_now());
+        announce(clock_.now());
     }
     close_link();  // may block on a wedged bus (a flush); the daemon does not wait for it
 }
@@ -139,10 +140,10 @@ void BusThread::emit_events() {
                 emit([&](ManagerAdaptor& ad) { ad.emitRecovered(e.available, e.value); });
                 break;
             case BusEvent::Kind::Victim: {
-                const OomKillInfo& k = e.victim;
+                const OomKill& k = e.victim;
                 emit([&](ManagerAdaptor& ad) {
-                    ad.emitVictim(static_cast<uint32_t>(k.pid), k.task, k.cgroup, k.pod_namespace,
-                                  k.pod_name.empty() ? k.pod_uid : k.pod_name);
+                    ad.emitVictim(static_cast<uint32_t>(k.pid), k.task, k.cgroup.path,
+                                  k.cgroup.pod_namespace, k.cgroup.pod());
                 });
                 break;
             }
@@ -176,9 +177,6 @@ std::string BusThread::dump() const {
     in.heaviest_available = snap_.heaviest_available;
     in.heaviest = heaviest(10);
     in.last_trigger_target = snap_.last_trigger_target;
-    const OomKillInfo& k = snap_.state.last_oom_kill;
-    if (k.pid >= 0) in.last_victim = OomVictim::from(k);
-    in.kernel_oom_kills = snap_.state.oom_kills_total;
     in.bus =
         std::string(dbus::kBusName) + " on " + address_ +
         (registrations_ > 1 ? " (registered " + std::to_string(registrations_) + " times)" : "");
@@ -186,7 +184,7 @@ std::string BusThread::dump() const {
 }
 
 void BusThread::admit(const char* method, const std::string& sender) {
-    if (limiter_.admit(sender, monotonic_now())) return;
+    if (limiter_.admit(sender, clock_.now())) return;
     char rate[96];
     std::snprintf(rate, sizeof rate, "%.0f calls a second, bursts of %.0f", limiter_.rate(),
                   limiter_.burst());
@@ -282,7 +280,7 @@ void BusThread::link_dispatch(short revents, Duration now) {
         const Duration deadline = now + kIterationBudget;
         int n = 0;
         while (conn_->processPendingRequest()) {
-            if (++n >= kMaxRequestsPerIteration || monotonic_now() >= deadline) {
+            if (++n >= kMaxRequestsPerIteration || clock_.now() >= deadline) {
                 more_pending_ = true;
                 break;
             }
@@ -351,7 +349,7 @@ void BusThread::name_reply(const std::string& error, uint32_t reply) {
                                  : "RequestName answered " + std::to_string(reply);
         return;
     }
-    const Duration now = monotonic_now();
+    const Duration now = clock_.now();
     link_ = Link::Named;
     backoff_ = kBackoffMin;
     last_failure_.clear();
@@ -423,7 +421,7 @@ void BusThread::drop(const std::string& why, Duration now) {
         {{"OOMGUARD_DBUS_ADDRESS", address_}, {"OOMGUARD_ERROR", why}});
 }
 
-// ---- signals and PropertiesChanged ----------------------------------------
+// ---- signals ------------------------------------------------------------
 
 template <typename F>
 void BusThread::emit(F&& f) {
@@ -436,65 +434,7 @@ void BusThread::emit(F&& f) {
     }
 }
 
-BusThread::Announced BusThread::current() const {
-    const DaemonState& s = snap_.state;
-    Announced a;
-    a.mem_available = s.sample.mem_available;
-    a.mem_total = s.sample.mem_total;
-    a.threshold = s.levels.min;
-    a.warn = s.levels.warn;
-    a.state = s.state;
-    a.mode = s.mode;
-    a.dry_run = s.dry_run;
-    a.triggers = s.triggers_total;
-    a.failures = s.trigger_failures_total;
-    a.last_trigger = s.last_trigger_realtime_usec;
-    a.oom_kills = s.oom_kills_total;
-    a.victim_pid = s.last_oom_kill.pid;
-    a.victim_usec = s.last_oom_kill.realtime_usec;
-    if (snap_.last_trigger_target) a.target = *snap_.last_trigger_target;
-    a.last_error = s.last_error;
-    return a;
-}
-
-void BusThread::announce(Duration now) {
-    if (link_ != Link::Named || broken_) return;
-    const Announced cur = current();
-    Announced& a = announced_;
-    std::vector<std::string> names;
-    auto changed = [&names](bool differs, const char* name) {
-        if (differs) names.emplace_back(name);
-    };
-    changed(cur.threshold != a.threshold, "Threshold");
-    changed(cur.warn != a.warn, "WarnThreshold");
-    changed(cur.state != a.state, "State");
-    changed(cur.mode != a.mode, "Mode");
-    changed(cur.dry_run != a.dry_run, "DryRun");
-    changed(cur.triggers != a.triggers, "TriggerCount");
-    changed(cur.failures != a.failures, "TriggerFailures");
-    changed(cur.last_trigger != a.last_trigger, "LastTrigger");
-    changed(!(cur.target == a.target), "LastTriggerTarget");
-    changed(cur.oom_kills != a.oom_kills, "KernelOomKills");
-    changed(cur.victim_pid != a.victim_pid || cur.victim_usec != a.victim_usec, "LastVictim");
-    changed(cur.last_error != a.last_error, "LastError");
-    const bool mem_changed = cur.mem_available != a.mem_available || cur.mem_total != a.mem_total;
-    const bool mem_due = now - last_mem_announce_ >= kMemAnnounceInterval;
-    if (mem_changed && mem_due) {
-        changed(cur.mem_available != a.mem_available, "MemAvailable");
-        changed(cur.mem_total != a.mem_total, "MemTotal");
-        last_mem_announce_ = now;
-        mem_pending_ = false;
-    } else if (mem_changed) {
-        mem_pending_ = true;  // link_spec() wakes the loop when it is due
-    }
-    if (names.empty()) return;
-    // Keep the old memory values when they were held back.
-    const uint64_t held_avail = a.mem_available, held_total = a.mem_total;
-    a = cur;
-    if (mem_changed && !mem_due) {
-        a.mem_available = held_avail;
-        a.mem_total = held_total;
-    }
+void BusThread::emit_properties_changed(const std::vector<std::string>& names) {
     emit([&](ManagerAdaptor& ad) { ad.emit_properties_changed(names); });
 }
 

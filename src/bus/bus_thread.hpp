@@ -30,6 +30,9 @@
 #include "bus/bus_channel.hpp"
 #include "bus/bus_probe.hpp"
 #include "bus/rate_limiter.hpp"
+#include "core/action_mode.hpp"
+#include "core/clock.hpp"
+#include "core/mem_state.hpp"
 
 namespace sdbus {
 class IConnection;
@@ -42,7 +45,7 @@ class ManagerAdaptor;
 
 class BusThread {
 public:
-    explicit BusThread(BusChannel& channel);
+    explicit BusThread(BusChannel& channel, const Clock& clock = monotonic_clock());
     // Stops the thread (stop(kStopWait)); if it is stuck in an sd-bus call the
     // process exits here (_exit), since the thread still uses this object.
     ~BusThread();
@@ -102,6 +105,7 @@ private:
     };
 
     BusChannel& ch_;
+    const Clock& clock_;
     std::thread thread_;
     std::atomic<bool> stop_{false};
     std::mutex done_mutex_;
@@ -164,6 +168,7 @@ private:
     void drop(const std::string& why, Duration now);
     template <typename F>
     void emit(F&& f);
+    void emit_properties_changed(const std::vector<std::string>& names);  // bus_thread.cpp
 };
 
 }  // namespace oomguard

@@ -5,7 +5,6 @@
 #include <cstdio>
 
 #include "oomguard_build_config.h"
-#include "policy/policy.hpp"
 #include "util/units.hpp"
 
 namespace oomguard {
@@ -63,17 +62,16 @@ std::string render_dump(const DumpInput& in) {
         line("Last trigger target:",
              or_dash(t.namespace_) + "/" + or_dash(t.pod) + " (" + t.cgroup + ")");
     }
-    line("Kernel OOM kills:", std::to_string(in.kernel_oom_kills));
+    line("Kernel OOM kills:", std::to_string(s.oom_kills_total));
     line("OOM requests ignored:",
          std::to_string(s.oom_requests_ignored_total) +
              (s.oom_requests_ignored_total ? " (sysrq 'f' found no eligible task: nothing killed)"
                                            : ""));
     line("Cgroup kills:", std::to_string(s.cgroup_kills_total));
-    if (in.last_victim) {
-        const OomVictim& v = *in.last_victim;
-        line("Last victim:", "pid " + std::to_string(v.pid) + " (" + v.name + ") in " +
-                                 or_dash(v.namespace_) + "/" + or_dash(v.pod) + ", cgroup " +
-                                 or_dash(v.cgroup) + ", at " +
+    if (const OomKill& v = s.last_oom_kill; v.pid >= 0) {
+        line("Last victim:", "pid " + std::to_string(v.pid) + " (" + v.task + ") in " +
+                                 or_dash(v.cgroup.pod_namespace) + "/" + or_dash(v.cgroup.pod()) +
+                                 ", cgroup " + or_dash(v.cgroup.path) + ", at " +
                                  format_realtime_usec(v.realtime_usec));
     } else {
         line("Last victim:", "none");

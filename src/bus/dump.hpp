@@ -1,14 +1,14 @@
 // The text of Dump(): everything the daemon knows, for humans (like `oomctl dump`).
+// Counters and the last victim come from the state, the one owner of them.
 #pragma once
 
 #include <optional>
 #include <string>
 #include <vector>
 
-#include "core/heaviest_source.hpp"
-#include "bus/oom_victim.hpp"
 #include "config/config.hpp"
-#include "daemon.hpp"
+#include "core/daemon_state.hpp"
+#include "core/heaviest_source.hpp"
 
 namespace oomguard {
 
@@ -19,8 +19,6 @@ struct DumpInput {
     bool heaviest_available = false;  // false: no cgroup source installed
     std::vector<HeaviestRow> heaviest;
     std::optional<HeaviestRow> last_trigger_target;
-    std::optional<OomVictim> last_victim;
-    uint64_t kernel_oom_kills = 0;
     std::string bus;  // the D-Bus link, e.g. "org.oomguard1 on unix:path=..."
 };
 

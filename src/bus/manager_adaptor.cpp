@@ -4,9 +4,8 @@
 #include <memory>
 
 #include "bus/bus_thread.hpp"
-#include "bus/oom_victim.hpp"
+#include "core/mem_state.hpp"
 #include "oomguard_build_config.h"
-#include "policy/policy.hpp"
 
 namespace oomguard {
 
@@ -127,17 +126,17 @@ sdbus::Struct<std::string, std::string, std::string> ManagerAdaptor::LastTrigger
 }
 
 // Every OOM kill the kernel reported (memcg and node-wide, sysrq included): the
-// daemon's count, the same one oomguard_kernel_oom_kills_total exports.
+// daemon's count: oomguard_node_oom_kills_total + oomguard_memcg_oom_kills_total.
 uint64_t ManagerAdaptor::KernelOomKills() { return service_.snapshot().state.oom_kills_total; }
 
 sdbus::Struct<uint64_t, uint32_t, std::string, std::string, std::string, std::string>
 ManagerAdaptor::LastVictim() {
-    const OomKillInfo& k = service_.snapshot().state.last_oom_kill;
+    const OomKill& k = service_.snapshot().state.last_oom_kill;
     if (k.pid < 0)
         return {uint64_t{0},   uint32_t{0},   std::string(),
                 std::string(), std::string(), std::string()};
-    const OomVictim v = OomVictim::from(k);
-    return {v.realtime_usec, v.pid, v.name, v.cgroup, v.namespace_, v.pod};
+    return {k.realtime_usec, static_cast<uint32_t>(k.pid), k.task,
+            k.cgroup.path,   k.cgroup.pod_namespace,       k.cgroup.pod()};
 }
 
 std::string ManagerAdaptor::ConfigPath() { return service_.snapshot().state.config_path; }

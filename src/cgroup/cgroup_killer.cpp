@@ -13,8 +13,6 @@
 namespace oomguard {
 namespace {
 
-Duration now_mono() { return std::chrono::steady_clock::now().time_since_epoch(); }
-
 int qos_rank(QosClass q) {
     switch (q) {
         case QosClass::BestEffort:
@@ -49,7 +47,8 @@ bool collect_pids(int dirfd, std::vector<pid_t>& out, int depth, size_t* hidden)
                 v = v * 10 + (text[i++] - '0');
                 any = true;
             }
-            if (any && v > 0) out.push_back(static_cast<pid_t>(v));
+            if (any && v > 0)
+                out.push_back(static_cast<pid_t>(v));
             else if (any && hidden)
                 ++*hidden;
             ++i;
@@ -202,7 +201,7 @@ KillOutcome kill_container_cgroup(CgroupMonitor& monitor, const CgroupInfo& cont
         o.error = container.path + ": " + std::strerror(errno);
         return o;
     }
-    o = kill_cgroup_at(dirfd, monitor.hierarchy().version, container.path);
+    o = kill_cgroup_at(dirfd, monitor.hierarchy().version, container.path, monitor.clock());
     ::close(dirfd);
     return o;
 }
@@ -284,9 +283,10 @@ void signal_cgroup_tasks(int dirfd, const std::string& label, KillOutcome& o) {
     }
 }
 
-KillOutcome kill_cgroup_at(int dirfd, CgroupVersion version, const std::string& label) {
+KillOutcome kill_cgroup_at(int dirfd, CgroupVersion version, const std::string& label,
+                           const Clock& clock) {
     KillOutcome o;
-    const Duration t0 = now_mono();
+    const Duration t0 = clock.now();
     std::string kill_error;
     if (version == CgroupVersion::V2) {
         // The kernel kills every process of the subtree, also ones forking right now.
@@ -299,7 +299,7 @@ KillOutcome kill_cgroup_at(int dirfd, CgroupVersion version, const std::string& 
             if (n == 1) {
                 o.ok = true;
                 o.method = "cgroup.kill";
-                o.elapsed = now_mono() - t0;
+                o.elapsed = clock.now() - t0;
                 return o;
             }
         }
@@ -309,10 +309,11 @@ KillOutcome kill_cgroup_at(int dirfd, CgroupVersion version, const std::string& 
     o.method = "SIGKILL to cgroup.procs";  // v1, or no usable cgroup.kill
     signal_cgroup_tasks(dirfd, label, o);
     o.ok = o.signalled > 0;
-    if (o.ok) o.error.clear();
+    if (o.ok)
+        o.error.clear();
     else if (!kill_error.empty())
         o.error = kill_error + "; " + o.error;
-    o.elapsed = now_mono() - t0;
+    o.elapsed = clock.now() - t0;
     return o;
 }
 

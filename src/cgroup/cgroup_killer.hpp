@@ -8,12 +8,15 @@
 #include <vector>
 
 #include "cgroup/cgroup_monitor.hpp"
+#include "core/clock.hpp"
+#include "core/defaults.hpp"
 
 namespace oomguard {
 
 struct KillPolicy {
-    std::vector<std::string> exclude_namespaces{"kube-system"};
-    bool kill_guaranteed = false;
+    std::vector<std::string> exclude_namespaces{defaults::kExcludeNamespaces.begin(),
+                                                defaults::kExcludeNamespaces.end()};
+    bool kill_guaranteed = defaults::kKillGuaranteed;
     // Container cgroups killed earlier in this episode and still listing tasks
     // (dying): killing them again would be no new kill, so they are skipped.
     std::vector<std::string> dying;
@@ -60,8 +63,9 @@ struct KillOutcome {
 KillOutcome kill_container_cgroup(CgroupMonitor& monitor, const CgroupInfo& container);
 
 // The kill itself, on an open cgroup directory (no checks: kill_container_cgroup
-// makes them). `label` names the cgroup in errors.
-KillOutcome kill_cgroup_at(int dirfd, CgroupVersion version, const std::string& label);
+// makes them). `label` names the cgroup in errors; `elapsed` is read on `clock`.
+KillOutcome kill_cgroup_at(int dirfd, CgroupVersion version, const std::string& label,
+                           const Clock& clock = monotonic_clock());
 
 // SIGKILLs the visible tasks of dirfd's cgroup subtree (the v1 path; also the
 // re-kill of tasks forked after a kill). Adds to o.signalled / o.rounds / o.note.

@@ -6,15 +6,15 @@
 // Without kubepods it ranks the top-level cgroups instead (system.slice units,
 // user slices, ...), so oomguard says something useful on any host.
 //
-// Cost: every ranked cgroup keeps a dirfd and two open files (usage and
-// memory.stat) read with pread. The directory structure is re-listed only when a
-// watched directory's link count changes (kernfs counts subdirectories), when a
-// cgroup vanished, or every structure_interval.
+// The parts: CgroupTree (cgroup_tree.hpp) keeps the watched cgroups open and
+// re-lists them only when the structure changed; rank_top (rank_top.hpp) is
+// the ranking over plain structs; scan_cgroup_tasks (proc_tasks.hpp) reads a
+// container's tasks from /proc (the sandbox check); ContainerNamer
+// (container_namer.hpp) names containers. The monitor drives them within a
+// time budget read on an injected Clock.
 //
 // refresh() reads every usage (cheap: ~1us) but memory.stat (~10us on v1) only
-// where it can matter: in order of usage, until the next usage is no larger than
-// the kExactTop-th best working set found (working set <= usage, so nothing
-// further down can enter the top). The top kExactTop are exact; the rest use
+// where it can matter (rank_top): the top kExactTop are exact; the rest use
 // their last inactive_file reading (`estimate`). A background refresh (sweep)
 // also re-reads memory.stat of the others round-robin within its budget.
 // The budget bounds the time: the previously heaviest are read first, the rest
@@ -24,32 +24,25 @@
 // containers()). Not thread-safe: call it from the daemon's loop.
 #pragma once
 
-#include <sys/types.h>
-
 #include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "cgroup/cgroup_tree.hpp"
+#include "cgroup/container_namer.hpp"
 #include "cgroup/hierarchy.hpp"
 #include "cgroup/kubepods_path.hpp"
 #include "cgroup/memcg_stats.hpp"
 #include "cgroup/pod_names.hpp"
+#include "cgroup/rank_top.hpp"
+#include "cgroup/runtime_state.hpp"
+#include "core/clock.hpp"
 #include "util/result.hpp"
 #include "util/units.hpp"
 
 namespace oomguard {
-
-enum class CgroupKind {
-    TopLevel,  // a top-level cgroup of a host without kubepods
-    Pod,
-    Container,
-    Sandbox,  // the pod's pause container
-    Conmon,   // cri-o's conmon, not a container
-    Unknown,  // under kubepods but not understood: `note` says why
-};
-const char* to_string(CgroupKind k);
 
 struct CgroupInfo {
     std::string
@@ -79,11 +72,6 @@ struct CgroupInfo {
     std::string display_name() const;
 };
 
-struct Unclassified {
-    std::string path;
-    std::string reason;
-};
-
 struct HeaviestReport {
     bool valid = false;       // a memory hierarchy was found (else `error`)
     bool kubernetes = false;  // false: top-level cgroups of a host without kubepods
@@ -105,7 +93,8 @@ public:
         std::string cgroup_root = "/sys/fs/cgroup";
         std::string proc_root = "/proc";
         std::string pod_logs_dir = "/var/log/pods";
-        std::string kubepods_cgroup;  // relative to the memory root; "" finds it
+        std::string kubepods_cgroup;      // relative to the memory root; "" finds it
+        RuntimeStateRoots runtime_state;  // container names when the log links lack them
         Duration structure_interval = std::chrono::seconds(10);
         bool operator==(const Settings&) const = default;
     };
@@ -129,7 +118,10 @@ public:
         std::string error;
     };
 
-    CgroupMonitor() = default;
+    // Budgets, deadlines and the structure interval are read on `clock`.
+    explicit CgroupMonitor(const Clock& clock = monotonic_clock())
+        : clock_(&clock), names_(clock) {}
+    const Clock& clock() const { return *clock_; }
     ~CgroupMonitor();
     CgroupMonitor(const CgroupMonitor&) = delete;
     CgroupMonitor& operator=(const CgroupMonitor&) = delete;
@@ -137,13 +129,13 @@ public:
     // Detects the hierarchy and finds kubepods. Unchanged settings keep the
     // open state. On error the monitor is unconfigured (and says why).
     Status configure(const Settings& s);
-    bool configured() const { return root_fd_ >= 0; }
+    bool configured() const { return tree_.is_open(); }
     const std::string& error() const { return error_; }
     const Settings& settings() const { return settings_; }
-    const CgroupHierarchy& hierarchy() const { return hierarchy_; }
-    bool kubernetes() const { return kubepods_fd_ >= 0; }
-    const std::string& kubepods_path() const { return kubepods_rel_; }
-    CgroupDriver driver() const { return driver_; }
+    const CgroupHierarchy& hierarchy() const { return tree_.hierarchy(); }
+    bool kubernetes() const { return tree_.kubernetes(); }
+    const std::string& kubepods_path() const { return tree_.kubepods_path(); }
+    CgroupDriver driver() const { return tree_.driver(); }
 
     static constexpr size_t kExactTop = 8;
 
@@ -159,59 +151,31 @@ public:
     std::vector<CgroupInfo> ranked() const;
     // The containers of a pod, read now, heaviest first, named.
     std::vector<CgroupInfo> containers(const CgroupInfo& pod);
+    // Names one container of a pod by the ContainerNamer rule, with the pod's
+    // container cgroups (read now) as its siblings. Its own cgroup may be gone
+    // (a kernel OOM victim's often is).
+    ContainerSlot name_container(const CgroupInfo& pod, std::string_view container_id);
     // Fills pod_namespace/pod_name (and notes) from the pod log directory.
     void resolve_names(CgroupInfo& c);
 
     Allocatable allocatable();
-    const std::vector<Unclassified>& unclassified() const { return unclassified_; }
+    const std::vector<Unclassified>& unclassified() const { return tree_.unclassified(); }
     PodNameResolver& names() { return names_; }
+    ContainerNamer& namer() { return namer_; }
     // The memory hierarchy root, for openat() by the kill action.
-    int root_fd() const { return root_fd_; }
+    int root_fd() const { return tree_.root_fd(); }
 
 private:
-    struct Fd {
-        int fd = -1;
-        Fd() = default;
-        explicit Fd(int f) : fd(f) {}
-        Fd(Fd&& o) noexcept : fd(o.fd) { o.fd = -1; }
-        Fd& operator=(Fd&& o) noexcept;
-        ~Fd();
-        void reset();
-    };
-    struct Node {
-        std::string rel;  // "/kubepods/burstable/pod<uid>"
-        Fd dir;
-        MemcgFiles files;
-        CgroupKind kind = CgroupKind::Unknown;
-        QosClass qos = QosClass::Unknown;
-        CgroupDriver driver = CgroupDriver::Unknown;
-        std::string pod_uid;
-        MemcgUsage usage;
-        bool has_data = false;  // usage read at least once
-        bool exact = false;     // inactive_file read by the last refresh
-        bool gone = false;
-    };
-    struct Watched {
-        std::string rel;
-        Fd dir;
-        nlink_t nlink = 0;
-    };
-
+    const Clock* clock_;
     Settings settings_;
-    CgroupHierarchy hierarchy_;
     std::string error_;
-    Fd root_holder_;
-    int root_fd_ = -1;
-    Fd kubepods_holder_;
-    int kubepods_fd_ = -1;
-    std::string kubepods_rel_;
-    CgroupDriver driver_ = CgroupDriver::Unknown;
+    CgroupTree tree_;
     PodNameResolver names_;
+    RuntimeStateReader runtime_;
+    ContainerNamer namer_{names_, runtime_};
 
-    std::vector<Node> nodes_;
-    std::vector<uint32_t> order_;  // ranking: indices into nodes_
-    std::vector<Watched> watched_;
-    std::vector<Unclassified> unclassified_;
+    std::vector<RankNode> rank_;   // readings, parallel to tree_.nodes()
+    std::vector<uint32_t> order_;  // ranking: indices into both
     bool dirty_ = true;
     bool structured_ = false;
     Duration structured_at_{0};
@@ -223,18 +187,12 @@ private:
     char stat_buf_[8192];
 
     void reset();
-    void find_kubepods();
-    bool structure_changed();
     void restructure();
-    void rank();
-    CgroupInfo info_of(const Node& n) const;
+    CgroupInfo info_of(uint32_t i) const;
     void add_details(CgroupInfo& c, int dirfd);
-    // Reads the tasks' oom_score_adj into c; true when c looks like the pod's
-    // pause sandbox (comm or argv[0] "pause", or one task at the runtime's -998).
-    bool read_tasks(CgroupInfo& c, int dirfd) const;
+    // A pod's container cgroups, read and classified, not named.
+    std::vector<CgroupInfo> list_containers(const CgroupInfo& pod);
+    void name_containers(const CgroupInfo& pod, std::vector<CgroupInfo>& cs);
 };
-
-// The kubepods candidates tried, relative to the memory root, in order.
-extern const char* const kKubepodsCandidates[];
 
 }  // namespace oomguard

@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "cgroup/cgroup_monitor.hpp"
-#include "service/journal.hpp"
+#include "core/log.hpp"
 
 namespace oomguard {
 

@@ -110,13 +110,13 @@ public:
     int poll_fd() const { return kind_ == Kind::File ? -1 : fd_; }
     // Reads what is available now, at most kMaxRecordsPerRead records (a flood
     // of kernel messages must not hold the loop: more() says to come back at
-    // once); calls sink(record) for each one that parses. Returns that count.
-    // A source that is not kmsg (EOF from a character device, like /dev/null;
-    // a run of records that do not parse, like /dev/zero) is closed, and
-    // error() says why.
+    // once); calls sink(record) for each one that parses. Returns that count,
+    // or, once the reader is closed, why: a source that is not kmsg (EOF from a
+    // character device, like /dev/null; a run of records that do not parse,
+    // like /dev/zero) is closed by the read that finds out.
     static constexpr size_t kMaxRecordsPerRead = 512;
     template <typename F>
-    size_t read_available(F&& sink) {
+    Result<size_t> read_available(F&& sink) {
         size_t n = 0, read = 0;
         more_ = false;
         std::string_view rec;
@@ -138,11 +138,10 @@ public:
                 break;
             }
         }
+        if (!is_open()) return Error{0, error_.empty() ? "kmsg reader not open" : error_};
         return n;
     }
     bool more() const { return more_; }
-    // Why the reader closed itself ("" while it is fine).
-    const std::string& error() const { return error_; }
     // Records the kernel overwrote before we read them (EPIPE).
     uint64_t lost() const { return lost_; }
 

@@ -8,8 +8,9 @@ namespace {
 
 std::string u64(uint64_t v) { return std::to_string(v); }
 
-std::string who(const OomKillInfo& i) {
-    std::string s = "pid " + std::to_string(i.pid) + " (" + i.task + ")";
+std::string who(const OomKill& k) {
+    const CgroupRef& i = k.cgroup;
+    std::string s = "pid " + std::to_string(k.pid) + " (" + k.task + ")";
     if (!i.pod_name.empty())
         s += " of pod " + i.pod_namespace + "/" + i.pod_name;
     else if (!i.pod_uid.empty())
@@ -19,16 +20,17 @@ std::string who(const OomKillInfo& i) {
     else if (!i.container_id.empty())
         s += ", container " + i.container_id.substr(0, 12);
     if (!i.qos.empty() && i.qos != "Unknown") s += " (" + i.qos + ")";
-    if (!i.cgroup.empty()) s += " in cgroup " + i.cgroup;
+    if (!i.path.empty()) s += " in cgroup " + i.path;
     return s;
 }
 
-void victim_fields(const OomKillInfo& i, std::vector<LogField>& f) {
-    f.push_back({"OOMGUARD_VICTIM_PID", std::to_string(i.pid)});
-    f.push_back({"OOMGUARD_VICTIM_TASK", i.task});
-    f.push_back({"OOMGUARD_VICTIM_RSS_BYTES", u64(i.rss_bytes)});
-    f.push_back({"OOMGUARD_CONSTRAINT", i.constraint});
-    f.push_back({"OOMGUARD_CGROUP", i.cgroup});
+void victim_fields(const OomKill& k, std::vector<LogField>& f) {
+    const CgroupRef& i = k.cgroup;
+    f.push_back({"OOMGUARD_VICTIM_PID", std::to_string(k.pid)});
+    f.push_back({"OOMGUARD_VICTIM_TASK", k.task});
+    f.push_back({"OOMGUARD_VICTIM_RSS_BYTES", u64(k.rss_bytes)});
+    f.push_back({"OOMGUARD_CONSTRAINT", k.constraint});
+    f.push_back({"OOMGUARD_CGROUP", i.path});
     if (!i.pod_uid.empty()) {
         f.push_back({"OOMGUARD_POD_UID", i.pod_uid});
         f.push_back({"OOMGUARD_POD_NAMESPACE", i.pod_namespace});
@@ -41,17 +43,18 @@ void victim_fields(const OomKillInfo& i, std::vector<LogField>& f) {
 
 }  // namespace
 
-OomKillInfo attribute_oom_kill(const KernelOomEvent& e, CgroupMonitor& monitor) {
-    OomKillInfo i;
-    i.realtime_usec = realtime_usec();
-    i.pid = e.pid;
-    i.task = e.task;
-    i.cgroup = e.task_memcg;
-    i.constraint = e.constraint;
-    i.memcg = e.memcg_oom;
-    i.rss_bytes = e.rss_bytes;
+OomKill attribute_oom_kill(const KernelOomEvent& e, CgroupMonitor& monitor) {
+    OomKill k;
+    k.realtime_usec = realtime_usec();
+    k.pid = e.pid;
+    k.task = e.task;
+    k.cgroup.path = e.task_memcg;
+    k.constraint = e.constraint;
+    k.memcg = e.memcg_oom;
+    k.rss_bytes = e.rss_bytes;
     KubePath kp = classify_cgroup_path(e.task_memcg);
-    if (!kp.in_kubepods || kp.pod_uid.empty()) return i;
+    if (!kp.in_kubepods || kp.pod_uid.empty()) return k;
+    CgroupRef& i = k.cgroup;
     i.pod_uid = kp.pod_uid;
     i.container_id = kp.container_id;
     i.qos = to_string(kp.qos);
@@ -61,59 +64,58 @@ OomKillInfo attribute_oom_kill(const KernelOomEvent& e, CgroupMonitor& monitor) 
         i.pod_name = p->name;
     }
     if (!kp.container_id.empty()) {
-        i.container_name = names.container(kp.pod_uid, kp.container_id);
-        if (i.container_name.empty()) {
-            auto dirs = names.container_dirs(kp.pod_uid);
-            if (dirs.size() == 1) i.container_name = dirs[0];  // the pod's only container
+        // The same rule as the ranking's (ContainerNamer), the pod's other containers as siblings.
+        CgroupInfo pod;
+        pod.kind = CgroupKind::Pod;
+        pod.pod_uid = kp.pod_uid;
+        pod.path = e.task_memcg.substr(0, e.task_memcg.rfind('/'));
+        ContainerSlot s = monitor.name_container(pod, kp.container_id);
+        i.container_name = s.name;
+        if (i.pod_name.empty() && !s.pod_name.empty()) {
+            i.pod_namespace = s.pod_namespace;
+            i.pod_name = s.pod_name;
         }
     }
-    return i;
+    return k;
 }
 
-void OomReporter::install() {
-    // Open now: a trigger in the daemon's first tick comes before on_config().
-    on_config(daemon_.state(), daemon_.config());
-    daemon_.add_source(this);
-    daemon_.add_sink(this);
+OomReporter::OomReporter(Host& host, CgroupMonitor& monitor, MeminfoReader& meminfo,
+                         const Clock& clock)
+    : host_(host), monitor_(monitor), meminfo_(meminfo), clock_(clock) {
+    on_config(host_.state(), host_.config());
 }
 
 void OomReporter::on_config(const DaemonState&, const Config& config) {
-    if (config.paths.proc != proc_root_ || !meminfo_ok_) {
-        proc_root_ = config.paths.proc;
-        meminfo_ok_ = static_cast<bool>(meminfo_.open(proc_root_));
-    }
     if (config.paths.kmsg == kmsg_path_ && kmsg_.is_open()) return;
     kmsg_path_ = config.paths.kmsg;
     Status st = kmsg_.open(kmsg_path_);
     if (!st) {
         if (kmsg_error_ != st.error().message)
-            daemon_.journal().log(
-                Event::Info, LOG_WARNING,
-                "cannot read the kernel's OOM reports, victims will not be named: " +
-                    st.error().message,
-                {{"OOMGUARD_ERROR", st.error().message}});
+            host_.log().log(Event::Info, LOG_WARNING,
+                            "cannot read the kernel's OOM reports, victims will not be named: " +
+                                st.error().message,
+                            {{"OOMGUARD_ERROR", st.error().message}});
         kmsg_error_ = st.error().message;
         return;
     }
     kmsg_error_.clear();
 }
 
-void OomReporter::on_trigger(const DaemonState& state, bool ok) {
+void OomReporter::on_trigger(const DaemonState&, const TriggerReport& t) {
     // Only a written sysrq 'f' makes the kernel's next node-wide kill ours: a
     // dry-run wrote nothing, and kill-cgroup's kill is no kernel OOM kill.
-    if (!ok || state.last_outcome != TriggerOutcome::Acted || state.last_action_kind != "sysrq")
-        return;
+    if (!t.wrote_sysrq()) return;
     triggered_ = true;
-    trigger_at_ = monotonic_now();
+    trigger_at_ = clock_.now();
     manual_oom_ts_usec_ = 0;
-    avail_at_trigger_ = state.sample.mem_available;
+    avail_at_trigger_ = t.mem_available;
 }
 
 LoopSource::Spec OomReporter::poll_spec() {
     Spec s;
     s.fd = kmsg_.poll_fd();
     s.events = POLLIN;
-    const Duration now = monotonic_now();
+    const Duration now = clock_.now();
     auto at = [&](Duration when) {
         int64_t left = std::max<int64_t>(0, (when - now).count());
         if (s.timeout_ns < 0 || left < s.timeout_ns) s.timeout_ns = left;
@@ -127,7 +129,7 @@ LoopSource::Spec OomReporter::poll_spec() {
 
 void OomReporter::dispatch(short) {
     drain();
-    const Duration now = monotonic_now();
+    const Duration now = clock_.now();
     if (now >= next_tail_) next_tail_ = now + std::chrono::milliseconds(100);
     if (assembler_.pending() && now - pending_since_ >= std::chrono::milliseconds(50)) {
         events_.clear();
@@ -140,14 +142,14 @@ void OomReporter::dispatch(short) {
 void OomReporter::drain() {
     if (!kmsg_.is_open()) return;
     events_.clear();
-    kmsg_.read_available([&](const KmsgRecord& r) {
+    auto read = kmsg_.read_available([&](const KmsgRecord& r) {
         bool was_pending = assembler_.pending();
         assembler_.feed(r, events_);
-        if (assembler_.pending() && !was_pending) pending_since_ = monotonic_now();
+        if (assembler_.pending() && !was_pending) pending_since_ = clock_.now();
     });
-    if (!kmsg_.is_open() && kmsg_.error() != kmsg_error_) {
-        kmsg_error_ = kmsg_.error();
-        daemon_.journal().log(
+    if (!read && read.error().message != kmsg_error_) {
+        kmsg_error_ = read.error().message;
+        host_.log().log(
             Event::Info, LOG_WARNING,
             "stopped reading the kernel's OOM reports, victims will not be named: " + kmsg_error_,
             {{"OOMGUARD_ERROR", kmsg_error_}});
@@ -159,8 +161,8 @@ void OomReporter::drain() {
 }
 
 void OomReporter::handle(const KernelOomEvent& e) {
-    Journal& j = daemon_.journal();
-    const Duration now = monotonic_now();
+    Log& j = host_.log();
+    const Duration now = clock_.now();
     switch (e.type) {
         case KernelOomEvent::Type::ManualOom:
             // Our 'f' arrived; the kill (or "ignored") follows.
@@ -169,27 +171,27 @@ void OomReporter::handle(const KernelOomEvent& e) {
         case KernelOomEvent::Type::RequestIgnored:
             // The write succeeded, so the trigger still counts (triggers_total); this
             // entry and oomguard_oom_requests_ignored_total say nothing was killed.
-            daemon_.record_oom_request_ignored();
+            host_.record_oom_request_ignored();
             j.log(Event::Victim, LOG_WARNING,
                   "the kernel ignored the OOM request: it found no eligible task (all are "
                   "unkillable or have oom_score_adj -1000), nothing was killed and no memory "
                   "comes back from this trigger",
                   {{"OOMGUARD_VICTIM", "none"},
                    {"OOMGUARD_OOM_REQUESTS_IGNORED",
-                    std::to_string(daemon_.state().oom_requests_ignored_total)}});
+                    std::to_string(host_.state().oom_requests_ignored_total)}});
             return;
         case KernelOomEvent::Type::Kill:
             break;
     }
     if (e.group_member && merge_group_member(e)) return;
-    OomKillInfo info = attribute_oom_kill(e, monitor_);
+    OomKill info = attribute_oom_kill(e, monitor_);
     info.after_trigger = !e.memcg_oom && triggered_ && now - trigger_at_ < kAfterTrigger;
-    daemon_.record_oom_kill(info);
+    host_.record_oom_kill(info);
     if (e.memcg_oom) {
         memcg_group_leader_ = e.task_memcg;
         std::vector<LogField> f;
         victim_fields(info, f);
-        f.push_back({"OOMGUARD_KERNEL_OOM_KILLS", u64(daemon_.state().kernel_oom_kills_total)});
+        f.push_back({"OOMGUARD_KERNEL_OOM_KILLS", u64(host_.state().kernel_oom_kills_total)});
         if (!e.oom_memcg.empty()) f.push_back({"OOMGUARD_OOM_MEMCG", e.oom_memcg});
         j.log(Event::KernelOom, LOG_NOTICE,
               "memory cgroup limit reached: the kernel OOM-killed " + who(info) + ", RSS " +
@@ -206,7 +208,7 @@ void OomReporter::handle(const KernelOomEvent& e) {
     track_.ts_usec = e.ts_usec;
     track_.started = now;
     MemSample s;
-    const bool have = meminfo_ok_ && meminfo_.sample(s);
+    const bool have = meminfo_.sample(s);
     if (info.after_trigger) {
         track_.baseline = avail_at_trigger_;
         track_.from = trigger_at_;
@@ -217,7 +219,8 @@ void OomReporter::handle(const KernelOomEvent& e) {
     track_.best = have ? s.mem_available : track_.baseline;
     track_.best_at = now;
     track_.next_sample = now + kSampleEvery;
-    if (!meminfo_ok_) finish_victim();
+    track_.meminfo = have;
+    if (!have) finish_victim();  // nothing to watch
 }
 
 namespace {
@@ -235,7 +238,7 @@ bool same_or_below(std::string_view path, std::string_view group) {
 // logged the first victim twice and ended the memory watch a millisecond later.
 bool OomReporter::merge_group_member(const KernelOomEvent& e) {
     if (e.memcg_oom) return same_or_below(memcg_group_leader_, e.task_memcg);
-    if (!track_.active || !same_or_below(track_.info.cgroup, e.task_memcg)) return false;
+    if (!track_.active || !same_or_below(track_.info.cgroup.path, e.task_memcg)) return false;
     if (e.pid != track_.info.pid) {
         ++track_.tasks;
         track_.info.rss_bytes += std::min(e.rss_bytes, UINT64_MAX - track_.info.rss_bytes);
@@ -259,7 +262,7 @@ void OomReporter::sample(Duration now) {
 void OomReporter::finish_victim() {
     if (!track_.active) return;
     track_.active = false;
-    const OomKillInfo& i = track_.info;
+    const OomKill& i = track_.info;
     const uint64_t regained = track_.best > track_.baseline ? track_.best - track_.baseline : 0;
     const auto within =
         std::chrono::duration_cast<std::chrono::microseconds>(track_.best_at - track_.from);
@@ -271,7 +274,7 @@ void OomReporter::finish_victim() {
     std::vector<LogField> f;
     victim_fields(i, f);
     f.push_back({"OOMGUARD_KILLED_TASKS", std::to_string(track_.tasks)});
-    if (meminfo_ok_) {
+    if (track_.meminfo) {
         msg += "; MemAvailable " + format_bytes(track_.baseline) + " -> " +
                format_bytes(track_.best) + " (+" + format_bytes(regained) + ") within " +
                format_duration(track_.best_at - track_.from) +
@@ -290,11 +293,21 @@ void OomReporter::finish_victim() {
                    " after the trigger";
             f.push_back({"OOMGUARD_KILL_LATENCY_USEC", std::to_string(lat)});
         }
+        // Was it the task the predictor named at the trigger? (issue 14)
+        const PredictedTask& p = host_.state().trigger_prediction;
+        if (p.pid > 0) {
+            const bool matched = p.pid == i.pid;
+            host_.record_prediction_result(matched);
+            msg += matched ? "; as predicted"
+                           : "; predicted pid " + std::to_string(p.pid) + " (" + p.comm + ") instead";
+            f.push_back({"OOMGUARD_PREDICTION_MATCHED", matched ? "1" : "0"});
+            f.push_back({"OOMGUARD_PREDICTED_PID", std::to_string(p.pid)});
+        }
     } else {
         msg += " (not after an oomguard trigger)";
     }
     f.push_back({"OOMGUARD_AFTER_TRIGGER", i.after_trigger ? "1" : "0"});
-    daemon_.journal().log(Event::Victim, LOG_WARNING, msg, f);
+    host_.log().log(Event::Victim, LOG_WARNING, msg, f);
 }
 
 }  // namespace oomguard

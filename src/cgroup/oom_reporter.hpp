@@ -13,7 +13,12 @@
 
 #include "cgroup/cgroup_monitor.hpp"
 #include "cgroup/kmsg.hpp"
-#include "daemon.hpp"
+#include "config/config.hpp"
+#include "core/clock.hpp"
+#include "core/event_sink.hpp"
+#include "core/host.hpp"
+#include "core/loop_source.hpp"
+#include "core/oom_kill.hpp"
 #include "sensors/meminfo.hpp"
 
 namespace oomguard {
@@ -21,15 +26,19 @@ namespace oomguard {
 // Maps a kernel OOM kill to its pod and container (names from the monitor's
 // pod log directory). Works for any task_memcg path: the kubepods component is
 // found wherever it sits.
-OomKillInfo attribute_oom_kill(const KernelOomEvent& e, CgroupMonitor& monitor);
+OomKill attribute_oom_kill(const KernelOomEvent& e, CgroupMonitor& monitor);
 
 class OomReporter final : public LoopSource, public EventSink {
 public:
-    OomReporter(Daemon& daemon, CgroupMonitor& monitor) : daemon_(daemon), monitor_(monitor) {}
-    void install();
+    // meminfo: the daemon's reader (shared: one open file, and it follows a
+    // reload's proc root). Opens kmsg now, before the daemon's start entry: the
+    // reader starts at the end of the log, and a report that comes after the
+    // start entry must be read.
+    OomReporter(Host& host, CgroupMonitor& monitor, MeminfoReader& meminfo,
+                const Clock& clock = monotonic_clock());
 
     void on_config(const DaemonState& state, const Config& config) override;
-    void on_trigger(const DaemonState& state, bool ok) override;
+    void on_trigger(const DaemonState& state, const TriggerReport& t) override;
     Spec poll_spec() override;
     void dispatch(short revents) override;
 
@@ -39,8 +48,10 @@ public:
     static constexpr Duration kAfterTrigger = std::chrono::seconds(10);
 
 private:
-    Daemon& daemon_;
+    Host& host_;
     CgroupMonitor& monitor_;
+    MeminfoReader& meminfo_;
+    const Clock& clock_;
     KmsgReader kmsg_;
     std::string kmsg_path_;
     std::string kmsg_error_;
@@ -48,9 +59,6 @@ private:
     std::vector<KernelOomEvent> events_;
     Duration pending_since_{0};
     Duration next_tail_{0};  // a regular file (tests) is read every 100ms
-    MeminfoReader meminfo_;
-    std::string proc_root_;
-    bool meminfo_ok_ = false;
 
     bool triggered_ = false;
     Duration trigger_at_{0};
@@ -63,7 +71,7 @@ private:
 
     struct Tracking {
         bool active = false;
-        OomKillInfo info;
+        OomKill info;
         uint64_t ts_usec = 0;  // kernel timestamp of the kill
         uint64_t baseline = 0;
         uint64_t best = 0;
@@ -71,7 +79,8 @@ private:
         Duration best_at{0};
         Duration started{0};
         Duration next_sample{0};
-        uint32_t tasks = 1;  // with memory.oom.group, the whole container's
+        uint32_t tasks = 1;    // with memory.oom.group, the whole container's
+        bool meminfo = false;  // MemAvailable could be read at the report
     } track_;
 
     void drain();

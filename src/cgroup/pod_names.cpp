@@ -6,10 +6,10 @@
 #include <cstdio>
 #include <memory>
 
+#include "cgroup/runtime_state.hpp"
+
 namespace oomguard {
 namespace {
-
-Duration now_mono() { return std::chrono::steady_clock::now().time_since_epoch(); }
 
 // Splits on '_'; false unless exactly `n` non-empty parts.
 bool split3(std::string_view s, std::string_view out[3]) {
@@ -21,13 +21,6 @@ bool split3(std::string_view s, std::string_view out[3]) {
     out[1] = s.substr(a + 1, b - a - 1);
     out[2] = s.substr(b + 1);
     return !out[0].empty() && !out[1].empty() && !out[2].empty();
-}
-
-bool is_hex_id(std::string_view s) {
-    if (s.size() < 12 || s.size() > 128) return false;
-    for (char c : s)
-        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
-    return true;
 }
 
 struct DirCloser {
@@ -44,27 +37,29 @@ std::string parent_dir(const std::string& path) {
 
 }  // namespace
 
-bool parse_pod_log_dir(std::string_view dirname, PodLogDir& out) {
+Result<PodLogDir> parse_pod_log_dir(std::string_view dirname) {
     std::string_view p[3];
-    if (!split3(dirname, p)) return false;
-    out.namespace_ = std::string(p[0]);
-    out.name = std::string(p[1]);
-    out.uid = std::string(p[2]);
-    return true;
+    if (!split3(dirname, p))
+        return Error::logic("'" + std::string(dirname) +
+                            "': not <namespace>_<name>_<uid> (three non-empty parts)");
+    return PodLogDir{std::string(p[0]), std::string(p[1]), std::string(p[2])};
 }
 
-bool parse_container_log_name(std::string_view filename, ContainerLogLink& out) {
-    if (filename.size() < 4 || filename.substr(filename.size() - 4) != ".log") return false;
+Result<ContainerLogLink> parse_container_log_name(std::string_view filename) {
+    auto bad = [&](const char* why) {
+        return Error::logic("'" + std::string(filename) +
+                            "': not <pod>_<namespace>_<container>-<id>.log (" + why + ")");
+    };
+    if (filename.size() < 4 || filename.substr(filename.size() - 4) != ".log")
+        return bad("no .log suffix");
     std::string_view stem = filename.substr(0, filename.size() - 4);
     size_t dash = stem.rfind('-');
-    if (dash == std::string_view::npos || !is_hex_id(stem.substr(dash + 1))) return false;
+    if (dash == std::string_view::npos || !is_container_id(stem.substr(dash + 1)))
+        return bad("no -<12..128 hex digits> id");
     std::string_view p[3];
-    if (!split3(stem.substr(0, dash), p)) return false;
-    out.pod_name = std::string(p[0]);
-    out.namespace_ = std::string(p[1]);
-    out.container = std::string(p[2]);
-    out.container_id = std::string(stem.substr(dash + 1));
-    return true;
+    if (!split3(stem.substr(0, dash), p)) return bad("not three non-empty parts before the id");
+    return ContainerLogLink{std::string(p[0]), std::string(p[1]), std::string(p[2]),
+                            std::string(stem.substr(dash + 1))};
 }
 
 void PodNameResolver::set_dir(std::string pod_logs_dir) {
@@ -94,13 +89,13 @@ PodNameResolver::Stamp PodNameResolver::stamp_of(const std::string& dir) {
 }
 
 bool PodNameResolver::past_deadline(unsigned& n, Duration limit) const {
-    return ++n % kEntriesPerCheck == 0 && now_mono() >= limit;
+    return ++n % kEntriesPerCheck == 0 && clock_->now() >= limit;
 }
 
 Duration PodNameResolver::limit() const {
     // Without a deadline of the caller's, still never more than one slice: no
     // caller (metrics, D-Bus, the kmsg reporter) can hold the loop for a listing.
-    return deadline_ != Duration::max() ? deadline_ : now_mono() + kDefaultSlice;
+    return deadline_ != Duration::max() ? deadline_ : clock_->now() + kDefaultSlice;
 }
 
 void PodNameResolver::start(Listing& l, const std::string& dir, Duration now) {
@@ -124,10 +119,11 @@ void PodNameResolver::continue_pods() {
         while (dirent* e = readdir(d)) {
             std::string_view name(e->d_name);
             if (name == "." || name == "..") continue;
-            PodLogDir p;
-            if (!parse_pod_log_dir(name, p)) {
+            auto parsed = parse_pod_log_dir(name);
+            if (!parsed) {
                 if (next_malformed_.size() < 16) next_malformed_.emplace_back(name);
             } else {
+                PodLogDir& p = *parsed;
                 auto [it, added] = pods_.try_emplace(std::move(p.uid));
                 Pod& pod = it->second;
                 if (added || pod.dir != name)
@@ -162,10 +158,9 @@ void PodNameResolver::continue_containers() {
     if (l.dir) {
         DIR* d = static_cast<DIR*>(l.dir.get());
         while (dirent* e = readdir(d)) {
-            ContainerLogLink link;
-            if (parse_container_log_name(e->d_name, link)) {
-                auto [it, added] = ids_.try_emplace(link.container_id);
-                if (added) it->second.link = std::move(link);
+            if (auto link = parse_container_log_name(e->d_name)) {
+                auto [it, added] = ids_.try_emplace(link->container_id);
+                if (added) it->second.link = std::move(*link);
                 it->second.seen = l.gen;
             }
             if (past_deadline(n, lim)) return;
@@ -199,7 +194,7 @@ const PodNameResolver::Pod* PodNameResolver::pod(std::string_view uid) {
     if (pods_list_.busy()) {
         continue_pods();
     } else {
-        Duration now = now_mono();
+        Duration now = clock_->now();
         if (pods_list_.listed && now - pods_list_.at < min_relist) return nullptr;
         next_malformed_.clear();
         start(pods_list_, dir_, now);
@@ -219,7 +214,7 @@ std::string PodNameResolver::container(std::string_view pod_uid, std::string_vie
         if (ids_list_.busy()) {
             continue_containers();
         } else {
-            Duration now = now_mono();
+            Duration now = clock_->now();
             if (ids_list_.listed && now - ids_list_.at < min_relist) return "";
             start(ids_list_, containers_dir_, now);
             continue_containers();

@@ -13,6 +13,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "core/clock.hpp"
+#include "util/result.hpp"
 #include "util/units.hpp"
 
 namespace oomguard {
@@ -20,14 +22,14 @@ namespace oomguard {
 struct PodLogDir {
     std::string namespace_, name, uid;
 };
-// "<ns>_<name>_<uid>" -> parts; false when malformed.
-bool parse_pod_log_dir(std::string_view dirname, PodLogDir& out);
+// "<ns>_<name>_<uid>" -> parts; an error saying what is malformed.
+Result<PodLogDir> parse_pod_log_dir(std::string_view dirname);
 
 struct ContainerLogLink {
     std::string pod_name, namespace_, container, container_id;
 };
-// "<pod>_<ns>_<container>-<id>.log" -> parts; false when malformed.
-bool parse_container_log_name(std::string_view filename, ContainerLogLink& out);
+// "<pod>_<ns>_<container>-<id>.log" -> parts; an error saying what is malformed.
+Result<ContainerLogLink> parse_container_log_name(std::string_view filename);
 
 class PodNameResolver {
 public:
@@ -35,6 +37,9 @@ public:
         std::string namespace_, name, dir;  // dir: the log directory's name
         uint32_t seen = 0;                  // the listing that last saw it
     };
+
+    // Deadlines and min_relist are read on `clock` (tests pass a ManualClock).
+    explicit PodNameResolver(const Clock& clock = monotonic_clock()) : clock_(&clock) {}
 
     // The containers/ directory defaults to a sibling of pod_logs_dir.
     void set_dir(std::string pod_logs_dir);
@@ -56,7 +61,7 @@ public:
     }
     Duration min_relist = std::chrono::seconds(1);
 
-    // Listings stop at this monotonic time (steady_clock) and go on at the next
+    // Listings stop at this time of the clock (CLOCK_MONOTONIC) and go on at the next
     // lookup or resume(); what was read so far is found meanwhile. A node with
     // 100k stale log directories takes ~160 ms to list: never in one go on the
     // loop. Duration::max(): the caller sets none, each call then stops after
@@ -91,6 +96,7 @@ private:
         bool busy() const { return dir || sweeping; }
     };
 
+    const Clock* clock_;
     std::string dir_, containers_dir_;
     std::unordered_map<std::string, Pod> pods_;  // by uid
     struct Link {

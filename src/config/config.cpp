@@ -16,15 +16,6 @@
 
 namespace oomguard {
 
-const char* to_string(ActionMode m) {
-    switch (m) {
-        case ActionMode::Sysrq: return "sysrq";
-        case ActionMode::DryRun: return "dry-run";
-        case ActionMode::KillCgroup: return "kill-cgroup";
-    }
-    return "?";
-}
-
 std::string ConfigError::to_string(const std::string& path) const {
     std::ostringstream o;
     o << path;
@@ -232,6 +223,8 @@ ConfigLoad parse_config(std::string_view text, const std::string& source_path) {
          {{"proc", [&](auto& k, auto& n) { path(k, n, c.paths.proc); }},
           {"cgroup", [&](auto& k, auto& n) { path(k, n, c.paths.cgroup); }},
           {"kmsg", [&](auto& k, auto& n) { path(k, n, c.paths.kmsg); }},
+          {"containerd_state", [&](auto& k, auto& n) { path(k, n, c.paths.containerd_state); }},
+          {"crio_storage", [&](auto& k, auto& n) { path(k, n, c.paths.crio_storage); }},
           {"lock",
            [&](auto& k, auto& n) {
                // "" turns the instance lock off.
@@ -541,6 +534,8 @@ std::string render_config(const Config& c) {
     o << "psi = " << (c.poll.psi ? "true" : "false") << "\n";
     o << "\n[paths]\n";
     o << "proc = " << q(c.paths.proc) << "\ncgroup = " << q(c.paths.cgroup) << "\nkmsg = " << q(c.paths.kmsg) << "\nlock = " << q(c.paths.lock) << "\n";
+    o << "containerd_state = " << q(c.paths.containerd_state)
+      << "\ncrio_storage = " << q(c.paths.crio_storage) << "\n";
     o << "\n[kubernetes]\n";
     o << "log_heaviest = " << (c.kubernetes.log_heaviest ? "true" : "false") << "\n";
     o << "pod_logs_dir = " << q(c.kubernetes.pod_logs_dir) << "\n";

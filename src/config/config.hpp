@@ -7,13 +7,12 @@
 #include <string>
 #include <vector>
 
+#include "core/action_mode.hpp"
+#include "core/defaults.hpp"
 #include "util/result.hpp"
 #include "util/units.hpp"
 
 namespace oomguard {
-
-enum class ActionMode { Sysrq, DryRun, KillCgroup };
-const char* to_string(ActionMode m);
 
 struct Config {
     struct Memory {
@@ -26,20 +25,20 @@ struct Config {
     struct Action {
         ActionMode mode = ActionMode::Sysrq;
         std::string sysrq_trigger = "/proc/sysrq-trigger";
-        Duration repeat_after = std::chrono::seconds(1);
+        Duration repeat_after = defaults::kRepeatAfter;
         // kill-cgroup: fall back to sysrq when no eligible victim exists.
         bool fallback_sysrq = true;
     } action;
 
     struct Poll {
-        static constexpr Duration kDefaultIdleInterval = std::chrono::milliseconds(100);
-        Duration min_interval = std::chrono::milliseconds(1);
+        static constexpr Duration kDefaultIdleInterval = defaults::kIdleInterval;
+        Duration min_interval = defaults::kMinInterval;
         // Shortest interval while memory is steady. Unset: kDefaultIdleInterval
         // moved inside [min_interval, max_interval].
         std::optional<Duration> idle_interval;
-        Duration max_interval = std::chrono::seconds(2);
+        Duration max_interval = defaults::kMaxInterval;
         // bytes/s: the fill rate assumed before any fall is seen (the estimate's floor)
-        uint64_t fill_rate = 12ull << 30;
+        uint64_t fill_rate = defaults::kFillRate;
         bool psi = true;                 // wake on /proc/pressure/memory stalls
     } poll;
 
@@ -47,6 +46,9 @@ struct Config {
         std::string proc = "/proc";
         std::string cgroup = "/sys/fs/cgroup";
         std::string kmsg = "/dev/kmsg";
+        // The runtimes' state, for container names without kubelet's log links.
+        std::string containerd_state = "/run/containerd";
+        std::string crio_storage = "/run/containers/storage";
         // The instance lock (flock): a second oomguard on the node refuses to
         // start. "": none. The unit's RuntimeDirectory=oomguard creates the dir.
         std::string lock = "/run/oomguard/lock";
@@ -55,8 +57,9 @@ struct Config {
     struct Kubernetes {
         bool log_heaviest = true;
         std::string pod_logs_dir = "/var/log/pods";
-        std::vector<std::string> exclude_namespaces{"kube-system"};
-        bool kill_guaranteed = false;
+        std::vector<std::string> exclude_namespaces{defaults::kExcludeNamespaces.begin(),
+                                                    defaults::kExcludeNamespaces.end()};
+        bool kill_guaranteed = defaults::kKillGuaranteed;
         // The kubepods cgroup relative to the memory hierarchy root; "" finds it
         // (kubepods.slice, kubepods, kubelet.slice/kubelet-kubepods.slice, kubelet/kubepods).
         std::string kubepods_cgroup;

@@ -9,11 +9,13 @@
 #include <string>
 #include <vector>
 
-#include "config/config.hpp"
+#include "core/daemon_state.hpp"
 #include "core/heaviest_source.hpp"
-#include "daemon.hpp"  // DaemonState; moves to core/ with the rest of issue 11
+#include "core/oom_kill.hpp"
 
 namespace oomguard {
+
+struct Config;
 
 struct BusSnapshot {
     // Copied on every publication. Its strings keep their capacity, so copying
@@ -21,7 +23,7 @@ struct BusSnapshot {
     DaemonState state;
     // Replaced only when they change (a trigger, a new ranking, a reload).
     std::optional<HeaviestRow> last_trigger_target;
-    bool heaviest_available = false;       // a cgroup source is installed
+    bool heaviest_available = false;  // a cgroup source is installed
     // The last ranking, heaviest first; shared, so that publishing and taking
     // a snapshot copy a pointer, not up to 1000 rows, under the lock.
     std::shared_ptr<const std::vector<HeaviestRow>> heaviest;
@@ -36,7 +38,7 @@ struct BusEvent {
     uint64_t value = 0;  // Warning: the warning level; Recovered: the episode in usec
     HeaviestRow target;  // Triggered: the cgroup named at the trigger
     std::string action;  // Triggered: "sysrq", "dry-run", "kill-cgroup"
-    OomKillInfo victim;  // Victim
+    OomKill victim;      // Victim
 };
 
 }  // namespace oomguard

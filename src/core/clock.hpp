@@ -6,6 +6,8 @@
 
 #include <time.h>
 
+#include <cstdint>
+
 #include "util/units.hpp"
 
 namespace oomguard {
@@ -30,6 +32,15 @@ public:
 inline const Clock& monotonic_clock() {
     static const MonotonicClock clock;
     return clock;
+}
+
+// CLOCK_REALTIME in microseconds: when something happened, for humans (journal,
+// D-Bus LastTrigger/LastVictim). Never used to measure time.
+inline uint64_t realtime_usec() {
+    timespec ts{};
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return static_cast<uint64_t>(ts.tv_sec) * 1000000ull +
+           static_cast<uint64_t>(ts.tv_nsec) / 1000ull;
 }
 
 // A clock that tests set and advance by hand.

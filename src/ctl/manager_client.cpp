@@ -127,8 +127,10 @@ StatusReport ManagerClient::status() {
         std::tie(r.target_cgroup, r.target_namespace, r.target_pod) = target;
         sdbus::Struct<uint64_t, uint32_t, std::string, std::string, std::string, std::string> v;
         get("LastVictim", v);
-        std::tie(r.victim.time_usec, r.victim.pid, r.victim.name, r.victim.cgroup,
-                 r.victim.namespace_, r.victim.pod) = v;
+        uint32_t pid = 0;
+        std::tie(r.victim.realtime_usec, pid, r.victim.task, r.victim.cgroup.path,
+                 r.victim.cgroup.pod_namespace, r.victim.cgroup.pod_name) = v;
+        r.victim.pid = pid;
         r.top = heaviest(3);
         return r;
     });

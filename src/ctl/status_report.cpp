@@ -117,12 +117,12 @@ std::string render_status_text(const StatusReport& s, uint64_t now_usec) {
         last += "; heaviest then: " + pod_name(s.target_namespace, s.target_pod) + " (" +
                 s.target_cgroup + ")";
     kv(o, "Last trigger", last);
-    if (s.victim.time_usec) {
+    if (const OomKill& v = s.victim; v.realtime_usec) {
         kv(o, "Last victim",
-           "pid " + std::to_string(s.victim.pid) + " (" + s.victim.name + ") in " +
-               pod_name(s.victim.namespace_, s.victim.pod) +
-               (s.victim.cgroup.empty() ? "" : " (" + s.victim.cgroup + ")") + "; " +
-               format_ago(s.victim.time_usec, now_usec));
+           "pid " + std::to_string(v.pid) + " (" + v.task + ") in " +
+               pod_name(v.cgroup.pod_namespace, v.cgroup.pod()) +
+               (v.cgroup.path.empty() ? "" : " (" + v.cgroup.path + ")") + "; " +
+               format_ago(v.realtime_usec, now_usec));
     } else {
         kv(o, "Last victim", "none");
     }
@@ -165,16 +165,16 @@ std::string render_status_json(const StatusReport& s) {
             .end_object();
     }
     j.key("last_victim");
-    if (!s.victim.time_usec) {
+    if (!s.victim.realtime_usec) {
         j.null();
     } else {
         j.begin_object()
-            .field("time_usec", s.victim.time_usec)
-            .field("pid", s.victim.pid)
-            .field("name", s.victim.name)
-            .field("cgroup", s.victim.cgroup)
-            .field("namespace", s.victim.namespace_)
-            .field("pod", s.victim.pod)
+            .field("time_usec", s.victim.realtime_usec)
+            .field("pid", static_cast<uint64_t>(s.victim.pid))
+            .field("name", s.victim.task)
+            .field("cgroup", s.victim.cgroup.path)
+            .field("namespace", s.victim.cgroup.pod_namespace)
+            .field("pod", s.victim.cgroup.pod())
             .end_object();
     }
     j.key("heaviest").begin_array();

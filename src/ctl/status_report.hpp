@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "core/heaviest_source.hpp"
+#include "core/oom_kill.hpp"
 
 namespace oomguard::ctl {
 
@@ -16,11 +17,9 @@ struct StatusReport {
     uint64_t mem_available = 0, mem_total = 0, threshold = 0, warn_threshold = 0;
     uint64_t trigger_count = 0, trigger_failures = 0, last_trigger_usec = 0, kernel_oom_kills = 0;
     std::string target_cgroup, target_namespace, target_pod;  // named at the last trigger
-    struct Victim {
-        uint64_t time_usec = 0;  // 0: none
-        uint32_t pid = 0;
-        std::string name, cgroup, namespace_, pod;
-    } victim;
+    // D-Bus LastVictim: realtime_usec 0 when none; the pod is its name, or its
+    // uid when the name is unknown (cgroup.pod_name holds either).
+    OomKill victim;
     std::vector<HeaviestRow> top;  // the heaviest 3
 };
 

@@ -5,31 +5,6 @@
 
 namespace oomguard {
 
-const char* to_string(MemState s) {
-    switch (s) {
-        case MemState::Ok: return "ok";
-        case MemState::Warning: return "warning";
-        case MemState::Critical: return "critical";
-    }
-    return "?";
-}
-
-PolicySettings PolicySettings::from(const Config& c) {
-    PolicySettings s;
-    s.min_available = c.memory.min_available;
-    s.warn_available = c.memory.warn_available;
-    s.recover_available = c.memory.recover_available;
-    s.repeat_after = c.action.repeat_after;
-    s.min_interval = c.poll.min_interval;
-    s.max_interval = c.poll.max_interval;
-    // Unset: the default, moved inside [min_interval, max_interval] (an explicit
-    // value outside them is a config error).
-    s.idle_interval = c.poll.idle_interval.value_or(clamp_interval(
-        Config::Poll::kDefaultIdleInterval, c.poll.min_interval, c.poll.max_interval));
-    s.fill_rate = c.poll.fill_rate;
-    return s;
-}
-
 Levels Policy::levels(uint64_t mem_total) const {
     Levels l;
     l.min = s_.min_available.resolve(mem_total);

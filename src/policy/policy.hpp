@@ -3,35 +3,25 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 
-#include "config/config.hpp"
-#include "sensors/meminfo.hpp"
+#include "core/defaults.hpp"
+#include "core/mem_sample.hpp"
+#include "core/mem_state.hpp"
 #include "util/units.hpp"
 
 namespace oomguard {
-
-enum class MemState { Ok, Warning, Critical };
-const char* to_string(MemState s);
 
 struct PolicySettings {
     SizeOrPercent min_available;
     std::optional<SizeOrPercent> warn_available;
     std::optional<SizeOrPercent> recover_available;
-    Duration repeat_after = std::chrono::seconds(1);
-    Duration min_interval = std::chrono::milliseconds(1);
+    Duration repeat_after = defaults::kRepeatAfter;
+    Duration min_interval = defaults::kMinInterval;
     // Shortest interval while memory is steady (see poll_interval()).
-    Duration idle_interval = std::chrono::milliseconds(100);
-    Duration max_interval = std::chrono::seconds(2);
-    uint64_t fill_rate = 12ull << 30;  // floor of the assumed fill rate, bytes/s
-
-    static PolicySettings from(const Config& c);
-};
-
-// Levels resolved against MemTotal, in bytes.
-struct Levels {
-    uint64_t min = 0;
-    uint64_t warn = 0;     // 0: no warning level
-    uint64_t recover = 0;  // an episode ends at or above this (never below warn)
+    Duration idle_interval = defaults::kIdleInterval;
+    Duration max_interval = defaults::kMaxInterval;
+    uint64_t fill_rate = defaults::kFillRate;  // floor of the assumed fill rate, bytes/s
 };
 
 struct Decision {

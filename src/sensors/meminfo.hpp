@@ -5,15 +5,10 @@
 #include <string>
 #include <string_view>
 
+#include "core/mem_sample.hpp"
 #include "util/result.hpp"
 
 namespace oomguard {
-
-struct MemSample {
-    uint64_t mem_total = 0;      // bytes
-    uint64_t mem_available = 0;  // bytes
-    uint64_t swap_free = 0;      // bytes (0 when absent)
-};
 
 // Parses the text of /proc/meminfo. Fields may come in any order; MemTotal and
 // MemAvailable are required (kernels before 3.14 have no MemAvailable).

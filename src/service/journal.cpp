@@ -31,6 +31,7 @@ const char* message_id(Event e) {
         case Event::Heaviest: return "554807d68d984d0cbe3dfc74d57d628a";
         case Event::NoAllocatable: return "752ce5bba3824e118d7eca22b6978404";
         case Event::KernelOom: return "56a12d7bb26c4ae19c59a11e6a29fddf";
+        case Event::AuditFinding: return "efa13e236c2b4aae95f0abaf3e7ff5ec";
         case Event::Info: return "";
     }
     return "";
@@ -51,6 +52,7 @@ const char* event_name(Event e) {
         case Event::Heaviest: return "heaviest";
         case Event::NoAllocatable: return "no-allocatable";
         case Event::KernelOom: return "kernel-oom";
+        case Event::AuditFinding: return "audit-finding";
         case Event::Info: return "info";
     }
     return "?";

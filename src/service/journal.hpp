@@ -8,43 +8,21 @@
 #include <utility>
 #include <vector>
 
+#include "core/log.hpp"
 #include "service/datagram.hpp"
 
 namespace oomguard {
-
-enum class Event {
-    Start,
-    Warning,
-    Trigger,
-    TriggerFailed,
-    Recovered,
-    Reload,
-    ReloadFailed,
-    Stop,
-    Victim,
-    SensorError,
-    Heaviest,
-    NoAllocatable,
-    KernelOom,
-    Info,  // no MESSAGE_ID
-};
 
 // The 128-bit MESSAGE_ID (32 hex digits) of an event, or "" for Event::Info.
 const char* message_id(Event e);
 const char* event_name(Event e);
 
-struct LogField {
-    std::string name;  // without the OOMGUARD_ prefix? No: full journal field name.
-    std::string value;
-};
-
-enum class LogTarget { Auto, Journal, Stderr };
-
-class Journal {
+class Journal final : public Log {
 public:
     explicit Journal(LogTarget target = LogTarget::Auto);
     // priority: LOG_ERR .. LOG_DEBUG from <syslog.h>.
-    void log(Event e, int priority, std::string_view message, const std::vector<LogField>& fields = {});
+    void log(Event e, int priority, std::string_view message,
+             const std::vector<LogField>& fields = {}) override;
     bool to_journal() const { return journal_; }
     bool to_terminal() const { return !journal_ && tty_; }
     unsigned long failures() const { return failures_; }

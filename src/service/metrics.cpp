@@ -9,6 +9,9 @@
 #include <cstdio>
 #include <map>
 
+#include "core/clock.hpp"
+#include "oomguard_build_config.h"
+
 namespace oomguard {
 
 MetricsWriter::MetricsWriter(Journal& journal, const Config::Metrics& settings)
@@ -76,6 +79,15 @@ void counter(std::string& out, const char* name, const char* help, uint64_t valu
     sample(out, name, value);
 }
 
+// Microseconds as seconds, exactly (no floating point): "12.000345".
+void seconds_sample(std::string& out, const char* name, uint64_t usec) {
+    char buf[160];
+    std::snprintf(buf, sizeof buf, "%s %llu.%06llu\n", name,
+                  static_cast<unsigned long long>(usec / 1000000u),
+                  static_cast<unsigned long long>(usec % 1000000u));
+    out += buf;
+}
+
 struct PodKey {
     std::string namespace_, pod;
     bool operator<(const PodKey& o) const {
@@ -86,8 +98,12 @@ struct PodKey {
 }  // namespace
 
 void MetricsWriter::render(const DaemonState& s, const std::vector<HeaviestRow>& rows,
-                           uint64_t write_failures, std::string& out) {
+                           uint64_t write_failures, std::string& out, const MetricsExtras& extras) {
     out.clear();
+    family(out, "oomguard_build_info", "gauge", "Always 1; the version of the running oomguard.");
+    out += "oomguard_build_info{version=\"";
+    append_label_value(out, OOMGUARD_VERSION);
+    out += "\"} 1\n";
     gauge(out, "oomguard_mem_available_bytes", "MemAvailable at the last sample.",
           s.sample.mem_available);
     gauge(out, "oomguard_mem_total_bytes", "MemTotal at the last sample.", s.sample.mem_total);
@@ -110,13 +126,17 @@ void MetricsWriter::render(const DaemonState& s, const std::vector<HeaviestRow>&
             s.trigger_failures_total);
     counter(out, "oomguard_warnings_total", "Episodes that crossed the warning level.",
             s.warnings_total);
-    // The same count as D-Bus KernelOomKills: every kill on kmsg (node-wide ones,
-    // sysrq included, and memcg ones); the memcg ones alone below.
-    counter(out, "oomguard_kernel_oom_kills_total",
-            "OOM kills the kernel reported (node-wide, sysrq included, and memcg).",
-            s.oom_kills_total);
+    // kmsg's kills split by who ran out: the node (what operators alert on;
+    // sysrq 'f' included) or a cgroup at its own limit (a pod's limit, normal).
+    // Their sum is D-Bus KernelOomKills.
+    counter(out, "oomguard_node_oom_kills_total",
+            "OOM kills the kernel reported because the node ran out of memory (not a cgroup "
+            "limit; sysrq 'f' kills included).",
+            s.oom_kills_total - std::min(s.kernel_oom_kills_total, s.oom_kills_total));
     counter(out, "oomguard_memcg_oom_kills_total",
-            "OOM kills of cgroups that hit their own memory limit.", s.kernel_oom_kills_total);
+            "OOM kills the kernel reported because a cgroup hit its own memory limit (a pod or "
+            "container limit).",
+            s.kernel_oom_kills_total);
     // The sysrq write succeeded (a trigger), but the kernel found no task to kill.
     counter(out, "oomguard_oom_requests_ignored_total",
             "sysrq 'f' requests the kernel ignored (\"OOM request ignored\": no eligible task, "
@@ -126,15 +146,83 @@ void MetricsWriter::render(const DaemonState& s, const std::vector<HeaviestRow>&
             "kill-cgroup actions that killed a container cgroup.", s.cgroup_kills_total);
     family(out, "oomguard_last_trigger_timestamp_seconds", "gauge",
            "Unix time of the last successful trigger; 0 when none.");
-    {
-        char buf[96];
-        std::snprintf(buf, sizeof buf, "oomguard_last_trigger_timestamp_seconds %llu.%06llu\n",
-                      static_cast<unsigned long long>(s.last_trigger_realtime_usec / 1000000u),
-                      static_cast<unsigned long long>(s.last_trigger_realtime_usec % 1000000u));
-        out += buf;
-    }
+    seconds_sample(out, "oomguard_last_trigger_timestamp_seconds", s.last_trigger_realtime_usec);
     counter(out, "oomguard_metrics_write_failures_total", "Failed writes of this file.",
             write_failures);
+
+    if (!extras.victims.empty()) {
+        family(out, "oomguard_oom_victims_total", "counter",
+               "OOM kills the kernel reported, by the victim's namespace (\"\" outside "
+               "Kubernetes) and scope (node or memcg).");
+        for (const auto& [key, n] : extras.victims) {
+            out += "oomguard_oom_victims_total{namespace=\"";
+            append_label_value(out, key.first);
+            out += "\",scope=\"";
+            append_label_value(out, key.second);
+            char buf[32];
+            std::snprintf(buf, sizeof buf, "\"} %llu\n", static_cast<unsigned long long>(n));
+            out += buf;
+        }
+    }
+    if (extras.vmstat_oom_kills)
+        counter(out, "oomguard_vmstat_oom_kills_total",
+                "oom_kill of /proc/vmstat: every OOM kill on this node since boot, as the kernel "
+                "counts them.",
+                *extras.vmstat_oom_kills);
+    if (extras.memory_pressure) {
+        // The same figures as node_exporter's node_pressure_memory_*_seconds_total.
+        family(out, "oomguard_pressure_memory_waiting_seconds_total", "counter",
+               "Time some tasks were stalled on memory (PSI memory some, total=).");
+        seconds_sample(out, "oomguard_pressure_memory_waiting_seconds_total",
+                       extras.memory_pressure->some_us);
+        if (extras.memory_pressure->has_full) {
+            family(out, "oomguard_pressure_memory_stalled_seconds_total", "counter",
+                   "Time all non-idle tasks were stalled on memory at once (PSI memory full, "
+                   "total=).");
+            seconds_sample(out, "oomguard_pressure_memory_stalled_seconds_total",
+                           extras.memory_pressure->full_us);
+        }
+    }
+    if (extras.allocatable_enforced)
+        gauge(out, "oomguard_node_allocatable_enforced",
+              "1 when the kubepods cgroup has a memory limit (kubelet enforces node allocatable), "
+              "0 when it has none.",
+              *extras.allocatable_enforced ? 1 : 0);
+
+    // Who the kernel would kill now, and how often the prediction was right (issue 14).
+    counter(out, "oomguard_predictions_matched_total",
+            "Trigger victims that were the task predicted at the trigger.",
+            s.predictions_matched_total);
+    counter(out, "oomguard_predictions_missed_total",
+            "Trigger victims that were not the task predicted at the trigger.",
+            s.predictions_missed_total);
+    if (s.prediction.pid > 0) {
+        family(out, "oomguard_predicted_victim_oom_score", "gauge",
+               "The kernel's oom_score of the task its OOM killer would kill now (scanned below "
+               "the warning level), with its pod and container.");
+        out += "oomguard_predicted_victim_oom_score{comm=\"";
+        append_label_value(out, s.prediction.comm);
+        out += "\",namespace=\"";
+        append_label_value(out, s.prediction.cgroup.pod_namespace);
+        out += "\",pod=\"";
+        append_label_value(out, s.prediction.cgroup.pod());
+        out += "\",container=\"";
+        append_label_value(out, s.prediction.cgroup.container_name);
+        char buf[32];
+        std::snprintf(buf, sizeof buf, "\"} %lld\n", static_cast<long long>(s.prediction.oom_score));
+        out += buf;
+    }
+    if (!s.audit.empty()) {
+        family(out, "oomguard_audit_findings", "gauge",
+               "Active findings of the node audit, by check (see the journal's audit entries).");
+        for (const AuditCount& a : s.audit) {
+            out += "oomguard_audit_findings{check=\"";
+            append_label_value(out, a.check);
+            char buf[32];
+            std::snprintf(buf, sizeof buf, "\"} %u\n", a.findings);
+            out += buf;
+        }
+    }
 
     // Pods: a pod-level row wins over the sum of its containers.
     std::map<PodKey, std::pair<uint64_t, bool>> pods;  // value: bytes, from a pod-level row
@@ -167,11 +255,37 @@ void MetricsWriter::render(const DaemonState& s, const std::vector<HeaviestRow>&
     }
 }
 
+void MetricsWriter::count_victim(const OomKill& kill) {
+    std::string ns = kill.cgroup.pod_namespace;
+    if (!victim_namespaces_.count(ns)) {
+        if (victim_namespaces_.size() >= kMaxVictimNamespaces)
+            ns = kOtherNamespace;
+        else
+            victim_namespaces_.insert(ns);
+    }
+    ++extras_.victims[{std::move(ns), kill.memcg ? "memcg" : "node"}];
+}
+
+void MetricsWriter::read_node() {
+    // Off the hot path: at most once per write. A file that cannot be read
+    // (no PSI, an old kernel) leaves its family out rather than failing the write.
+    if (!node_.proc_root().empty()) {
+        auto kills = node_.oom_kills();
+        extras_.vmstat_oom_kills =
+            kills ? std::optional<uint64_t>(*kills) : std::optional<uint64_t>();
+        auto psi = node_.memory_pressure();
+        extras_.memory_pressure =
+            psi ? std::optional<PressureTotals>(*psi) : std::optional<PressureTotals>();
+    }
+    extras_.allocatable_enforced = allocatable_ ? allocatable_() : std::nullopt;
+}
+
 Status MetricsWriter::write(const DaemonState& s) {
     if (!enabled()) return ok_status();
     std::vector<HeaviestRow> rows;
     if (heaviest_) rows = heaviest_->heaviest(kMaxPods * 4);
-    render(s, rows, failures_, buf_);
+    read_node();
+    render(s, rows, failures_, buf_, extras_);
 
     // Whatever sits at the temp path (a planted FIFO or symlink, a stale file) is
     // removed, not opened: O_EXCL|O_NOFOLLOW never follow a link, O_NONBLOCK
@@ -218,7 +332,7 @@ Status MetricsWriter::write(const DaemonState& s) {
 
 void MetricsWriter::write_logged(const DaemonState& s) {
     if (!enabled()) return;
-    last_write_ = monotonic_now();
+    last_write_ = monotonic_clock().now();
     written_once_ = true;
     Status st = write(s);
     if (st) {
@@ -243,13 +357,14 @@ void MetricsWriter::write_logged(const DaemonState& s) {
 
 void MetricsWriter::on_state(const DaemonState& s) {
     if (!enabled()) return;
-    if (written_once_ && monotonic_now() - last_write_ < settings_.interval) return;
+    if (written_once_ && monotonic_clock().now() - last_write_ < settings_.interval) return;
     write_logged(s);
 }
 
-void MetricsWriter::on_trigger(const DaemonState& s, bool) { write_logged(s); }
+void MetricsWriter::on_trigger(const DaemonState& s, const TriggerReport&) { write_logged(s); }
 
 void MetricsWriter::on_config(const DaemonState& s, const Config& c) {
+    node_.set_proc_root(c.paths.proc);
     if (c.metrics.textfile != settings_.textfile || c.metrics.interval != settings_.interval) {
         apply(c.metrics);
         failing_ = false;

@@ -23,12 +23,10 @@ public:
     void watchdog();
     void reloading();
     void stopping();
-    unsigned long failures() const { return failures_; }
 
 private:
     bool enabled_ = false;
     uint64_t watchdog_usec_ = 0;
-    unsigned long failures_ = 0;
     UnixDatagram socket_;
     void send(const char* msg);
 };

@@ -51,7 +51,8 @@ Exposition parse(const std::string& text) {
     return e;
 }
 
-const std::vector<std::string> kFamilies = {"oomguard_mem_available_bytes",
+const std::vector<std::string> kFamilies = {"oomguard_build_info",
+                                            "oomguard_mem_available_bytes",
                                             "oomguard_mem_total_bytes",
                                             "oomguard_threshold_bytes",
                                             "oomguard_warn_threshold_bytes",
@@ -60,7 +61,7 @@ const std::vector<std::string> kFamilies = {"oomguard_mem_available_bytes",
                                             "oomguard_triggers_total",
                                             "oomguard_trigger_failures_total",
                                             "oomguard_warnings_total",
-                                            "oomguard_kernel_oom_kills_total",
+                                            "oomguard_node_oom_kills_total",
                                             "oomguard_memcg_oom_kills_total",
                                             "oomguard_last_trigger_timestamp_seconds",
                                             "oomguard_metrics_write_failures_total"};
@@ -114,7 +115,7 @@ TEST(Metrics, FileIsValidAndMatchesTheDaemon) {
     EXPECT_EQ(e.samples["oomguard_state{state=\"ok\"}"], 1);
     EXPECT_EQ(e.samples["oomguard_state{state=\"critical\"}"], 0);
     EXPECT_EQ(e.samples["oomguard_triggers_total"], 0);
-    EXPECT_EQ(e.samples["oomguard_kernel_oom_kills_total"], 0);
+    EXPECT_EQ(e.samples["oomguard_node_oom_kills_total"], 0);
     EXPECT_EQ(e.samples["oomguard_last_trigger_timestamp_seconds"], 0);
     // No cgroup source in the daemon: the pod family is absent, not empty.
     EXPECT_EQ(e.type.count("oomguard_heaviest_pod_working_set_bytes"), 0u);
@@ -182,8 +183,7 @@ TEST(Metrics, AReaderNeverSeesAHalfWrittenFile) {
         // Cheap checks on every read (a truncate-and-write writer fails them at
         // once); the full parse for each new version.
         bool complete =
-            text.rfind("# HELP oomguard_mem_available_bytes ", 0) == 0 &&
-            count_of(text, "\n") == lines &&
+            text.rfind("# HELP oomguard_build_info ", 0) == 0 && count_of(text, "\n") == lines &&
             text.find("\noomguard_metrics_write_failures_total ") != std::string::npos &&
             text.back() == '\n';
         if (complete && !versions.count(text)) {

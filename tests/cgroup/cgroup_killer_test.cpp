@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "fixture.hpp"
+#include "tick_clock.hpp"
 
 using namespace oomguard;
 using namespace oomguard::test;
@@ -220,8 +221,12 @@ TEST(KillCgroup, CgroupKillWriteIsTheActionWhileTasksLinger) {
     makeFile(t / "victim/cgroup.procs", std::to_string(child) + "\n");
     int dir = ::open((t / "victim").c_str(), O_RDONLY | O_DIRECTORY);
     const auto t0 = std::chrono::steady_clock::now();
-    KillOutcome o = kill_cgroup_at(dir, CgroupVersion::V2, "victim");
+    // The injected clock times the kill: two readings, no wait loop on it.
+    TickClock tick(std::chrono::microseconds(1));
+    KillOutcome o = kill_cgroup_at(dir, CgroupVersion::V2, "victim", tick);
     const auto took = std::chrono::steady_clock::now() - t0;
+    EXPECT_EQ(o.elapsed, std::chrono::microseconds(1));
+    EXPECT_EQ(tick.readings(), 2);
     ::close(dir);
     int st = 0;
     EXPECT_EQ(::waitpid(child, &st, WNOHANG), 0) << "the fake cgroup.kill cannot kill";

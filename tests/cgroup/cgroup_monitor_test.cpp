@@ -367,30 +367,6 @@ TEST(CgroupMonitor, StructureChangesAreSeenWithoutWaitingForTheTimer) {
     EXPECT_EQ(m.ranked()[0].pod_uid, pod_uid(1));
 }
 
-TEST(CgroupMonitor, TinyBudgetStillMakesProgressRoundRobin) {
-    TempDir t;
-    FakeCgroupFs fs(t / "cg", CgroupVersion::V2);
-    fs.cgroup("kubepods", 0);
-    for (unsigned i = 0; i < 100; ++i) fs.cgroup("kubepods/pod" + pod_uid(i), (i + 1) * MiB);
-    CgroupMonitor m;
-    CgroupMonitor::Settings s;
-    s.cgroup_root = t / "cg";
-    ASSERT_TRUE(m.configure(s));
-    auto st = m.refresh(Duration(0));
-    EXPECT_TRUE(st.deadline_hit);
-    EXPECT_EQ(st.read, 16u);  // 8 previously heaviest + 8 round-robin
-    EXPECT_EQ(st.stale, 100u - 16u);
-    for (int i = 0; i < 12; ++i) m.refresh(Duration(0));
-    auto r = m.ranked();
-    ASSERT_EQ(r.size(), 100u);  // every pod was read at least once
-    EXPECT_EQ(r[0].pod_uid, pod_uid(99));
-    // A budget that suffices reads them all.
-    auto full = m.refresh(std::chrono::seconds(5));
-    EXPECT_EQ(full.read, 100u);
-    EXPECT_EQ(full.stale, 0u);
-    EXPECT_FALSE(full.deadline_hit);
-}
-
 TEST(CgroupMonitor, AllocatableCheck) {
     for (auto v : {CgroupVersion::V1, CgroupVersion::V2}) {
         TempDir t;
@@ -486,51 +462,4 @@ TEST(CgroupMonitor, FixtureNode110PodsBy4Containers) {
     ASSERT_EQ(r.containers.size(), 4u);
     EXPECT_EQ(r.containers[0].container_name, "c3");
     for (const auto& p : r.top) EXPECT_NE(p.pod_name, "pod-5");
-}
-
-TEST(CgroupMonitor, MemoryStatIsReadOnlyWhereItCanMatter) {
-    TempDir t;
-    FakeCgroupFs fs(t / "cg", CgroupVersion::V1);
-    fs.cgroup("kubepods", 0);
-    // 60 pods: usage grows with i, but every third pod is mostly page cache, so
-    // the working-set order differs from the usage order.
-    std::vector<std::pair<uint64_t, unsigned>> truth;
-    for (unsigned i = 0; i < 60; ++i) {
-        uint64_t usage = (100 + i * 10) * MiB;
-        uint64_t cache = i % 3 == 0 ? usage - 5 * MiB : 10 * MiB;
-        fs.cgroup("kubepods/pod" + pod_uid(i), usage, cache);
-        truth.emplace_back(usage - cache, i);
-    }
-    std::sort(truth.rbegin(), truth.rend());
-    CgroupMonitor m;
-    CgroupMonitor::Settings s;
-    s.cgroup_root = t / "cg";
-    ASSERT_TRUE(m.configure(s));
-    auto st = m.refresh(std::chrono::seconds(1));
-    EXPECT_EQ(st.read, 60u);
-    EXPECT_LT(st.stat_read, 20u) << "memory.stat should be read for the candidates only";
-    EXPECT_GE(st.stat_read, CgroupMonitor::kExactTop);
-    auto r = m.ranked();
-    ASSERT_EQ(r.size(), 60u);
-    for (size_t k = 0; k < CgroupMonitor::kExactTop; ++k) {
-        EXPECT_EQ(r[k].pod_uid, pod_uid(truth[k].second)) << "rank " << k;
-        EXPECT_EQ(r[k].working_set, truth[k].first);
-        EXPECT_FALSE(r[k].estimate);
-    }
-    size_t estimates = 0;
-    for (const auto& c : r) estimates += c.estimate;
-    EXPECT_EQ(estimates, 60u - st.stat_read);
-    // A background sweep refreshes the rest within its budget.
-    auto sw = m.refresh(std::chrono::seconds(1), /*sweep=*/true);
-    EXPECT_EQ(sw.stat_read, 60u);
-    r = m.ranked();
-    for (size_t k = 0; k < r.size(); ++k) {
-        EXPECT_EQ(r[k].working_set, truth[k].first) << "rank " << k;
-        EXPECT_FALSE(r[k].estimate);
-    }
-    // The heaviest by working set changes: found without a sweep.
-    fs.set_usage("kubepods/pod" + pod_uid(3), 5000 * MiB, 10 * MiB);
-    m.refresh(std::chrono::seconds(1));
-    EXPECT_EQ(m.ranked()[0].pod_uid, pod_uid(3));
-    EXPECT_EQ(m.ranked()[0].working_set, 4990 * MiB);
 }

@@ -205,8 +205,8 @@ TEST(OomAssembler, OomGroupKillsAndLoneLines) {
     EXPECT_EQ(out[1].ts_usec, 501u);
 }
 
-// Found with fuzz_kmsg's rss >= anon invariant: huge kB values wrapped, so the total RSS came out below
-// the anon RSS (here 0). They saturate now.
+// Found with fuzz_kmsg's rss >= anon invariant: huge kB values wrapped, so the total RSS came out
+// below the anon RSS (here 0). They saturate now.
 TEST(OomAssembler, HugeRssSaturatesInsteadOfWrapping) {
     OomReportAssembler a;
     std::vector<KernelOomEvent> out;
@@ -265,15 +265,15 @@ TEST(KmsgReader, TailsARegularFileFromItsEnd) {
     EXPECT_EQ(r.poll_fd(), -1);  // a file is read on a timer, not polled
     std::vector<std::string> got;
     auto sink = [&](const KmsgRecord& k) { got.emplace_back(k.message); };
-    EXPECT_EQ(r.read_available(sink), 0u);
+    EXPECT_EQ(r.read_available(sink).value(), 0u);
     int fd = ::open(path.c_str(), O_WRONLY | O_APPEND);
     std::string more = std::string("6,2,2,-;") + kMemcgOomKill + "\n SUBSYSTEM=x\n6,3,3,-;partial";
     ASSERT_EQ(::write(fd, more.data(), more.size()), static_cast<ssize_t>(more.size()));
-    EXPECT_EQ(r.read_available(sink), 1u);
+    EXPECT_EQ(r.read_available(sink).value(), 1u);
     ASSERT_EQ(got.size(), 1u);
     EXPECT_EQ(got[0], kMemcgOomKill);
     ASSERT_EQ(::write(fd, " line\n", 6), 6);  // completes the partial record
-    EXPECT_EQ(r.read_available(sink), 1u);
+    EXPECT_EQ(r.read_available(sink).value(), 1u);
     EXPECT_EQ(got.back(), "partial line");
     ::close(fd);
 }
@@ -293,7 +293,7 @@ TEST(KmsgReader, FifoSurvivesItsWriterGoingAway) {
         std::string line = "6,1,1,-;OOM request ignored. No task eligible\n";
         ASSERT_EQ(::write(w, line.data(), line.size()), static_cast<ssize_t>(line.size()));
         ::close(w);
-        r.read_available(sink);
+        ASSERT_TRUE(r.read_available(sink));
         ASSERT_EQ(got.size(), static_cast<size_t>(round + 1));
         // After EOF the reader reopened the FIFO: no POLLHUP storm.
         pollfd p{r.poll_fd(), POLLIN, 0};
@@ -307,8 +307,9 @@ TEST(KmsgReader, DevKmsgStartsAtTheEnd) {
     if (!st) GTEST_SKIP() << "cannot read /dev/kmsg here: " << st.error().message;
     // Everything logged before open is skipped: nothing to read right away
     // (unless the kernel logs something in between; then it is new).
-    size_t n = r.read_available([](const KmsgRecord& k) { EXPECT_GE(k.level, 0); });
-    EXPECT_LT(n, 5u);
+    auto n = r.read_available([](const KmsgRecord& k) { EXPECT_GE(k.level, 0); });
+    ASSERT_TRUE(n) << n.error().message;
+    EXPECT_LT(*n, 5u);
     EXPECT_FALSE(r.open("/nonexistent/kmsg"));
 }
 
@@ -328,7 +329,7 @@ TEST(KmsgReader, AFloodIsReadInBoundedRounds) {
     size_t got = 0, rounds = 0;
     auto sink = [&](const KmsgRecord&) { ++got; };
     do {
-        EXPECT_LE(r.read_available(sink), KmsgReader::kMaxRecordsPerRead);
+        EXPECT_LE(r.read_available(sink).value(), KmsgReader::kMaxRecordsPerRead);
         ++rounds;
     } while (r.more() && rounds < 100);
     EXPECT_EQ(got, total);
@@ -340,10 +341,12 @@ TEST(KmsgReader, ClosesOnACharacterDeviceThatIsNotKmsg) {
     for (const char* dev : {"/dev/null", "/dev/zero"}) {
         KmsgReader r;
         ASSERT_TRUE(r.open(dev)) << dev;
-        size_t n = r.read_available([](const KmsgRecord&) {});
+        size_t n = 0;
+        auto got = r.read_available([&](const KmsgRecord&) { ++n; });
         EXPECT_EQ(n, 0u) << dev;
         EXPECT_FALSE(r.is_open()) << dev << " is still read (polled readable forever)";
-        EXPECT_NE(r.error().find(dev), std::string::npos) << r.error();
+        ASSERT_FALSE(got) << dev << ": the read that closed it says why";
+        EXPECT_NE(got.error().message.find(dev), std::string::npos) << got.error().message;
         EXPECT_FALSE(r.more());
     }
 }

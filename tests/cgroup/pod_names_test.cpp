@@ -4,35 +4,47 @@
 #include <gtest/gtest.h>
 
 #include "fixture.hpp"
+#include "tick_clock.hpp"
 
 using namespace oomguard;
 using namespace oomguard::test;
 
 TEST(PodLogNames, PodDirectory) {
-    PodLogDir p;
-    ASSERT_TRUE(parse_pod_log_dir("default_web-7d9f_" + pod_uid(1), p));
-    EXPECT_EQ(p.namespace_, "default");
-    EXPECT_EQ(p.name, "web-7d9f");
-    EXPECT_EQ(p.uid, pod_uid(1));
+    auto p = parse_pod_log_dir("default_web-7d9f_" + pod_uid(1));
+    ASSERT_TRUE(p) << p.error().message;
+    EXPECT_EQ(p->namespace_, "default");
+    EXPECT_EQ(p->name, "web-7d9f");
+    EXPECT_EQ(p->uid, pod_uid(1));
     for (const char* bad :
-         {"default_web", "a_b_c_d", "_web_uid", "ns__uid", "ns_web_", "", "plain"})
-        EXPECT_FALSE(parse_pod_log_dir(bad, p)) << bad;
+         {"default_web", "a_b_c_d", "_web_uid", "ns__uid", "ns_web_", "", "plain"}) {
+        auto r = parse_pod_log_dir(bad);
+        ASSERT_FALSE(r) << bad;
+        EXPECT_NE(r.error().message.find("<namespace>_<name>_<uid>"), std::string::npos);
+    }
 }
 
 TEST(PodLogNames, ContainerLink) {
-    ContainerLogLink l;
-    ASSERT_TRUE(parse_container_log_name("web-7d9f_default_app-" + container_id(3) + ".log", l));
-    EXPECT_EQ(l.pod_name, "web-7d9f");
-    EXPECT_EQ(l.namespace_, "default");
-    EXPECT_EQ(l.container, "app");
-    EXPECT_EQ(l.container_id, container_id(3));
+    auto l = parse_container_log_name("web-7d9f_default_app-" + container_id(3) + ".log");
+    ASSERT_TRUE(l) << l.error().message;
+    EXPECT_EQ(l->pod_name, "web-7d9f");
+    EXPECT_EQ(l->namespace_, "default");
+    EXPECT_EQ(l->container, "app");
+    EXPECT_EQ(l->container_id, container_id(3));
     // Container names may contain dashes; the id is after the last one.
-    ASSERT_TRUE(parse_container_log_name("p_ns_side-car-" + container_id(4) + ".log", l));
-    EXPECT_EQ(l.container, "side-car");
-    for (std::string bad :
-         {std::string("p_ns_app-xyz.log"), "p_ns_app-" + container_id(3),
-          "p_app-" + container_id(3) + ".log", std::string(".log"), std::string("")})
-        EXPECT_FALSE(parse_container_log_name(bad, l)) << bad;
+    l = parse_container_log_name("p_ns_side-car-" + container_id(4) + ".log");
+    ASSERT_TRUE(l);
+    EXPECT_EQ(l->container, "side-car");
+    const std::pair<std::string, const char*> bad[] = {
+        {"p_ns_app-xyz.log", "id"},
+        {"p_ns_app-" + container_id(3), ".log suffix"},
+        {"p_app-" + container_id(3) + ".log", "three non-empty parts"},
+        {".log", "id"},
+        {"", ".log suffix"}};
+    for (const auto& [name, why] : bad) {
+        auto r = parse_container_log_name(name);
+        ASSERT_FALSE(r) << name;
+        EXPECT_NE(r.error().message.find(why), std::string::npos) << r.error().message;
+    }
 }
 
 TEST(PodNameResolver, PodsContainersAndMalformedEntries) {
@@ -87,19 +99,21 @@ TEST(PodNameResolver, ListingIsBoundedByTheDeadlineAndResumes) {
     for (int i = 0; i < 20000; ++i)
         makeDir(logs.pods_dir() + "/stale_pod-" + std::to_string(i) + "_uid-" + std::to_string(i));
     logs.pod("default", "web", pod_uid(1));
-    PodNameResolver r;
+    // Time ticks 1 us per clock reading: a 200 us deadline is 200 readings
+    // (one per 16 entries), whatever the machine's speed (was: the real clock
+    // and a 20 ms bound).
+    TickClock tick(std::chrono::microseconds(1));
+    PodNameResolver r(tick);
     r.set_dir(logs.pods_dir());
     r.min_relist = std::chrono::milliseconds(0);
-    auto now = [] { return std::chrono::steady_clock::now().time_since_epoch(); };
-    r.set_deadline(now() + std::chrono::microseconds(200));
-    const auto t0 = now();
+    r.set_deadline(tick.now() + std::chrono::microseconds(200));
+    const int r0 = tick.readings();
     (void)r.pod("not-there");
-    const auto took = now() - t0;
-    EXPECT_LT(took, std::chrono::milliseconds(20)) << "the listing ignored its deadline";
+    EXPECT_LE(tick.readings() - r0, 202) << "the listing ignored its deadline";
     EXPECT_TRUE(r.listing()) << "20k entries listed within 200 us?";
     int slices = 0;
     while (r.listing() && slices < 100000) {
-        r.set_deadline(now() + std::chrono::microseconds(200));
+        r.set_deadline(tick.now() + std::chrono::microseconds(200));
         r.resume();
         ++slices;
     }

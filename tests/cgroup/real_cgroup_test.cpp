@@ -243,7 +243,7 @@ TEST(RealCgroups, KernelMemcgOomKillIsAttributedByTheKmsgReader) {
     while (!ours && std::chrono::steady_clock::now() < end) {
         pollfd p{kmsg.poll_fd(), POLLIN, 0};
         ::poll(&p, 1, 100);
-        kmsg.read_available([&](const KmsgRecord& r) { a.feed(r, events); });
+        (void)kmsg.read_available([&](const KmsgRecord& r) { a.feed(r, events); });
         for (const auto& e : events)
             if (e.type == KernelOomEvent::Type::Kill && e.pid == pid) ours = &e;
     }
@@ -252,14 +252,15 @@ TEST(RealCgroups, KernelMemcgOomKillIsAttributedByTheKmsgReader) {
     EXPECT_EQ(ours->constraint, "CONSTRAINT_MEMCG");
     EXPECT_EQ(ours->task_memcg, t.kernel_path(ctr));
     EXPECT_GT(ours->rss_bytes, 8 * MiB);
-    OomKillInfo info = attribute_oom_kill(*ours, m);
+    OomKill kill = attribute_oom_kill(*ours, m);
+    const CgroupRef& info = kill.cgroup;
     EXPECT_EQ(info.pod_uid, pod_uid(5));
     EXPECT_EQ(info.pod_namespace, "batch");
     EXPECT_EQ(info.pod_name, "greedy");
     EXPECT_EQ(info.container_id, container_id(55));
     EXPECT_EQ(info.container_name, "eater");
     EXPECT_EQ(info.qos, "BestEffort");
-    EXPECT_TRUE(info.memcg);
+    EXPECT_TRUE(kill.memcg);
 }
 
 TEST(RealCgroups, KillContainerCgroupKillsExactlyItsProcesses) {

@@ -52,8 +52,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const std::string_view text = fuzz::as_text(data, size);
     const std::string s(text);
 
-    PodLogDir dir;
-    const bool dir_ok = parse_pod_log_dir(text, dir);
+    auto dir_r = parse_pod_log_dir(text);
+    const bool dir_ok = dir_r.ok();
+    FUZZ_CHECK(dir_ok || !dir_r.error().message.empty(), fuzz::quote(text));
+    const PodLogDir dir = dir_ok ? *dir_r : PodLogDir{};
     FUZZ_CHECK(dir_ok == three_nonempty(split_underscore(s)), fuzz::quote(text));
     if (dir_ok) {
         FUZZ_CHECK(dir.namespace_ + "_" + dir.name + "_" + dir.uid == s,
@@ -64,8 +66,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
             fuzz::quote(text));
     }
 
-    ContainerLogLink link;
-    const bool link_ok = parse_container_log_name(text, link);
+    auto link_r = parse_container_log_name(text);
+    const bool link_ok = link_r.ok();
+    FUZZ_CHECK(link_ok || !link_r.error().message.empty(), fuzz::quote(text));
+    const ContainerLogLink link = link_ok ? *link_r : ContainerLogLink{};
     FUZZ_CHECK(link_ok == reference_container_log(s), fuzz::quote(text));
     if (link_ok) {
         const std::string joined = link.pod_name + "_" + link.namespace_ + "_" + link.container +

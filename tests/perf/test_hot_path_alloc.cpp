@@ -26,6 +26,7 @@
 #include <thread>
 
 #include "actions/trigger.hpp"
+#include "app/wiring.hpp"
 #include "bus/bus_publisher.hpp"
 #include "cgroup/cgroup_heaviest_source.hpp"
 #include "cgroup/cgroup_targeting.hpp"
@@ -298,22 +299,11 @@ TEST(HotPathAlloc, DaemonLoopInSteadyStateDoesNotAllocate) {
     Daemon daemon(opts);
     ASSERT_TRUE(daemon.init());  // blocks SIGTERM/SIGINT/SIGHUP in this thread
     unsetenv("NOTIFY_SOCKET");
-    // As main.cpp does (without the bus, which has its own tests).
-    CgroupTargeting targeting(daemon);
-    targeting.install();
-    OomReporter oom_reporter(daemon, targeting.monitor());
-    oom_reporter.install();
-    CgroupHeaviestSource heaviest(targeting);
-    MetricsWriter metrics(daemon.journal(), daemon.config().metrics);
-    metrics.set_heaviest_source(&heaviest);
-    daemon.add_sink(&metrics);
-    // The bus side as main.cpp has it: the publisher on the loop, a thread that
-    // takes the snapshots (the D-Bus thread itself has its own tests).
-    BusChannel channel;
-    BusPublisher publisher(daemon, channel);
-    publisher.set_heaviest_source(&heaviest);
-    daemon.add_source(&publisher);
-    daemon.add_sink(&publisher);
+    // The wiring main.cpp uses (src/app/wiring.hpp), the bus publisher included.
+    Components components(daemon, {.bus = true});
+    // The bus side as main.cpp has it: the publisher on the loop (wired above),
+    // a thread that takes the snapshots (the D-Bus thread has its own tests).
+    BusChannel& channel = components.bus_channel;
     std::atomic<bool> stop_bus{false};
     std::thread bus([&] {
         BusSnapshot copy;
@@ -379,9 +369,9 @@ TEST(HotPathAlloc, DaemonLoopInSteadyStateDoesNotAllocate) {
         << "allocations between the below-threshold sample and the trigger write";
     // The production wiring was really there: the trigger named the heaviest pod.
     EXPECT_EQ(daemon.state().triggers_total, 1u);
-    EXPECT_NE(targeting.last_report().top.size(), 0u);
-    if (!targeting.last_report().top.empty()) {
-        EXPECT_EQ(targeting.last_report().top[0].pod_name, "pod4");
+    EXPECT_NE(components.targeting.last_report().top.size(), 0u);
+    if (!components.targeting.last_report().top.empty()) {
+        EXPECT_EQ(components.targeting.last_report().top[0].pod_name, "pod4");
     }
     g_trigger_path = nullptr;
 }

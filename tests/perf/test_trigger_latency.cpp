@@ -23,6 +23,7 @@
 #include <thread>
 #include <vector>
 
+#include "app/wiring.hpp"
 #include "cgroup/cgroup_heaviest_source.hpp"
 #include "cgroup/cgroup_targeting.hpp"
 #include "cgroup/oom_reporter.hpp"
@@ -52,7 +53,7 @@ void set_meminfo(FakeProc& mem, uint64_t avail_mib) { mem.set_available(avail_mi
 // writes nothing to time).
 struct TriggerClock : EventSink {
     std::atomic<int64_t> at_ns{0};
-    void on_trigger(const DaemonState&, bool) override {
+    void on_trigger(const DaemonState&, const TriggerReport&) override {
         at_ns = std::chrono::steady_clock::now().time_since_epoch().count();
     }
 };
@@ -127,14 +128,7 @@ std::vector<double> run_crossings(const std::string& mode, int crossings) {
     const bool by_sink = opts.dry_run;
     Daemon daemon(opts);
     REQUIRE(daemon.init());
-    CgroupTargeting targeting(daemon);
-    targeting.install();
-    OomReporter oom_reporter(daemon, targeting.monitor());
-    oom_reporter.install();
-    CgroupHeaviestSource heaviest(targeting);
-    MetricsWriter metrics(daemon.journal(), daemon.config().metrics);
-    metrics.set_heaviest_source(&heaviest);
-    daemon.add_sink(&metrics);
+    Components components(daemon, {.bus = false});
     TriggerClock clock;
     daemon.add_sink(&clock);
 

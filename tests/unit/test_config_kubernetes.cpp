@@ -14,12 +14,15 @@ TEST(CgroupConfig, DefaultsAndValues) {
     EXPECT_EQ(d.config->kubernetes.scan_budget, std::chrono::milliseconds(20));
     EXPECT_EQ(d.config->kubernetes.exclude_namespaces, std::vector<std::string>{"kube-system"});
     EXPECT_EQ(d.config->paths.kmsg, "/dev/kmsg");
+    EXPECT_EQ(d.config->paths.containerd_state, "/run/containerd");
+    EXPECT_EQ(d.config->paths.crio_storage, "/run/containers/storage");
 
     auto c = parse_config(
         "[kubernetes]\nkubepods_cgroup = \"kubelet.slice/kubelet-kubepods.slice\"\nscan_budget = "
         "\"5ms\"\n"
         "exclude_namespaces = [\"kube-system\", \"monitoring\"]\nkill_guaranteed = true\n"
-        "[action]\nmode = \"kill-cgroup\"\nfallback_sysrq = false\n",
+        "[action]\nmode = \"kill-cgroup\"\nfallback_sysrq = false\n"
+        "[paths]\ncontainerd_state = \"/host/run/containerd\"\ncrio_storage = \"/host/crio\"\n",
         "t.toml");
     ASSERT_TRUE(c.config) << c.errors[0].to_string("t.toml");
     EXPECT_EQ(c.config->kubernetes.kubepods_cgroup, "kubelet.slice/kubelet-kubepods.slice");
@@ -33,6 +36,8 @@ TEST(CgroupConfig, DefaultsAndValues) {
     ASSERT_TRUE(again.config);
     EXPECT_EQ(again.config->kubernetes.scan_budget, std::chrono::milliseconds(5));
     EXPECT_EQ(again.config->kubernetes.kubepods_cgroup, "kubelet.slice/kubelet-kubepods.slice");
+    EXPECT_EQ(again.config->paths.containerd_state, "/host/run/containerd");
+    EXPECT_EQ(again.config->paths.crio_storage, "/host/crio");
 }
 
 TEST(CgroupConfig, ErrorsNameKeyAndLine) {

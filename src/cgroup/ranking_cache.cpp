@@ -1,0 +1,18 @@
+#include "cgroup/ranking_cache.hpp"
+
+namespace oomguard {
+
+bool RankingCache::refresh(Duration budget, bool sweep) {
+    const bool restructured = monitor_.refresh(budget, sweep).restructured;
+    refreshed_at_ = clock_.now();
+    return restructured;
+}
+
+void RankingCache::report(Duration names_budget) {
+    monitor_.names().set_deadline(clock_.now() + names_budget);
+    last_ = monitor_.report(kTopN);
+    monitor_.names().set_deadline(Duration::max());
+    reported_at_ = clock_.now();
+}
+
+}  // namespace oomguard

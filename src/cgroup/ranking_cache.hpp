@@ -1,0 +1,39 @@
+// The ranking the cgroup code holds between triggers: refreshed by the
+// background (CgroupTargeting's LoopSource), read by the trigger naming, the
+// kill choice, D-Bus and the metrics, so that a trigger names from a warm
+// ranking instead of scanning.
+#pragma once
+
+#include "cgroup/cgroup_monitor.hpp"
+#include "core/clock.hpp"
+
+namespace oomguard {
+
+class RankingCache {
+public:
+    static constexpr size_t kTopN = 5;
+
+    RankingCache(CgroupMonitor& monitor, const Clock& clock) : monitor_(monitor), clock_(clock) {}
+
+    // Re-reads the monitor's ranking within `budget`; true when the structure
+    // changed (new or vanished cgroups).
+    bool refresh(Duration budget, bool sweep);
+    // A new report of the top kTopN (limits, the heaviest pod's containers, names
+    // resolved within `names_budget`: listings cut short resume in the background).
+    void report(Duration names_budget);
+
+    // The latest report: from the last trigger, start/reload, or background
+    // refresh (at most 10s old, 1s below the warning level).
+    const HeaviestReport& last() const { return last_; }
+    Duration refreshed_at() const { return refreshed_at_; }
+    Duration reported_at() const { return reported_at_; }
+
+private:
+    CgroupMonitor& monitor_;
+    const Clock& clock_;
+    HeaviestReport last_;
+    Duration refreshed_at_{0};
+    Duration reported_at_{0};
+};
+
+}  // namespace oomguard
