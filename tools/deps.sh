@@ -10,6 +10,8 @@ if [ "${1:-}" = "--test" ]; then
          prometheus prometheus-node-exporter)
 fi
 missing=()
+# protoc: the node lab's CRI client (tests/node/guest/cri_api.proto).
+if [ "${1:-}" = "--test" ]; then pkgs+=(protobuf-compiler); fi
 for p in "${pkgs[@]}"; do
   [ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" = "install ok installed" ] || missing+=("$p")
 done

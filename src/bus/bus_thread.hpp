@@ -100,6 +100,7 @@ private:
         uint64_t triggers = 0, failures = 0, last_trigger = 0, oom_kills = 0;
         int64_t victim_pid = -1;
         uint64_t victim_usec = 0;
+        int64_t predicted_pid = 0, predicted_score = 0;
         HeaviestRow target;
         std::string last_error;
     };

@@ -4,6 +4,7 @@
 #include <memory>
 
 #include "bus/bus_thread.hpp"
+#include "core/clock.hpp"
 #include "core/mem_state.hpp"
 #include "oomguard_build_config.h"
 
@@ -137,6 +138,29 @@ ManagerAdaptor::LastVictim() {
                 std::string(), std::string(), std::string()};
     return {k.realtime_usec, static_cast<uint32_t>(k.pid), k.task,
             k.cgroup.path,   k.cgroup.pod_namespace,       k.cgroup.pod()};
+}
+
+sdbus::Struct<uint64_t, uint32_t, std::string, int64_t, std::string, std::string, std::string,
+              std::string>
+ManagerAdaptor::PredictedVictim() {
+    const PredictedTask& p = service_.snapshot().state.prediction;
+    if (p.pid <= 0) return {uint64_t{0}, uint32_t{0}, "", int64_t{0}, "", "", "", ""};
+    // The scan's monotonic time as realtime, like every other timestamp here.
+    const int64_t ago_usec =
+        std::chrono::duration_cast<std::chrono::microseconds>(monotonic_clock().now() - p.at)
+            .count();
+    const uint64_t now = realtime_usec();
+    const uint64_t at = ago_usec > 0 && static_cast<uint64_t>(ago_usec) < now
+                            ? now - static_cast<uint64_t>(ago_usec)
+                            : now;
+    return {at,
+            static_cast<uint32_t>(p.pid),
+            p.comm,
+            p.oom_score,
+            p.cgroup.path,
+            p.cgroup.pod_namespace,
+            p.cgroup.pod(),
+            p.cgroup.container_name};
 }
 
 std::string ManagerAdaptor::ConfigPath() { return service_.snapshot().state.config_path; }

@@ -47,6 +47,9 @@ private:
     uint64_t KernelOomKills() override;
     sdbus::Struct<uint64_t, uint32_t, std::string, std::string, std::string, std::string>
     LastVictim() override;
+    sdbus::Struct<uint64_t, uint32_t, std::string, int64_t, std::string, std::string, std::string,
+                  std::string>
+    PredictedVictim() override;
     std::string ConfigPath() override;
     std::string Version() override;
     std::string LastError() override;

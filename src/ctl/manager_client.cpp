@@ -131,6 +131,15 @@ StatusReport ManagerClient::status() {
         std::tie(r.victim.realtime_usec, pid, r.victim.task, r.victim.cgroup.path,
                  r.victim.cgroup.pod_namespace, r.victim.cgroup.pod_name) = v;
         r.victim.pid = pid;
+        sdbus::Struct<uint64_t, uint32_t, std::string, int64_t, std::string, std::string,
+                      std::string, std::string>
+            p;
+        get("PredictedVictim", p);
+        uint32_t ppid = 0;
+        std::tie(r.predicted_usec, ppid, r.predicted.comm, r.predicted.oom_score,
+                 r.predicted.cgroup.path, r.predicted.cgroup.pod_namespace,
+                 r.predicted.cgroup.pod_name, r.predicted.cgroup.container_name) = p;
+        r.predicted.pid = ppid;
         r.top = heaviest(3);
         return r;
     });

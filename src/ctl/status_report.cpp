@@ -126,6 +126,19 @@ std::string render_status_text(const StatusReport& s, uint64_t now_usec) {
     } else {
         kv(o, "Last victim", "none");
     }
+    if (const PredictedTask& p = s.predicted; p.pid > 0 && s.predicted_usec) {
+        std::string where =
+            p.cgroup.pod().empty()
+                ? (p.cgroup.path.empty() ? "" : " in " + p.cgroup.path)
+                : " in " + pod_name(p.cgroup.pod_namespace, p.cgroup.pod()) +
+                      (p.cgroup.container_name.empty() ? ""
+                                                       : ", container " + p.cgroup.container_name);
+        kv(o, "Would kill now",
+           "pid " + std::to_string(p.pid) + " (" + p.comm + ")" + where + ", oom_score " +
+               std::to_string(p.oom_score) + "; scanned " + format_ago(s.predicted_usec, now_usec));
+    } else {
+        kv(o, "Would kill now", "not scanned (oomguard scans only below the warning level)");
+    }
     kv(o, "OOM kills", std::to_string(s.kernel_oom_kills) + " by the kernel");
     if (!s.last_error.empty()) kv(o, "Last error", s.last_error);
     kv(o, "Config", s.config_path);
@@ -175,6 +188,21 @@ std::string render_status_json(const StatusReport& s) {
             .field("cgroup", s.victim.cgroup.path)
             .field("namespace", s.victim.cgroup.pod_namespace)
             .field("pod", s.victim.cgroup.pod())
+            .end_object();
+    }
+    j.key("predicted_victim");
+    if (s.predicted.pid <= 0 || !s.predicted_usec) {
+        j.null();
+    } else {
+        j.begin_object()
+            .field("time_usec", s.predicted_usec)
+            .field("pid", static_cast<uint64_t>(s.predicted.pid))
+            .field("name", s.predicted.comm)
+            .field("oom_score", static_cast<uint64_t>(s.predicted.oom_score))
+            .field("cgroup", s.predicted.cgroup.path)
+            .field("namespace", s.predicted.cgroup.pod_namespace)
+            .field("pod", s.predicted.cgroup.pod())
+            .field("container", s.predicted.cgroup.container_name)
             .end_object();
     }
     j.key("heaviest").begin_array();

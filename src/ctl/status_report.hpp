@@ -8,6 +8,7 @@
 
 #include "core/heaviest_source.hpp"
 #include "core/oom_kill.hpp"
+#include "core/prediction.hpp"
 
 namespace oomguard::ctl {
 
@@ -20,6 +21,9 @@ struct StatusReport {
     // D-Bus LastVictim: realtime_usec 0 when none; the pod is its name, or its
     // uid when the name is unknown (cgroup.pod_name holds either).
     OomKill victim;
+    // D-Bus PredictedVictim: who the kernel would kill now; pid 0 when unknown.
+    PredictedTask predicted;
+    uint64_t predicted_usec = 0;   // realtime of the scan
     std::vector<HeaviestRow> top;  // the heaviest 3
 };
 

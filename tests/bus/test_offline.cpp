@@ -170,7 +170,7 @@ TEST(MetricsRender, FamiliesHaveHelpAndTypeAndValues) {
         prev = prev == std::string::npos ? 0 : prev + 1;
         EXPECT_EQ(out.compare(prev, 7 + name.size(), "# HELP " + name), 0) << name;
     }
-    EXPECT_EQ(types, 16u);
+    EXPECT_EQ(types, 18u);  // 16 + the two prediction counters (issue 14)
 }
 
 TEST(MetricsRender, PodsAreAggregatedRankedCappedAndEscaped) {
@@ -344,6 +344,30 @@ TEST(StatusReport, TextAndJson) {
                 "\"container\":\"\",\"qos\":\"guaranteed\",\"working_set_bytes\":2147483648,"
                 "\"limit_bytes\":0}]}"),
         std::string::npos)
+        << js;
+    // No prediction yet: said so, and null in JSON.
+    EXPECT_NE(t.find("Would kill now: not scanned"), std::string::npos) << t;
+    EXPECT_NE(js.find("\"predicted_victim\":null"), std::string::npos) << js;
+    // With one (issue 14).
+    r.predicted.pid = 77;
+    r.predicted.comm = "batch";
+    r.predicted.oom_score = 1100;
+    r.predicted.cgroup.path = "/kubepods/besteffort/pod1/c";
+    r.predicted.cgroup.pod_namespace = "team-b";
+    r.predicted.cgroup.pod_name = "batch-7";
+    r.predicted.cgroup.container_name = "c0";
+    r.predicted_usec = now - 3'000'000ull;
+    t = ctl::render_status_text(r, now);
+    EXPECT_NE(t.find("Would kill now: pid 77 (batch) in team-b/batch-7, container c0, oom_score "
+                     "1100; scanned 3s ago\n"),
+              std::string::npos)
+        << t;
+    js = ctl::render_status_json(r);
+    EXPECT_NE(js.find("\"predicted_victim\":{\"time_usec\":" + std::to_string(now - 3'000'000ull) +
+                      ",\"pid\":77,\"name\":\"batch\",\"oom_score\":1100,\"cgroup\":\"/kubepods/"
+                      "besteffort/pod1/c\",\"namespace\":\"team-b\",\"pod\":\"batch-7\",\"container\":"
+                      "\"c0\"}"),
+              std::string::npos)
         << js;
     EXPECT_EQ(ctl::render_top_json({}), "[]\n");
     EXPECT_EQ(ctl::format_time(0), "never");

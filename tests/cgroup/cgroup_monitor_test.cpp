@@ -27,9 +27,12 @@ struct Node {
     Node(CgroupVersion v, KubeLayout layout)
         : fs(tmp / "cgroup", v), logs(tmp / "log"), proc(tmp / "proc"), L(layout) {
         makeDir(tmp / "cgroup");
-        fs.cgroup(L.kubepods(), 2000 * MiB);
-        fs.cgroup(L.qos_dir(QosClass::Burstable), 500 * MiB);
-        fs.cgroup(L.qos_dir(QosClass::BestEffort), 1100 * MiB);
+        // memory.oom.group as on a real node (containerd 1.6 + kubelet's
+        // settings, seen in the node lab): 1 on containers only, 0 on
+        // kubepods, the QoS levels, the pods and the sandbox.
+        fs.cgroup(L.kubepods(), 2000 * MiB, 0, 0, 0);
+        fs.cgroup(L.qos_dir(QosClass::Burstable), 500 * MiB, 0, 0, 0);
+        fs.cgroup(L.qos_dir(QosClass::BestEffort), 1100 * MiB, 0, 0, 0);
 
         pod(QosClass::Guaranteed, 10, "prod", "db-0", 210, 10, 1024 * MiB,
             {{"postgres", 101, 200}});
@@ -51,11 +54,11 @@ struct Node {
     void pod(QosClass q, unsigned n, const std::string& ns, const std::string& name,
              uint64_t usage_mib, uint64_t inactive_mib, uint64_t limit, std::vector<C> containers) {
         const std::string dir = L.pod_dir(q, pod_uid(n));
-        fs.cgroup(dir, usage_mib * MiB, inactive_mib * MiB, limit);
+        fs.cgroup(dir, usage_mib * MiB, inactive_mib * MiB, limit, 0);
         logs.pod(ns, name, pod_uid(n));
         // The pause container: no log, its process is "pause".
         const std::string sandbox = dir + "/" + L.container_name(container_id(n * 10));
-        fs.cgroup(sandbox, 1 * MiB);
+        fs.cgroup(sandbox, 1 * MiB, 0, 0, 0);
         fs.procs(sandbox, std::to_string(1000 + n) + "\n");
         proc.comm(static_cast<int>(1000 + n), "pause");
         for (const auto& c : containers) {

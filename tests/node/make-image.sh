@@ -29,6 +29,11 @@ mirror=${OOMGUARD_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 packages=systemd,systemd-sysv,dbus,udev,kmod,procps,linux-image-amd64,initramfs-tools
 packages+=,libtomlplusplus3,libsdbus-c++1,libstdc++6,libsystemd0
 packages+=,python3,strace
+# The runtime scenarios (issue 13): containerd 1.6 and runc with the CRI plugin,
+# busybox-static for the images built in the VM (no registry), and the CRI
+# client playing kubelet (python3-grpcio, python3-protobuf; its api_pb2.py is
+# generated on the host by protoc 3.21, the same protobuf as the VM's).
+packages+=,containerd,runc,busybox-static,python3-grpcio,python3-protobuf
 rootfs_key=$(printf '%s' "v1 $suite minbase $packages" | sha256sum | cut -c1-12)
 image_key=$( (cat "$0"; echo "$rootfs_key") | sha256sum | cut -c1-12)
 rootfs="$cache/node-rootfs-$rootfs_key"
@@ -67,10 +72,12 @@ if [ ! -f "$rootfs/.ok" ]; then
   touch "$tmp/.ok"
   rm -rf "$rootfs"
   mv "$tmp" "$rootfs"
-  # Older versions are garbage now (and so are leftovers of killed builds).
-  for old in "$cache"/node-rootfs-*; do
-    [ "$old" = "$rootfs" ] || rm -rf --one-file-system "$old"
-  done
+  # Leftovers of killed builds are garbage; of older versions keep the newest
+  # other one: a branch with another package list (or a helper deriving its
+  # image from this cache) would otherwise rebuild it each time, deleting ours.
+  rm -rf --one-file-system "$cache"/node-rootfs-*.tmp.*
+  ls -dt "$cache"/node-rootfs-* 2>/dev/null | grep -vxF "$rootfs" | tail -n +2 \
+    | while read -r old; do rm -rf --one-file-system "$old"; done
   echo "make-image: rootfs built in $(( $(date +%s) - start )) s" >&2
 fi
 
@@ -95,6 +102,9 @@ mask() { for u in "$@"; do ln -sf /dev/null "$tree/etc/systemd/system/$u"; done;
 mask serial-getty@ttyS0.service getty@tty1.service
 # No other OOM daemon may act in the lab; nothing periodic may disturb it.
 mask systemd-oomd.service systemd-oomd.socket earlyoom.service nohang.service low-memory-monitor.service
+# containerd is started by the runtime scenario with the lab's CRI config
+# (tests/node/guest/cri.py), not at boot: the other scenarios run without it.
+rm -f "$tree/etc/systemd/system/multi-user.target.wants/containerd.service"
 mask apt-daily.timer apt-daily-upgrade.timer e2scrub_all.timer fstrim.timer systemd-tmpfiles-clean.timer
 mask systemd-networkd-wait-online.service systemd-timesyncd.service systemd-firstboot.service
 # apt in the VM: no network, no recommends, no docs to unpack slowly.
@@ -152,8 +162,8 @@ rm -rf "$tree"
 touch "$tmp/out/ok"
 rm -rf "$image"
 mv "$tmp/out" "$image"
-for old in "$cache"/node-image-*; do
-  [ "$old" = "$image" ] || rm -rf --one-file-system "$old"
-done
+rm -rf --one-file-system "$cache"/node-image-*.tmp.*
+ls -dt "$cache"/node-image-* 2>/dev/null | grep -vxF "$image" | tail -n +2 \
+  | while read -r old; do rm -rf --one-file-system "$old"; done
 echo "make-image: image built in $(( $(date +%s) - start )) s" >&2
 echo "$image"

@@ -17,13 +17,17 @@ VM hung or timed out), 77 skipped (not root, no qemu, qemu cannot run here).
 
 Environment:
   OOMGUARD_NODE_ACCEL=tcg|kvm   skip the KVM probe (default: probe, else TCG)
-  OOMGUARD_NODE_TIMEOUT=S       bound on the VM's run (default 480 s)
+  OOMGUARD_NODE_TIMEOUT=S       bound on the VM's run (default 1500 s: scenarios 0-11 take ~17 min under TCG)
   OOMGUARD_NODE_DEB=PATH        test this .deb instead of building one
   OOMGUARD_NODE_ONLY=1,2        run only these scenarios (installation always)
   OOMGUARD_NODE_KEEP=1          keep the run's directory (console log, results) until the next run
   OOMGUARD_TEST_CACHE=DIR       cache (default /var/cache/oomguard-tests)
 
-Usage: node_lab.py SOURCE_ROOT BUILD_ROOT HOG_BINARY
+The runtime scenarios (issue 13, containerd over the CRI) also need protoc
+(protobuf-compiler: cri_api_pb2.py is generated here for the VM's
+python3-protobuf 3.21) and the static hog and pause for the lab's images.
+
+Usage: node_lab.py SOURCE_ROOT BUILD_ROOT HOG_BINARY [HOG_STATIC PAUSE_STATIC]
 """
 import glob
 import os
@@ -36,9 +40,10 @@ import tempfile
 import time
 
 SRC, BUILD, HOG = sys.argv[1], sys.argv[2], sys.argv[3]
+HOG_STATIC, PAUSE = (sys.argv[4], sys.argv[5]) if len(sys.argv) > 5 else (None, None)
 HERE = os.path.dirname(os.path.abspath(__file__))
 CACHE = os.environ.get("OOMGUARD_TEST_CACHE", "/var/cache/oomguard-tests")
-TIMEOUT = int(os.environ.get("OOMGUARD_NODE_TIMEOUT", "480"))
+TIMEOUT = int(os.environ.get("OOMGUARD_NODE_TIMEOUT", "1500"))
 
 counts = {"PASS": 0, "FAIL": 0, "SKIP": 0}
 
@@ -161,6 +166,41 @@ def clean_stale_runs():
         shutil.rmtree(d, ignore_errors=True)
 
 
+def prepare_runtime(lab):
+    """What the runtime scenarios need on the lab disk: the CRI client and its
+    generated messages, the static hog and pause, the Containerfile and its
+    rootfs script, and the DaemonSet translated into CRI terms. Missing parts
+    are named in lab/runtime-missing; the guest reports those scenarios as FAIL."""
+    import json
+    import uuid
+    missing = []
+    shutil.copy(os.path.join(HERE, "guest", "cri.py"), lab)
+    if shutil.which("protoc"):
+        r = host(["protoc", "-I", os.path.join(HERE, "guest"), "--python_out", lab,
+                  os.path.join(HERE, "guest", "cri_api.proto")])
+        if r.returncode != 0:
+            missing.append(f"protoc failed: {r.stderr.strip()[-300:]}")
+    else:
+        missing.append("protoc is not installed (protobuf-compiler: tools/deps.sh --test)")
+    for src, name in ((HOG_STATIC, "oomguard-node-hog-static"), (PAUSE, "oomguard-node-pause")):
+        if src and os.path.exists(src):
+            shutil.copy(src, os.path.join(lab, name))
+        else:
+            missing.append(f"{name} was not built")
+    os.makedirs(os.path.join(lab, "container"))
+    for f in ("Containerfile", "make-rootfs.sh"):
+        shutil.copy(os.path.join(SRC, "packaging", "container", f), os.path.join(lab, "container", f))
+    r = host([sys.executable, os.path.join(HERE, "manifest_cri.py"), "--translate", SRC, str(uuid.uuid4()),
+              str(2048 << 20)])
+    if r.returncode == 0:
+        with open(os.path.join(lab, "daemonset-cri.json"), "w") as f:
+            f.write(r.stdout)
+    else:
+        missing.append(f"manifest_cri.py --translate failed: {r.stderr.strip()[-300:]}")
+    with open(os.path.join(lab, "runtime-missing"), "w") as f:
+        f.write(json.dumps(missing))
+
+
 class Interrupted(Exception):
     pass
 
@@ -226,11 +266,13 @@ def main():
         os.makedirs(lab)
         shutil.copy(deb, lab)
         shutil.copy(os.path.join(HERE, "guest", "driver.py"), lab)
+        shutil.copy(os.path.join(HERE, "guest", "runtime.py"), lab)
         shutil.copy(HOG, os.path.join(lab, "oomguard-node-hog"))
+        prepare_runtime(lab)
         with open(os.path.join(lab, "env"), "w") as f:
             f.write(f"OOMGUARD_NODE_ONLY={os.environ.get('OOMGUARD_NODE_ONLY', '')}\n")
         data = os.path.join(scratch, "lab.img")
-        r = host(["mke2fs", "-q", "-t", "ext4", "-L", "lab", "-d", lab, "-F", data, "64M"])
+        r = host(["mke2fs", "-q", "-t", "ext4", "-L", "lab", "-d", lab, "-F", data, "96M"])
         if r.returncode != 0:
             report("FAIL", "made the lab disk with mke2fs -d", r.stderr[-500:])
             return 1

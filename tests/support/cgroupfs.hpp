@@ -57,7 +57,9 @@ public:
                std::to_string(inactive_file) + "\nactive_file 0\nunevictable 0\n";
     }
 
-    // A memory cgroup at <memory root>/<rel>. limit: 0 = unlimited.
+    // A memory cgroup at <memory root>/<rel>. limit: 0 = unlimited. On a real
+    // node only container cgroups have memory.oom.group 1 (kubelet via the
+    // CRI); kubepods, QoS, pod and sandbox cgroups have 0 (node lab, issue 13).
     void cgroup(const std::string& rel, uint64_t usage, uint64_t inactive_file = 0,
                 uint64_t limit = 0, int oom_group = 1) const {
         const std::string d = mem_ + "/" + rel;

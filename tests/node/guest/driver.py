@@ -666,7 +666,11 @@ def scenario2(ctx):
               "; ".join(invoked)[:400])
         k = killed(recs)
         victims = {pid for pid, _, _ in k}
-        check(victims == set(hog_pids), "2. the kernel killed the BestEffort container's tasks and nothing else",
+        # The kernel does not always log every member of an oom.group kill (a
+        # task already exiting when the group is walked is skipped silently:
+        # seen in this lab, 2 of 3 logged); all of them must be dead.
+        check(victims and victims <= set(hog_pids) and all(not alive(p) for p in hog_pids),
+              "2. the kernel killed the BestEffort container's tasks and nothing else",
               f"killed {sorted(k)}, container {hog_pids}")
         oomkill = [t for t in texts if t.startswith("oom-kill:")]
         check(oomkill and all(f"task_memcg={hog.cgroup}," in t for t in oomkill),
@@ -992,6 +996,9 @@ def scenario7():
 
 
 def main():
+    global runtime
+    import runtime
+    runtime.d = sys.modules[__name__]
     t0 = time.monotonic()
     os.makedirs(RUN, exist_ok=True)
     shutil.copy(f"{LAB}/oomguard-node-hog", HOG)
@@ -1025,6 +1032,11 @@ def main():
         ("6", scenario6_watchdog),
         ("4", lambda: scenario4(ctx, early=False)),
         ("5", lambda: scenario5_stall(ctx.get("psi_fd"))),
+        # The runtime scenarios (issue 13, runtime.py): containerd over the CRI.
+        ("8", runtime.scenario8),
+        ("9", runtime.scenario9),
+        ("10", runtime.scenario10),
+        ("11", runtime.scenario11),
         ("7", scenario7),
     ]
     for name, fn in steps:
