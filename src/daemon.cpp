@@ -16,6 +16,7 @@
 #include "app/policy_settings.hpp"
 #include "core/clock.hpp"
 #include "oomguard_build_config.h"
+#include "service/oom_daemons.hpp"
 
 namespace oomguard {
 
@@ -45,9 +46,17 @@ std::string levels_against_mem_total(MeminfoReader& meminfo, const Config& c,
     return out;
 }
 
+// The main file and its drop-ins, in the order applied (journal field).
+std::string config_files(const Config& c) {
+    std::string out;
+    for (const auto& f : c.sources) out += (out.empty() ? "" : " ") + f;
+    return out;
+}
+
 }  // namespace
 
-Daemon::Daemon(DaemonOptions opts) : opts_(std::move(opts)), journal_(opts_.log_target) {}
+Daemon::Daemon(DaemonOptions opts)
+    : opts_(std::move(opts)), journal_(opts_.log_target, opts_.log_format) {}
 
 Daemon::~Daemon() {
     if (timer_fd_ >= 0) ::close(timer_fd_);
@@ -284,7 +293,8 @@ bool Daemon::reload() {
                          "reloaded " + opts_.config_path + ": threshold " +
                              config_.memory.min_available.to_string() + ", mode " + to_string(config_.action.mode) +
                              (state_.dry_run ? " (dry-run)" : ""),
-                         {{"OOMGUARD_CONFIG", opts_.config_path}});
+                         {{"OOMGUARD_CONFIG", opts_.config_path},
+                          {"OOMGUARD_CONFIG_FILES", config_files(config_)}});
             for (auto* k : sinks_) k->on_config(state_, config_);
             tick();
             notifier_.ready(status_line());
@@ -324,21 +334,28 @@ int Daemon::run() {
     }
     journal_.log(Event::Start, LOG_NOTICE,
                  std::string("oomguard ") + OOMGUARD_VERSION + " monitoring " + meminfo_.path() +
-                     ": MemAvailable " + format_bytes(state_.sample.mem_available) + ", threshold " +
-                     format_bytes(state_.levels.min) + " (" + config_.memory.min_available.to_string() + ")" +
-                     ", action " + (state_.dry_run ? "dry-run" : to_string(config_.action.mode)) + " -> " +
-                     config_.action.sysrq_trigger + (psi_.fd() >= 0 ? ", PSI trigger on" : ", polling only"),
+                     ": MemAvailable " + format_bytes(state_.sample.mem_available) +
+                     ", threshold " + format_bytes(state_.levels.min) +
+                     (config_.memory.min_available.is_percent
+                          ? " (" + config_.memory.min_available.to_string() + " of MemTotal)"
+                          : "") +
+                     ", action " + (state_.dry_run ? "dry-run" : to_string(config_.action.mode)) +
+                     " -> " + config_.action.sysrq_trigger +
+                     (psi_.fd() >= 0 ? ", PSI trigger on" : ", polling only"),
                  {{"OOMGUARD_MEM_AVAILABLE_BYTES", u64(state_.sample.mem_available)},
                   {"OOMGUARD_MEM_TOTAL_BYTES", u64(state_.sample.mem_total)},
                   {"OOMGUARD_THRESHOLD_BYTES", u64(state_.levels.min)},
                   {"OOMGUARD_MODE", to_string(config_.action.mode)},
                   {"OOMGUARD_DRY_RUN", state_.dry_run ? "1" : "0"},
                   {"OOMGUARD_CONFIG", opts_.config_path},
+                  {"OOMGUARD_CONFIG_FILES", config_files(config_)},
                   {"OOMGUARD_VERSION", OOMGUARD_VERSION}});
     check_trigger();
     for (auto* k : sinks_) k->on_config(state_, config_);
     tick();
     notifier_.ready(status_line());
+    // Said once at start: two guards may both act on one episode.
+    warn_other_oom_daemons(journal_, config_.paths.proc);
     if (notifier_.watchdog_usec()) {
         notifier_.watchdog();
         last_watchdog_ = monotonic_clock().now();

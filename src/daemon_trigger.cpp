@@ -39,9 +39,15 @@ bool Daemon::act(const MemSample& s, const Decision& d) {
             st = trigger_.fire();
             r.outcome = st ? TriggerOutcome::Acted : TriggerOutcome::Failed;
         }
-        // kill-cgroup says why it fell back to sysrq.
-        r.what += state_.dry_run ? "dry-run: would write 'f' to " + config_.action.sysrq_trigger
-                                 : "writing 'f' to " + config_.action.sysrq_trigger;
+        // kill-cgroup says why it fell back to sysrq. Said for an operator: the
+        // kernel picks the task, by oom_score_adj.
+        const std::string via = config_.action.sysrq_trigger == "/proc/sysrq-trigger"
+                                    ? std::string("(sysrq f)")
+                                    : "(sysrq f via " + config_.action.sysrq_trigger + ")";
+        const char* task = d.repeat ? "one more task " : "one task ";
+        r.what += state_.dry_run
+                      ? "dry-run: would ask the kernel OOM killer to kill " + (task + via)
+                      : "asked the kernel OOM killer to kill " + (task + via);
     }
     const bool ok = r.outcome != TriggerOutcome::Failed;
 
@@ -51,8 +57,8 @@ bool Daemon::act(const MemSample& s, const Decision& d) {
     // A run of retried failures names it once, not every retry.
     if (hook_ && (ok || policy_->consecutive_failures() == 0)) hook_->describe(extra, hook_fields);
 
-    std::string msg = "MemAvailable " + format_bytes(s.mem_available) + " < threshold " +
-                      format_bytes(d.levels.min) + (d.repeat ? " (still, repeat)" : "") + ": ";
+    std::string msg = "MemAvailable " + format_bytes(s.mem_available) +
+                      (d.repeat ? " still below " : " below ") + format_bytes(d.levels.min) + ": ";
     std::vector<LogField> fields = {
         {"OOMGUARD_MEM_AVAILABLE_BYTES", u64(s.mem_available)},
         {"OOMGUARD_MEM_TOTAL_BYTES", u64(s.mem_total)},

@@ -6,9 +6,11 @@
 #include <cstring>
 #include <string>
 
+#include "app/policy_settings.hpp"
 #include "app/wiring.hpp"
 #include "config/config.hpp"
 #include "daemon.hpp"
+#include "policy/policy.hpp"
 #include "oomguard_build_config.h"
 #if OOMGUARD_HAVE_DBUS
 #include "bus/bus_thread.hpp"
@@ -28,6 +30,8 @@ void usage(FILE* out) {
                  "  --proc-root DIR      read meminfo and pressure from DIR (overrides [paths] proc)\n"
                  "  --cgroup-root DIR    cgroup filesystem root (overrides [paths] cgroup)\n"
                  "  --log-target T       auto | journal | stderr (default auto)\n"
+                 "  --log-format F       stderr lines: plain | logfmt | json (default plain);\n"
+                 "                       logfmt and json are one line per entry, on stderr\n"
                  "  --no-mlock           do not lock the daemon in memory (tests, sanitizers)\n"
                  "  --no-dbus            do not offer the D-Bus API (org.oomguard1)\n"
                  "  --allow-insecure-config  accept a config not owned by root or writable by\n"
@@ -40,7 +44,7 @@ void usage(FILE* out) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    enum { OPT_CHECK = 256, OPT_DRY, OPT_PROC, OPT_CGROUP, OPT_LOG, OPT_NOMLOCK, OPT_NODBUS, OPT_INSECURE,
+    enum { OPT_CHECK = 256, OPT_DRY, OPT_PROC, OPT_CGROUP, OPT_LOG, OPT_LOGFMT, OPT_NOMLOCK, OPT_NODBUS, OPT_INSECURE,
            OPT_VERSION };
     static const option longopts[] = {
         {"config", required_argument, nullptr, 'c'},
@@ -49,6 +53,7 @@ int main(int argc, char** argv) {
         {"proc-root", required_argument, nullptr, OPT_PROC},
         {"cgroup-root", required_argument, nullptr, OPT_CGROUP},
         {"log-target", required_argument, nullptr, OPT_LOG},
+        {"log-format", required_argument, nullptr, OPT_LOGFMT},
         {"no-mlock", no_argument, nullptr, OPT_NOMLOCK},
         {"no-dbus", no_argument, nullptr, OPT_NODBUS},
         {"allow-insecure-config", no_argument, nullptr, OPT_INSECURE},
@@ -74,6 +79,14 @@ int main(int argc, char** argv) {
                 else if (!std::strcmp(optarg, "stderr")) opts.log_target = LogTarget::Stderr;
                 else {
                     std::fprintf(stderr, "oomguard: --log-target: unknown target \"%s\" (auto, journal, stderr)\n", optarg);
+                    return 2;
+                }
+                break;
+            case OPT_LOGFMT:
+                if (!parse_log_format(optarg, opts.log_format)) {
+                    std::fprintf(stderr,
+                                 "oomguard: --log-format: unknown format \"%s\" (plain, logfmt, json)\n",
+                                 optarg);
                     return 2;
                 }
                 break;
@@ -119,8 +132,16 @@ int main(int argc, char** argv) {
             std::fprintf(stderr, "oomguard: warning: action.sysrq_trigger: %s%s\n",
                          t.error().message.c_str(),
                          t.error().code == ENXIO ? "" : " (a trigger here would fail)");
-        std::printf("# %s: OK (%s)\n%s", opts.config_path.c_str(), host.note.c_str(),
-                    render_config(*load.config).c_str());
+        std::printf("# %s: OK (%s)\n", opts.config_path.c_str(), host.note.c_str());
+        for (const auto& f : load.config->sources) std::printf("# read %s\n", f.c_str());
+        if (host.mem_total) {
+            // The levels exactly as the policy resolves them on this host.
+            const Levels l = Policy(policy_settings(*load.config)).levels(host.mem_total);
+            ResolvedLevels r = describe_levels(*load.config, host.mem_total, l.min, l.warn, l.recover);
+            for (const auto& line : r.lines) std::printf("%s\n", line.c_str());
+            for (const auto& w : r.warnings) std::fprintf(stderr, "oomguard: warning: %s\n", w.c_str());
+        }
+        std::printf("%s", render_config(*load.config).c_str());
         return 0;
     }
 

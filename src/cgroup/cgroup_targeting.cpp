@@ -116,6 +116,8 @@ void CgroupTargeting::describe(std::string& message, std::vector<LogField>& fiel
     // The target is what was killed: its fields come first and keep the plain
     // names; the heaviest pod (maybe another one: victims go by QoS) is then
     // OOMGUARD_HEAVIEST_*.
+    const Duration trigger_at = acted_ ? acted_at_ : clock_.now();
+    acted_ = false;
     trigger_victim_ = kill_.take_victim();
     if (trigger_victim_) append_victim_fields(*trigger_victim_, fields);
     if (!k8s_.log_heaviest) return;
@@ -124,16 +126,14 @@ void CgroupTargeting::describe(std::string& message, std::vector<LogField>& fiel
                    (monitor_.error().empty() ? "no cgroup root" : monitor_.error());
         return;
     }
-    // After the action: name the heaviest as the ranking held it just before
-    // (refreshed every second below the warning level). Only a ranking older
-    // than that is refreshed now, bounded by scan_budget; the action is done.
-    const Duration now = clock_.now();
-    const HeaviestReport& held = ranking_.last();
-    if (!held.valid || held.stale > 0 || held.top.empty() ||
-        now - ranking_.reported_at() > 2 * kAlertInterval) {
-        if (now - ranking_.refreshed_at() > 2 * kAlertInterval) refresh(k8s_.scan_budget, false);
-        ranking_.report(k8s_.scan_budget);
-    }
+    // After the action, never before it: a fast leak outgrows a ranking read
+    // before the trigger (a container started since, or grown, in a pod the
+    // last report showed small), and without warn_available the background
+    // reads only every 10 s. So the usages are re-read now unless the kill
+    // action already read them for this trigger, bounded by scan_budget, and
+    // the report lists the heaviest pod's containers now.
+    if (ranking_.read_at() < trigger_at) refresh(k8s_.scan_budget, false);
+    ranking_.report(k8s_.scan_budget);
     const HeaviestReport& r = ranking_.last();
     message += "; " + heaviest_summary(r);
     std::string table = heaviest_table(r, kTopN);
@@ -145,12 +145,17 @@ void CgroupTargeting::describe(std::string& message, std::vector<LogField>& fiel
             f.name = "OOMGUARD_HEAVIEST_" + f.name.substr(std::string_view("OOMGUARD_").size());
         fields.push_back(std::move(f));
     }
+    // The age of the readings the pods are ranked by, not of the report built
+    // from them. Pods the refresh's deadline left unread are older still.
     fields.push_back(
-        {"OOMGUARD_RANKING_AGE_USEC", std::to_string(usec(clock_.now() - ranking_.reported_at()))});
+        {"OOMGUARD_RANKING_AGE_USEC", std::to_string(usec(clock_.now() - ranking_.data_at()))});
+    if (r.stale > 0) fields.push_back({"OOMGUARD_RANKING_STALE", std::to_string(r.stale)});
     fields.push_back({"OOMGUARD_DESCRIBE_USEC", std::to_string(usec(r.scan_time + r.report_time))});
 }
 
 ActionResult CgroupTargeting::act(const Config& config, bool dry_run) {
+    acted_at_ = clock_.now();
+    acted_ = true;
     return kill_.act(config, dry_run);
 }
 

@@ -6,14 +6,15 @@
 //  - NodeChecks (node_checks.hpp): what on_config() logs about the node.
 // Itself it does two things:
 //  - TriggerHook::describe(): after each trigger (never before the sysrq
-//    write), the heaviest pod and container from the ranking held (journal
-//    fields plus a top-5 table), and the kill-cgroup victim;
+//    write), the heaviest pod and container from usages read after the
+//    trigger (journal fields plus a top-5 table), and the kill-cgroup victim;
 //  - LoopSource: a background refresh (every 10s with a sweep of all
 //    memory.stat files within scan_budget; every 1s without the sweep below the
 //    warning level) so that the structure, ranking and names are warm for a
 //    trigger. The daemon calls on_config() at start before its first sample.
 //
-// How long a trigger waits for the naming: refresh() stops at scan_budget
+// How long the naming takes, after the action: refresh() (skipped when the
+// kill action read the usages for this trigger) stops at scan_budget
 // (after a minimum of 8+8 usage and 8 memory.stat reads); report() then reads
 // the limits of the top 5, lists the heaviest pod's containers and reads them,
 // and resolves names (the log directories are listed at most once a second and
@@ -81,6 +82,10 @@ private:
     Duration next_refresh_{0};
     // Set by describe() of the current trigger, from the kill action.
     std::optional<VictimChoice> trigger_victim_;
+    // The kill action of the current trigger began then (its readings may serve
+    // describe()); cleared by describe().
+    bool acted_ = false;
+    Duration acted_at_{0};
 
     void refresh(Duration budget, bool sweep);
 };

@@ -39,14 +39,15 @@ std::string heaviest_summary(const HeaviestReport& r) {
     const CgroupInfo& p = r.top.front();
     std::string s;
     if (r.kubernetes) {
-        s = "heaviest pod " + p.display_name() + " (" + to_string(p.qos) + ")";
+        // "heaviest pod shop/web-1 2.1 GiB (BestEffort), container web 2.0 GiB (working set; ...)"
+        s = "heaviest pod " + p.display_name() + " " + format_bytes(p.working_set) + " (" +
+            to_string(p.qos) + ")";
         if (const CgroupInfo* c = heaviest_container(r))
-            s += ", container " + container_label(*c) + " (" + format_bytes(c->working_set) + ")";
+            s += ", container " + container_label(*c) + " " + format_bytes(c->working_set);
     } else {
-        s = "heaviest cgroup " + p.path;
+        s = "heaviest cgroup " + p.path + " " + format_bytes(p.working_set);
     }
-    s += ": working set " + format_bytes(p.working_set) + " of usage " + format_bytes(p.usage) +
-         ", limit " + format_limit(p);
+    s += " (working set; usage " + format_bytes(p.usage) + ", limit " + format_limit(p) + ")";
     return s;
 }
 

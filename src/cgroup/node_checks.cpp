@@ -10,6 +10,9 @@
 
 namespace oomguard {
 
+// A kubepods limit at or above this share of MemTotal reserves nothing.
+constexpr uint64_t kAllocatableAllPercent = 98;
+
 bool NodeChecks::Repeat::due(const std::string& what, Duration now, bool first) {
     if (!first && what == seen && now - at < kRepeatEvery) return false;
     seen = what;
@@ -57,6 +60,23 @@ void NodeChecks::check_allocatable(CgroupMonitor& m, const Config::Kubernetes& k
     }
     if (!a.limit_known) {
         log_.log(Event::Info, LOG_WARNING, "node allocatable check: " + a.error);
+        return;
+    }
+    // kubelet sets the kubepods limit to capacity - kubeReserved - systemReserved:
+    // a limit of about MemTotal reserves nothing for the system.
+    if (a.limit && mem_total && *a.limit >= mem_total / 100 * kAllocatableAllPercent) {
+        log_.log(
+            Event::NoAllocatable, LOG_WARNING,
+            a.path + " is limited to " + format_bytes(*a.limit) + ", " +
+                std::to_string(*a.limit * 100 / mem_total) + "% of MemTotal " +
+                format_bytes(mem_total) +
+                ": kubelet reserves nothing for the system (no --kube-reserved/--system-reserved), "
+                "so pods can take all of the node's memory; oomguard is then the last line of "
+                "defence.",
+            {{"OOMGUARD_CGROUP", a.path},
+             {"OOMGUARD_KUBEPODS_LIMIT", std::to_string(*a.limit)},
+             {"OOMGUARD_KUBEPODS_LIMIT_BYTES", std::to_string(*a.limit)},
+             {"OOMGUARD_MEM_TOTAL_BYTES", std::to_string(mem_total)}});
         return;
     }
     if (a.limit) {

@@ -26,14 +26,22 @@ public:
     // refresh (at most 10s old, 1s below the warning level).
     const HeaviestReport& last() const { return last_; }
     Duration refreshed_at() const { return refreshed_at_; }
+    // When the last refresh began reading usages: nothing it read is older.
+    Duration read_at() const { return read_at_; }
     Duration reported_at() const { return reported_at_; }
+    // read_at() of the refresh the latest report ranks by: the age of its pod
+    // figures (its containers are read by the report itself, later). A report
+    // made later from the same readings is no fresher than they are.
+    Duration data_at() const { return data_at_; }
 
 private:
     CgroupMonitor& monitor_;
     const Clock& clock_;
     HeaviestReport last_;
     Duration refreshed_at_{0};
+    Duration read_at_{0};
     Duration reported_at_{0};
+    Duration data_at_{0};
 };
 
 }  // namespace oomguard

@@ -23,7 +23,8 @@ enum class Event {
     Heaviest,
     NoAllocatable,
     KernelOom,
-    AuditFinding,  // the node audit (issue 14)
+    AuditFinding,    // the node audit (issue 14)
+    OtherOomDaemon,  // earlyoom, systemd-oomd, ... running too
     Info,  // no MESSAGE_ID
 };
 
@@ -33,6 +34,8 @@ struct LogField {
 };
 
 enum class LogTarget { Auto, Journal, Stderr };
+// stderr lines: plain ("<4>trigger: ..."), or one logfmt/JSON line per entry.
+enum class LogFormat { Plain, Logfmt, Json };
 
 class Log {
 public:

@@ -14,6 +14,7 @@ struct DaemonOptions {
     std::optional<std::string> proc_root;
     std::optional<std::string> cgroup_root;
     LogTarget log_target = LogTarget::Auto;
+    LogFormat log_format = LogFormat::Plain;  // stderr lines: plain | logfmt | json
     bool mlock = true;
     bool allow_insecure_config = false;  // tests only: skip the config owner/mode check
 };

@@ -8,11 +8,11 @@
 #include <syslog.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
-#include <algorithm>
 
 namespace oomguard {
 
@@ -32,6 +32,7 @@ const char* message_id(Event e) {
         case Event::NoAllocatable: return "752ce5bba3824e118d7eca22b6978404";
         case Event::KernelOom: return "56a12d7bb26c4ae19c59a11e6a29fddf";
         case Event::AuditFinding: return "efa13e236c2b4aae95f0abaf3e7ff5ec";
+        case Event::OtherOomDaemon: return "d7c40836e3c74e9baa2f847071a9cb9f";
         case Event::Info: return "";
     }
     return "";
@@ -53,6 +54,7 @@ const char* event_name(Event e) {
         case Event::NoAllocatable: return "no-allocatable";
         case Event::KernelOom: return "kernel-oom";
         case Event::AuditFinding: return "audit-finding";
+        case Event::OtherOomDaemon: return "other-oom-daemon";
         case Event::Info: return "info";
     }
     return "?";
@@ -80,15 +82,180 @@ bool journald_socket_exists() {
 
 }  // namespace
 
-Journal::Journal(LogTarget target) {
+bool parse_log_format(std::string_view s, LogFormat& out) {
+    if (s == "plain")
+        out = LogFormat::Plain;
+    else if (s == "logfmt")
+        out = LogFormat::Logfmt;
+    else if (s == "json")
+        out = LogFormat::Json;
+    else
+        return false;
+    return true;
+}
+
+const char* priority_name(int priority) {
+    static constexpr const char* kName[] = {"emerg",   "alert",  "crit", "error",
+                                            "warning", "notice", "info", "debug"};
+    return kName[priority & 7];
+}
+
+namespace {
+
+// "OOMGUARD_MEM_AVAILABLE_BYTES" -> "mem_available_bytes", "ERRNO" -> "errno".
+std::string field_key(std::string_view name) {
+    constexpr std::string_view kPrefix = "OOMGUARD_";
+    if (name.starts_with(kPrefix)) name.remove_prefix(kPrefix.size());
+    std::string k(name);
+    for (char& ch : k)
+        if (ch >= 'A' && ch <= 'Z') ch = static_cast<char>(ch - 'A' + 'a');
+    return k;
+}
+
+// JSON string contents; logfmt quoted values use the same escapes.
+// Length of the valid UTF-8 sequence at v[i], 0 if invalid.
+size_t utf8_len(std::string_view v, size_t i) {
+    const auto b = [&](size_t k) { return static_cast<unsigned char>(v[k]); };
+    const unsigned char c = b(i);
+    size_t n = c >= 0xf0 && c <= 0xf4 ? 4 : c >= 0xe0 ? 3 : c >= 0xc2 && c < 0xe0 ? 2 : 0;
+    if (n == 0 || i + n > v.size()) return 0;
+    for (size_t k = 1; k < n; ++k)
+        if ((b(i + k) & 0xc0) != 0x80) return 0;
+    return n;
+}
+
+// JSON string contents; logfmt quoted values use the same escapes. Bytes that
+// are not UTF-8 (a pod or task name is any bytes) become U+FFFD, so that every
+// line parses.
+void escape_into(std::string& out, std::string_view v) {
+    for (size_t i = 0; i < v.size(); ++i) {
+        const unsigned char ch = static_cast<unsigned char>(v[i]);
+        if (ch >= 0x80) {
+            if (size_t n = utf8_len(v, i)) {
+                out.append(v.substr(i, n));
+                i += n - 1;
+            } else {
+                out += "\\ufffd";
+            }
+            continue;
+        }
+        switch (ch) {
+            case '"':
+                out += "\\\"";
+                break;
+            case '\\':
+                out += "\\\\";
+                break;
+            case '\n':
+                out += "\\n";
+                break;
+            case '\r':
+                out += "\\r";
+                break;
+            case '\t':
+                out += "\\t";
+                break;
+            default:
+                if (ch < 0x20 || ch == 0x7f) {
+                    char buf[8];
+                    std::snprintf(buf, sizeof buf, "\\u%04x", ch);
+                    out += buf;
+                } else {
+                    out += static_cast<char>(ch);
+                }
+        }
+    }
+}
+
+bool logfmt_needs_quotes(std::string_view v) {
+    if (v.empty()) return true;
+    for (unsigned char ch : v)
+        if (ch <= ' ' || ch == '=' || ch == '"' || ch == '\\' || ch == 0x7f) return true;
+    return false;
+}
+
+std::string rfc3339_utc(uint64_t realtime_usec) {
+    const time_t sec = static_cast<time_t>(realtime_usec / 1000000);
+    tm t;
+    gmtime_r(&sec, &t);
+    char buf[40];
+    const size_t n = std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &t);
+    std::snprintf(buf + n, sizeof buf - n, ".%03uZ",
+                  static_cast<unsigned>(realtime_usec / 1000 % 1000));
+    return buf;
+}
+
+}  // namespace
+
+std::string format_structured_line(LogFormat f, uint64_t realtime_usec, Event e, int priority,
+                                   std::string_view message, const std::vector<LogField>& fields) {
+    // The message's first line is the message; a table after it is detail.
+    std::string_view msg = message, detail;
+    if (size_t nl = message.find('\n'); nl != std::string_view::npos) {
+        msg = message.substr(0, nl);
+        detail = message.substr(nl + 1);
+    }
+    std::vector<std::pair<std::string, std::string_view>> kv;
+    kv.reserve(6 + fields.size());
+    const std::string ts = rfc3339_utc(realtime_usec);
+    kv.emplace_back("ts", ts);
+    kv.emplace_back("level", priority_name(priority));
+    kv.emplace_back("event", event_name(e));
+    kv.emplace_back("msg", msg);
+    if (!detail.empty()) kv.emplace_back("detail", detail);
+    if (*message_id(e)) kv.emplace_back("message_id", message_id(e));
+    for (const auto& fl : fields) {
+        std::string k = field_key(fl.name);
+        // One value per key, the first: JSON must not repeat a key.
+        if (std::any_of(kv.begin(), kv.end(), [&](const auto& p) { return p.first == k; }))
+            continue;
+        kv.emplace_back(std::move(k), fl.value);
+    }
+    std::string line;
+    line.reserve(128 + message.size() + 48 * fields.size());
+    if (f == LogFormat::Json) {
+        line += '{';
+        for (size_t i = 0; i < kv.size(); ++i) {
+            line += i ? ",\"" : "\"";
+            line += kv[i].first;
+            line += "\":\"";
+            escape_into(line, kv[i].second);
+            line += '"';
+        }
+        line += "}\n";
+    } else {
+        for (size_t i = 0; i < kv.size(); ++i) {
+            if (i) line += ' ';
+            line += kv[i].first;
+            line += '=';
+            if (logfmt_needs_quotes(kv[i].second)) {
+                line += '"';
+                escape_into(line, kv[i].second);
+                line += '"';
+            } else {
+                line += kv[i].second;
+            }
+        }
+        line += '\n';
+    }
+    return line;
+}
+
+Journal::Journal(LogTarget target, LogFormat format) : format_(format) {
     tty_ = isatty(STDERR_FILENO) == 1;
     switch (target) {
-        case LogTarget::Journal: journal_ = true; break;
-        case LogTarget::Stderr: journal_ = false; break;
+        case LogTarget::Journal:
+            journal_ = true;
+            break;
+        case LogTarget::Stderr:
+            journal_ = false;
+            break;
         case LogTarget::Auto:
             // A terminal gets readable lines; under systemd (or with a journald
             // socket and no terminal) we send structured entries; else stderr.
-            journal_ = !tty_ && (stderr_is_journal_stream() || journald_socket_exists());
+            // An explicit logfmt/JSON format is for whoever reads stderr.
+            journal_ = format == LogFormat::Plain && !tty_ &&
+                       (stderr_is_journal_stream() || journald_socket_exists());
             break;
     }
     if (journal_) socket_.open(kJournalSocket);
@@ -136,11 +303,18 @@ void Journal::log(Event e, int priority, std::string_view message,
 
 void Journal::to_stderr(Event e, int priority, std::string_view message,
                         const std::vector<LogField>& fields) {
-    static constexpr const char* kLevel[] = {"EMERG", "ALERT", "CRIT", "ERROR",
+    static constexpr const char* kLevel[] = {"EMERG", "ALERT",  "CRIT", "ERROR",
                                              "WARN",  "NOTICE", "INFO", "DEBUG"};
     const char* level = kLevel[priority & 7];
     std::string line;
-    if (tty_) {
+    if (format_ != LogFormat::Plain) {
+        timespec now;
+        clock_gettime(CLOCK_REALTIME, &now);
+        line = format_structured_line(
+            format_,
+            static_cast<uint64_t>(now.tv_sec) * 1000000 + static_cast<uint64_t>(now.tv_nsec) / 1000,
+            e, priority, message, fields);
+    } else if (tty_) {
         char ts[32];
         timespec now;
         clock_gettime(CLOCK_REALTIME, &now);
@@ -151,7 +325,10 @@ void Journal::to_stderr(Event e, int priority, std::string_view message,
     } else {
         // Not a terminal: one line per entry that tests and scripts can grep,
         // with the structured fields after the message.
-        line = std::string("<") + std::to_string(priority) + ">" + event_name(e) + ": " +
+        // An entry without an event of its own is labelled by its priority
+        // ("<4>warning: ...", not "<4>info: ...").
+        line = std::string("<") + std::to_string(priority) + ">" +
+               (e == Event::Info ? priority_name(priority) : event_name(e)) + ": " +
                std::string(message);
         for (const auto& f : fields) {
             if (f.value.find('\n') != std::string::npos) continue;
@@ -193,8 +370,10 @@ bool Journal::write_stderr(std::string_view line) {
         if (r <= 0) break;  // EPIPE (SIGPIPE is ignored), EAGAIN, ...
         done += static_cast<size_t>(r);
     }
-    if (done == line.size()) torn_ = false;
-    else if (done > 0) torn_ = true;  // nothing written at all leaves the old state
+    if (done == line.size())
+        torn_ = false;
+    else if (done > 0)
+        torn_ = true;  // nothing written at all leaves the old state
     return done == line.size();
 }
 

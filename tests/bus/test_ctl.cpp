@@ -80,7 +80,7 @@ TEST(Ctl, StatusJson) {
     EXPECT_EQ(j["heaviest#len"], "0");
 
     r.proc.set_available(300 * MiB);
-    ASSERT_TRUE(r.daemon.wait_log("would write", 2s)) << r.daemon.log();
+    ASSERT_TRUE(r.daemon.wait_log("would ask the kernel OOM killer", 2s)) << r.daemon.log();
     j = flatten_json(r.ctl({"--json", "status"}).out);
     EXPECT_EQ(j["state"], "\"critical\"");
     EXPECT_EQ(j["trigger_count"], "1");

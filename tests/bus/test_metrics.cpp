@@ -217,7 +217,7 @@ TEST(Metrics, WriteFailuresAreLoggedOnceCountedAndRecover) {
     EXPECT_TRUE(r.fifo.wait_byte(1s));
     r.proc.set_available(4096 * MiB);
     std::this_thread::sleep_for(2200ms);  // at least two more interval writes fail
-    EXPECT_EQ(r.daemon.log_count("info: metrics: open"), 1u) << r.daemon.log();
+    EXPECT_EQ(r.daemon.log_count("warning: metrics: open"), 1u) << r.daemon.log();
     EXPECT_TRUE(r.daemon.running());
 
     ::mkdir(dir.c_str(), 0755);

@@ -399,7 +399,7 @@ TEST(EnvironmentFault, NoJournaldFallsBackToStderr) {
     EXPECT_TRUE(r.daemon.wait_log("<5>start: oomguard", 2s)) << r.daemon.log();
     r.proc.set_available(400 * MiB);
     EXPECT_TRUE(wait_f_count(c.trigger, 1, 2s)) << r.daemon.log();
-    EXPECT_TRUE(r.daemon.wait_log("<4>trigger: MemAvailable 400 MiB < threshold 500 MiB", 2s))
+    EXPECT_TRUE(r.daemon.wait_log("<4>trigger: MemAvailable 400 MiB below 500 MiB: asked the kernel OOM killer to kill one task", 2s))
         << r.daemon.log();
     r.proc.set_available(2048 * MiB);
     EXPECT_TRUE(r.daemon.wait_log(kRecoveredEntry, 2s)) << r.daemon.log();
@@ -429,7 +429,7 @@ TEST(EnvironmentFault, JournaldGetsStructuredEntries) {
     ASSERT_FALSE(trigger_entry.empty()) << "no trigger entry reached the journald socket\n"
                                         << r.daemon.log();
     for (const char* field :
-         {"MESSAGE=MemAvailable 400 MiB < threshold 500 MiB", "PRIORITY=4\n",
+         {"MESSAGE=MemAvailable 400 MiB below 500 MiB: asked the kernel OOM killer", "PRIORITY=4\n",
           "SYSLOG_IDENTIFIER=oomguard\n", "OOMGUARD_EVENT=trigger\n",
           "OOMGUARD_THRESHOLD_BYTES=524288000\n", "OOMGUARD_MEM_AVAILABLE_BYTES=419430400\n"})
         EXPECT_NE(trigger_entry.find(field), std::string::npos) << field << " missing in\n"

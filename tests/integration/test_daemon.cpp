@@ -80,7 +80,7 @@ TEST(Daemon, TriggersOnceAfterCrossingAndNotBefore) {
     std::this_thread::sleep_for(300ms);
     EXPECT_EQ(r.fifo->drain(), 0u);
     EXPECT_EQ(r.fifo->total(), 1u);
-    EXPECT_TRUE(r.daemon.wait_log("trigger: MemAvailable 499 MiB < threshold 500 MiB", 1s)) << r.daemon.log();
+    EXPECT_TRUE(r.daemon.wait_log("trigger: MemAvailable 499 MiB below 500 MiB: asked the kernel OOM killer to kill one task", 1s)) << r.daemon.log();
     EXPECT_NE(r.daemon.log().find("OOMGUARD_THRESHOLD_BYTES=524288000"), std::string::npos);
 }
 
@@ -119,17 +119,17 @@ TEST(Daemon, DryRunNeverWrites) {
     r.proc.set_available(2048 * MiB);
     r.start(r.config("min_available = \"500MiB\"", "repeat_after = \"50ms\""), {"--dry-run"});
     r.proc.set_available(100 * MiB);
-    EXPECT_TRUE(r.daemon.wait_log("dry-run: would write 'f' to", 2s)) << r.daemon.log();
+    EXPECT_TRUE(r.daemon.wait_log("dry-run: would ask the kernel OOM killer to kill one task (sysrq f via ", 2s)) << r.daemon.log();
     std::this_thread::sleep_for(300ms);
     EXPECT_EQ(r.fifo->drain(), 0u);
-    EXPECT_GE(r.daemon.log_count("would write"), 2u);  // repeats are logged too
+    EXPECT_GE(r.daemon.log_count("would ask the kernel OOM killer"), 2u);  // repeats are logged too
 }
 
 TEST(Daemon, DryRunModeFromConfigNeverWrites) {
     Rig r;
     r.proc.set_available(100 * MiB);
     r.start(r.config("min_available = \"500MiB\"", "mode = \"dry-run\""));
-    EXPECT_TRUE(r.daemon.wait_log("would write", 2s)) << r.daemon.log();
+    EXPECT_TRUE(r.daemon.wait_log("would ask the kernel OOM killer", 2s)) << r.daemon.log();
     std::this_thread::sleep_for(100ms);
     EXPECT_EQ(r.fifo->drain(), 0u);
 }

@@ -8,7 +8,14 @@ agree with each other and with what the issue asks for.
 - the --config argument names a key of the mounted ConfigMap;
 - the ConfigMap's TOML passes the real daemon's --check-config;
 - apps/v1, kube-system, system-node-critical, privileged, liveness probe,
-  requests and limits;
+  requests and limits, nodeSelector kubernetes.io/os: linux, --no-dbus and a
+  single-line --log-format that the daemon's --help lists;
+- a comment above every privilege in the securityContext (and every added
+  capability of the capabilities/ component);
+- the metrics file is on the host (a hostPath node_exporter can read);
+- every YAML file parses; kustomization.yaml and capabilities/ refer to files
+  that exist, its images: entry names the DaemonSet's image, and (when kubectl
+  is installed) both variants render;
 - the Containerfile builds from the repository and installs the binary the
   DaemonSet runs.
 
@@ -189,13 +196,102 @@ kmsg = paths.get("kmsg")
 m, hp = host_path_of(kmsg or "")
 check(hp == "/dev/kmsg", "[paths] kmsg is the host's /dev/kmsg", f"{kmsg} -> {hp}")
 
-# The metrics file lives on a writable volume and is what the probe watches.
+# The metrics file is what the probe watches.
 tf = metrics.get("textfile", "")
-m = mount_for(tf) if tf else None
-check(bool(tf) and m is not None and not m.get("readOnly", False)
-      and "emptyDir" in volumes.get(m["name"], {}), "metrics textfile is on a writable emptyDir", tf)
 probe_cmd = " ".join(probe.get("exec", {}).get("command", [])) if probe else ""
 check(bool(tf) and tf in probe_cmd, "liveness probe checks the metrics file's freshness", probe_cmd)
+
+# Issue 16: deployable as shipped.
+check(spec.get("nodeSelector", {}).get("kubernetes.io/os") == "linux", "nodeSelector kubernetes.io/os: linux")
+args = c.get("args", [])
+check("--no-dbus" in args, "--no-dbus (a pod has no system bus)", args)
+fmt = args[args.index("--log-format") + 1] if "--log-format" in args else None
+check(fmt in ("json", "logfmt"), "a single-line --log-format (json or logfmt)", fmt)
+help_text = subprocess.run([daemon, "--help"], capture_output=True, text=True).stdout
+for a in args:
+    if a.startswith("--"):
+        check(a in help_text, f"the daemon knows {a} (--help)")
+with open(os.path.join(kdir, "daemonset.yaml")) as f:
+    ds_lines = f.read().splitlines()
+
+
+def commented(lines, key_regex, what):
+    """Every line matching key_regex has a comment line right above it (or
+    above a run of such keys' own comment block)."""
+    import re
+    for i, line in enumerate(lines):
+        if re.match(key_regex, line):
+            above = lines[i - 1].strip() if i else ""
+            check(above.startswith("#"), f"{what}: a comment says why: {line.strip()}")
+
+
+commented(ds_lines, r"^\s+(privileged|runAsUser|readOnlyRootFilesystem|allowPrivilegeEscalation|hostPID|hostNetwork):",
+          "daemonset.yaml")
+# The metrics file lands on the host, where node_exporter's textfile collector reads it.
+tf = metrics.get("textfile", "")
+m, hp = host_path_of(tf) if tf else (None, None)
+check(hp == "/run/oomguard/oomguard.prom", "metrics textfile is on the host's /run/oomguard (node-exporter.md)",
+      f"{tf} -> {hp}")
+check(m is not None and not m.get("readOnly", False), "the metrics directory is mounted writable")
+
+# Every YAML file parses; kustomizations refer to existing files.
+import glob
+for p in sorted(glob.glob(os.path.join(kdir, "**", "*.yaml"), recursive=True)):
+    try:
+        with open(p) as f:
+            list(yaml.safe_load_all(f))
+        check(True, f"{os.path.relpath(p, kdir)} parses")
+    except yaml.YAMLError as e:
+        check(False, f"{os.path.relpath(p, kdir)} parses", str(e))
+for kfile in sorted(glob.glob(os.path.join(kdir, "**", "kustomization.yaml"), recursive=True)):
+    kd = os.path.dirname(kfile)
+    with open(kfile) as f:
+        k = yaml.safe_load(f)
+    rel = os.path.relpath(kfile, kdir)
+    refs = list(k.get("resources", [])) + list(k.get("components", []) or [])
+    refs += [p["path"] for p in k.get("patches", []) if "path" in p]
+    check(bool(refs), f"{rel} refers to something")
+    for r in refs:
+        check(os.path.exists(os.path.join(kd, r)), f"{rel}: {r} exists")
+with open(os.path.join(kdir, "kustomization.yaml")) as f:
+    kz = yaml.safe_load(f)
+images = {i["name"]: i for i in kz.get("images", [])}
+check(c.get("image") in images, "kustomization.yaml images: overrides the DaemonSet's image", c.get("image"))
+check("components:" in open(os.path.join(kdir, "kustomization.yaml")).read()
+      and os.path.exists(os.path.join(kdir, "capabilities", "kustomization.yaml")),
+      "kustomization.yaml offers the capabilities component")
+with open(os.path.join(kdir, "capabilities", "securitycontext.yaml")) as f:
+    cap_text = f.read()
+cap_lines = cap_text.splitlines()
+commented(cap_lines, r"^\s+- [A-Z_]+$", "capabilities/securitycontext.yaml")
+cap = yaml.safe_load(cap_text)["spec"]["template"]["spec"]["containers"][0]["securityContext"]
+check(cap.get("privileged") is False and cap["capabilities"]["drop"] == ["ALL"],
+      "the capabilities variant drops ALL and is not privileged")
+import shutil
+if shutil.which("kubectl"):
+    r = subprocess.run(["kubectl", "kustomize", kdir], capture_output=True, text=True)
+    check(r.returncode == 0, "kubectl kustomize renders the base", r.stderr.strip())
+    out = list(yaml.safe_load_all(r.stdout)) if r.returncode == 0 else []
+    rds = next((d for d in out if d and d.get("kind") == "DaemonSet"), {})
+    img = rds.get("spec", {}).get("template", {}).get("spec", {}).get("containers", [{}])[0].get("image", "")
+    check(img == images.get("oomguard", {}).get("newName", "") + ":" + str(images.get("oomguard", {}).get("newTag", "")),
+          "the rendered DaemonSet uses the images: override", img)
+    with tempfile.TemporaryDirectory() as t:
+        shutil.copytree(kdir, os.path.join(t, "k"))
+        kp = os.path.join(t, "k", "kustomization.yaml")
+        with open(kp) as f:
+            text = f.read().replace("# components:", "components:").replace("#   - capabilities", "  - capabilities")
+        with open(kp, "w") as f:
+            f.write(text)
+        r = subprocess.run(["kubectl", "kustomize", os.path.join(t, "k")], capture_output=True, text=True)
+        check(r.returncode == 0, "kubectl kustomize renders the capabilities variant", r.stderr.strip())
+        out = list(yaml.safe_load_all(r.stdout)) if r.returncode == 0 else []
+        rds = next((d for d in out if d and d.get("kind") == "DaemonSet"), {})
+        sc = rds.get("spec", {}).get("template", {}).get("spec", {}).get("containers", [{}])[0].get("securityContext", {})
+        check(sc.get("privileged") is False and "IPC_LOCK" in sc.get("capabilities", {}).get("add", []),
+              "the rendered variant is not privileged and adds IPC_LOCK", sc)
+else:
+    print("SKIP: kubectl not installed, kustomizations not rendered")
 
 # Containerfile: builds from the repo and installs what the DaemonSet runs.
 with open(os.path.join(kdir, "Containerfile")) as f:
