@@ -23,11 +23,6 @@ std::string ctl_binary() {
     return "build/src/ctl/oomguardctl";
 }
 
-std::string rig_binary() {
-    if (const char* b = std::getenv("OOMGUARD_BUS_RIG_BIN")) return b;
-    return "build/tests/bus/oomguard_bus_rig";
-}
-
 bool have_program(const std::string& name) {
     const char* path = std::getenv("PATH");
     std::stringstream ss(path ? path : "/usr/bin:/bin");
@@ -53,168 +48,6 @@ std::string trim(std::string s) {
     size_t i = 0;
     while (i < s.size() && s[i] == ' ') ++i;
     return s.substr(i);
-}
-
-size_t count_of(const std::string& haystack, const std::string& needle) {
-    size_t n = 0;
-    for (size_t pos = haystack.find(needle); pos != std::string::npos;
-         pos = haystack.find(needle, pos + 1))
-        ++n;
-    return n;
-}
-
-namespace {
-
-void exec_child(const std::vector<std::string>& argv,
-                const std::map<std::string, std::string>& env) {
-    // Default dispositions and an empty mask, whatever the test runner had.
-    for (int sig : {SIGINT, SIGTERM, SIGPIPE, SIGHUP, SIGQUIT}) ::signal(sig, SIG_DFL);
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, nullptr);
-    ::unsetenv("NOTIFY_SOCKET");
-    for (const auto& [k, v] : env) ::setenv(k.c_str(), v.c_str(), 1);
-    std::vector<char*> args;
-    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    ::execvp(args[0], args.data());
-    std::fprintf(stderr, "execvp %s: %s\n", args[0], std::strerror(errno));
-    _exit(127);
-}
-
-}  // namespace
-
-RunResult run(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env,
-              std::chrono::milliseconds timeout) {
-    int out[2], err[2];
-    if (::pipe2(out, O_CLOEXEC) != 0 || ::pipe2(err, O_CLOEXEC) != 0)
-        throw std::runtime_error("pipe");
-    pid_t pid = ::fork();
-    if (pid < 0) throw std::runtime_error("fork");
-    if (pid == 0) {
-        ::dup2(out[1], 1);
-        ::dup2(err[1], 2);
-        int devnull = ::open("/dev/null", O_RDONLY);
-        ::dup2(devnull, 0);
-        exec_child(argv, env);
-    }
-    ::close(out[1]);
-    ::close(err[1]);
-    RunResult r;
-    pollfd fds[2] = {{out[0], POLLIN, 0}, {err[0], POLLIN, 0}};
-    auto deadline = Clock::now() + timeout;
-    int open_fds = 2;
-    bool killed = false;
-    while (open_fds > 0) {
-        auto left =
-            std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
-        if (left <= 0 && !killed) {
-            ::kill(pid, SIGKILL);
-            killed = true;
-        }
-        int n = ::poll(fds, 2, killed ? 1000 : static_cast<int>(left));
-        if (n <= 0) {
-            if (killed) break;
-            continue;
-        }
-        for (int i = 0; i < 2; ++i) {
-            if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
-            char buf[4096];
-            ssize_t k = ::read(fds[i].fd, buf, sizeof buf);
-            if (k <= 0) {
-                ::close(fds[i].fd);
-                fds[i].fd = -1;
-                --open_fds;
-            } else {
-                (i == 0 ? r.out : r.err).append(buf, static_cast<size_t>(k));
-            }
-        }
-    }
-    for (auto& f : fds)
-        if (f.fd >= 0) ::close(f.fd);
-    int st = 0;
-    ::waitpid(pid, &st, 0);
-    r.exit_code = !killed && WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-    return r;
-}
-
-std::vector<std::string> as_nobody(std::vector<std::string> argv) {
-    std::vector<std::string> v = {"setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"};
-    v.insert(v.end(), argv.begin(), argv.end());
-    return v;
-}
-
-// ---- Child ------------------------------------------------------------------
-
-Child::~Child() {
-    if (pid_ > 0 && !exited_) {
-        ::kill(pid_, SIGKILL);
-        ::waitpid(pid_, nullptr, 0);
-    }
-}
-
-void Child::start(const std::vector<std::string>& argv,
-                  const std::map<std::string, std::string>& env, const std::string& out_path,
-                  const std::string& err_path) {
-    out_path_ = out_path;
-    err_path_ = err_path;
-    pid_ = ::fork();
-    if (pid_ < 0) throw std::runtime_error("fork");
-    if (pid_ == 0) {
-        int o = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND, 0644);
-        int e = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND, 0644);
-        ::dup2(o, 1);
-        ::dup2(e, 2);
-        int devnull = ::open("/dev/null", O_RDONLY);
-        ::dup2(devnull, 0);
-        exec_child(argv, env);
-    }
-}
-
-bool Child::running() {
-    if (pid_ <= 0 || exited_) return false;
-    int st;
-    if (::waitpid(pid_, &st, WNOHANG) == pid_) {
-        exited_ = true;
-        status_ = st;
-        return false;
-    }
-    return true;
-}
-
-void Child::signal(int sig) {
-    if (pid_ > 0 && !exited_) ::kill(pid_, sig);
-}
-
-int Child::wait_exit(std::chrono::milliseconds timeout) {
-    auto deadline = Clock::now() + timeout;
-    while (running()) {
-        if (Clock::now() > deadline) return -1;
-        std::this_thread::sleep_for(5ms);
-    }
-    return WIFEXITED(status_) ? WEXITSTATUS(status_) : -1;
-}
-
-std::string Child::out() const { return read_file(out_path_); }
-std::string Child::err() const { return read_file(err_path_); }
-
-bool Child::wait_out(const std::string& needle, std::chrono::milliseconds timeout,
-                     size_t occurrences) const {
-    auto deadline = Clock::now() + timeout;
-    do {
-        if (count_of(out(), needle) >= occurrences) return true;
-        std::this_thread::sleep_for(10ms);
-    } while (Clock::now() < deadline);
-    return count_of(out(), needle) >= occurrences;
-}
-
-bool Child::wait_err(const std::string& needle, std::chrono::milliseconds timeout) const {
-    auto deadline = Clock::now() + timeout;
-    do {
-        if (err().find(needle) != std::string::npos) return true;
-        std::this_thread::sleep_for(10ms);
-    } while (Clock::now() < deadline);
-    return err().find(needle) != std::string::npos;
 }
 
 // ---- PrivateBus -------------------------------------------------------------
@@ -271,51 +104,31 @@ PrivateBus::PrivateBus(const std::string& dir, BusPolicy policy)
 PrivateBus::~PrivateBus() { kill(); }
 
 void PrivateBus::start() {
-    if (pid_ > 0) return;
-    int p[2];
-    if (::pipe2(p, O_CLOEXEC) != 0) throw std::runtime_error("pipe");
-    pid_ = ::fork();
-    if (pid_ < 0) throw std::runtime_error("fork");
-    if (pid_ == 0) {
-        ::dup2(p[1], 1);
-        int l = ::open(log_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-        ::dup2(l, 2);
-        exec_child({"dbus-daemon", "--config-file=" + config_, "--print-address", "--nofork"}, {});
-    }
-    ::close(p[1]);
+    if (proc_) return;
+    proc_.emplace();
+    proc_->start({"dbus-daemon", "--config-file=" + config_, "--print-address", "--nofork"}, {}, "",
+                 log_);
     // The address is printed once the socket listens.
-    std::string line;
-    auto deadline = Clock::now() + 5s;
-    while (line.find('\n') == std::string::npos && Clock::now() < deadline) {
-        pollfd f{p[0], POLLIN, 0};
-        if (::poll(&f, 1, 100) > 0) {
-            char buf[256];
-            ssize_t n = ::read(p[0], buf, sizeof buf);
-            if (n <= 0) break;
-            line.append(buf, static_cast<size_t>(n));
-        }
-    }
-    ::close(p[0]);
-    if (line.find("unix:path=" + socket_) == std::string::npos)
+    if (!proc_->wait_out("unix:path=" + socket_, 5s))
         throw std::runtime_error("dbus-daemon did not start: " + read_file(log_));
     // Callers acting as nobody must reach the socket.
     ::chmod(socket_.c_str(), 0777);
 }
 
 void PrivateBus::kill() {
-    if (pid_ <= 0) return;
-    ::kill(pid_, SIGKILL);
-    ::kill(pid_, SIGCONT);
-    ::waitpid(pid_, nullptr, 0);
-    pid_ = -1;
+    if (!proc_) return;
+    proc_->signal(SIGKILL);
+    proc_->signal(SIGCONT);
+    proc_->wait_exit(5s);
+    proc_.reset();
 }
 
 void PrivateBus::freeze() {
-    if (pid_ > 0) ::kill(pid_, SIGSTOP);
+    if (proc_) proc_->signal(SIGSTOP);
 }
 
 void PrivateBus::thaw() {
-    if (pid_ > 0) ::kill(pid_, SIGCONT);
+    if (proc_) proc_->signal(SIGCONT);
 }
 
 // ---- ManagerProxy / BusClient -------------------------------------------------
@@ -435,9 +248,10 @@ bool wait_name(bool owned, std::chrono::milliseconds timeout) {
 
 BusRig::BusRig(BusPolicy policy, bool start_bus)
     : bus(dir.path(), policy),
-      proc(dir.path(), 16384 * MiB),
+      proc(dir.file("proc"), 16384 * MiB),
       fifo(dir.file("trigger.fifo")),
       notify(dir.file("notify.sock")),
+      paths(dir.path()),
       config_path(dir.file("oomguard.toml")) {
     // nobody must reach the bus socket inside.
     ::chmod(dir.path().c_str(), 0755);
@@ -467,20 +281,17 @@ std::string BusRig::config(const std::string& memory, const std::string& extra) 
            extra;
 }
 
-void BusRig::write_config(const std::string& toml) { write_file(config_path, toml); }
+// With the rig's kmsg and lock unless the text names its own.
+void BusRig::write_config(const std::string& toml) { write_file(config_path, paths.apply(toml)); }
 
 std::map<std::string, std::string> BusRig::env() const {
     return {{"DBUS_SYSTEM_BUS_ADDRESS", bus.address()}};
 }
 
 void BusRig::start_daemon(const std::vector<std::string>& extra_args, bool wait_for_name) {
-    // An empty cgroup root: the real host's cgroups must not leak into the
-    // answers these tests check (the cgroup view has its own rig).
-    std::filesystem::create_directories(dir.file("no-cgroups"));
-    std::vector<std::string> args = {"--config",      config_path,
-                                     "--proc-root",   proc.root(),
-                                     "--cgroup-root", dir.file("no-cgroups"),
-                                     "--log-target=stderr", "--no-mlock"};
+    // The rig's cgroup root (empty unless the test built a tree there): the
+    // host's cgroups must not leak into the answers these tests check.
+    std::vector<std::string> args = paths.daemon_args(config_path, proc.dir());
     args.insert(args.end(), extra_args.begin(), extra_args.end());
     auto e = env();
     e["NOTIFY_SOCKET"] = notify.path();

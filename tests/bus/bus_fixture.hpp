@@ -1,6 +1,6 @@
 // Fixture for the D-Bus tests: a private dbus-daemon whose config includes the
 // shipped policy (packaging/dbus/org.oomguard1.conf), the real oomguard against
-// a fake proc root and a trigger FIFO (tests/integration/harness), a client
+// a fake proc root and a trigger FIFO (tests/support), a client
 // through the generated proxy, and runners for busctl and oomguardctl (also as
 // the unprivileged user nobody). Never the real /proc/sysrq-trigger.
 #pragma once
@@ -18,20 +18,17 @@
 #include <thread>
 #include <vector>
 
-#include "harness.hpp"
 #include "manager_proxy.h"
 #include "sdbus_compat.hpp"
+#include "support/support.hpp"
 
 namespace oomguard::bustest {
 
 using namespace oomguard::test;
 using namespace std::chrono_literals;
 
-constexpr uint64_t MiB = 1ull << 20;
-
 std::string source_dir();
 std::string ctl_binary();  // $OOMGUARD_CTL_BIN
-std::string rig_binary();  // $OOMGUARD_BUS_RIG_BIN
 bool have_program(const std::string& name);
 // Why the D-Bus tests cannot run here, or "" when they can.
 std::string missing_prerequisite(bool needs_root = false);
@@ -43,46 +40,7 @@ std::string missing_prerequisite(bool needs_root = false);
         if (!why.empty()) GTEST_SKIP() << why;                         \
     } while (0)
 
-struct RunResult {
-    int exit_code = -1;  // -1: killed or timed out
-    std::string out, err;
-};
-// Runs argv (PATH lookup), captures stdout and stderr; kills it after timeout.
-RunResult run(const std::vector<std::string>& argv,
-              const std::map<std::string, std::string>& env = {},
-              std::chrono::milliseconds timeout = 10s);
-// setpriv --reuid=nobody --regid=nogroup --clear-groups argv...
-std::vector<std::string> as_nobody(std::vector<std::string> argv);
 std::string trim(std::string s);
-
-// A background process; stdout and stderr go to files.
-class Child {
-public:
-    Child() = default;
-    ~Child();
-    Child(const Child&) = delete;
-    Child& operator=(const Child&) = delete;
-    void start(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env,
-               const std::string& out_path, const std::string& err_path);
-    pid_t pid() const { return pid_; }
-    bool running();
-    void signal(int sig);
-    // Exit status, or -1 on timeout or death by signal.
-    int wait_exit(std::chrono::milliseconds timeout);
-    std::string out() const;
-    std::string err() const;
-    bool wait_out(const std::string& needle, std::chrono::milliseconds timeout,
-                  size_t occurrences = 1) const;
-    bool wait_err(const std::string& needle, std::chrono::milliseconds timeout) const;
-
-private:
-    pid_t pid_ = -1;
-    bool exited_ = false;
-    int status_ = 0;
-    std::string out_path_, err_path_;
-};
-
-size_t count_of(const std::string& haystack, const std::string& needle);
 
 enum class BusPolicy {
     Shipped,     // Debian's system.conf defaults + the shipped org.oomguard1.conf
@@ -100,7 +58,7 @@ public:
     // SIGSTOP/SIGCONT: a bus daemon that is alive but does not answer.
     void freeze();
     void thaw();
-    bool running() const { return pid_ > 0; }
+    bool running() const { return proc_.has_value(); }
     // Without the guid, so that it names the restarted bus too.
     std::string address() const { return "unix:path=" + socket_; }
     const std::string& socket() const { return socket_; }
@@ -108,7 +66,7 @@ public:
 
 private:
     std::string dir_, config_, socket_, log_;
-    pid_t pid_ = -1;
+    std::optional<Process> proc_;  // dbus-daemon, while it runs
 };
 
 // The test's client: the generated proxy, recording every signal.
@@ -179,6 +137,7 @@ struct BusRig {
     FakeProc proc;
     TriggerFifo fifo;
     NotifySocket notify;
+    RigPaths paths;        // an empty fake cgroup root, kmsg and lock of its own
     DaemonProcess daemon;  // the real oomguard
     std::string config_path;
     std::atomic<bool> stop_drain{false};

@@ -1,21 +1,15 @@
 #include "node_tree.hpp"
 
-#include "fixture.hpp"  // tests/cgroup
+#include <sys/stat.h>
+
+#include "support/cgroupfs.hpp"
+#include "support/pod_logs.hpp"
 
 namespace oomguard::bustest {
 
-NodeTree::~NodeTree() { oomguard::test::removeTree(dir); }
-
 NodeTree::NodeTree(unsigned pods) {
     using namespace oomguard::test;
-    // Not fixture.hpp's TempDir: the harness has a different class of that name.
-    std::string tmpl = std::string(::access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp") +
-                       "/oomguard-node-XXXXXX";
-    if (!mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp " + tmpl);
-    ::chmod(tmpl.c_str(), 0755);
-    dir = tmpl;
-    cgroup_root = dir + "/cgroup";
-    pod_logs_dir = dir + "/logs/pods";
+    ::chmod(dir.c_str(), 0755);
     FakeCgroupFs fs(cgroup_root, CgroupVersion::V2);
     FakePodLogs logs(dir + "/logs");
     KubeLayout L;

@@ -1,10 +1,11 @@
 // A fake Kubernetes node for the bus tests: a cgroup v2 tree with `pods`
 // Burstable pods of one container each, and their /var/log/pods directories,
-// built with tests/cgroup/fixture.hpp (kept in its own translation unit: that
-// header's TempDir and FakeProc differ from the integration harness's).
+// built with tests/support.
 #pragma once
 
 #include <string>
+
+#include "support/files.hpp"
 
 namespace oomguard::bustest {
 
@@ -14,10 +15,14 @@ class NodeTree {
 public:
     // Pod i is "ns-<i%10>/pod-<i>", working set (i+1) MiB.
     explicit NodeTree(unsigned pods);
-    ~NodeTree();
     NodeTree(const NodeTree&) = delete;
     NodeTree& operator=(const NodeTree&) = delete;
-    std::string dir, cgroup_root, pod_logs_dir;
+
+private:
+    oomguard::test::TempDir tmp_;
+
+public:
+    std::string dir = tmp_.path(), cgroup_root = dir + "/cgroup", pod_logs_dir = dir + "/logs/pods";
 };
 
 }  // namespace oomguard::bustest

@@ -371,7 +371,7 @@ TEST(BusApi, SignalsThroughBusctlMonitor) {
     SKIP_UNLESS_READY(false);
     BusRig r;
     r.start_daemon();
-    Child mon;
+    Process mon;
     mon.start({"busctl", "--address=" + r.bus.address(), "--json=short",
                "--match=type='signal',path='/org/oomguard1'", "monitor"},
               r.env(), r.dir.file("monitor.out"), r.dir.file("monitor.err"));

@@ -41,7 +41,7 @@ std::string config_for(const BusRig& r, const NodeTree& t, const std::string& ex
 void start(BusRig& r) {
     write_file(r.dir.file("kmsg"), "");
     r.daemon.start(
-        {"--config", r.config_path, "--proc-root", r.proc.root(), "--log-target=stderr",
+        {"--config", r.config_path, "--proc-root", r.proc.dir(), "--log-target=stderr",
          "--no-mlock"},
         {{"DBUS_SYSTEM_BUS_ADDRESS", r.bus.address()}, {"NOTIFY_SOCKET", r.notify.path()}},
         r.dir.file("daemon.log"));
@@ -97,12 +97,12 @@ TEST_P(BusFlood, SixNobodyClientsLoopingGetHeaviestDoNotSlowSampling) {
     std::this_thread::sleep_for(500ms);
     const double before = samples_per_second(r, 2000ms);
 
-    std::vector<std::unique_ptr<Child>> flood;
+    std::vector<std::unique_ptr<Process>> flood;
     const std::string loop = "while :; do busctl --address=" + r.bus.address() +
                              " call org.oomguard1 /org/oomguard1 org.oomguard1.Manager "
                              "GetHeaviest u 1000 >/dev/null 2>&1; done";
     for (int i = 0; i < 6; ++i) {
-        flood.push_back(std::make_unique<Child>());
+        flood.push_back(std::make_unique<Process>());
         flood.back()->start(as_nobody({"sh", "-c", loop}), {}, r.dir.file("flood.out"),
                             r.dir.file("flood.err"));
     }

@@ -145,7 +145,7 @@ TEST(Ctl, ReloadAsRootAndWithABrokenConfig) {
 TEST(Ctl, MonitorFollowsTheSignalsUntilInterrupted) {
     SKIP_UNLESS_READY(false);
     BusRig r;
-    Child mon;
+    Process mon;
     // Started before the daemon: it waits for it.
     mon.start({ctl_binary(), "monitor"}, r.env(), r.dir.file("mon.out"), r.dir.file("mon.err"));
     ASSERT_TRUE(mon.wait_err("following oomguard's signals", 3s)) << mon.err();
@@ -184,7 +184,7 @@ TEST(Ctl, MonitorExitsWhenTheBusGoesAway) {
     SKIP_UNLESS_READY(false);
     BusRig r;
     r.start_daemon();
-    Child mon;
+    Process mon;
     mon.start({ctl_binary(), "monitor"}, r.env(), r.dir.file("mon.out"), r.dir.file("mon.err"));
     ASSERT_TRUE(mon.wait_err("following", 3s)) << mon.err();
     r.bus.kill();

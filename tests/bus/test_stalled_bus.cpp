@@ -39,11 +39,10 @@ std::string fast_config(const BusRig& r, const NodeTree* tree) {
 }
 
 void start_daemon_on(BusRig& r, const std::string& bus_address, bool own_cgroups) {
-    std::filesystem::create_directories(r.dir.file("no-cgroups"));
     write_file(r.dir.file("kmsg"), "");
-    std::vector<std::string> args = {"--config",    r.config_path,         "--proc-root",
-                                     r.proc.root(), "--log-target=stderr", "--no-mlock"};
-    if (!own_cgroups) args.insert(args.end(), {"--cgroup-root", r.dir.file("no-cgroups")});
+    std::vector<std::string> args = {"--config",   r.config_path,         "--proc-root",
+                                     r.proc.dir(), "--log-target=stderr", "--no-mlock"};
+    if (!own_cgroups) args.insert(args.end(), {"--cgroup-root", r.paths.cgroup_root});
     r.daemon.start(args,
                    {{"DBUS_SYSTEM_BUS_ADDRESS", bus_address}, {"NOTIFY_SOCKET", r.notify.path()}},
                    r.dir.file("daemon.log"));

@@ -11,7 +11,6 @@
 #include <map>
 #include <thread>
 
-#include "daemon_runner.hpp"
 #include "fixture.hpp"
 #include "real_cgroup.hpp"
 
@@ -108,15 +107,15 @@ TEST(DaemonCgroups, FixtureNode110x4DryRunNamesTheHeaviestPod) {
     s.extra_kubernetes = "scan_budget = \"1s\"\n";
     makeFile(s.kmsg, "");
     makeFile(s.trigger, "");
-    DaemonRun d(args(write_config(tmp, s), /*dry_run=*/true));
+    DaemonProcess d(args(write_config(tmp, s), /*dry_run=*/true));
 
     // At start, before the first decision: the allocatable warning and the heaviest (Event::Heaviest).
-    EXPECT_FALSE(d.wait_event("no-allocatable", "has no memory limit").empty()) << d.output();
+    EXPECT_FALSE(d.wait_event("no-allocatable", "has no memory limit").empty()) << d.log();
     std::string heaviest = d.wait_event("heaviest");
     EXPECT_EQ(field(heaviest, "OOMGUARD_POD_NAME"), "pod-64") << heaviest;
 
     std::string trig = d.wait_event("trigger", "OOMGUARD_POD_NAME=");
-    ASSERT_FALSE(trig.empty()) << d.output();
+    ASSERT_FALSE(trig.empty()) << d.log();
     EXPECT_EQ(field(trig, "OOMGUARD_POD_NAME"), "pod-64") << trig;
     EXPECT_EQ(field(trig, "OOMGUARD_POD_NAMESPACE"), "shop");
     EXPECT_EQ(field(trig, "OOMGUARD_POD_UID"), pod_uid(64));
@@ -154,7 +153,7 @@ TEST(DaemonCgroups, FixtureNode110x4DryRunNamesTheHeaviestPod) {
     ::close(fd);
     proc.meminfo(8ull << 30, 3ull << 30);  // 2 GiB came back
     std::string v = d.wait_event("victim", "OOMGUARD_VICTIM_PID=4242");
-    ASSERT_FALSE(v.empty()) << d.output();
+    ASSERT_FALSE(v.empty()) << d.log();
     EXPECT_EQ(field(v, "OOMGUARD_POD_NAME"), "pod-64");
     EXPECT_EQ(field(v, "OOMGUARD_CONTAINER_NAME"), "c3");
     // Red-team finding 5: a dry-run trigger is no trigger of this kill.
@@ -175,14 +174,14 @@ TEST(DaemonCgroups, NoKubepodsRanksTopLevelCgroupsAtStart) {
     fs.cgroup("user.slice/user-1000.slice", 300 * MiB);
     NodePaths s{fs.root(), proc.dir(), tmp / "nopods", tmp / "kmsg", tmp / "trigger"};
     makeFile(s.kmsg, "");
-    DaemonRun d(args(write_config(tmp, s), true));
+    DaemonProcess d(args(write_config(tmp, s), true));
     std::string h = d.wait_event("heaviest", "OOMGUARD_CGROUP=");
-    ASSERT_FALSE(h.empty()) << d.output();
+    ASSERT_FALSE(h.empty()) << d.log();
     EXPECT_EQ(field(h, "OOMGUARD_CGROUP"), "/system.slice/java-app.service") << h;
     EXPECT_NE(h.find("/user.slice/user-1000.slice"), std::string::npos) << h;
     EXPECT_TRUE(field(h, "OOMGUARD_POD_NAME").empty());
-    EXPECT_NE(d.output().find("hybrid"), std::string::npos);
-    EXPECT_NE(d.output().find("not a Kubernetes node"), std::string::npos);
+    EXPECT_NE(d.log().find("hybrid"), std::string::npos);
+    EXPECT_NE(d.log().find("not a Kubernetes node"), std::string::npos);
     EXPECT_EQ(d.stop(), 0);
 }
 
@@ -203,9 +202,9 @@ TEST(DaemonCgroups, KillCgroupFallsBackToSysrqWhenNothingIsEligible) {
                 tmp / "kmsg", tmp / "trigger", "kill-cgroup"};
     makeFile(s.kmsg, "");
     makeFile(s.trigger, "");
-    DaemonRun d(args(write_config(tmp, s), false));
+    DaemonProcess d(args(write_config(tmp, s), false));
     std::string t = d.wait_event("trigger", "OOMGUARD_ACTION=");
-    ASSERT_FALSE(t.empty()) << d.output();
+    ASSERT_FALSE(t.empty()) << d.log();
     EXPECT_NE(t.find("no eligible container"), std::string::npos) << t;
     EXPECT_NE(t.find("kube-system is excluded"), std::string::npos) << t;
     EXPECT_NE(t.find("Guaranteed (kill_guaranteed = false)"), std::string::npos) << t;
@@ -213,9 +212,9 @@ TEST(DaemonCgroups, KillCgroupFallsBackToSysrqWhenNothingIsEligible) {
     EXPECT_EQ(field(t, "OOMGUARD_ACTION"), "sysrq");
     EXPECT_EQ(d.stop(), 0);
     EXPECT_EQ(readFile(s.trigger), "f");
-    EXPECT_NE(d.output().find("node allocatable is enforced: /kubepods is limited to 6.0 GiB"),
+    EXPECT_NE(d.log().find("node allocatable is enforced: /kubepods is limited to 6.0 GiB"),
               std::string::npos)
-        << d.output();
+        << d.log();
 }
 
 TEST(DaemonCgroups, RealCgroupsHeaviestPodNamedBeforeTheTrigger) {
@@ -258,9 +257,9 @@ TEST(DaemonCgroups, RealCgroupsHeaviestPodNamedBeforeTheTrigger) {
 
     NodePaths s{t.parent(), proc.dir(), logs.pods_dir(), tmp / "kmsg", tmp / "trigger"};
     makeFile(s.kmsg, "");
-    DaemonRun d(args(write_config(tmp, s), true));
+    DaemonProcess d(args(write_config(tmp, s), true));
     std::string trig = d.wait_event("trigger", "OOMGUARD_POD_NAME=");
-    ASSERT_FALSE(trig.empty()) << d.output();
+    ASSERT_FALSE(trig.empty()) << d.log();
     EXPECT_EQ(field(trig, "OOMGUARD_POD_NAMESPACE"), "payments") << trig;
     EXPECT_EQ(field(trig, "OOMGUARD_POD_NAME"), "ledger-0");
     EXPECT_EQ(field(trig, "OOMGUARD_CONTAINER_NAME"), "ledger");
@@ -289,15 +288,15 @@ TEST(DaemonCgroups, RealKernelMemcgOomKillIsReported) {
     logs.pod("etl", "loader-x1", pod_uid(7));
     logs.container("etl", "loader-x1", pod_uid(7), "loader", container_id(77));
     NodePaths s{t.parent(), proc.dir(), logs.pods_dir(), "/dev/kmsg", tmp / "trigger"};
-    DaemonRun d(args(write_config(tmp, s), true));
-    ASSERT_FALSE(d.wait_event("heaviest").empty()) << d.output();  // running, kmsg open
+    DaemonProcess d(args(write_config(tmp, s), true));
+    ASSERT_FALSE(d.wait_event("heaviest").empty()) << d.log();  // running, kmsg open
 
     pid_t pid = t.spawn_doomed(ctr, 64 * MiB);
     int st = 0;
     ASSERT_TRUE(t.reap(pid, &st));
     ASSERT_TRUE(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL) << "the child was not OOM-killed";
     std::string k = d.wait_event("kernel-oom", "OOMGUARD_VICTIM_PID=" + std::to_string(pid) + " ");
-    ASSERT_FALSE(k.empty()) << d.output();
+    ASSERT_FALSE(k.empty()) << d.log();
     EXPECT_EQ(field(k, "OOMGUARD_POD_NAMESPACE"), "etl");
     EXPECT_EQ(field(k, "OOMGUARD_POD_NAME"), "loader-x1");
     EXPECT_EQ(field(k, "OOMGUARD_CONTAINER_NAME"), "loader");
@@ -348,9 +347,9 @@ TEST(DaemonCgroups, RealKillCgroupKillsOnlyTheChosenContainer) {
                 tmp / "kmsg", tmp / "trigger", "kill-cgroup"};
     makeFile(s.kmsg, "");
     makeFile(s.trigger, "");
-    DaemonRun d(args(write_config(tmp, s), false));
+    DaemonProcess d(args(write_config(tmp, s), false));
     std::string trig = d.wait_event("trigger", "OOMGUARD_ACTION=");
-    ASSERT_FALSE(trig.empty()) << d.output();
+    ASSERT_FALSE(trig.empty()) << d.log();
     EXPECT_EQ(field(trig, "OOMGUARD_ACTION"), "kill-cgroup") << trig;
     EXPECT_NE(trig.find("killed container c41 of pod default/batch (BestEffort"), std::string::npos)
         << trig;
@@ -386,9 +385,9 @@ TEST(DaemonCgroups, KillCgroupDryRunSaysWhatItWouldKill) {
                 tmp / "kmsg", tmp / "trigger", "kill-cgroup"};
     makeFile(s.kmsg, "");
     makeFile(s.trigger, "");
-    DaemonRun d(args(write_config(tmp, s), true));
+    DaemonProcess d(args(write_config(tmp, s), true));
     std::string t = d.wait_event("trigger", "OOMGUARD_ACTION=");
-    ASSERT_FALSE(t.empty()) << d.output();
+    ASSERT_FALSE(t.empty()) << d.log();
     EXPECT_NE(t.find("dry-run: would kill container main of pod default/worker (BestEffort"),
               std::string::npos)
         << t;
@@ -433,9 +432,9 @@ TEST(DaemonCgroups, KillCgroupEntryFieldsNameTheVictimNotTheHeaviest) {
                 tmp / "kmsg", tmp / "trigger", "kill-cgroup"};
     makeFile(s.kmsg, "");
     makeFile(s.trigger, "");
-    DaemonRun d(args(write_config(tmp, s), true));
+    DaemonProcess d(args(write_config(tmp, s), true));
     std::string t = d.wait_event("trigger", "OOMGUARD_ACTION=");
-    ASSERT_FALSE(t.empty()) << d.output();
+    ASSERT_FALSE(t.empty()) << d.log();
     EXPECT_NE(t.find("would kill container small of pod default/pod3 (BestEffort"),
               std::string::npos)
         << t;
@@ -480,22 +479,22 @@ TEST(DaemonCgroups, KillCgroupRepeatSkipsTheContainerStillDying) {
     s.repeat_after = "1s";
     makeFile(s.kmsg, "");
     makeFile(s.trigger, "");
-    DaemonRun d(args(write_config(tmp, s), false));
+    DaemonProcess d(args(write_config(tmp, s), false));
     std::string t1 = d.wait_event("trigger", "killed container main of pod default/first");
-    ASSERT_FALSE(t1.empty()) << d.output();
+    ASSERT_FALSE(t1.empty()) << d.log();
     // The repeat: the first is still listed (dying), the second is the next victim.
     std::string t2 = d.wait_event("trigger", "still below", std::chrono::seconds(5));
-    ASSERT_FALSE(t2.empty()) << d.output();
+    ASSERT_FALSE(t2.empty()) << d.log();
     EXPECT_NE(t2.find("killed container main of pod default/second"), std::string::npos) << t2;
     EXPECT_EQ(field(t2, "OOMGUARD_POD_NAME"), "second") << t2;
     // Only dying ones left: no new kill is claimed.
     std::string t3 = d.wait_event("trigger", "still dying", std::chrono::seconds(5));
-    ASSERT_FALSE(t3.empty()) << d.output();
+    ASSERT_FALSE(t3.empty()) << d.log();
     EXPECT_EQ(t3.find("killed container"), std::string::npos) << t3;
     EXPECT_NE(t3.find("still below"), std::string::npos) << t3;
     EXPECT_EQ(field(t3, "OOMGUARD_ACTION"), "sysrq") << t3;
     EXPECT_EQ(d.stop(), 0);
-    const std::string out = d.output();
+    const std::string out = d.log();
     size_t kills = 0;
     for (size_t p = out.find(": killed container"); p != std::string::npos;
          p = out.find(": killed container", p + 1))
@@ -519,14 +518,14 @@ TEST(DaemonCgroups, ReloadFromDryRunToRealActsAtOnce) {
     makeFile(s.kmsg, "");
     makeFile(s.trigger, "");
     const std::string config = write_config(tmp, s);
-    DaemonRun d(args(config, false));
-    ASSERT_FALSE(d.wait_event("trigger", "dry-run: would ask the kernel OOM killer").empty()) << d.output();
+    DaemonProcess d(args(config, false));
+    ASSERT_FALSE(d.wait_event("trigger", "dry-run: would ask the kernel OOM killer").empty()) << d.log();
     s.mode = "sysrq";
     write_config(tmp, s);
     ::kill(d.pid(), SIGHUP);
-    ASSERT_FALSE(d.wait_event("reload").empty()) << d.output();
+    ASSERT_FALSE(d.wait_event("reload").empty()) << d.log();
     std::string t = d.wait_event("trigger", "asked the kernel OOM killer", std::chrono::seconds(3));
-    EXPECT_FALSE(t.empty()) << "no real action after the reload from dry-run\n" << d.output();
+    EXPECT_FALSE(t.empty()) << "no real action after the reload from dry-run\n" << d.log();
     EXPECT_EQ(d.stop(), 0);
     EXPECT_EQ(readFile(s.trigger), "f");
 }
@@ -542,14 +541,14 @@ TEST(DaemonCgroups, UnusableTriggerPathIsReportedAtStartAndReload) {
     NodePaths s{fs.root(),    proc.dir(),      logs.pods_dir(),
                 tmp / "kmsg", tmp / "no-such-dir/trigger"};
     makeFile(s.kmsg, "");
-    DaemonRun d(args(write_config(tmp, s), false));
-    ASSERT_FALSE(d.wait_event("start").empty()) << d.output();  // then SIGHUP is handled
+    DaemonProcess d(args(write_config(tmp, s), false));
+    ASSERT_FALSE(d.wait_event("start").empty()) << d.log();  // then SIGHUP is handled
     std::string w = d.wait_entry(
         [&](const std::string& e) {
             return e.find("cannot be opened for writing") != std::string::npos;
         },
         std::chrono::seconds(5));
-    EXPECT_FALSE(w.empty()) << d.output();
+    EXPECT_FALSE(w.empty()) << d.log();
     EXPECT_NE(w.find(s.trigger), std::string::npos) << w;
     EXPECT_NE(w.find("No such file or directory"), std::string::npos) << w;
     EXPECT_EQ(field(w, "ERRNO"), std::to_string(ENOENT)) << w;
@@ -561,7 +560,7 @@ TEST(DaemonCgroups, UnusableTriggerPathIsReportedAtStartAndReload) {
     std::string f = d.wait_entry(
         [&](const std::string& e) { return e.find("no reader yet") != std::string::npos; },
         std::chrono::seconds(5));
-    EXPECT_FALSE(f.empty()) << d.output();
+    EXPECT_FALSE(f.empty()) << d.log();
     EXPECT_NE(f.find(s.trigger), std::string::npos) << f;
     EXPECT_EQ(d.stop(), 0);
 }
@@ -583,8 +582,8 @@ TEST(DaemonCgroups, ReloadsDoNotRepeatAnUnchangedHeaviestTable) {
                 tmp / "kmsg", tmp / "trigger"};
     makeFile(s.kmsg, "");
     makeFile(s.trigger, "");
-    DaemonRun d(args(write_config(tmp, s), false));
-    ASSERT_FALSE(d.wait_event("heaviest").empty()) << d.output();
+    DaemonProcess d(args(write_config(tmp, s), false));
+    ASSERT_FALSE(d.wait_event("heaviest").empty()) << d.log();
     auto pause = [&] { d.wait_entry([](const std::string&) { return false; },
                                     std::chrono::milliseconds(200)); };
     for (int i = 0; i < 5; ++i) {
@@ -597,7 +596,7 @@ TEST(DaemonCgroups, ReloadsDoNotRepeatAnUnchangedHeaviestTable) {
     ::kill(d.pid(), SIGHUP);
     pause();
     EXPECT_EQ(d.stop(), 0);
-    const std::string out = d.output();
+    const std::string out = d.log();
     auto count = [&](const std::string& needle) {
         size_t n = 0;
         for (size_t p = out.find(needle); p != std::string::npos; p = out.find(needle, p + 1))
@@ -625,24 +624,24 @@ TEST(DaemonCgroups, SecondInstanceRefusesToStartNamingTheHolder) {
     makeFile(s.kmsg, "");
     makeFile(s.trigger, "");
     const std::string config = write_config(tmp, s);
-    DaemonRun a(args(config, false));
-    ASSERT_FALSE(a.wait_event("start").empty()) << a.output();
+    DaemonProcess a(args(config, false));
+    ASSERT_FALSE(a.wait_event("start").empty()) << a.log();
     EXPECT_EQ(readFile(s.lock), std::to_string(a.pid()) + "\n");
-    DaemonRun b(args(config, false));
+    DaemonProcess b(args(config, false));
     std::string refused = b.wait_entry(
         [](const std::string& e) { return e.find("another oomguard instance") != std::string::npos; },
         std::chrono::seconds(5));
-    EXPECT_FALSE(refused.empty()) << b.output();
+    EXPECT_FALSE(refused.empty()) << b.log();
     EXPECT_NE(refused.find("(pid " + std::to_string(a.pid()) + ")"), std::string::npos) << refused;
     EXPECT_NE(refused.find(s.lock), std::string::npos) << refused;
-    EXPECT_EQ(b.output().find(">start:"), std::string::npos) << b.output();
+    EXPECT_EQ(b.log().find(">start:"), std::string::npos) << b.log();
     // Until its output ends (it exits by itself), then its exit code.
     b.wait_entry([](const std::string&) { return false; }, std::chrono::seconds(3));
     EXPECT_EQ(b.stop(), 1);
     // Once the first is gone, a new one starts.
     EXPECT_EQ(a.stop(), 0);
-    DaemonRun c(args(config, false));
-    EXPECT_FALSE(c.wait_event("start").empty()) << c.output();
+    DaemonProcess c(args(config, false));
+    EXPECT_FALSE(c.wait_event("start").empty()) << c.log();
     EXPECT_EQ(c.stop(), 0);
 }
 
@@ -674,16 +673,16 @@ TEST(DaemonCgroups, KillCgroupThatDoesNotEmptyAtOnceIsNotFollowedBySysrq) {
                 tmp / "kmsg", tmp / "trigger", "kill-cgroup"};
     makeFile(s.kmsg, "");
     makeFile(s.trigger, "");
-    DaemonRun d(args(write_config(tmp, s), false));
+    DaemonProcess d(args(write_config(tmp, s), false));
     std::string t = d.wait_event("trigger", "OOMGUARD_ACTION=");
-    ASSERT_FALSE(t.empty()) << d.output();
+    ASSERT_FALSE(t.empty()) << d.log();
     EXPECT_NE(t.find("killed container main of pod default/hog"), std::string::npos) << t;
     EXPECT_NE(t.find("via cgroup.kill"), std::string::npos) << t;
     // Well past the old 500 ms bound: still no sysrq, no second action.
     d.wait_entry([](const std::string&) { return false; }, std::chrono::milliseconds(1200));
     EXPECT_EQ(readFile(s.trigger), "") << "sysrq written after a successful cgroup.kill\n"
-                                       << d.output();
-    EXPECT_EQ(d.output().find("trigger-failed"), std::string::npos) << d.output();
+                                       << d.log();
+    EXPECT_EQ(d.log().find("trigger-failed"), std::string::npos) << d.log();
     // The emptying is watched from the loop and logged with what came back.
     fs.procs(ctr, "");
     EXPECT_FALSE(
@@ -691,7 +690,7 @@ TEST(DaemonCgroups, KillCgroupThatDoesNotEmptyAtOnceIsNotFollowedBySysrq) {
              [](const std::string& e) { return e.find("is empty after") != std::string::npos; },
              std::chrono::seconds(2))
             .empty())
-        << d.output();
+        << d.log();
     EXPECT_EQ(d.stop(), 0);
     ::kill(child, SIGKILL);
     int st;
@@ -719,14 +718,14 @@ TEST(DaemonCgroups, KillCgroupThatCanSignalNothingFallsBackToSysrq) {
                 tmp / "kmsg", tmp / "trigger", "kill-cgroup"};
     makeFile(s.kmsg, "");
     makeFile(s.trigger, "");
-    DaemonRun d(args(write_config(tmp, s), false));
+    DaemonProcess d(args(write_config(tmp, s), false));
     std::string t = d.wait_event("trigger", "OOMGUARD_ACTION=");
-    ASSERT_FALSE(t.empty()) << d.output();
+    ASSERT_FALSE(t.empty()) << d.log();
     EXPECT_EQ(field(t, "OOMGUARD_ACTION"), "sysrq") << t;
     EXPECT_NE(t.find("falling back to sysrq"), std::string::npos) << t;
-    EXPECT_NE(d.output().find("kill-cgroup cannot kill containers here"), std::string::npos)
-        << d.output();
-    EXPECT_NE(d.output().find("hostPID"), std::string::npos) << d.output();
+    EXPECT_NE(d.log().find("kill-cgroup cannot kill containers here"), std::string::npos)
+        << d.log();
+    EXPECT_NE(d.log().find("hostPID"), std::string::npos) << d.log();
     EXPECT_EQ(d.stop(), 0);
     EXPECT_EQ(readFile(s.trigger), "f");
 }
@@ -749,15 +748,15 @@ TEST(DaemonCgroups, KillCgroupNothingDoneIsAFailureInEverySink) {
     s.extra = "[metrics]\ntextfile = \"" + (tmp / "oomguard.prom") + "\"\n";
     makeFile(s.kmsg, "");
     makeFile(s.trigger, "");
-    DaemonRun d(args(write_config(tmp, s), false));
+    DaemonProcess d(args(write_config(tmp, s), false));
     std::string f = d.wait_event("trigger-failed", "nothing done");
-    ASSERT_FALSE(f.empty()) << d.output();
+    ASSERT_FALSE(f.empty()) << d.log();
     EXPECT_NE(f.find("no eligible container"), std::string::npos) << f;
     EXPECT_EQ(field(f, "OOMGUARD_OUTCOME"), "failed") << f;
     d.wait_entry([](const std::string&) { return false; }, std::chrono::milliseconds(300));
-    EXPECT_EQ(d.output().find(">trigger: "), std::string::npos)
+    EXPECT_EQ(d.log().find(">trigger: "), std::string::npos)
         << "'nothing done' logged as a trigger\n"
-        << d.output();
+        << d.log();
     const std::string prom = readFile(tmp / "oomguard.prom");
     EXPECT_NE(prom.find("oomguard_triggers_total 0\n"), std::string::npos) << prom;
     EXPECT_EQ(prom.find("oomguard_trigger_failures_total 0\n"), std::string::npos) << prom;
@@ -822,15 +821,15 @@ TEST(DaemonCgroups, TriggerNamesAContainerAddedToAnExistingPodSinceTheLastScan) 
     NodePaths s{n.fs.root(), n.proc.dir(), n.logs.pods_dir(), n.tmp / "kmsg", n.tmp / "trigger"};
     makeFile(s.kmsg, "");
     makeFile(s.trigger, "");
-    DaemonRun d(args(write_config(n.tmp, s), /*dry_run=*/true));
+    DaemonProcess d(args(write_config(n.tmp, s), /*dry_run=*/true));
     std::string h = d.wait_event("heaviest");
-    ASSERT_EQ(field(h, "OOMGUARD_POD_NAME"), "web") << d.output();  // the start's ranking
+    ASSERT_EQ(field(h, "OOMGUARD_POD_NAME"), "web") << d.log();  // the start's ranking
 
     n.leak();
     const auto leaked = std::chrono::steady_clock::now();
     n.proc.meminfo(8ull << 30, 1ull << 30);  // 1 GiB < 2 GiB: trigger
     std::string trig = d.wait_event("trigger", "OOMGUARD_RANKING_AGE_USEC=");
-    ASSERT_FALSE(trig.empty()) << d.output();
+    ASSERT_FALSE(trig.empty()) << d.log();
     const auto since_leak = std::chrono::duration_cast<std::chrono::microseconds>(
                                 std::chrono::steady_clock::now() - leaked)
                                 .count();
@@ -856,13 +855,13 @@ TEST(DaemonCgroups, KillCgroupHeaviestFieldsNameAContainerAddedSinceTheLastScan)
                 n.tmp / "kmsg", n.tmp / "trigger", "kill-cgroup"};
     makeFile(s.kmsg, "");
     makeFile(s.trigger, "");
-    DaemonRun d(args(write_config(n.tmp, s), /*dry_run=*/true));
-    ASSERT_EQ(field(d.wait_event("heaviest"), "OOMGUARD_POD_NAME"), "web") << d.output();
+    DaemonProcess d(args(write_config(n.tmp, s), /*dry_run=*/true));
+    ASSERT_EQ(field(d.wait_event("heaviest"), "OOMGUARD_POD_NAME"), "web") << d.log();
 
     n.leak();
     n.proc.meminfo(8ull << 30, 1ull << 30);
     std::string t = d.wait_event("trigger", "OOMGUARD_RANKING_AGE_USEC=");
-    ASSERT_FALSE(t.empty()) << d.output();
+    ASSERT_FALSE(t.empty()) << d.log();
     EXPECT_NE(t.find("would kill container leaker of pod batch/leaky-job (BestEffort"),
               std::string::npos)
         << t;

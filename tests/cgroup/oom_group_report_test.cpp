@@ -7,7 +7,6 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
-#include "daemon_runner.hpp"
 #include "fixture.hpp"
 
 using namespace oomguard;
@@ -73,8 +72,8 @@ size_t count(const std::string& text, const std::string& needle) {
 
 TEST(OomGroupReport, SysrqKillOfAGroupIsOneVictimWithAllItsTasksAndMemory) {
     OneBestEffortPod n;
-    DaemonRun d(n.args());
-    ASSERT_FALSE(d.wait_event("trigger", "OOMGUARD_ACTION=sysrq").empty()) << d.output();
+    DaemonProcess d(n.args());
+    ASSERT_FALSE(d.wait_event("trigger", "OOMGUARD_ACTION=sysrq").empty()) << d.log();
     const std::string cg = n.container_cg;
     n.kernel_says(
         "6,100,5000000,-;sysrq: Manual OOM execution\n"
@@ -95,14 +94,14 @@ TEST(OomGroupReport, SysrqKillOfAGroupIsOneVictimWithAllItsTasksAndMemory) {
     std::this_thread::sleep_for(std::chrono::milliseconds(60));
     n.proc.meminfo(8ull << 30, (1ull << 30) + 1100 * MiB);
     std::string v = d.wait_event("victim", "OOMGUARD_VICTIM_PID=501", std::chrono::seconds(5));
-    ASSERT_FALSE(v.empty()) << d.output();
+    ASSERT_FALSE(v.empty()) << d.log();
     EXPECT_EQ(field(v, "OOMGUARD_KILLED_TASKS"), "3") << v;
     EXPECT_EQ(field(v, "OOMGUARD_POD_NAME"), "leaky-job");
     EXPECT_EQ(field(v, "OOMGUARD_CONTAINER_NAME"), "leaker");
     EXPECT_EQ(field(v, "OOMGUARD_REGAINED_BYTES"), std::to_string(1100 * MiB)) << v;
     EXPECT_EQ(field(v, "OOMGUARD_KILL_LATENCY_USEC"), "400") << v;
     std::this_thread::sleep_for(std::chrono::milliseconds(300));
-    const std::string out = d.output();
+    const std::string out = d.log();
     EXPECT_EQ(count(out, "<4>victim: "), 1u) << "one kill, one victim entry:\n" << out;
     EXPECT_EQ(d.stop(), 0);
 }
@@ -110,8 +109,8 @@ TEST(OomGroupReport, SysrqKillOfAGroupIsOneVictimWithAllItsTasksAndMemory) {
 TEST(OomGroupReport, MemcgGroupKillIsOneKernelOomEntry) {
     OneBestEffortPod n;
     n.proc.meminfo(8ull << 30, 6ull << 30);  // no node-wide shortage: a pod's own limit
-    DaemonRun d(n.args());
-    ASSERT_FALSE(d.wait_event("start").empty()) << d.output();
+    DaemonProcess d(n.args());
+    ASSERT_FALSE(d.wait_event("start").empty()) << d.log();
     const std::string cg = n.container_cg;
     n.kernel_says(
         "4,201,7000000,-;oom-kill:constraint=CONSTRAINT_MEMCG,nodemask=(null),cpuset=/,"
@@ -125,8 +124,8 @@ TEST(OomGroupReport, MemcgGroupKillIsOneKernelOomEntry) {
         "3,204,7000030,-;" +
         killed("Memory cgroup out of memory", 601, "leaker", 500000) + "3,205,7000040,-;" +
         killed("Memory cgroup out of memory", 602, "sh", 1000));
-    ASSERT_FALSE(d.wait_event("kernel-oom", "OOMGUARD_VICTIM_PID=601").empty()) << d.output();
+    ASSERT_FALSE(d.wait_event("kernel-oom", "OOMGUARD_VICTIM_PID=601").empty()) << d.log();
     std::this_thread::sleep_for(std::chrono::milliseconds(400));
-    EXPECT_EQ(count(d.output(), "<5>kernel-oom: "), 1u) << d.output();
+    EXPECT_EQ(count(d.log(), "<5>kernel-oom: "), 1u) << d.log();
     EXPECT_EQ(d.stop(), 0);
 }

@@ -14,11 +14,9 @@
 #include <string>
 #include <thread>
 
-#include "harness.hpp"
+#include "support/support.hpp"
 
 namespace oomguard::test {
-
-constexpr uint64_t MiB = 1ull << 20;
 
 // The config text for a rig: threshold, trigger and extra keys per section.
 struct ConfigText {
@@ -35,16 +33,20 @@ struct ConfigText {
     }
 };
 
+// Hermetic by default: its daemon sees the rig's fake proc root, an empty fake
+// cgroup root, an empty kmsg file and a lock of its own, never the host's.
 struct FaultRig {
     TempDir dir;
-    FakeProc proc{dir.path(), 16384 * MiB};
+    FakeProc proc{dir.file("proc"), 16384 * MiB};
+    RigPaths paths{dir.path()};
     NotifySocket notify{dir.file("notify.sock")};
     DaemonProcess daemon;
     std::string config_path = dir.file("oomguard.toml");
 
     // Root-owned, 0644: what the daemon accepts without --allow-insecure-config.
+    // With the rig's kmsg and lock unless the text names its own.
     void write_config(const std::string& text) const {
-        write_file(config_path, text);
+        write_file(config_path, paths.apply(text));
         ::chmod(config_path.c_str(), 0644);
     }
 
@@ -52,38 +54,26 @@ struct FaultRig {
     bool start(const std::string& config_text, std::vector<std::string> extra_args = {},
                const std::vector<std::string>& wrapper = {}) {
         write_config(config_text);
-        std::vector<std::string> args = {"--config",  config_path,           "--proc-root",
-                                         proc.root(), "--log-target=stderr", "--no-mlock"};
+        std::vector<std::string> args = base_args();
         args.insert(args.end(), extra_args.begin(), extra_args.end());
-        daemon.start(args, {{"NOTIFY_SOCKET", notify.path()}}, dir.file("daemon.log"), wrapper);
+        daemon.start(args, env(), dir.file("daemon.log"), wrapper);
         return notify.wait_for("READY=1", std::chrono::seconds(5));
     }
+
+    // The config, the fake proc and cgroup roots, stderr, no mlock.
+    std::vector<std::string> base_args() const {
+        return paths.daemon_args(config_path, proc.dir());
+    }
+    // NOTIFY_SOCKET, and no system bus of the host's.
+    std::map<std::string, std::string> env() const { return paths.env(notify.path()); }
 
     // Lets an unprivileged daemon (setpriv --reuid=nobody) reach the rig's files.
     void open_to_others() const {
         ::chmod(dir.path().c_str(), 0755);
-        ::chmod(proc.root().c_str(), 0755);
+        ::chmod(proc.dir().c_str(), 0755);
         ::chmod(notify.path().c_str(), 0777);
     }
 };
-
-inline const std::vector<std::string> kAsNobody = {"setpriv", "--reuid=nobody", "--regid=nogroup",
-                                                   "--clear-groups"};
-
-// Rewrites <proc>/meminfo in place with any text, padded with newlines to a
-// fixed length so the daemon's pread never sees a torn or shorter file.
-inline void write_meminfo(const std::string& proc_root, const std::string& text) {
-    constexpr size_t kSize = 2048;
-    std::string padded = text;
-    padded.resize(kSize, '\n');
-    int fd = ::open((proc_root + "/meminfo").c_str(), O_WRONLY | O_CREAT, 0644);
-    if (fd < 0) throw std::runtime_error("open meminfo");
-    bool ok =
-        ::pwrite(fd, padded.data(), padded.size(), 0) == static_cast<ssize_t>(padded.size()) &&
-        ::ftruncate(fd, static_cast<off_t>(padded.size())) == 0;
-    ::close(fd);
-    if (!ok) throw std::runtime_error("write meminfo");
-}
 
 inline std::string kb_line(const char* key, uint64_t bytes) {
     char buf[96];

@@ -11,7 +11,6 @@
 #include <atomic>
 #include <thread>
 
-#include "daemon_runner.hpp"
 #include "fixture.hpp"
 #include "real_cgroup.hpp"
 
@@ -67,14 +66,15 @@ TEST(CgroupChurn, PodsComingAndGoingWhileTheDaemonScans) {
                  "[poll]\npsi = false\nmax_interval = \"50ms\"\n"
                  "[paths]\nproc = \"" +
                  proc.dir() + "\"\ncgroup = \"" + t.parent() + "\"\nkmsg = \"" + (tmp / "kmsg") +
+                 "\"\nlock = \"" + (tmp / "lock") +
                  "\"\n"
                  "[kubernetes]\npod_logs_dir = \"" +
                  (tmp / "no-pod-logs") + "\"\n");
-    DaemonRun d({"--config", config, "--log-target=stderr", "--no-mlock"});
+    DaemonProcess d({"--config", config, "--log-target=stderr", "--no-mlock"});
     ASSERT_GT(d.pid(), 0);
     // The first trigger names the steady pod: the scan sees the real tree.
     const std::string first = d.wait_event("trigger", "OOMGUARD_CGROUP=");
-    ASSERT_FALSE(first.empty()) << d.output();
+    ASSERT_FALSE(first.empty()) << d.log();
     EXPECT_EQ(field(first, "OOMGUARD_CGROUP"), "/kubepods/burstable/pod" + pod_uid(1)) << first;
     // Baseline after a few triggers (everything the daemon keeps open is open).
     for (int i = 0; i < 3; ++i) d.wait_entry([](const std::string&) { return false; }, 100ms);
@@ -122,20 +122,20 @@ TEST(CgroupChurn, PodsComingAndGoingWhileTheDaemonScans) {
     EXPECT_GT(created.load(), 300u) << "the churn was too slow to mean anything";
     EXPECT_EQ(failed_rmdir.load(), 0u);
     // repeat_after 100ms: ~40 in 4 s; a stuck scan would give a handful.
-    EXPECT_GE(triggers_during, 15u) << d.output();
+    EXPECT_GE(triggers_during, 15u) << d.log();
 
     // After the churn: still triggering, still naming the steady pod, no fd growth.
     const size_t after_churn = f_count(tmp / "trigger");
     // Vanished cgroups are dropped by the background refresh (every second below
     // the warning level), not on the trigger path: wait for one.
     for (int i = 0; i < 15; ++i) d.wait_entry([](const std::string&) { return false; }, 100ms);
-    EXPECT_GT(f_count(tmp / "trigger"), after_churn) << d.output();
+    EXPECT_GT(f_count(tmp / "trigger"), after_churn) << d.log();
     const size_t fds_after = fd_count(d.pid());
     std::printf("daemon fds: %zu before the churn, %zu after\n", fds_before, fds_after);
     EXPECT_LE(fds_after, fds_before + 2) << "fd leak while cgroups came and went";
     const std::string last =
         d.wait_event("trigger", "OOMGUARD_CGROUP=/kubepods/burstable/pod" + pod_uid(1), 3s);
-    EXPECT_FALSE(last.empty()) << d.output();
-    EXPECT_EQ(d.output().find("Sanitizer"), std::string::npos) << d.output();
-    EXPECT_EQ(d.stop(), 0) << d.output();
+    EXPECT_FALSE(last.empty()) << d.log();
+    EXPECT_EQ(d.log().find("Sanitizer"), std::string::npos) << d.log();
+    EXPECT_EQ(d.stop(), 0) << d.log();
 }

@@ -490,7 +490,7 @@ TEST(EnvironmentFault, NoProcPressurePollsOnly) {
     c.poll = "psi = true";
     write_file(c.trigger, "");
     struct stat st;
-    ASSERT_NE(::stat((r.proc.root() + "/pressure").c_str(), &st), 0)
+    ASSERT_NE(::stat((r.proc.dir() + "/pressure").c_str(), &st), 0)
         << "the fake proc root has no pressure dir";
     r.proc.set_available(2048 * MiB);
     ASSERT_TRUE(r.start(c.render())) << r.daemon.log();
@@ -619,13 +619,13 @@ TEST(MeminfoFault, ReorderedFieldsWork) {
     ConfigText c;
     c.trigger = r.dir.file("trigger");
     write_file(c.trigger, "");
-    write_meminfo(r.proc.root(), meminfo(2048 * MiB, true, true));
+    r.proc.write_text(meminfo(2048 * MiB, true, true));
     ASSERT_TRUE(r.start(c.render())) << r.daemon.log();
     EXPECT_TRUE(r.notify.wait_for("STATUS=MemAvailable 2.0 GiB", 2s));
-    write_meminfo(r.proc.root(), meminfo(600 * MiB, true, true));
+    r.proc.write_text(meminfo(600 * MiB, true, true));
     std::this_thread::sleep_for(200ms);
     EXPECT_EQ(f_count(c.trigger), 0u) << r.daemon.log();
-    write_meminfo(r.proc.root(), meminfo(450 * MiB, true, true));
+    r.proc.write_text(meminfo(450 * MiB, true, true));
     EXPECT_TRUE(wait_f_count(c.trigger, 1, 2s)) << r.daemon.log();
 }
 
@@ -634,11 +634,11 @@ TEST(MeminfoFault, MemAvailableMissingMidRunLogsOnceKeepsStateAndRecovers) {
     ConfigText c;
     c.trigger = r.dir.file("trigger");
     write_file(c.trigger, "");
-    write_meminfo(r.proc.root(), meminfo(2048 * MiB));
+    r.proc.write_text(meminfo(2048 * MiB));
     ASSERT_TRUE(r.start(c.render())) << r.daemon.log();
     // MemAvailable disappears while memory is low: no reading, so no trigger on
     // a guess, and one error for the whole outage (not one per poll).
-    write_meminfo(r.proc.root(), meminfo(100 * MiB, false));
+    r.proc.write_text(meminfo(100 * MiB, false));
     ASSERT_TRUE(r.daemon.wait_log("cannot read MemAvailable", 2s)) << r.daemon.log();
     std::this_thread::sleep_for(600ms);
     EXPECT_EQ(r.daemon.log_count("cannot read MemAvailable"), 1u) << r.daemon.log();
@@ -652,11 +652,11 @@ TEST(MeminfoFault, MemAvailableMissingMidRunLogsOnceKeepsStateAndRecovers) {
         if (m.find("STATUS=") != std::string::npos) last_status = m;
     EXPECT_NE(last_status.find("MemAvailable 2.0 GiB"), std::string::npos) << last_status;
     // It comes back, low: recovery is logged and the trigger fires.
-    write_meminfo(r.proc.root(), meminfo(450 * MiB));
+    r.proc.write_text(meminfo(450 * MiB));
     EXPECT_TRUE(r.daemon.wait_log("reading MemAvailable works again", 2s)) << r.daemon.log();
     EXPECT_TRUE(wait_f_count(c.trigger, 1, 2s)) << r.daemon.log();
     // A second outage is logged again (once).
-    write_meminfo(r.proc.root(), meminfo(450 * MiB, false));
+    r.proc.write_text(meminfo(450 * MiB, false));
     EXPECT_TRUE(r.daemon.wait_log("cannot read MemAvailable", 2s, 2)) << r.daemon.log();
 }
 
@@ -666,13 +666,12 @@ TEST(MeminfoFault, OverflowingNumberIsAnErrorNotAHugeValue) {
     ConfigText c;
     c.trigger = r.dir.file("trigger");
     write_file(c.trigger, "");
-    write_meminfo(r.proc.root(), meminfo(2048 * MiB));
+    r.proc.write_text(meminfo(2048 * MiB));
     ASSERT_TRUE(r.start(c.render())) << r.daemon.log();
-    write_meminfo(r.proc.root(), kb_line("MemTotal", 16384 * MiB) +
-                                     "MemAvailable:   18014398509481985 kB\n" +
-                                     kb_line("SwapFree", 0));
+    r.proc.write_text(kb_line("MemTotal", 16384 * MiB) + "MemAvailable:   18014398509481985 kB\n" +
+                      kb_line("SwapFree", 0));
     EXPECT_TRUE(r.daemon.wait_log("one too large", 2s)) << r.daemon.log();
-    write_meminfo(r.proc.root(), meminfo(450 * MiB));
+    r.proc.write_text(meminfo(450 * MiB));
     EXPECT_TRUE(wait_f_count(c.trigger, 1, 2s)) << r.daemon.log();
 }
 
@@ -681,10 +680,30 @@ TEST(MeminfoFault, EmptiedMidRun) {
     ConfigText c;
     c.trigger = r.dir.file("trigger");
     write_file(c.trigger, "");
-    write_meminfo(r.proc.root(), meminfo(2048 * MiB));
+    r.proc.write_text(meminfo(2048 * MiB));
     ASSERT_TRUE(r.start(c.render())) << r.daemon.log();
-    write_meminfo(r.proc.root(), "");
+    r.proc.write_text("");
     EXPECT_TRUE(r.daemon.wait_log("no MemTotal line", 2s)) << r.daemon.log();
-    write_meminfo(r.proc.root(), meminfo(450 * MiB));
+    r.proc.write_text(meminfo(450 * MiB));
     EXPECT_TRUE(wait_f_count(c.trigger, 1, 2s)) << r.daemon.log();
+}
+
+// Hermetic rig (issue 11): the fault rig's daemon sees the rig's cgroup root,
+// kmsg file, lock and (absent) system bus, never the host's.
+TEST(HermeticFaultRig, DaemonNamesTheRigsCgroupRootAndReadsTheRigsKmsg) {
+    FaultRig r;
+    ConfigText c;
+    c.trigger = r.dir.file("trigger");
+    write_file(c.trigger, "");
+    ASSERT_TRUE(r.start(c.render())) << r.daemon.log();
+    EXPECT_TRUE(r.daemon.wait_log("no kubepods cgroup under " + r.paths.cgroup_root, 2s))
+        << r.daemon.log();
+    for (const char* host : {"/sys/fs/cgroup", "/dev/kmsg", "/run/"})
+        EXPECT_EQ(r.daemon.log().find(host), std::string::npos) << host << "\n" << r.daemon.log();
+    int fd = ::open(r.paths.kmsg.c_str(), O_WRONLY | O_APPEND);
+    ASSERT_GE(fd, 0);
+    const std::string rep = memcg_oom_report(4321);
+    ASSERT_EQ(::write(fd, rep.data(), rep.size()), static_cast<ssize_t>(rep.size()));
+    ::close(fd);
+    EXPECT_TRUE(r.daemon.wait_log("the kernel OOM-killed pid 4321", 2s)) << r.daemon.log();
 }

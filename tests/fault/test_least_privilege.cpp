@@ -31,10 +31,9 @@ struct Insecure : FaultRig {
     }
     // Starts the daemon expecting it to refuse; returns its exit code.
     int start_refused(std::vector<std::string> extra = {}) {
-        std::vector<std::string> args = {"--config",  config_path,           "--proc-root",
-                                         proc.root(), "--log-target=stderr", "--no-mlock"};
+        std::vector<std::string> args = base_args();
         args.insert(args.end(), extra.begin(), extra.end());
-        daemon.start(args, {{"NOTIFY_SOCKET", notify.path()}}, dir.file("daemon.log"));
+        daemon.start(args, env(), dir.file("daemon.log"));
         return daemon.wait_exit(5s);
     }
 };
@@ -92,14 +91,9 @@ TEST(LeastPrivilege, ExplicitOverrideStartsAndTriggers) {
     Insecure r;
     r.write_config(r.c.render());
     ::chmod(r.config_path.c_str(), 0666);
-    std::vector<std::string> args = {"--config",
-                                     r.config_path,
-                                     "--proc-root",
-                                     r.proc.root(),
-                                     "--log-target=stderr",
-                                     "--no-mlock",
-                                     "--allow-insecure-config"};
-    r.daemon.start(args, {{"NOTIFY_SOCKET", r.notify.path()}}, r.dir.file("daemon.log"));
+    std::vector<std::string> args = r.base_args();
+    args.push_back("--allow-insecure-config");
+    r.daemon.start(args, r.env(), r.dir.file("daemon.log"));
     ASSERT_TRUE(r.notify.wait_for("READY=1", 5s)) << r.daemon.log();
     r.proc.set_available(400 * MiB);
     EXPECT_TRUE(wait_f_count(r.c.trigger, 1, 2s)) << r.daemon.log();
@@ -153,9 +147,8 @@ TEST(LeastPrivilege, UnprivilegedDaemonAcceptsItsOwnConfig) {
     ::chmod(r.c.trigger.c_str(), 0666);
     r.write_config(r.c.render());
     ASSERT_EQ(::chown(r.config_path.c_str(), nobody_uid(), static_cast<gid_t>(-1)), 0);
-    std::vector<std::string> args = {"--config",    r.config_path,         "--proc-root",
-                                     r.proc.root(), "--log-target=stderr", "--no-mlock"};
-    r.daemon.start(args, {{"NOTIFY_SOCKET", r.notify.path()}}, r.dir.file("daemon.log"), kAsNobody);
+    std::vector<std::string> args = r.base_args();
+    r.daemon.start(args, r.env(), r.dir.file("daemon.log"), kAsNobody);
     ASSERT_TRUE(r.notify.wait_for("READY=1", 5s)) << r.daemon.log();
     r.proc.set_available(400 * MiB);
     EXPECT_TRUE(wait_f_count(r.c.trigger, 1, 2s)) << r.daemon.log();

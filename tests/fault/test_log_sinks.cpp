@@ -30,9 +30,7 @@ struct FifoLogRig {
         ConfigText c;
         c.trigger = trigger;
         r.write_config(c.render());
-        r.daemon.start({"--config", r.config_path, "--proc-root", r.proc.root(),
-                        "--log-target=stderr", "--no-mlock"},
-                       {{"NOTIFY_SOCKET", r.notify.path()}}, log_fifo);
+        r.daemon.start(r.base_args(), r.env(), log_fifo);
         return r.notify.wait_for("READY=1", 5s);
     }
     // Fills the FIFO to the brim from a writer of our own: the daemon's next

@@ -12,18 +12,17 @@
 #include <cstdio>
 #include <thread>
 
-#include "harness.hpp"
+#include "support/support.hpp"
 
 using namespace oomguard::test;
 using namespace std::chrono_literals;
 
 namespace {
 
-constexpr uint64_t MiB = 1ull << 20;
-
 struct Rig {
     TempDir dir;
-    FakeProc proc{dir.path(), 16384 * MiB};
+    FakeProc proc{dir.file("proc"), 16384 * MiB};
+    RigPaths paths{dir.path()};  // hermetic: no host cgroups, kmsg, lock or system bus
     std::optional<TriggerFifo> fifo;
     NotifySocket notify{dir.file("notify.sock")};
     DaemonProcess daemon;
@@ -36,14 +35,22 @@ struct Rig {
                "[kubernetes]\nlog_heaviest = false\n";
     }
 
+    // With the rig's kmsg and lock unless the text names its own.
+    void write_config(const std::string& cfg) const {
+        dir.write("oomguard.toml", paths.apply(cfg));
+    }
+    std::vector<std::string> args(const std::string& proc_root) const {
+        return paths.daemon_args(dir.file("oomguard.toml"), proc_root);
+    }
+    std::map<std::string, std::string> env() const { return paths.env(notify.path()); }
+
     void start(const std::string& cfg, std::vector<std::string> extra_args = {},
                std::map<std::string, std::string> env = {}) {
         if (!fifo) fifo.emplace(dir.file("trigger.fifo"));
-        dir.write("oomguard.toml", cfg);
-        std::vector<std::string> args = {"--config", dir.file("oomguard.toml"), "--proc-root", proc.root(),
-                                         "--log-target=stderr", "--no-mlock"};
+        write_config(cfg);
+        std::vector<std::string> args = this->args(proc.dir());
         args.insert(args.end(), extra_args.begin(), extra_args.end());
-        env["NOTIFY_SOCKET"] = notify.path();
+        for (const auto& [k, v] : this->env()) env.emplace(k, v);
         daemon.start(args, env, dir.file("daemon.log"));
         ASSERT_TRUE(notify.wait_for("READY=1", 5s)) << daemon.log();
     }
@@ -144,7 +151,7 @@ TEST(Daemon, SighupWithBrokenConfigKeepsOldValues) {
     Rig r;
     r.proc.set_available(2048 * MiB);
     r.start(r.config("min_available = \"500MiB\""));
-    r.dir.write("oomguard.toml", r.config("min_available = 900") + "\n[bogus]\n");
+    r.write_config(r.config("min_available = 900") + "\n[bogus]\n");
     r.daemon.signal(SIGHUP);
     ASSERT_TRUE(r.daemon.wait_log("reload failed", 2s)) << r.daemon.log();
     std::string log = r.daemon.log();
@@ -166,7 +173,7 @@ TEST(Daemon, SighupWithValidConfigApplies) {
     r.start(r.config("min_available = \"500MiB\""));
     std::this_thread::sleep_for(100ms);
     EXPECT_EQ(r.fifo->drain(), 0u);
-    r.dir.write("oomguard.toml", r.config("min_available = \"1GiB\""));
+    r.write_config(r.config("min_available = \"1GiB\""));
     r.daemon.signal(SIGHUP);
     ASSERT_TRUE(r.daemon.wait_log("reloaded", 2s)) << r.daemon.log();
     EXPECT_TRUE(r.fifo->wait_byte(2s)) << "700MiB is below the new 1GiB threshold\n" << r.daemon.log();
@@ -230,23 +237,24 @@ TEST(Daemon, FailedTriggerIsLoggedAndMonitoringContinues) {
     EXPECT_NE(r.daemon.log().find("No such file or directory"), std::string::npos) << r.daemon.log();
     EXPECT_TRUE(r.daemon.running());
     // Point it at a working FIFO by reload: the repeats now arrive.
-    r.dir.write("oomguard.toml", r.config("min_available = \"500MiB\"", "repeat_after = \"100ms\""));
+    r.write_config(r.config("min_available = \"500MiB\"", "repeat_after = \"100ms\""));
     r.daemon.signal(SIGHUP);
     EXPECT_TRUE(r.fifo->wait_byte(2s)) << r.daemon.log();
 }
 
 TEST(Daemon, FifoWithoutReaderDoesNotHang) {
     TempDir d;
-    FakeProc proc(d.path());
+    FakeProc proc(d.file("proc"), 16384 * MiB);
     proc.set_available(2048 * MiB);
     std::string fifo = d.file("orphan.fifo");
     ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
     d.write("c.toml", "[memory]\nmin_available=\"500MiB\"\n[action]\nsysrq_trigger=\"" + fifo +
                           "\"\nrepeat_after=\"50ms\"\n[poll]\npsi=false\n[kubernetes]\nlog_heaviest=false\n");
     NotifySocket n(d.file("n.sock"));
+    RigPaths paths(d.path());
+    d.write("c.toml", paths.apply(read_file(d.file("c.toml"))));
     DaemonProcess p;
-    p.start({"--config", d.file("c.toml"), "--proc-root", proc.root(), "--log-target=stderr", "--no-mlock"},
-            {{"NOTIFY_SOCKET", n.path()}}, d.file("log"));
+    p.start(paths.daemon_args(d.file("c.toml"), proc.dir()), paths.env(n.path()), d.file("log"));
     ASSERT_TRUE(n.wait_for("READY=1", 5s));
     proc.set_available(100 * MiB);
     EXPECT_TRUE(p.wait_log("FIFO has no reader", 2s)) << p.log();
@@ -258,11 +266,12 @@ TEST(Daemon, FifoWithoutReaderDoesNotHang) {
 
 TEST(Daemon, RefusesToStartWithBrokenConfig) {
     TempDir d;
-    FakeProc proc(d.path());
+    FakeProc proc(d.file("proc"), 16384 * MiB);
     d.write("c.toml", "[memory]\nmin_available = \"5\"\n");
     DaemonProcess p;
-    p.start({"--config", d.file("c.toml"), "--proc-root", proc.root(), "--log-target=stderr", "--no-mlock"}, {},
-            d.file("log"));
+    p.start({"--config", d.file("c.toml"), "--proc-root", proc.dir(), "--log-target=stderr",
+             "--no-mlock"},
+            {}, d.file("log"));
     EXPECT_EQ(p.wait_exit(3s), 1);
     EXPECT_NE(p.log().find("c.toml:2: memory.min_available"), std::string::npos) << p.log();
 }
@@ -384,7 +393,7 @@ TEST(Daemon, MinIntervalAbove100msBelowThreshold) {
     ASSERT_TRUE(r.fifo->wait_byte(2s)) << r.daemon.log();
     size_t reads = 0;
     {
-        ReadCounter counter(r.proc.root() + "/meminfo");
+        ReadCounter counter(r.proc.dir() + "/meminfo");
         std::this_thread::sleep_for(2s);
         reads = counter.count();
     }
@@ -402,13 +411,13 @@ TEST(Daemon, MinIntervalAbove100msBelowThreshold) {
 // Issue 10, defect 4: levels the node cannot have.
 TEST(Daemon, RefusesAbsoluteLevelAboveMemTotal) {
     TempDir d;
-    FakeProc proc(d.path(), 4096 * MiB);
+    FakeProc proc(d.file("proc"), 4096 * MiB);
     proc.set_available(3500 * MiB);
     d.write("c.toml", "[memory]\nmin_available = \"8GiB\"\n[action]\nsysrq_trigger = \"" +
                           d.file("t") +
                           "\"\n[poll]\npsi = false\n[kubernetes]\nlog_heaviest = false\n");
     DaemonProcess p;
-    p.start({"--config", d.file("c.toml"), "--proc-root", proc.root(), "--log-target=stderr",
+    p.start({"--config", d.file("c.toml"), "--proc-root", proc.dir(), "--log-target=stderr",
              "--no-mlock"},
             {}, d.file("log"));
     EXPECT_EQ(p.wait_exit(3s), 1) << p.log();
@@ -421,16 +430,14 @@ TEST(Daemon, RefusesAbsoluteLevelAboveMemTotal) {
 TEST(Daemon, ReloadWithLevelAboveMemTotalKeepsOldConfig) {
     Rig r;
     // A 4 GiB node.
-    FakeProc small(r.dir.file("small"), 4096 * MiB);
+    FakeProc small(r.dir.file("small/proc"), 4096 * MiB);
     small.set_available(3000 * MiB);
     r.fifo.emplace(r.dir.file("trigger.fifo"));
-    r.dir.write("oomguard.toml", poll_config(r, "min_available = \"500MiB\"", "", ""));
-    r.daemon.start({"--config", r.dir.file("oomguard.toml"), "--proc-root", small.root(),
-                    "--log-target=stderr", "--no-mlock"},
-                   {{"NOTIFY_SOCKET", r.notify.path()}}, r.dir.file("daemon.log"));
+    r.write_config(poll_config(r, "min_available = \"500MiB\"", "", ""));
+    r.daemon.start(r.args(small.dir()), r.env(), r.dir.file("daemon.log"));
     ASSERT_TRUE(r.notify.wait_for("READY=1", 5s)) << r.daemon.log();
-    r.dir.write("oomguard.toml",
-                poll_config(r, "min_available = \"1GiB\"\nrecover_available = \"5GiB\"", "", ""));
+    r.write_config(
+        poll_config(r, "min_available = \"1GiB\"\nrecover_available = \"5GiB\"", "", ""));
     r.daemon.signal(SIGHUP);
     ASSERT_TRUE(r.daemon.wait_log("reload failed", 2s)) << r.daemon.log();
     EXPECT_NE(r.daemon.log().find(
@@ -450,14 +457,11 @@ TEST(Daemon, ReloadWithLevelAboveMemTotalKeepsOldConfig) {
 // endless: triggers every repeat_after on a node back to health.
 TEST(Daemon, DefaultRecoveryBelowMemTotalEndsTheEpisode) {
     Rig r;
-    FakeProc small(r.dir.file("small"), 4096 * MiB);
+    FakeProc small(r.dir.file("small/proc"), 4096 * MiB);
     small.set_available(3700 * MiB);
     r.fifo.emplace(r.dir.file("trigger.fifo"));
-    r.dir.write("oomguard.toml",
-                poll_config(r, "min_available = \"3GiB\"", "repeat_after = \"100ms\"", ""));
-    r.daemon.start({"--config", r.dir.file("oomguard.toml"), "--proc-root", small.root(),
-                    "--log-target=stderr", "--no-mlock"},
-                   {{"NOTIFY_SOCKET", r.notify.path()}}, r.dir.file("daemon.log"));
+    r.write_config(poll_config(r, "min_available = \"3GiB\"", "repeat_after = \"100ms\"", ""));
+    r.daemon.start(r.args(small.dir()), r.env(), r.dir.file("daemon.log"));
     ASSERT_TRUE(r.notify.wait_for("READY=1", 5s)) << r.daemon.log();
     small.set_available(2900 * MiB);
     ASSERT_TRUE(r.fifo->wait_byte(2s)) << r.daemon.log();
@@ -472,11 +476,11 @@ TEST(Daemon, DefaultRecoveryBelowMemTotalEndsTheEpisode) {
 
 TEST(CheckConfig, ChecksLevelsAgainstThisHostsMemTotal) {
     TempDir d;
-    FakeProc proc(d.path(), 4096 * MiB);
+    FakeProc proc(d.file("proc"), 4096 * MiB);
     proc.set_available(3500 * MiB);
     d.write("big.toml", "[memory]\nmin_available = \"8GiB\"\n");
     DaemonProcess p;
-    p.start({"--check-config", "--proc-root", proc.root(), d.file("big.toml")}, {}, d.file("log"));
+    p.start({"--check-config", "--proc-root", proc.dir(), d.file("big.toml")}, {}, d.file("log"));
     EXPECT_EQ(p.wait_exit(5s), 1) << p.log();
     EXPECT_NE(p.log().find("big.toml:2: memory.min_available: (8.0 GiB) is at or above this node's "
                            "MemTotal (4.0 GiB"),
@@ -484,7 +488,7 @@ TEST(CheckConfig, ChecksLevelsAgainstThisHostsMemTotal) {
         << p.log();
     d.write("ok.toml", "[memory]\nmin_available = \"350MiB\"\n");
     DaemonProcess q;
-    q.start({"--check-config", "--proc-root", proc.root(), d.file("ok.toml")}, {}, d.file("log2"));
+    q.start({"--check-config", "--proc-root", proc.dir(), d.file("ok.toml")}, {}, d.file("log2"));
     EXPECT_EQ(q.wait_exit(5s), 0) << q.log();
     EXPECT_NE(q.log().find("levels checked against this host's MemTotal (4.0 GiB"),
               std::string::npos)
@@ -495,4 +499,36 @@ TEST(CheckConfig, ChecksLevelsAgainstThisHostsMemTotal) {
             d.file("log3"));
     EXPECT_EQ(n.wait_exit(5s), 0) << n.log();
     EXPECT_NE(n.log().find("levels not checked against MemTotal"), std::string::npos) << n.log();
+}
+
+// Hermetic rig (issue 11): the rig's daemon ranks the rig's own (empty) cgroup
+// root and reads the rig's kmsg file, never the host's /sys/fs/cgroup or
+// /dev/kmsg: its startup says which cgroup root it found, and a kernel OOM
+// report written to the rig's kmsg file is the one it reports.
+TEST(Hermetic, RigDaemonSeesTheRigsCgroupRootAndKmsgNotTheHosts) {
+    Rig r;
+    r.start(r.config("min_available = \"500MiB\""));
+    const std::string cgroup_root = r.paths.cgroup_root, kmsg = r.paths.kmsg;
+    ASSERT_TRUE(r.daemon.wait_log("no kubepods cgroup under ", 2s)) << r.daemon.log();
+    EXPECT_TRUE(r.daemon.wait_log("no kubepods cgroup under " + cgroup_root, 1s))
+        << "the daemon looked at another cgroup root than the rig's " << cgroup_root << "\n"
+        << r.daemon.log();
+    EXPECT_EQ(r.daemon.log().find("/sys/fs/cgroup"), std::string::npos) << r.daemon.log();
+    EXPECT_EQ(r.daemon.log().find("/dev/kmsg"), std::string::npos) << r.daemon.log();
+    EXPECT_EQ(r.daemon.log().find("/run/"), std::string::npos) << "host lock or system bus\n"
+                                                               << r.daemon.log();
+
+    // A memcg OOM kill, as the kernel writes it, in the rig's kmsg file.
+    const std::string report =
+        "6,100,2000000,-;oom-kill:constraint=CONSTRAINT_MEMCG,nodemask=(null),cpuset=/,"
+        "mems_allowed=0,oom_memcg=/hermetic-test,task_memcg=/hermetic-test,task=hog,pid=4242,"
+        "uid=0\n3,101,2000100,-;Memory cgroup out of memory: Killed process 4242 (hog) "
+        "total-vm:1000kB, anon-rss:900kB, file-rss:0kB, shmem-rss:0kB, UID:0 pgtables:10kB "
+        "oom_score_adj:0\n";
+    std::string before = read_file(kmsg);
+    write_file(kmsg, before + report);
+    const std::string v = r.daemon.wait_event("kernel-oom", "OOMGUARD_VICTIM_PID=4242", 3s);
+    EXPECT_FALSE(v.empty()) << "the daemon did not read the rig's kmsg file " << kmsg << "\n"
+                            << r.daemon.log();
+    EXPECT_EQ(field(v, "OOMGUARD_CGROUP"), "/hermetic-test") << v;
 }

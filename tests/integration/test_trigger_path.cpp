@@ -10,14 +10,12 @@
 #include <cstdio>
 #include <thread>
 
-#include "harness.hpp"
+#include "support/support.hpp"
 
 using namespace oomguard::test;
 using namespace std::chrono_literals;
 
 namespace {
-
-constexpr uint64_t MiB = 1ull << 20;
 
 std::string config(const std::string& trigger) {
     return "[memory]\nmin_available = \"500MiB\"\n[action]\nsysrq_trigger = \"" + trigger +
@@ -27,16 +25,16 @@ std::string config(const std::string& trigger) {
 
 struct Rig {
     TempDir dir;
-    FakeProc proc{dir.path(), 16384 * MiB};
+    FakeProc proc{dir.file("proc"), 16384 * MiB};
+    RigPaths paths{dir.path()};  // hermetic: no host cgroups, kmsg, lock or system bus
     NotifySocket notify{dir.file("notify.sock")};
     DaemonProcess daemon;
 
     void start(const std::string& cfg, std::map<std::string, std::string> env = {}) {
-        dir.write("oomguard.toml", cfg);
-        env["NOTIFY_SOCKET"] = notify.path();
-        daemon.start({"--config", dir.file("oomguard.toml"), "--proc-root", proc.root(),
-                      "--log-target=stderr", "--no-mlock"},
-                     env, dir.file("daemon.log"));
+        dir.write("oomguard.toml", paths.apply(cfg));
+        for (const auto& [k, v] : paths.env(notify.path())) env.emplace(k, v);
+        daemon.start(paths.daemon_args(dir.file("oomguard.toml"), proc.dir()), env,
+                     dir.file("daemon.log"));
         ASSERT_TRUE(notify.wait_for("READY=1", 5s)) << daemon.log();
     }
 };
@@ -100,7 +98,7 @@ TEST(TriggerPath, MeminfoErrorsKeepTheWatchdogFedAndClearOnRecovery) {
     write_file(r.dir.file("trigger"), "");
     r.start(config(r.dir.file("trigger")), {{"WATCHDOG_USEC", "400000"}});
     // Break meminfo in place: same length, no MemAvailable line.
-    const std::string meminfo = r.proc.root() + "/meminfo";
+    const std::string meminfo = r.proc.dir() + "/meminfo";
     const std::string good = read_file(meminfo);
     std::string bad(good.size(), 'x');
     for (size_t i = 63; i < bad.size(); i += 64) bad[i] = '\n';

@@ -35,6 +35,8 @@
 #include "policy/policy.hpp"
 #include "sensors/meminfo.hpp"
 #include "service/metrics.hpp"
+#include "support/fake_proc.hpp"
+#include "support/files.hpp"
 
 // ---- counting allocator ---------------------------------------------------
 extern "C" {
@@ -127,45 +129,13 @@ private:
     uint64_t start_;
 };
 
-class TempDir {
-public:
-    TempDir() {
-        char tmpl[] = "/tmp/oomguard-perf-XXXXXX";
-        if (!mkdtemp(tmpl)) std::abort();
-        path_ = tmpl;
-    }
-    ~TempDir() {
-        std::error_code ec;
-        std::filesystem::remove_all(path_, ec);
-    }
-    std::string file(const std::string& rel) const { return path_ + "/" + rel; }
+using oomguard::test::TempDir;
 
-private:
-    std::string path_;
-};
-
-// A fake <root>/meminfo whose MemAvailable is rewritten in place (same length,
-// no allocation) through a kept fd.
-class FakeMeminfo {
-public:
-    explicit FakeMeminfo(const std::string& root) {
-        std::filesystem::create_directories(root);
-        fd_ = ::open((root + "/meminfo").c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-        set_kib(8ull << 20);
-    }
-    ~FakeMeminfo() { ::close(fd_); }
-    void set_kib(uint64_t avail_kib) {
-        char buf[256];
-        int n = std::snprintf(buf, sizeof buf,
-                              "MemTotal:       16777216 kB\nMemFree:         1000000 kB\n"
-                              "MemAvailable:   %8llu kB\nBuffers:           10000 kB\n"
-                              "SwapTotal:            0 kB\nSwapFree:             0 kB\n",
-                              static_cast<unsigned long long>(avail_kib));
-        if (::pwrite(fd_, buf, static_cast<size_t>(n), 0) != n) std::abort();
-    }
-
-private:
-    int fd_ = -1;
+// tests/support's FakeProc (meminfo rewritten in place, same length, through
+// a kept fd, no allocation): MemTotal 16 GiB, MemAvailable set in KiB here.
+struct FakeMeminfo : oomguard::test::FakeProc {
+    explicit FakeMeminfo(const std::string& root) : FakeProc(root, 16ull << 30) {}
+    void set_kib(uint64_t avail_kib) { set_available(avail_kib << 10); }
 };
 
 TEST(HotPathAlloc, CounterSeesAllocations) {

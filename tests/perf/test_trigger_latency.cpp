@@ -29,6 +29,8 @@
 #include "cgroup/oom_reporter.hpp"
 #include "daemon.hpp"
 #include "service/metrics.hpp"
+#include "support/fake_proc.hpp"
+#include "support/files.hpp"
 
 namespace {
 
@@ -36,37 +38,16 @@ using namespace oomguard;
 using namespace std::chrono_literals;
 namespace fs = std::filesystem;
 
-struct TempDir {
-    std::string path;
-    TempDir() {
-        // tmpfs where there is one: 100k mkdirs on ext4 take half a minute.
-        char tmpl[] = "/dev/shm/oomguard-latency-XXXXXX";
-        char tmpl2[] = "/tmp/oomguard-latency-XXXXXX";
-        char* made = mkdtemp(tmpl);
-        if (!made) made = mkdtemp(tmpl2);
-        if (!made) std::abort();
-        path = made;
-    }
-    ~TempDir() {
-        std::error_code ec;
-        fs::remove_all(path, ec);
-    }
-    std::string file(const std::string& rel) const { return path + "/" + rel; }
-};
+// tests/support's (tmpfs where there is one: 100k mkdirs on ext4 take half a minute).
+using oomguard::test::FakeProc;
+using oomguard::test::TempDir;
 
 void put(const std::string& path, const std::string& text) {
     fs::create_directories(fs::path(path).parent_path());
     std::ofstream(path) << text;
 }
 
-void set_meminfo(int fd, uint64_t avail_mib) {
-    char buf[256];
-    int n = std::snprintf(buf, sizeof buf,
-                          "MemTotal:       16777216 kB\nMemFree:         1000000 kB\n"
-                          "MemAvailable:   %8llu kB\nSwapTotal:            0 kB\n",
-                          static_cast<unsigned long long>(avail_mib << 10));
-    if (::pwrite(fd, buf, static_cast<size_t>(n), 0) != n) std::abort();
-}
+void set_meminfo(FakeProc& mem, uint64_t avail_mib) { mem.set_available(avail_mib << 20); }
 
 // When the action happened, as the sinks hear of it (kill-cgroup in dry-run
 // writes nothing to time).
@@ -116,10 +97,7 @@ std::vector<double> run_crossings(const std::string& mode, int crossings) {
         }
     }
     put(dir.file("kmsg"), "");
-    fs::create_directories(dir.file("proc"));
-    int mem =
-        ::open(dir.file("proc/meminfo").c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    REQUIRE(mem >= 0);
+    FakeProc mem(dir.file("proc"), 16ull << 30);
     set_meminfo(mem, 800);  // between the threshold and the warning level
     const std::string fifo = dir.file("trigger");
     REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
@@ -209,7 +187,6 @@ std::vector<double> run_crossings(const std::string& mode, int crossings) {
                 static_cast<unsigned long long>(daemon.state().episodes_total));
     ::close(rfd);
     ::close(keep);
-    ::close(mem);
 
     return latencies_ms;
 }

@@ -11,18 +11,15 @@
 #include "oomguard_build_config.h"
 #include "sensors/node_counters.hpp"
 #include "service/metrics.hpp"
+#include "support/files.hpp"
 
 using namespace oomguard;
 
 namespace {
 
 struct Dir {
-    std::string path;
-    Dir() {
-        char t[] = "/tmp/oomguard-promunit-XXXXXX";
-        path = ::mkdtemp(t);
-    }
-    ~Dir() { std::filesystem::remove_all(path); }
+    oomguard::test::TempDir tmp;  // tests/support's
+    std::string path = tmp.path();
     void write(const std::string& rel, const std::string& text) const {
         std::filesystem::create_directories(std::filesystem::path(path + "/" + rel).parent_path());
         std::ofstream(path + "/" + rel) << text;

@@ -6,6 +6,7 @@
 #include <fstream>
 
 #include "audit/node_audit.hpp"
+#include "support/files.hpp"
 
 namespace fs = std::filesystem;
 using namespace oomguard;
@@ -35,12 +36,8 @@ AuditFacts healthy() {
 }
 
 struct Tree {
-    fs::path root;
-    Tree() {
-        char t[] = "/tmp/oomg-audit-XXXXXX";
-        root = mkdtemp(t);
-    }
-    ~Tree() { fs::remove_all(root); }
+    oomguard::test::TempDir tmp;  // tests/support's
+    fs::path root = tmp.path();
     void file(const std::string& rel, const std::string& text) {
         fs::create_directories((root / rel).parent_path());
         std::ofstream(root / rel) << text;

@@ -14,6 +14,7 @@
 
 #include "sensors/oom_predictor.hpp"
 #include "sensors/oom_score.hpp"
+#include "support/files.hpp"
 
 namespace fs = std::filesystem;
 using namespace oomguard;
@@ -21,12 +22,8 @@ using namespace oomguard;
 namespace {
 
 struct ProcTree {
-    fs::path root;
-    ProcTree() {
-        char tmpl[] = "/tmp/oomg-oomscore-XXXXXX";
-        root = mkdtemp(tmpl);
-    }
-    ~ProcTree() { fs::remove_all(root); }
+    oomguard::test::TempDir tmp;  // tests/support's
+    fs::path root = tmp.path();
     void file(const std::string& rel, const std::string& text) {
         fs::create_directories((root / rel).parent_path());
         std::ofstream(root / rel) << text;

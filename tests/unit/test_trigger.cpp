@@ -13,28 +13,19 @@
 #include <string>
 
 #include "actions/trigger.hpp"
+#include "support/files.hpp"
 
 using oomguard::SysrqTrigger;
 
 namespace {
 
-struct TempDir {
-    std::string path;
-    TempDir() {
-        char tmpl[] = "/tmp/oomguard-trigger-XXXXXX";
-        path = ::mkdtemp(tmpl);
-    }
-    ~TempDir() {
-        std::error_code ec;
-        std::filesystem::remove_all(path, ec);
-    }
-};
+using oomguard::test::TempDir;
 
 }  // namespace
 
 TEST(TriggerProbe, RegularFileIsCheckedWithoutOpeningIt) {
     TempDir d;
-    const std::string f = d.path + "/trigger";
+    const std::string f = d.path() + "/trigger";
     int fd = ::open(f.c_str(), O_CREAT | O_WRONLY, 0600);
     ASSERT_GE(fd, 0);
     ::close(fd);
@@ -52,15 +43,15 @@ TEST(TriggerProbe, RegularFileIsCheckedWithoutOpeningIt) {
 
 TEST(TriggerProbe, NamesWhatIsWrong) {
     TempDir d;
-    auto st = SysrqTrigger(d.path + "/missing").probe();
+    auto st = SysrqTrigger(d.path() + "/missing").probe();
     ASSERT_FALSE(st);
-    EXPECT_NE(st.error().message.find(d.path + "/missing"), std::string::npos)
+    EXPECT_NE(st.error().message.find(d.path() + "/missing"), std::string::npos)
         << st.error().message;
     EXPECT_EQ(st.error().code, ENOENT);
-    st = SysrqTrigger(d.path).probe();
+    st = SysrqTrigger(d.path()).probe();
     ASSERT_FALSE(st);
     EXPECT_EQ(st.error().code, EISDIR);
-    const std::string ro = d.path + "/ro";
+    const std::string ro = d.path() + "/ro";
     ::close(::open(ro.c_str(), O_CREAT | O_WRONLY, 0400));
     if (::geteuid() != 0) {  // root may write a 0400 file (CAP_DAC_OVERRIDE)
         st = SysrqTrigger(ro).probe();
@@ -70,7 +61,7 @@ TEST(TriggerProbe, NamesWhatIsWrong) {
 
 TEST(TriggerProbe, FifoWithoutReaderSaysSo) {
     TempDir d;
-    const std::string p = d.path + "/fifo";
+    const std::string p = d.path() + "/fifo";
     ASSERT_EQ(::mkfifo(p.c_str(), 0600), 0);
     auto st = SysrqTrigger(p).probe();
     ASSERT_FALSE(st);

@@ -21,6 +21,7 @@
 #include "ctl/status_report.hpp"
 #include "daemon.hpp"
 #include "service/metrics.hpp"
+#include "support/files.hpp"
 
 using namespace oomguard;
 
@@ -28,14 +29,7 @@ namespace {
 
 constexpr uint64_t MiB = 1ull << 20;
 
-struct TmpDir {
-    std::string path;
-    TmpDir() {
-        char t[] = "/tmp/oomguard-unit-XXXXXX";
-        path = ::mkdtemp(t);
-    }
-    ~TmpDir() { std::filesystem::remove_all(path); }
-};
+using oomguard::test::TempDir;
 
 int listen_unix(const std::string& path) {
     int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -95,8 +89,8 @@ TEST(SystemBusAddress, EnvironmentOverridesTheDefault) {
 }
 
 TEST(BusProbe, AnsweredWhenTheDaemonSaysOk) {
-    TmpDir d;
-    std::string sock = d.path + "/bus.sock";
+    TempDir d;
+    std::string sock = d.path() + "/bus.sock";
     int lfd = listen_unix(sock);
     ASSERT_GE(lfd, 0);
     BusProbe p;
@@ -118,8 +112,8 @@ TEST(BusProbe, AnsweredWhenTheDaemonSaysOk) {
 }
 
 TEST(BusProbe, FailsOnRejectionHangUpAndMissingSocket) {
-    TmpDir d;
-    std::string sock = d.path + "/bus.sock";
+    TempDir d;
+    std::string sock = d.path() + "/bus.sock";
     BusProbe p;
     Status st = p.start(sock, 0);
     ASSERT_FALSE(st.ok());
@@ -212,24 +206,25 @@ TEST(MetricsRender, PodsAreAggregatedRankedCappedAndEscaped) {
 }
 
 TEST(MetricsWriter, ReplacesTheFileAndNamesTheFailingPath) {
-    TmpDir d;
+    TempDir d;
     Journal j(LogTarget::Stderr);
     Config::Metrics m;
-    m.textfile = d.path + "/oomguard.prom";
+    m.textfile = d.path() + "/oomguard.prom";
     MetricsWriter w(j, m);
     DaemonState s = sample_state();
     ASSERT_TRUE(w.write(s).ok());
     struct stat st;
     ASSERT_EQ(::stat(m.textfile.c_str(), &st), 0);
     EXPECT_EQ(st.st_mode & 0777, 0644u);
-    EXPECT_NE(::stat((d.path + "/.oomguard.prom.tmp").c_str(), &st), 0) << "temp file left behind";
+    EXPECT_NE(::stat((d.path() + "/.oomguard.prom.tmp").c_str(), &st), 0)
+        << "temp file left behind";
 
-    m.textfile = d.path + "/missing/oomguard.prom";
+    m.textfile = d.path() + "/missing/oomguard.prom";
     MetricsWriter bad(j, m);
     Status r = bad.write(s);
     ASSERT_FALSE(r.ok());
-    EXPECT_EQ(r.error().message,
-              "metrics: open " + d.path + "/missing/.oomguard.prom.tmp: No such file or directory");
+    EXPECT_EQ(r.error().message, "metrics: open " + d.path() +
+                                     "/missing/.oomguard.prom.tmp: No such file or directory");
     Config::Metrics off;
     EXPECT_TRUE(MetricsWriter(j, off).write(s).ok()) << "no textfile: nothing to do";
 }
@@ -409,21 +404,21 @@ TEST(RateLimiter, ForgetsIdleCallersInsteadOfGrowing) {
 // ---- the daemon thread's half: requests done at loop level -----------------
 
 TEST(BusPublisher, ReloadRequestsAreDoneByTheLoopAndAnswered) {
-    TmpDir d;
-    std::filesystem::create_directories(d.path + "/proc");
+    TempDir d;
+    std::filesystem::create_directories(d.path() + "/proc");
     {
-        FILE* f = std::fopen((d.path + "/proc/meminfo").c_str(), "w");
+        FILE* f = std::fopen((d.path() + "/proc/meminfo").c_str(), "w");
         std::fprintf(f, "MemTotal:       16777216 kB\nMemAvailable:    4194304 kB\n");
         std::fclose(f);
     }
-    const std::string cfg = d.path + "/oomguard.toml";
+    const std::string cfg = d.path() + "/oomguard.toml";
     auto write_cfg = [&](const std::string& text) {
         FILE* f = std::fopen(cfg.c_str(), "w");
         std::fputs(text.c_str(), f);
         std::fclose(f);
     };
-    write_cfg("[memory]\nmin_available = \"500MiB\"\n[action]\nsysrq_trigger = \"" + d.path +
-              "/trigger\"\n[poll]\npsi = false\n[paths]\nproc = \"" + d.path + "/proc\"\n");
+    write_cfg("[memory]\nmin_available = \"500MiB\"\n[action]\nsysrq_trigger = \"" + d.path() +
+              "/trigger\"\n[poll]\npsi = false\n[paths]\nproc = \"" + d.path() + "/proc\"\n");
     DaemonOptions o;
     o.config_path = cfg;
     o.log_target = LogTarget::Stderr;
@@ -443,8 +438,8 @@ TEST(BusPublisher, ReloadRequestsAreDoneByTheLoopAndAnswered) {
         ch.requests.push_back({8, RequestKind::Reload});  // queued together: one reload
     }
     ch.to_daemon.wake();
-    write_cfg("[memory]\nmin_available = \"600MiB\"\n[action]\nsysrq_trigger = \"" + d.path +
-              "/trigger\"\n[poll]\npsi = false\n[paths]\nproc = \"" + d.path + "/proc\"\n");
+    write_cfg("[memory]\nmin_available = \"600MiB\"\n[action]\nsysrq_trigger = \"" + d.path() +
+              "/trigger\"\n[poll]\npsi = false\n[paths]\nproc = \"" + d.path() + "/proc\"\n");
     pub.dispatch(POLLIN);
     {
         std::lock_guard<std::mutex> g(ch.mutex);
@@ -470,18 +465,18 @@ TEST(BusPublisher, ReloadRequestsAreDoneByTheLoopAndAnswered) {
 }
 
 TEST(BusPublisher, NeverWaitsForABusyChannel) {
-    TmpDir d;
-    std::filesystem::create_directories(d.path + "/proc");
+    TempDir d;
+    std::filesystem::create_directories(d.path() + "/proc");
     {
-        FILE* f = std::fopen((d.path + "/proc/meminfo").c_str(), "w");
+        FILE* f = std::fopen((d.path() + "/proc/meminfo").c_str(), "w");
         std::fprintf(f, "MemTotal:       16777216 kB\nMemAvailable:    4194304 kB\n");
         std::fclose(f);
-        f = std::fopen((d.path + "/oomguard.toml").c_str(), "w");
-        std::fprintf(f, "[poll]\npsi = false\n[paths]\nproc = \"%s/proc\"\n", d.path.c_str());
+        f = std::fopen((d.path() + "/oomguard.toml").c_str(), "w");
+        std::fprintf(f, "[poll]\npsi = false\n[paths]\nproc = \"%s/proc\"\n", d.path().c_str());
         std::fclose(f);
     }
     DaemonOptions o;
-    o.config_path = d.path + "/oomguard.toml";
+    o.config_path = d.path() + "/oomguard.toml";
     o.log_target = LogTarget::Stderr;
     o.mlock = false;
     o.allow_insecure_config = true;

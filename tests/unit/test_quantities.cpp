@@ -20,7 +20,8 @@ TEST(ParseSize, Errors) {
     auto bare = parse_size("350");
     ASSERT_FALSE(bare);
     EXPECT_NE(bare.error().message.find("has no unit"), std::string::npos);
-    EXPECT_NE(bare.error().message.find("MiB"), std::string::npos) << "should say which unit was meant";
+    EXPECT_NE(bare.error().message.find("MiB"), std::string::npos)
+        << "should say which unit was meant";
     auto neg = parse_size("-5MiB");
     ASSERT_FALSE(neg);
     EXPECT_NE(neg.error().message.find("negative"), std::string::npos);

@@ -1,0 +1,220 @@
+#include "support/process.hpp"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <stdexcept>
+#include <thread>
+
+#include "support/files.hpp"
+#include "support/journal.hpp"
+
+namespace oomguard::test {
+
+using namespace std::chrono_literals;
+using Steady = std::chrono::steady_clock;
+
+std::string oomguard_binary() {
+    if (const char* b = std::getenv("OOMGUARD_BIN")) return b;
+    return "build/src/oomguard";
+}
+
+std::vector<std::string> as_nobody(std::vector<std::string> argv) {
+    std::vector<std::string> v = kAsNobody;
+    v.insert(v.end(), argv.begin(), argv.end());
+    return v;
+}
+
+namespace {
+
+// A write end for the child and a read end for us: a named file, or a memfd.
+int open_output(const std::string& path, int& read_fd) {
+    if (path.empty()) {
+        int fd = ::memfd_create("oomguard-test-output", MFD_CLOEXEC);
+        if (fd < 0) throw std::runtime_error(std::string("memfd_create: ") + std::strerror(errno));
+        read_fd = ::dup(fd);
+        return fd;
+    }
+    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
+    if (fd < 0) throw std::runtime_error("open " + path + ": " + std::strerror(errno));
+    // A FIFO or device is the test's to read: no second reader of ours on it.
+    struct stat st;
+    read_fd = ::fstat(fd, &st) == 0 && S_ISREG(st.st_mode)
+                  ? ::open(path.c_str(), O_RDONLY | O_CLOEXEC)
+                  : -1;
+    return fd;
+}
+
+std::string read_all(int fd) {
+    std::string s;
+    if (fd < 0) return s;
+    char buf[8192];
+    off_t off = 0;
+    for (;;) {
+        ssize_t n = ::pread(fd, buf, sizeof buf, off);
+        if (n <= 0) break;
+        s.append(buf, static_cast<size_t>(n));
+        off += n;
+    }
+    return s;
+}
+
+bool wait_count(const std::function<std::string()>& text, const std::string& needle,
+                std::chrono::milliseconds timeout, size_t occurrences) {
+    auto deadline = Steady::now() + timeout;
+    do {
+        if (count_of(text(), needle) >= occurrences) return true;
+        std::this_thread::sleep_for(5ms);
+    } while (Steady::now() < deadline);
+    return count_of(text(), needle) >= occurrences;
+}
+
+}  // namespace
+
+Process::~Process() {
+    if (pid_ > 0 && !exited_) {
+        ::kill(pid_, SIGKILL);
+        ::kill(pid_, SIGCONT);  // a stopped child (SIGSTOP) dies too
+        ::waitpid(pid_, nullptr, 0);
+    }
+    if (out_fd_ >= 0) ::close(out_fd_);
+    if (err_fd_ >= 0 && err_fd_ != out_fd_) ::close(err_fd_);
+}
+
+void Process::start(const std::vector<std::string>& argv, const Env& env,
+                    const std::string& out_path, const std::string& err_path) {
+    if (pid_ > 0) throw std::logic_error("Process::start: already started");
+    const bool one_file = err_path == kToOut || (!out_path.empty() && out_path == err_path);
+    int out_w = open_output(out_path, out_fd_);
+    int err_w = one_file ? out_w : open_output(err_path, err_fd_);
+    if (one_file) err_fd_ = out_fd_;
+    pid_ = ::fork();
+    if (pid_ < 0) throw std::runtime_error("fork");
+    if (pid_ == 0) {
+        ::dup2(out_w, STDOUT_FILENO);
+        ::dup2(err_w, STDERR_FILENO);
+        int devnull = ::open("/dev/null", O_RDONLY);
+        ::dup2(devnull, STDIN_FILENO);
+        for (int sig : {SIGINT, SIGTERM, SIGPIPE, SIGHUP, SIGQUIT, SIGCHLD}) ::signal(sig, SIG_DFL);
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, nullptr);
+        for (const char* v : {"NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "JOURNAL_STREAM"})
+            ::unsetenv(v);
+        for (const auto& [k, v] : env) ::setenv(k.c_str(), v.c_str(), 1);
+        std::vector<char*> args;
+        for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+        args.push_back(nullptr);
+        ::execvp(args[0], args.data());
+        std::fprintf(stderr, "execvp %s: %s\n", args[0], std::strerror(errno));
+        _exit(127);
+    }
+    ::close(out_w);
+    if (!one_file) ::close(err_w);
+}
+
+bool Process::running() {
+    if (pid_ <= 0 || exited_) return false;
+    int st;
+    if (::waitpid(pid_, &st, WNOHANG) == pid_) {
+        exited_ = true;
+        status_ = st;
+        return false;
+    }
+    return true;
+}
+
+void Process::signal(int sig) {
+    if (pid_ > 0 && !exited_) ::kill(pid_, sig);
+}
+
+int Process::wait_exit(std::chrono::milliseconds timeout) {
+    auto deadline = Steady::now() + timeout;
+    while (running()) {
+        if (Steady::now() > deadline) return -1;
+        std::this_thread::sleep_for(5ms);
+    }
+    return WIFEXITED(status_) ? WEXITSTATUS(status_) : -1;
+}
+
+int Process::stop(std::chrono::milliseconds timeout) {
+    if (pid_ <= 0) return -1;
+    signal(SIGTERM);
+    return wait_exit(timeout);
+}
+
+std::string Process::out() const { return read_all(out_fd_); }
+std::string Process::err() const { return read_all(err_fd_); }
+
+bool Process::wait_out(const std::string& needle, std::chrono::milliseconds timeout,
+                       size_t occurrences) const {
+    return wait_count([this] { return out(); }, needle, timeout, occurrences);
+}
+
+bool Process::wait_err(const std::string& needle, std::chrono::milliseconds timeout,
+                       size_t occurrences) const {
+    return wait_count([this] { return err(); }, needle, timeout, occurrences);
+}
+
+RunResult run(const std::vector<std::string>& argv, const Env& env,
+              std::chrono::milliseconds timeout) {
+    Process p;
+    p.start(argv, env);
+    RunResult r;
+    r.exit_code = p.wait_exit(timeout);
+    if (p.running()) {
+        p.signal(SIGKILL);
+        p.wait_exit(5s);
+        r.exit_code = -1;
+    }
+    r.out = p.out();
+    r.err = p.err();
+    return r;
+}
+
+void DaemonProcess::start(const std::vector<std::string>& args, const Env& env,
+                          const std::string& log_path, const std::vector<std::string>& wrapper) {
+    std::vector<std::string> argv = wrapper;
+    argv.push_back(oomguard_binary());
+    argv.insert(argv.end(), args.begin(), args.end());
+    // One log for both: the entries interleave as the daemon wrote them.
+    p_.start(argv, env, log_path, log_path.empty() ? Process::kToOut : log_path);
+}
+
+size_t DaemonProcess::log_count(const std::string& needle) const { return count_of(log(), needle); }
+
+bool DaemonProcess::wait_log(const std::string& needle, std::chrono::milliseconds timeout,
+                             size_t occurrences) const {
+    return wait_count([this] { return log(); }, needle, timeout, occurrences);
+}
+
+std::vector<std::string> DaemonProcess::entries() const { return split_entries(log()); }
+
+std::string DaemonProcess::wait_entry(const std::function<bool(const std::string&)>& pred,
+                                      std::chrono::milliseconds timeout) {
+    auto end = Steady::now() + timeout;
+    for (;;) {
+        auto es = entries();
+        for (size_t i = checked_; i < es.size(); ++i)
+            if (pred(es[i])) return es[i];
+        // The last entry may still grow (a multi-line message): re-check it next time.
+        checked_ = es.empty() ? 0 : es.size() - 1;
+        if (Steady::now() >= end) return "";
+        std::this_thread::sleep_for(5ms);
+    }
+}
+
+std::string DaemonProcess::wait_event(const std::string& event, const std::string& needle,
+                                      std::chrono::milliseconds timeout) {
+    return wait_entry([&](const std::string& e) { return is_event(e, event, needle); }, timeout);
+}
+
+}  // namespace oomguard::test
