@@ -501,18 +501,11 @@ TEST(BusPublisher, NeverWaitsForABusyChannel) {
 // Issue 17: an idle node publishes every second; the bus thread is woken (an
 // eventfd write, a context switch) only when there is something to announce.
 TEST(BusPublisher, WakesTheBusThreadOnlyWhenSomethingAnnouncedChanged) {
-    TmpDir d;
-    std::filesystem::create_directories(d.path + "/proc");
-    {
-        FILE* f = std::fopen((d.path + "/proc/meminfo").c_str(), "w");
-        std::fprintf(f, "MemTotal:       16777216 kB\nMemAvailable:    4194304 kB\n");
-        std::fclose(f);
-        f = std::fopen((d.path + "/oomguard.toml").c_str(), "w");
-        std::fprintf(f, "[poll]\npsi = false\n[paths]\nproc = \"%s/proc\"\n", d.path.c_str());
-        std::fclose(f);
-    }
+    TempDir d;
+    d.write("proc/meminfo", "MemTotal:       16777216 kB\nMemAvailable:    4194304 kB\n");
+    d.write("oomguard.toml", "[poll]\npsi = false\n[paths]\nproc = \"" + d.path() + "/proc\"\n");
     DaemonOptions o;
-    o.config_path = d.path + "/oomguard.toml";
+    o.config_path = d.path() + "/oomguard.toml";
     o.log_target = LogTarget::Stderr;
     o.mlock = false;
     o.allow_insecure_config = true;
