@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "config/config.hpp"
+#include "util/escape.hpp"
 
 namespace oomguard {
 
@@ -23,33 +24,7 @@ namespace {
 // any path or name that loaded renders back to the same string.
 std::string toml_quote(const std::string& s) {
     std::string out = "\"";
-    for (unsigned char ch : s) {
-        switch (ch) {
-            case '"':
-                out += "\\\"";
-                break;
-            case '\\':
-                out += "\\\\";
-                break;
-            case '\n':
-                out += "\\n";
-                break;
-            case '\t':
-                out += "\\t";
-                break;
-            case '\r':
-                out += "\\r";
-                break;
-            default:
-                if (ch < 0x20 || ch == 0x7f) {
-                    char buf[8];
-                    std::snprintf(buf, sizeof buf, "\\u%04X", ch);
-                    out += buf;
-                } else {
-                    out += static_cast<char>(ch);
-                }
-        }
-    }
+    for (unsigned char ch : s) append_escaped_ascii(out, ch);
     return out + "\"";
 }
 

@@ -14,48 +14,82 @@
 #include <cstdlib>
 #include <ctime>
 
+#include "util/escape.hpp"
+
 namespace oomguard {
 
 const char* message_id(Event e) {
     switch (e) {
-        case Event::Start: return "82abdace5af84deda3af22f8cd452b58";
-        case Event::Warning: return "6d5a05f1d98e440794d93d6f063f0b98";
-        case Event::Trigger: return "70f9fe7ab100420db4a8c0f2db5f4ab2";
-        case Event::TriggerFailed: return "0eef8c0416e845b2afda5c72a0bc1ff1";
-        case Event::Recovered: return "67853c0e748b4bc19a42ade6c0873e44";
-        case Event::Reload: return "ba1220f0b89b445f8b5aea9f4e08a18a";
-        case Event::ReloadFailed: return "742e5bd663af4d27bb421f8489c9bbd2";
-        case Event::Stop: return "290bd4de29c547b2aaaadb6cd2e29a77";
-        case Event::Victim: return "235aad473e0144d7a2d7f4dbf692107a";
-        case Event::SensorError: return "88d7345f111c4b05afc2c3fecfbd5891";
-        case Event::Heaviest: return "554807d68d984d0cbe3dfc74d57d628a";
-        case Event::NoAllocatable: return "752ce5bba3824e118d7eca22b6978404";
-        case Event::KernelOom: return "56a12d7bb26c4ae19c59a11e6a29fddf";
-        case Event::AuditFinding: return "efa13e236c2b4aae95f0abaf3e7ff5ec";
-        case Event::OtherOomDaemon: return "d7c40836e3c74e9baa2f847071a9cb9f";
-        case Event::Info: return "";
+        case Event::Start:
+            return "82abdace5af84deda3af22f8cd452b58";
+        case Event::Warning:
+            return "6d5a05f1d98e440794d93d6f063f0b98";
+        case Event::Trigger:
+            return "70f9fe7ab100420db4a8c0f2db5f4ab2";
+        case Event::TriggerFailed:
+            return "0eef8c0416e845b2afda5c72a0bc1ff1";
+        case Event::Recovered:
+            return "67853c0e748b4bc19a42ade6c0873e44";
+        case Event::Reload:
+            return "ba1220f0b89b445f8b5aea9f4e08a18a";
+        case Event::ReloadFailed:
+            return "742e5bd663af4d27bb421f8489c9bbd2";
+        case Event::Stop:
+            return "290bd4de29c547b2aaaadb6cd2e29a77";
+        case Event::Victim:
+            return "235aad473e0144d7a2d7f4dbf692107a";
+        case Event::SensorError:
+            return "88d7345f111c4b05afc2c3fecfbd5891";
+        case Event::Heaviest:
+            return "554807d68d984d0cbe3dfc74d57d628a";
+        case Event::NoAllocatable:
+            return "752ce5bba3824e118d7eca22b6978404";
+        case Event::KernelOom:
+            return "56a12d7bb26c4ae19c59a11e6a29fddf";
+        case Event::AuditFinding:
+            return "efa13e236c2b4aae95f0abaf3e7ff5ec";
+        case Event::OtherOomDaemon:
+            return "d7c40836e3c74e9baa2f847071a9cb9f";
+        case Event::Info:
+            return "";
     }
     return "";
 }
 
 const char* event_name(Event e) {
     switch (e) {
-        case Event::Start: return "start";
-        case Event::Warning: return "warning";
-        case Event::Trigger: return "trigger";
-        case Event::TriggerFailed: return "trigger-failed";
-        case Event::Recovered: return "recovered";
-        case Event::Reload: return "reload";
-        case Event::ReloadFailed: return "reload-failed";
-        case Event::Stop: return "stop";
-        case Event::Victim: return "victim";
-        case Event::SensorError: return "sensor-error";
-        case Event::Heaviest: return "heaviest";
-        case Event::NoAllocatable: return "no-allocatable";
-        case Event::KernelOom: return "kernel-oom";
-        case Event::AuditFinding: return "audit-finding";
-        case Event::OtherOomDaemon: return "other-oom-daemon";
-        case Event::Info: return "info";
+        case Event::Start:
+            return "start";
+        case Event::Warning:
+            return "warning";
+        case Event::Trigger:
+            return "trigger";
+        case Event::TriggerFailed:
+            return "trigger-failed";
+        case Event::Recovered:
+            return "recovered";
+        case Event::Reload:
+            return "reload";
+        case Event::ReloadFailed:
+            return "reload-failed";
+        case Event::Stop:
+            return "stop";
+        case Event::Victim:
+            return "victim";
+        case Event::SensorError:
+            return "sensor-error";
+        case Event::Heaviest:
+            return "heaviest";
+        case Event::NoAllocatable:
+            return "no-allocatable";
+        case Event::KernelOom:
+            return "kernel-oom";
+        case Event::AuditFinding:
+            return "audit-finding";
+        case Event::OtherOomDaemon:
+            return "other-oom-daemon";
+        case Event::Info:
+            return "info";
     }
     return "?";
 }
@@ -139,31 +173,7 @@ void escape_into(std::string& out, std::string_view v) {
             }
             continue;
         }
-        switch (ch) {
-            case '"':
-                out += "\\\"";
-                break;
-            case '\\':
-                out += "\\\\";
-                break;
-            case '\n':
-                out += "\\n";
-                break;
-            case '\r':
-                out += "\\r";
-                break;
-            case '\t':
-                out += "\\t";
-                break;
-            default:
-                if (ch < 0x20 || ch == 0x7f) {
-                    char buf[8];
-                    std::snprintf(buf, sizeof buf, "\\u%04x", ch);
-                    out += buf;
-                } else {
-                    out += static_cast<char>(ch);
-                }
-        }
+        append_escaped_ascii(out, ch);
     }
 }
 
