@@ -33,7 +33,12 @@ void VictimPrediction::on_config(const DaemonState& s, const Config& config) {
 }
 
 void VictimPrediction::on_state(const DaemonState& s) {
-    if (predictor_) predictor_->set_active(s.state != MemState::Ok);
+    // Below the warning level, or, without one (the shipped config), below the
+    // recovery level (2 x min_available by default): close enough that the
+    // next trigger should find a fresh prediction; never on an idle node.
+    const uint64_t near = s.levels.warn ? s.levels.warn : s.levels.recover;
+    if (predictor_)
+        predictor_->set_active(s.state != MemState::Ok || s.sample.mem_available < near);
 }
 
 void VictimPrediction::request_audit() {

@@ -296,11 +296,19 @@ void OomReporter::finish_victim() {
         // Was it the task the predictor named at the trigger? (issue 14)
         const PredictedTask& p = host_.state().trigger_prediction;
         if (p.pid > 0) {
-            const bool matched = p.pid == i.pid;
+            // The kernel's victim itself, or a task of the memory.oom.group it
+            // killed with it (the prediction is up to a scan old; tasks of one
+            // container trade places as they grow).
+            const bool by_pid = p.pid == i.pid;
+            const bool by_group = !by_pid && track_.tasks > 1 && !p.cgroup.path.empty() &&
+                                  same_or_below(p.cgroup.path, i.cgroup.path);
+            const bool matched = by_pid || by_group;
             host_.record_prediction_result(matched);
-            msg += matched ? "; as predicted"
-                           : "; predicted pid " + std::to_string(p.pid) + " (" + p.comm + ") instead";
+            msg += by_pid     ? "; as predicted"
+                   : by_group ? "; as predicted (pid " + std::to_string(p.pid) + ", killed with its group)"
+                              : "; predicted pid " + std::to_string(p.pid) + " (" + p.comm + ") instead";
             f.push_back({"OOMGUARD_PREDICTION_MATCHED", matched ? "1" : "0"});
+            if (matched) f.push_back({"OOMGUARD_PREDICTION_MATCH", by_pid ? "pid" : "oom-group"});
             f.push_back({"OOMGUARD_PREDICTED_PID", std::to_string(p.pid)});
         }
     } else {

@@ -12,7 +12,9 @@ textfile:
     highest oom_score, with its pod and container; the trigger entry carries
     it (OOMGUARD_PREDICTED_*);
   - the victim entry says OOMGUARD_PREDICTION_MATCHED=1 when the kernel killed
-    that task, and 0 when it killed another; the counters agree.
+    that task, or another task of its container with the memory.oom.group
+    (OOMGUARD_PREDICTION_MATCH=oom-group), and 0 when it killed another
+    container's task; the counters agree.
 Never the real sysrq trigger: a trigger file of the test's own.
 """
 import json
@@ -167,6 +169,27 @@ def main():
         wait_until("the prediction counters",
                    lambda: "oomguard_predictions_matched_total 1" in metrics(node) and
                    "oomguard_predictions_missed_total 1" in metrics(node), procs=procs)
+
+        # A third episode: the kernel picks another task of the predicted task's
+        # container and kills the whole memory.oom.group, the predicted one too.
+        node.set_available(int(2.5 * GiB))
+        time.sleep(1.5)
+        node.set_available(1 * GiB)
+        wait_until("the third trigger", lambda: len(j.entries("trigger")) >= 3, procs=procs)
+        killed = ("Out of memory: Killed process %d (%s) total-vm:1000kB, anon-rss:100000kB, "
+                  "file-rss:4kB, shmem-rss:0kB, UID:1000 pgtables:50kB oom_score_adj:1000\n")
+        node.kmsg_append("6,300,1,-;sysrq: Manual OOM execution\n"
+                         "4,301,2,-;oom-kill:constraint=CONSTRAINT_NONE,nodemask=(null),cpuset=/,"
+                         f"mems_allowed=0,global_oom,task_memcg={batch},task=helper,pid=78,uid=1000\n"
+                         "3,302,3,-;" + killed % (78, "helper") +
+                         f"6,303,4,-;Tasks in {batch} are going to be killed due to memory.oom.group set\n"
+                         "3,304,5,-;" + killed % (78, "helper") + "3,305,6,-;" + killed % (77, "batch"))
+        node.set_available(6 * GiB)
+        v3 = j.wait("the third victim entry",
+                    lambda e: e.get("event") == "victim" and e.get("victim_pid") == "78", procs)[0]
+        check(v3.get("prediction_matched") == "1" and v3.get("prediction_match") == "oom-group" and
+              v3.get("killed_tasks") == "2",
+              f"the predicted task died with its container's memory.oom.group: a match: {v3}")
         rc = 0
         print("PASS")
     except Failure as e:

@@ -38,6 +38,7 @@ MSG = {
     "reload": "ba1220f0b89b445f8b5aea9f4e08a18a",
     "reload-failed": "742e5bd663af4d27bb421f8489c9bbd2",
     "victim": "235aad473e0144d7a2d7f4dbf692107a",
+    "audit-finding": "efa13e236c2b4aae95f0abaf3e7ff5ec",
 }
 SHIPPED_THRESHOLD = 350 << 20
 
@@ -717,6 +718,17 @@ def scenario2(ctx):
                     "OOMGUARD_DRY_RUN": "0"}
             check(got == want, "2. the trigger entry names the BestEffort pod and container (sysrq, 350 MiB)",
                   f"got {got}")
+            # Issue 14: the predicted victim, scanned below the recovery level (the
+            # shipped config has no warning level), is a task of the hog's container.
+            pred = {k2: e.get(k2) for k2 in ("OOMGUARD_PREDICTED_PID", "OOMGUARD_PREDICTED_POD_NAME",
+                                              "OOMGUARD_PREDICTED_CONTAINER_NAME",
+                                              "OOMGUARD_PREDICTED_OOM_SCORE", "OOMGUARD_PREDICTED_AGE_USEC")}
+            check(pred["OOMGUARD_PREDICTED_PID"] is not None and
+                  int(pred["OOMGUARD_PREDICTED_PID"]) in hog_pids and
+                  pred["OOMGUARD_PREDICTED_POD_NAME"] == hog.name and
+                  pred["OOMGUARD_PREDICTED_CONTAINER_NAME"] == "leaker",
+                  "14. the trigger entry predicts the kernel's victim: a task of the BestEffort container",
+                  f"predicted {pred} (OOMGUARD_PREDICTED={e.get('OOMGUARD_PREDICTED')}), hog pids {hog_pids}")
             fig("triggers_in_episode", len(trig))
             check(len(trig) == 1, "2. one trigger: the kill brought memory back before repeat_after",
                   f"{len(trig)} triggers: " + " | ".join(msg(x).splitlines()[0][:120] for x in trig))
@@ -742,6 +754,10 @@ def scenario2(ctx):
             check(got == want and int(vic.get("OOMGUARD_VICTIM_PID", 0)) in hog_pids,
                   "2. the victim entry names the pod and container again (pid of the container, after the trigger)",
                   f"got {got}, pid {vic.get('OOMGUARD_VICTIM_PID')}")
+            check(vic.get("OOMGUARD_PREDICTION_MATCHED") == "1",
+                  "14. the kernel killed the predicted task (or its memory.oom.group with it)",
+                  f"MATCHED={vic.get('OOMGUARD_PREDICTION_MATCHED')} by {vic.get('OOMGUARD_PREDICTION_MATCH')}, "
+                  f"predicted pid {vic.get('OOMGUARD_PREDICTED_PID')}, victim pid {vic.get('OOMGUARD_VICTIM_PID')}")
             regained = int(vic.get("OOMGUARD_REGAINED_BYTES", 0))
             fig("regained_mib", regained >> 20)
             if vic.get("OOMGUARD_KILL_LATENCY_USEC"):
@@ -980,6 +996,52 @@ def scenario4(ctx, early):
             wait_for(lambda: show("ActiveState") == "active", 30)
 
 
+def scenario12():
+    """Issue 14: the node audit flags a planted host service that the kernel
+    would kill before the pods (oom_score_adj 0, more memory than a Guaranteed
+    pod's score allows), with the fix; and says nothing of the pod."""
+    db = Pod("Guaranteed", "prod", "db-1", "postgres", -997).start("--anon", 48, "--hold", 120)
+    kubelet = "/usr/local/bin/kubelet"
+    shutil.copy(HOG, kubelet)
+    os.chmod(kubelet, 0o755)
+    unit = "planted-kubelet.service"
+    try:
+        r = run(["systemd-run", "--quiet", f"--unit={unit}", "-p", "OOMScoreAdjust=0",
+                 kubelet, "--oom-score-adj", "0", "--anon", "160", "--hold", "120"])
+        check(r.returncode == 0, "12. a planted 'kubelet' service with oom_score_adj 0 runs", r.stderr[-300:])
+        pid = [0]
+
+        def grown():
+            out = run(["systemctl", "show", "-p", "MainPID", "--value", unit]).stdout.strip()
+            pid[0] = int(out) if out.isdigit() else 0
+            return pid[0] and int(proc_field(pid[0], "VmRSS") or 0) > 150 << 10
+        wait_for(grown, 30)
+        score = read(f"/proc/{pid[0]}/oom_score").strip()
+        pod_scores = [read(f"/proc/{p}/oom_score").strip() for p in db.pids()]
+        note(f"planted kubelet pid {pid[0]} oom_score {score}; the Guaranteed pod's tasks {pod_scores}")
+        cur = cursor()
+        run(["systemctl", "reload", "oomguard"])  # the audit runs at start, on reload, every 10 min
+
+        def both():
+            got = {e.get("OOMGUARD_AUDIT_CHECK") for e in journal(cur, MSG["audit-finding"])
+                   if "kubelet" in e.get("OOMGUARD_AUDIT_SUBJECT", "")}
+            return got >= {"critical-oom-score-adj", "critical-outranks-pods"} and got
+        got = wait_for(both, 30)
+        found = [e for e in journal(cur, MSG["audit-finding"])]
+        for e in found:
+            note("audit: " + msg(e)[:300])
+        check(bool(got), "12. the audit flags the planted kubelet: oom_score_adj above -999, and it outranks the pods",
+              f"findings {[(e.get('OOMGUARD_AUDIT_CHECK'), e.get('OOMGUARD_AUDIT_SUBJECT')) for e in found]}")
+        fixes = [e.get("OOMGUARD_AUDIT_FIX", "") for e in found if "kubelet" in e.get("OOMGUARD_AUDIT_SUBJECT", "")]
+        check(fixes and all("OOMScoreAdjust=-999" in f and unit in f for f in fixes),
+              "12. each finding says the fix (OOMScoreAdjust=-999 in a drop-in for the unit)", str(fixes[:1]))
+        check(not any("db-1" in e.get("OOMGUARD_AUDIT_SUBJECT", "") or "postgres" in e.get("OOMGUARD_AUDIT_SUBJECT", "")
+                      for e in found), "12. the pod itself is not a finding")
+    finally:
+        run(["systemctl", "stop", unit])
+        db.stop()
+
+
 def scenario7():
     r = run(["apt-get", "remove", "-y", "-q", "oomguard"], timeout=300)
     check(r.returncode == 0, "7. apt-get remove oomguard", (r.stdout + r.stderr)[-500:] if r.returncode else "")
@@ -1027,6 +1089,7 @@ def main():
         ("4", lambda: scenario4(ctx, early=True)),
         ("3", scenario3),
         ("2", lambda: scenario2(ctx)),
+        ("12", scenario12),
         ("6", scenario6_reload),
         ("6", scenario6_ratelimit),
         ("6", scenario6_watchdog),
