@@ -24,6 +24,7 @@ BusThread::Announced BusThread::current() const {
     a.victim_usec = s.last_oom_kill.realtime_usec;
     a.predicted_pid = s.prediction.pid;
     a.predicted_score = s.prediction.oom_score;
+    a.audit = s.audit;
     if (snap_.last_trigger_target) a.target = *snap_.last_trigger_target;
     a.last_error = s.last_error;
     return a;
@@ -50,6 +51,7 @@ void BusThread::announce(Duration now) {
     changed(cur.victim_pid != a.victim_pid || cur.victim_usec != a.victim_usec, "LastVictim");
     changed(cur.predicted_pid != a.predicted_pid || cur.predicted_score != a.predicted_score,
             "PredictedVictim");
+    changed(!(cur.audit == a.audit), "AuditFindings");
     changed(cur.last_error != a.last_error, "LastError");
     const bool mem_changed = cur.mem_available != a.mem_available || cur.mem_total != a.mem_total;
     const bool mem_due = now - last_mem_announce_ >= kMemAnnounceInterval;

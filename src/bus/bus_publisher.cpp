@@ -48,7 +48,8 @@ bool announced_differ(const DaemonState& a, const DaemonState& b) {
            a.oom_kills_total != b.oom_kills_total || a.last_oom_kill.pid != b.last_oom_kill.pid ||
            a.last_oom_kill.realtime_usec != b.last_oom_kill.realtime_usec ||
            a.prediction.pid != b.prediction.pid ||
-           a.prediction.oom_score != b.prediction.oom_score || a.last_error != b.last_error;
+           a.prediction.oom_score != b.prediction.oom_score || !(a.audit == b.audit) ||
+           a.last_error != b.last_error;
 }
 
 }  // namespace

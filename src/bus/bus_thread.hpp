@@ -103,6 +103,7 @@ private:
         int64_t victim_pid = -1;
         uint64_t victim_usec = 0;
         int64_t predicted_pid = 0, predicted_score = 0;
+        AuditCounts audit;
         HeaviestRow target;
         std::string last_error;
     };

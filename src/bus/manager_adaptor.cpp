@@ -163,6 +163,14 @@ ManagerAdaptor::PredictedVictim() {
             p.cgroup.container_name};
 }
 
+std::vector<sdbus::Struct<std::string, uint32_t>> ManagerAdaptor::AuditFindings() {
+    const AuditCounts& a = service_.snapshot().state.audit;
+    std::vector<sdbus::Struct<std::string, uint32_t>> out;
+    for (size_t i = 0; i < kAuditChecks.size(); ++i)
+        if (a.findings[i]) out.push_back({std::string(kAuditChecks[i]), a.findings[i]});
+    return out;
+}
+
 std::string ManagerAdaptor::ConfigPath() { return service_.snapshot().state.config_path; }
 std::string ManagerAdaptor::Version() { return OOMGUARD_VERSION; }
 std::string ManagerAdaptor::LastError() { return service_.snapshot().state.last_error; }

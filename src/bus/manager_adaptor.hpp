@@ -50,6 +50,7 @@ private:
     sdbus::Struct<uint64_t, uint32_t, std::string, int64_t, std::string, std::string, std::string,
                   std::string>
     PredictedVictim() override;
+    std::vector<sdbus::Struct<std::string, uint32_t>> AuditFindings() override;
     std::string ConfigPath() override;
     std::string Version() override;
     std::string LastError() override;

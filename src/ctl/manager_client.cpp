@@ -140,6 +140,9 @@ StatusReport ManagerClient::status() {
                  r.predicted.cgroup.path, r.predicted.cgroup.pod_namespace,
                  r.predicted.cgroup.pod_name, r.predicted.cgroup.container_name) = p;
         r.predicted.pid = ppid;
+        std::vector<sdbus::Struct<std::string, uint32_t>> audit;
+        get("AuditFindings", audit);
+        for (const auto& a : audit) r.audit.emplace_back(std::get<0>(a), std::get<1>(a));
         r.top = heaviest(3);
         return r;
     });

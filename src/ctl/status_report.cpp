@@ -139,6 +139,16 @@ std::string render_status_text(const StatusReport& s, uint64_t now_usec) {
     } else {
         kv(o, "Would kill now", "not scanned (oomguard scans only below the warning level)");
     }
+    if (s.audit.empty()) {
+        kv(o, "Node audit", "no findings");
+    } else {
+        std::string a;
+        for (const auto& [check, n] : s.audit)
+            a += (a.empty() ? "" : ", ") + check + (n > 1 ? " (" + std::to_string(n) + ")" : "");
+        kv(o, "Node audit",
+           a + "; details and fixes: journalctl -u oomguard "
+               "MESSAGE_ID=efa13e236c2b4aae95f0abaf3e7ff5ec");
+    }
     kv(o, "OOM kills", std::to_string(s.kernel_oom_kills) + " by the kernel");
     if (!s.last_error.empty()) kv(o, "Last error", s.last_error);
     kv(o, "Config", s.config_path);
@@ -205,6 +215,9 @@ std::string render_status_json(const StatusReport& s) {
             .field("container", s.predicted.cgroup.container_name)
             .end_object();
     }
+    j.key("audit_findings").begin_object();
+    for (const auto& [check, n] : s.audit) j.field(check, static_cast<uint64_t>(n));
+    j.end_object();
     j.key("heaviest").begin_array();
     for (const HeaviestRow& r : s.top) row_json(j, r);
     j.end_array().end_object();

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/heaviest_source.hpp"
@@ -23,7 +24,9 @@ struct StatusReport {
     OomKill victim;
     // D-Bus PredictedVictim: who the kernel would kill now; pid 0 when unknown.
     PredictedTask predicted;
-    uint64_t predicted_usec = 0;   // realtime of the scan
+    uint64_t predicted_usec = 0;  // realtime of the scan
+    // D-Bus AuditFindings: (check, count) of the node audit's active findings.
+    std::vector<std::pair<std::string, uint32_t>> audit;
     std::vector<HeaviestRow> top;  // the heaviest 3
 };
 

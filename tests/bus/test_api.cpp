@@ -196,6 +196,7 @@ TEST(BusApi, EveryPropertyThroughBusctl) {
         {"LastTriggerTarget", "(sss) \"\" \"\" \"\""},
         {"KernelOomKills", "t 0"},
         {"LastVictim", "(tussss) 0 0 \"\" \"\" \"\" \"\""},
+        {"AuditFindings", "a(su) 0"},
         {"PredictedVictim", "(tusxssss) 0 0 \"\" 0 \"\" \"\" \"\" \"\""},
         {"ConfigPath", "s \"" + r.config_path + "\""},
         {"Version", std::string("s \"") + OOMGUARD_VERSION + "\""},

@@ -369,6 +369,17 @@ TEST(StatusReport, TextAndJson) {
                       "\"c0\"}"),
               std::string::npos)
         << js;
+    EXPECT_NE(t.find("Node audit: no findings\n"), std::string::npos) << t;
+    r.audit = {{"critical-oom-score-adj", 2}, {"panic-on-oom", 1}};
+    t = ctl::render_status_text(r, now);
+    EXPECT_NE(t.find("Node audit: critical-oom-score-adj (2), panic-on-oom; details and fixes: "
+                     "journalctl -u oomguard MESSAGE_ID=efa13e236c2b4aae95f0abaf3e7ff5ec\n"),
+              std::string::npos)
+        << t;
+    js = ctl::render_status_json(r);
+    EXPECT_NE(js.find("\"audit_findings\":{\"critical-oom-score-adj\":2,\"panic-on-oom\":1}"),
+              std::string::npos)
+        << js;
     EXPECT_EQ(ctl::render_top_json({}), "[]\n");
     EXPECT_EQ(ctl::format_time(0), "never");
     EXPECT_EQ(ctl::format_ago(10, 5), "just now");

@@ -1035,6 +1035,10 @@ def scenario12():
         fixes = [e.get("OOMGUARD_AUDIT_FIX", "") for e in found if "kubelet" in e.get("OOMGUARD_AUDIT_SUBJECT", "")]
         check(fixes and all("OOMScoreAdjust=-999" in f and unit in f for f in fixes),
               "12. each finding says the fix (OOMScoreAdjust=-999 in a drop-in for the unit)", str(fixes[:1]))
+        st = run(["oomguardctl", "status"]).stdout
+        line = next((l.strip() for l in st.splitlines() if "Node audit:" in l), "")
+        check("critical-oom-score-adj" in line and "critical-outranks-pods" in line,
+              "12. oomguardctl status shows the audit's findings", line or st[-400:])
         check(not any("db-1" in e.get("OOMGUARD_AUDIT_SUBJECT", "") or "postgres" in e.get("OOMGUARD_AUDIT_SUBJECT", "")
                       for e in found), "12. the pod itself is not a finding")
     finally:
