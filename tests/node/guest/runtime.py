@@ -274,6 +274,10 @@ def scenario8():
                             "OOMGUARD_CONTAINER_NAME": "leaker", "OOMGUARD_CONTAINER_ID": leaker.id,
                             "OOMGUARD_QOS": "BestEffort"},
                     "8. the victim entry names the kernel's victim as the runtime knows it", f"got {got}")
+            d.check(v.get("OOMGUARD_PREDICTION_MATCHED") == "1",
+                    "14. the kernel killed the predicted task (or its memory.oom.group with it)",
+                    f"MATCHED={v.get('OOMGUARD_PREDICTION_MATCHED')} by {v.get('OOMGUARD_PREDICTION_MATCH')}, "
+                    f"predicted {v.get('OOMGUARD_PREDICTED_PID')}, victim {v.get('OOMGUARD_VICTIM_PID')}")
             tasks = v.get("OOMGUARD_KILLED_TASKS")
             regained = int(v.get("OOMGUARD_REGAINED_BYTES", 0) or 0)
             d.check(len(vics) == 1 and tasks == str(len(pids)) and regained > (avail >> 1) << 20,
@@ -364,9 +368,21 @@ def log_entries(pod, name, event=None):
     """The daemon's stderr entries from its CRI log: '<time> stderr F <prio>event: msg FIELD=v ...',
     a message with newlines going on over the next log lines (no '<prio>' head)."""
     entries = []
+    out = []
     for line in d.read(pod.container(name).log(pod)).splitlines():
         m = re.match(r"\S+ (stdout|stderr) [FP] (.*)$", line)
         if not m:
+            continue
+        if m.group(2).startswith("{"):
+            # --log-format json (the shipped DaemonSet): one object per entry; its
+            # keys are the journal fields in lower case without OOMGUARD_.
+            o = json.loads(m.group(2))
+            meta = ("ts", "level", "event", "msg", "detail", "message_id")
+            e = {"event": o.get("event"), "priority": o.get("level"), "line": line,
+                 "message": o.get("msg", ""), "text": o.get("msg", "") + ("\n" + o["detail"] if "detail" in o else ""),
+                 "fields": {"OOMGUARD_" + k.upper(): v for k, v in o.items() if k not in meta}}
+            if event is None or e["event"] == event:
+                out.append(e)
             continue
         h = re.match(r"<(\d)>([\w-]+): (.*)$", m.group(2))
         if h:
@@ -374,7 +390,6 @@ def log_entries(pod, name, event=None):
         elif entries:
             entries[-1]["text"] += "\n" + m.group(2)
             entries[-1]["line"] += "\n" + line
-    out = []
     for e in entries:
         e["fields"] = dict(re.findall(r" (OOMGUARD_[A-Z_]+)=(\S*)", e["text"]))
         e["message"] = re.split(r" OOMGUARD_[A-Z_]+=", e["text"])[0]
@@ -525,6 +540,10 @@ def scenario9():
         d.check(v.get("OOMGUARD_POD_NAME") == be.name and v.get("OOMGUARD_CONTAINER_NAME") == "leaker",
                 "9. it reports the kernel's victim (from the host's /dev/kmsg) by pod and container",
                 vic[0]["line"][:400] if vic else "no victim line")
+        d.check(v.get("OOMGUARD_PREDICTION_MATCHED") == "1" and f.get("OOMGUARD_PREDICTED_POD_NAME") == be.name,
+                "14. from the pod too, the prediction (over the host's /proc) was the kernel's victim",
+                f"trigger predicted {f.get('OOMGUARD_PREDICTED_PID')} ({f.get('OOMGUARD_PREDICTED_POD_NAME')}), "
+                f"victim MATCHED={v.get('OOMGUARD_PREDICTION_MATCHED')} by {v.get('OOMGUARD_PREDICTION_MATCH')}")
         r = client.call("ExecSync", container_id=ds.container(name).id, cmd=c0["liveness_exec"], timeout=30)
         d.check(r.exit_code == 0, "9. the manifest's liveness probe passes (ExecSync in the container)",
                 f"exit {r.exit_code} {r.stderr.decode(errors='replace')[-200:]}")
