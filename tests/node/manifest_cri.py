@@ -50,7 +50,7 @@ POD_CLUSTER_ONLY = {"priorityClassName", "tolerations", "automountServiceAccount
                     "nodeSelector", "affinity", "serviceAccountName"}
 CONTAINER_TRANSLATED = {"name", "image", "command", "args", "env", "securityContext", "resources", "volumeMounts",
                         "livenessProbe", "imagePullPolicy"}
-SECURITY_TRANSLATED = {"privileged", "readOnlyRootFilesystem"}
+SECURITY_TRANSLATED = {"privileged", "readOnlyRootFilesystem", "runAsUser"}
 
 
 def load(src):
@@ -183,6 +183,7 @@ def translate(src, uid, capacity):
             "envs": {e["name"]: str(e.get("value", "")) for e in c.get("env", [])},
             "privileged": bool(sc.get("privileged", False)),
             "readonly_rootfs": bool(sc.get("readOnlyRootFilesystem", False)),
+            "run_as_user": sc.get("runAsUser"),  # None: the image's user
             "memory_limit": mem_limit,
             "cpu_shares": max(2, cpu_req * 1024 // 1000) if cpu_req else 2,
             "cpu_period": 100000 if cpu_lim else 0,
@@ -223,6 +224,8 @@ def check(src):
         unknown = set(sc) - SECURITY_TRANSLATED
         if unknown:
             problems.append(f"container {c['name']}: securityContext fields not translated: {sorted(unknown)}")
+        if tc["run_as_user"] != sc.get("runAsUser"):
+            problems.append(f"container {c['name']}: runAsUser differs")
         if tc["privileged"] != bool(sc.get("privileged", False)) or \
                 tc["readonly_rootfs"] != bool(sc.get("readOnlyRootFilesystem", False)):
             problems.append(f"container {c['name']}: privileged/readOnlyRootFilesystem differ")

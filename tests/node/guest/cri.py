@@ -262,8 +262,9 @@ def burstable_adj(mem_request, capacity):
 class Container:
     def __init__(self, name, args, request=0, limit=0, command=None, privileged=False, readonly_rootfs=False,
                  mounts=(), envs=None, image=WORKLOAD_IMAGE, cpu_shares=2, cpu_quota=0, cpu_period=0,
-                 oom_score_adj=None):
+                 oom_score_adj=None, run_as_user=None):
         self.name, self.args, self.request, self.limit = name, list(args), request, limit
+        self.run_as_user = run_as_user
         self.command = command or ["/usr/local/bin/oomguard-node-hog"]
         self.privileged, self.readonly_rootfs, self.mounts = privileged, readonly_rootfs, list(mounts)
         self.envs, self.image = envs or {}, image
@@ -343,6 +344,7 @@ class Pod:
                                           unified={"memory.oom.group": "1"})
         sc = api.LinuxContainerSecurityContext(
             privileged=c.privileged, readonly_rootfs=c.readonly_rootfs,
+            **({"run_as_user": api.Int64Value(value=c.run_as_user)} if c.run_as_user is not None else {}),
             namespace_options=api.NamespaceOption(network=api.NODE if self.host_network else api.POD,
                                                   pid=api.NODE if self.host_pid else api.CONTAINER, ipc=api.POD))
         return api.ContainerConfig(

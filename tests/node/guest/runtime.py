@@ -442,7 +442,8 @@ def daemonset_pod(mod, client, t):
         cs.append(C(c["name"], c["args"], command=c["command"], request=c["memory_limit"], limit=c["memory_limit"],
                     privileged=c["privileged"], readonly_rootfs=c["readonly_rootfs"], mounts=c["mounts"],
                     envs=c["envs"], image=c["image"], cpu_shares=c["cpu_shares"], cpu_quota=c["cpu_quota"],
-                    cpu_period=c["cpu_period"], oom_score_adj=c["oom_score_adj"]))
+                    cpu_period=c["cpu_period"], oom_score_adj=c["oom_score_adj"],
+                    run_as_user=c.get("run_as_user")))
     # host_network: the one deviation (no CNI in the lab); see manifest_cri.py.
     return mod.Pod(client, tp["namespace"], tp["name"], tp["qos"], cs, uid=tp["uid"], host_pid=tp["host_pid"],
                    host_network=True, labels=tp["labels"], annotations=tp["annotations"],
