@@ -1,6 +1,7 @@
 // OomPredictor keeps the kernel's likely OOM victim fresh without touching the
 // poll loop: a thread of its own scans /proc (OomScoreScanner, ~20 µs a task)
-// every `period` while the daemon says memory is below the warning level, and
+// every `period` (or 20 times the scan's duration, if longer) while the daemon
+// says memory is near the threshold, and
 // publishes the result. The loop only reads the latest result with try_lock,
 // so a slow /proc (thousands of tasks, a stalled task lock) delays the
 // prediction, never the trigger. Idle cost above the warning level: none (the
@@ -34,6 +35,9 @@ public:
     ~OomPredictor();
     OomPredictor(const OomPredictor&) = delete;
     OomPredictor& operator=(const OomPredictor&) = delete;
+
+    // The pause after a scan is at least this many times the scan's duration.
+    static constexpr int kCostRatio = 20;
 
     void start();
     void stop();
