@@ -126,7 +126,10 @@ AuditFacts gather_audit_facts(const std::string& proc_root, const std::string& k
     f.mem_total = mem_total;
     f.cgroup_v2 = cgroup_v2;
     std::error_code ec;
-    for (const auto& e : fs::directory_iterator(proc_root, ec)) {
+    // error_code overloads throughout: tasks and cgroups come and go while we walk.
+    fs::directory_iterator dir(proc_root, ec), end;
+    for (; !ec && dir != end; dir.increment(ec)) {
+        const fs::directory_entry& e = *dir;
         const std::string name = e.path().filename().string();
         if (name.empty() ||
             !std::all_of(name.begin(), name.end(), [](char c) { return c >= '0' && c <= '9'; }))
@@ -151,7 +154,8 @@ AuditFacts gather_audit_facts(const std::string& proc_root, const std::string& k
         }
         if (!is_critical_comm(comm)) continue;
         AuditTask t;
-        t.pid = std::stoi(name);
+        if (std::from_chars(name.data(), name.data() + name.size(), t.pid).ec != std::errc())
+            continue;
         t.comm = comm;
         t.oom_score = *score;
         t.cgroup = cg;

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <exception>
 
 namespace oomguard {
 
@@ -82,14 +83,25 @@ void OomPredictor::run() {
             auto job = std::move(job_);
             job_ = nullptr;
             g.unlock();
-            job();
+            // A job's failure (a filesystem error while walking /proc or the
+            // cgroup tree) must never take the daemon down with this thread.
+            try {
+                job();
+            } catch (const std::exception&) {
+            } catch (...) {
+            }
             notify(notify_fd_);
             g.lock();
             continue;
         }
         g.unlock();
         Prediction p;
-        auto v = scanner_.scan(budget_);
+        Result<PredictedVictim> v = Error::logic("scan failed");
+        try {
+            v = scanner_.scan(budget_);
+        } catch (const std::exception& e) {
+            v = Error::logic(std::string("scan failed: ") + e.what());
+        }
         p.at = clock_.now();
         p.stats = scanner_.stats();
         if (v.ok())
