@@ -519,7 +519,10 @@ def check_trigger(c, shipped):
         check(not failed, "6. no trigger-failed entries", failed[0].get("MESSAGE", "") if failed else "")
     finally:
         c.run(["systemctl", "stop", "oomguard-e2e-memhog"])
-    e = wait_entry(c, cur, MSG_RECOVERED, 15)
+    # MemAvailable comes back over seconds, not at once: the allocation pushed the
+    # host's page cache out, and the recovery level is 256 MiB above the threshold
+    # (measured on this host: 14 s after the hog's exit). Up to 60 s.
+    e = wait_entry(c, cur, MSG_RECOVERED, 60)
     check(e is not None, "6. recovery logged once the allocation is gone", (e or {}).get("MESSAGE", ""))
 
 
