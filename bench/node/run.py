@@ -100,7 +100,7 @@ def main():
                "-drive", f"file={scratch}/data.img,if=virtio,format=raw,cache=none,aio=threads,"
                          f"throttling.iops-total={iops},throttling.bps-total={bps}",
                "-drive", f"file={scratch}/out.img,if=virtio,format=raw",
-               "-append", "root=/dev/vda rw console=ttyS0 quiet panic=-1 printk.devkmsg=on",
+               "-append", "root=/dev/vda rw console=ttyS0 quiet panic=-1 printk.devkmsg=on oomguard.lab=1",
                "-display", "none", "-monitor", "none", "-no-reboot", "-nic", "none",
                "-serial", f"file:{console}", "-serial", f"file:{results}"]
         t0 = time.monotonic()

@@ -67,7 +67,7 @@ def qemu_cmd(image, data, accel, console, results, mem="2048", smp="2", extra_ap
             # snapshot=on: the cached image is only read; writes go to a temp file.
             "-drive", f"file={os.path.join(image, 'node.img')},if=virtio,format=raw,snapshot=on",
             *(["-drive", f"file={data},if=virtio,format=raw,readonly=on"] if data else []),
-            "-append", "root=/dev/vda rw console=ttyS0 quiet panic=-1 printk.devkmsg=on " + extra_append,
+            "-append", "root=/dev/vda rw console=ttyS0 quiet panic=-1 printk.devkmsg=on oomguard.lab=1 " + extra_append,
             "-display", "none", "-monitor", "none", "-no-reboot", "-nic", "none",
             "-serial", f"file:{console}", *(["-serial", f"file:{results}"] if results else [])]
 

@@ -21,6 +21,9 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import driver as lab  # noqa: E402  (tests/node/guest/driver.py)
 
+if __name__ == "__main__" and not lab.in_lab_vm():
+    sys.exit("bench.py: not in the node lab VM (no oomguard.lab=1 on the kernel command line); refusing")
+
 LAB = os.path.dirname(os.path.abspath(__file__))
 TOOL = "/usr/local/bin/benchtool"
 HOG = "/usr/local/bin/oomguard-node-hog"

@@ -45,6 +45,16 @@ SHIPPED_THRESHOLD = 350 << 20
 counts = {"PASS": 0, "FAIL": 0, "SKIP": 0}
 
 
+
+def in_lab_vm():
+    """Only a kernel booted by node_lab.py carries oomguard.lab=1: the guest scripts
+    write the VM's own /proc/sysrq-trigger and must never run on a real host."""
+    try:
+        return "oomguard.lab=1" in open("/proc/cmdline").read().split()
+    except OSError:
+        return False
+
+
 def emit(line):
     OUT.write(line + "\n")
     OUT.flush()
@@ -1063,6 +1073,8 @@ def scenario7():
 
 def main():
     global runtime
+    if not in_lab_vm():
+        sys.exit("driver.py: not in the node lab VM (no oomguard.lab=1 on the kernel command line); refusing")
     import runtime
     runtime.d = sys.modules[__name__]
     t0 = time.monotonic()
