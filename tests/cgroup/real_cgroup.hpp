@@ -119,7 +119,39 @@ private:
         ::close(p[0]);
         ready = n == 1;
         if (ready && exit_after) reap(pid, nullptr);
+        if (ready && file && !exit_after) settle_inactive_file(rel, file);
         return pid;
+    }
+
+    // The kernel folds per-CPU memcg statistics into memory.stat lazily (a
+    // periodic flush every 2 s; reading a child's flushes that child, not its
+    // parents), while usage_in_bytes is exact at once: right after the write,
+    // the new cache can be charged but not yet counted as inactive_file, at the
+    // container or at the pod the monitor ranks. Waits (at most 5 s) until 90 %
+    // of it is, at every level from `rel` up; throws, naming the reading, when
+    // the kernel never gets there.
+    void settle_inactive_file(const std::string& rel, uint64_t file) const {
+        auto end = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+        const std::string key = "\ntotal_inactive_file ";
+        for (std::string level = rel;;) {
+            const std::string stat = parent_ + "/" + level + "/memory.stat";
+            uint64_t inactive = 0;
+            for (;;) {
+                std::string text = readFile(stat);
+                size_t at = text.find(key);
+                inactive = at == std::string::npos ? 0 : std::stoull(text.substr(at + key.size()));
+                if (inactive >= file / 10 * 9) break;
+                if (std::chrono::steady_clock::now() > end)
+                    throw std::runtime_error(stat + ": total_inactive_file " +
+                                             std::to_string(inactive) + " after 5 s, of " +
+                                             std::to_string(file) +
+                                             " bytes of clean page cache written");
+                std::this_thread::sleep_for(std::chrono::milliseconds(50));
+            }
+            size_t slash = level.rfind('/');
+            if (level.empty()) return;
+            level = slash == std::string::npos ? "" : level.substr(0, slash);
+        }
     }
 
 public:
@@ -181,10 +213,21 @@ private:
             std::string path = file_dir + "/cache-" + pid;
             int f = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
             if (f < 0) _exit(5);
-            static char block[1 << 16];
-            std::memset(block, 'c', sizeof block);
-            for (uint64_t done = 0; done < file; done += sizeof block)
-                if (::write(f, block, sizeof block) != static_cast<ssize_t>(sizeof block)) _exit(6);
+            const size_t block_size = 2u << 20;
+            void* block = ::mmap(nullptr, block_size, PROT_READ | PROT_WRITE,
+                                 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+            if (block == MAP_FAILED) _exit(5);
+            std::memset(block, 'c', block_size);
+            for (uint64_t done = 0; done < file; done += block_size) {
+                size_t n = static_cast<size_t>(std::min<uint64_t>(block_size, file - done));
+                if (::write(f, block, n) != static_cast<ssize_t>(n)) _exit(6);
+            }
+            // New page-cache folios reach the LRU lists through per-CPU batches
+            // (with ext4's large folios, tens of MiB): charged, but on no list
+            // yet. mlock() drains every CPU's batch (lru_add_drain_all); the
+            // parent then waits for memory.stat to count the cache as inactive.
+            if (::mlock(block, 4096) == 0) ::munlock(block, 4096);
+            ::munmap(block, block_size);
             ::fdatasync(f);  // clean page cache: inactive_file, reclaimable
             ::close(f);
         }
