@@ -52,7 +52,11 @@ void CgroupTargeting::on_config(const DaemonState& state, const Config& config) 
 }
 
 void CgroupTargeting::on_state(const DaemonState& state) {
-    bool alert = state.state != MemState::Ok;
+    // Below the warning level, or without one below the recovery level (as the
+    // victim prediction): a ranking at most 1 s old before any trigger, for the
+    // trigger's report to keep its peaks from (kPeakWindow).
+    const uint64_t near = state.levels.warn ? state.levels.warn : state.levels.recover;
+    bool alert = state.state != MemState::Ok || state.sample.mem_available < near;
     if (alert && !alert_) next_refresh_ = clock_.now();  // warm up now
     alert_ = alert;
 }
@@ -132,8 +136,12 @@ void CgroupTargeting::describe(std::string& message, std::vector<LogField>& fiel
     // reads only every 10 s. So the usages are re-read now unless the kill
     // action already read them for this trigger, bounded by scan_budget, and
     // the report lists the heaviest pod's containers now.
+    // The kill itself races those reads (the victim's memory may be going
+    // already): the last report from just before keeps its peaks.
+    const Duration before_age = trigger_at - ranking_.reported_at();
     if (ranking_.read_at() < trigger_at) refresh(k8s_.scan_budget, false);
-    ranking_.report(k8s_.scan_budget);
+    const PeakMerge peaks =
+        ranking_.report_after_trigger(k8s_.scan_budget, trigger_at, kPeakWindow);
     const HeaviestReport& r = ranking_.last();
     message += "; " + heaviest_summary(r);
     std::string table = heaviest_table(r, kTopN);
@@ -150,6 +158,10 @@ void CgroupTargeting::describe(std::string& message, std::vector<LogField>& fiel
     fields.push_back(
         {"OOMGUARD_RANKING_AGE_USEC", std::to_string(usec(clock_.now() - ranking_.data_at()))});
     if (r.stale > 0) fields.push_back({"OOMGUARD_RANKING_STALE", std::to_string(r.stale)});
+    if (peaks.pods + peaks.containers > 0) {
+        fields.push_back({"OOMGUARD_RANKING_PEAKS", std::to_string(peaks.pods + peaks.containers)});
+        fields.push_back({"OOMGUARD_RANKING_PEAKS_AGE_USEC", std::to_string(usec(before_age))});
+    }
     fields.push_back({"OOMGUARD_DESCRIBE_USEC", std::to_string(usec(r.scan_time + r.report_time))});
 }
 

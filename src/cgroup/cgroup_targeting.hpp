@@ -64,6 +64,8 @@ public:
 
     static constexpr Duration kCalmInterval = std::chrono::seconds(10);
     static constexpr Duration kAlertInterval = std::chrono::seconds(1);
+    // A report this much older than the trigger still lends its peaks.
+    static constexpr Duration kPeakWindow = 2 * kAlertInterval;
     static constexpr size_t kTopN = RankingCache::kTopN;
     // Background pod log listings run in slices of this, one per loop iteration.
     static constexpr Duration kListSlice = std::chrono::milliseconds(2);

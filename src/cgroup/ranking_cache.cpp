@@ -17,4 +17,20 @@ void RankingCache::report(Duration names_budget) {
     reported_at_ = clock_.now();
 }
 
+PeakMerge RankingCache::report_after_trigger(Duration names_budget, Duration trigger_at,
+                                             Duration window) {
+    const bool usable = last_.serial != 0 && reported_at_ <= trigger_at &&
+                        trigger_at - reported_at_ <= window;
+    HeaviestReport before = usable ? last_ : HeaviestReport{};
+    report(names_budget);
+    if (!usable) return {};
+    PeakMerge m = merge_peaks(before, last_, kTopN);
+    if (m.top_changed && last_.kubernetes) {
+        last_.containers = monitor_.containers(last_.top[0]);
+        if (!before.top.empty() && before.top[0].path == last_.top[0].path)
+            m.containers = merge_container_peaks(before.containers, last_.containers);
+    }
+    return m;
+}
+
 }  // namespace oomguard

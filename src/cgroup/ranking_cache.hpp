@@ -5,6 +5,7 @@
 #pragma once
 
 #include "cgroup/cgroup_monitor.hpp"
+#include "cgroup/report_peaks.hpp"
 #include "core/clock.hpp"
 
 namespace oomguard {
@@ -21,6 +22,10 @@ public:
     // A new report of the top kTopN (limits, the heaviest pod's containers, names
     // resolved within `names_budget`: listings cut short resume in the background).
     void report(Duration names_budget);
+    // The report of a trigger written at `trigger_at`: a new report, with the
+    // peaks of the last one merged in when that was made at most `window`
+    // before the trigger (see report_peaks.hpp). Returns what was merged.
+    PeakMerge report_after_trigger(Duration names_budget, Duration trigger_at, Duration window);
 
     // The latest report: from the last trigger, start/reload, or background
     // refresh (at most 10s old, 1s below the warning level).
