@@ -192,6 +192,21 @@ check(hp == "/var/log/containers", "the host's /var/log/containers is mounted be
       f"{clogs} -> {hp}")
 check(m is not None and m.get("readOnly") is True, "/var/log/containers is mounted read-only")
 
+# Container names from the runtimes' own state (issue 13): their bundle and
+# container directories under [paths] containerd_state / crio_storage, read-only,
+# and never the runtime's socket beside them.
+for key, default, sub in (("containerd_state", "/run/containerd", "io.containerd.runtime.v2.task"),
+                          ("crio_storage", "/run/containers/storage", "overlay-containers")):
+    root = paths.get(key) or default
+    m, hp = host_path_of(posixpath.join(root, sub))
+    check(hp == posixpath.join(default, sub), f"[paths] {key}: the host's {default}/{sub} is mounted there",
+          f"{root}/{sub} -> {hp}")
+    check(m is not None and m.get("readOnly") is True, f"{default}/{sub} is mounted read-only")
+sock_mount, sock_hp = host_path_of(posixpath.join(paths.get("containerd_state") or "/run/containerd",
+                                                  "containerd.sock"))
+check(sock_hp != "/run/containerd/containerd.sock", "containerd's socket is not mounted into the pod",
+      f"{sock_hp}")
+
 kmsg = paths.get("kmsg")
 m, hp = host_path_of(kmsg or "")
 check(hp == "/dev/kmsg", "[paths] kmsg is the host's /dev/kmsg", f"{kmsg} -> {hp}")
