@@ -273,7 +273,10 @@ TEST(HotPathAlloc, DaemonLoopInSteadyStateDoesNotAllocate) {
         std::ofstream cfg(dir.file("oomguard.toml"));
         // A huge assumed fill rate and idle_interval = min_interval keep the poll
         // interval at 1ms.
-        cfg << "[memory]\nmin_available = \"500MiB\"\n"
+        // The steady state sits above the recovery level: below it, the ranking
+        // is reported once a second (names, containers: allocations, off the
+        // sample path) so that a trigger's report has figures from just before.
+        cfg << "[memory]\nmin_available = \"500MiB\"\nrecover_available = \"550MiB\"\n"
             << "[action]\nmode = \"sysrq\"\nsysrq_trigger = \"" << fifo << "\"\n"
             << "[poll]\nmin_interval = \"1ms\"\nidle_interval = \"1ms\"\nmax_interval = \"1s\"\nfill_rate = "
                "\"1000GiB/s\"\npsi = false\n"
