@@ -7,7 +7,7 @@ if [ "${1:-}" = "--test" ]; then
   # The end-to-end, packaging and fault tests use these.
   pkgs+=(debootstrap systemd-container dpkg-dev debhelper devscripts lintian fakeroot rpm man-db
          python3-yaml clang libclang-rt-14-dev earlyoom iproute2 busybox qemu-system-x86
-         prometheus prometheus-node-exporter)
+         prometheus prometheus-node-exporter zsh)
 fi
 missing=()
 # protoc: the node lab's CRI client (tests/node/guest/cri_api.proto).

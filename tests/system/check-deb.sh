@@ -51,13 +51,14 @@ for f in /usr/sbin/oomguard /etc/oomguard.toml "$unitdir/oomguard.service" \
          /usr/share/man/man8/oomguard.8.gz /usr/share/man/man5/oomguard.toml.5.gz \
          /usr/lib/systemd/catalog/oomguard.catalog /usr/share/bash-completion/completions/oomguard \
          /usr/share/doc/oomguard/README.md.gz /usr/share/doc/oomguard/examples/kubernetes/daemonset.yaml \
-         /usr/share/doc/oomguard/examples/kubernetes/kustomization.yaml; do
+         /usr/share/doc/oomguard/examples/kubernetes/kustomization.yaml \
+         /usr/share/zsh/vendor-completions/_oomguard; do
   if grep -qxF "$f" <<<"$files"; then pass "ships $f"; else failed "does not ship $f"; fi
 done
 # debian/rules builds with -Ddbus=enabled: the D-Bus side is always there.
 for f in /usr/bin/oomguardctl /usr/share/dbus-1/system.d/org.oomguard1.conf \
          /usr/share/dbus-1/interfaces/org.oomguard1.xml /usr/share/man/man1/oomguardctl.1.gz \
-         /usr/share/bash-completion/completions/oomguardctl; do
+         /usr/share/bash-completion/completions/oomguardctl /usr/share/zsh/vendor-completions/_oomguardctl; do
   if grep -qxF "$f" <<<"$files"; then pass "ships $f"; else failed "does not ship $f"; fi
 done
 

@@ -71,12 +71,14 @@ expected=(
   /usr/share/licenses/oomguard/LICENSE
   /usr/share/man/man5/oomguard.toml.5
   /usr/share/man/man8/oomguard.8
+  /usr/share/zsh/site-functions/_oomguard
 )
 dbus=(
   /usr/bin/oomguardctl
   /usr/share/dbus-1/interfaces/org.oomguard1.xml
   /usr/share/dbus-1/system.d/org.oomguard1.conf
   /usr/share/man/man1/oomguardctl.1
+  /usr/share/zsh/site-functions/_oomguardctl
 )
 # The spec builds with -Ddbus=enabled and lists the D-Bus side statically.
 expected+=("${dbus[@]}")
