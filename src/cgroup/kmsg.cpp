@@ -130,6 +130,24 @@ bool parse_killed_process_line(std::string_view msg, KilledProcessLine& out) {
     return true;
 }
 
+bool parse_exiting_victim_line(std::string_view msg, int64_t& pid, std::string_view& task) {
+    static constexpr std::string_view kHead = "OOM victim ";
+    static constexpr std::string_view kTail = ") is already exiting. Skip";
+    size_t h = msg.find(kHead);
+    if (h == std::string_view::npos) return false;
+    std::string_view rest = msg.substr(h + kHead.size());
+    size_t used = 0;
+    uint64_t p = 0;
+    if (!leading_u64(rest, p, &used) || p > static_cast<uint64_t>(INT64_MAX)) return false;
+    rest = rest.substr(used);
+    // comm may contain ')': the name ends at the tail.
+    size_t end = rest.rfind(kTail);
+    if (!starts_with(rest, " (") || end == std::string_view::npos || end < 2) return false;
+    pid = static_cast<int64_t>(p);
+    task = rest.substr(2, end - 2);
+    return true;
+}
+
 bool parse_oom_group_line(std::string_view msg, std::string_view& memcg) {
     static constexpr std::string_view kHead = "Tasks in ";
     static constexpr std::string_view kTail = " are going to be killed due to memory.oom.group set";
@@ -160,7 +178,8 @@ void OomReportAssembler::feed(const KmsgRecord& r, std::vector<KernelOomEvent>& 
     const std::string_view m = r.message;
     OomKillLine ok;
     KilledProcessLine kp;
-    std::string_view group;
+    std::string_view group, exiting_task;
+    int64_t exiting_pid = -1;
     if (parse_oom_kill_line(m, ok)) {
         flush(out);
         pend_ = KernelOomEvent{};
@@ -202,6 +221,20 @@ void OomReportAssembler::feed(const KmsgRecord& r, std::vector<KernelOomEvent>& 
         out.push_back(std::move(e));
     } else if (parse_oom_group_line(m, group)) {
         group_memcg_ = std::string(group);
+    } else if (!group_memcg_.empty() && parse_exiting_victim_line(m, exiting_pid, exiting_task)) {
+        // A task of the memory.oom.group that was dying already: it goes with
+        // the group (counted in its tasks), with no RSS of its own to add.
+        flush(out);
+        KernelOomEvent e;
+        e.type = KernelOomEvent::Type::Kill;
+        e.ts_usec = r.ts_usec;
+        e.pid = exiting_pid;
+        e.task = std::string(exiting_task);
+        e.task_memcg = group_memcg_;
+        e.constraint = group_constraint_;
+        e.memcg_oom = e.constraint == "CONSTRAINT_MEMCG";
+        e.group_member = true;
+        out.push_back(std::move(e));
     } else if (is_oom_request_ignored(m)) {
         flush(out);
         KernelOomEvent e;

@@ -51,6 +51,10 @@ bool parse_killed_process_line(std::string_view msg, KilledProcessLine& out);
 
 // "Tasks in <memcg> are going to be killed due to memory.oom.group set"
 bool parse_oom_group_line(std::string_view msg, std::string_view& memcg);
+// "<reason>: OOM victim <pid> (<comm>) is already exiting. Skip": a task the
+// kernel found dying already (no mm left). Within a memory.oom.group kill it
+// is one of the group's tasks all the same: it dies, with no Killed line.
+bool parse_exiting_victim_line(std::string_view msg, int64_t& pid, std::string_view& task);
 bool is_oom_request_ignored(std::string_view msg);
 bool is_sysrq_manual_oom(std::string_view msg);
 

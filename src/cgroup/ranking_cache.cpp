@@ -19,8 +19,8 @@ void RankingCache::report(Duration names_budget) {
 
 PeakMerge RankingCache::report_after_trigger(Duration names_budget, Duration trigger_at,
                                              Duration window) {
-    const bool usable = last_.serial != 0 && reported_at_ <= trigger_at &&
-                        trigger_at - reported_at_ <= window;
+    const bool usable =
+        last_.serial != 0 && reported_at_ <= trigger_at && trigger_at - reported_at_ <= window;
     HeaviestReport before = usable ? last_ : HeaviestReport{};
     report(names_budget);
     if (!usable) return {};

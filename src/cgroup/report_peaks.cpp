@@ -37,8 +37,7 @@ size_t merge_container_peaks(const std::vector<CgroupInfo>& before_containers,
                              std::vector<CgroupInfo>& containers) {
     size_t n = 0;
     for (auto& c : containers)
-        if (const CgroupInfo* old = find_path(before_containers, c.path))
-            n += keep_peak(*old, c);
+        if (const CgroupInfo* old = find_path(before_containers, c.path)) n += keep_peak(*old, c);
     for (const auto& old : before_containers)
         if (!find_path(containers, old.path)) {  // its cgroup went with the kill
             containers.push_back(old);

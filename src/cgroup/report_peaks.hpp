@@ -12,8 +12,8 @@
 namespace oomguard {
 
 struct PeakMerge {
-    size_t pods = 0;        // pods whose figures came from `before`
-    size_t containers = 0;  // containers whose figures came from `before`
+    size_t pods = 0;           // pods whose figures came from `before`
+    size_t containers = 0;     // containers whose figures came from `before`
     bool top_changed = false;  // after.top[0] is another pod now: list its containers anew
 };
 

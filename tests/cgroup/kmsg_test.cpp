@@ -157,6 +157,42 @@ TEST(OomAssembler, PairsOomKillWithKilledProcess) {
     EXPECT_EQ(out[0].constraint, "CONSTRAINT_NONE");
 }
 
+TEST(KmsgParse, ExitingVictimLine) {
+    int64_t pid = -1;
+    std::string_view task;
+    ASSERT_TRUE(parse_exiting_victim_line(
+        "Out of memory: OOM victim 503 (sleep) is already exiting. Skip", pid, task));
+    EXPECT_EQ(pid, 503);
+    EXPECT_EQ(task, "sleep");
+    ASSERT_TRUE(parse_exiting_victim_line(
+        "Memory cgroup out of memory: OOM victim 7 (a) b) is already exiting. Skip", pid, task));
+    EXPECT_EQ(pid, 7);
+    EXPECT_EQ(task, "a) b");
+    EXPECT_FALSE(parse_exiting_victim_line(
+        "Out of memory: OOM victim x (a) is already exiting. Skip", pid, task));
+    EXPECT_FALSE(
+        parse_exiting_victim_line("Out of memory: OOM victim 5 (a) is exiting", pid, task));
+    EXPECT_FALSE(parse_exiting_victim_line("OOM victim 5", pid, task));
+}
+
+TEST(OomAssembler, GroupTaskThatWasExitingAlreadyIsAGroupMember) {
+    OomReportAssembler a;
+    std::vector<KernelOomEvent> out;
+    // Outside a memory.oom.group kill the line is no kill of its own.
+    a.feed(rec("Out of memory: OOM victim 9 (x) is already exiting. Skip"), out);
+    EXPECT_TRUE(out.empty());
+    a.feed(rec(kGlobalOomKill), out);
+    a.feed(rec("Tasks in /k/p/c are going to be killed due to memory.oom.group set"), out);
+    a.feed(rec("Out of memory: OOM victim 12 (c) is already exiting. Skip"), out);
+    ASSERT_EQ(out.size(), 2u);  // the pending oom-kill line, then the member
+    EXPECT_EQ(out[1].type, KernelOomEvent::Type::Kill);
+    EXPECT_EQ(out[1].pid, 12);
+    EXPECT_EQ(out[1].task, "c");
+    EXPECT_EQ(out[1].task_memcg, "/k/p/c");
+    EXPECT_TRUE(out[1].group_member);
+    EXPECT_FALSE(out[1].have_rss);
+}
+
 TEST(OomAssembler, OomGroupKillsAndLoneLines) {
     OomReportAssembler a;
     std::vector<KernelOomEvent> out;

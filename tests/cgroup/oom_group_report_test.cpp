@@ -106,6 +106,38 @@ TEST(OomGroupReport, SysrqKillOfAGroupIsOneVictimWithAllItsTasksAndMemory) {
     EXPECT_EQ(d.stop(), 0);
 }
 
+// A task of the group that was dying already gets no Killed line, only "OOM
+// victim <pid> (<comm>) is already exiting. Skip": it still counts (the node
+// lab saw 2 of 3 tasks counted).
+TEST(OomGroupReport, GroupTaskThatWasExitingAlreadyCounts) {
+    OneBestEffortPod n;
+    DaemonProcess d(n.args());
+    ASSERT_FALSE(d.wait_event("trigger", "OOMGUARD_ACTION=sysrq").empty()) << d.log();
+    const std::string cg = n.container_cg;
+    n.kernel_says(
+        "6,100,5000000,-;sysrq: Manual OOM execution\n"
+        "4,101,5000400,-;oom-kill:constraint=CONSTRAINT_NONE,nodemask=(null),cpuset=/,"
+        "mems_allowed=0,global_oom,task_memcg=" +
+        cg +
+        ",task=leaker,pid=501,uid=0\n"
+        "3,102,5000410,-;" +
+        killed("Out of memory", 501, "leaker", 1000000) + "6,103,5000420,-;Tasks in " + cg +
+        " are going to be killed due to memory.oom.group set\n"
+        "6,104,5000430,-;Out of memory: OOM victim 501 (leaker) is already exiting. Skip\n"
+        "3,105,5000440,-;" +
+        killed("Out of memory", 502, "sh", 100000) +
+        "6,106,5000450,-;Out of memory: OOM victim 503 (sleep) is already exiting. Skip\n");
+    std::this_thread::sleep_for(std::chrono::milliseconds(150));
+    n.proc.meminfo(8ull << 30, (1ull << 30) + 1100 * MiB);
+    std::string v = d.wait_event("victim", "OOMGUARD_VICTIM_PID=501", std::chrono::seconds(5));
+    ASSERT_FALSE(v.empty()) << d.log();
+    EXPECT_EQ(field(v, "OOMGUARD_KILLED_TASKS"), "3") << v;
+    EXPECT_EQ(field(v, "OOMGUARD_CONTAINER_NAME"), "leaker");
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    EXPECT_EQ(count(d.log(), "<4>victim: "), 1u) << "one kill, one victim entry:\n" << d.log();
+    EXPECT_EQ(d.stop(), 0);
+}
+
 TEST(OomGroupReport, MemcgGroupKillIsOneKernelOomEntry) {
     OneBestEffortPod n;
     n.proc.meminfo(8ull << 30, 6ull << 30);  // no node-wide shortage: a pod's own limit

@@ -41,10 +41,12 @@ std::vector<std::string> paths(const std::vector<CgroupInfo>& v) {
 
 TEST(ReportPeaks, KilledContainerKeepsItsReadingFromBeforeTheTrigger) {
     // Before: the leaker is the pod's heaviest. After: the kernel is freeing it.
-    HeaviestReport before = report({cg("/pod-a", 900), cg("/pod-b", 300)},
-                                   {cg("/pod-a/leaker", 800, "leaker"), cg("/pod-a/helper", 100, "helper")});
-    HeaviestReport after = report({cg("/pod-a", 900), cg("/pod-b", 300)},
-                                  {cg("/pod-a/helper", 100, "helper"), cg("/pod-a/leaker", 20, "leaker")});
+    HeaviestReport before =
+        report({cg("/pod-a", 900), cg("/pod-b", 300)},
+               {cg("/pod-a/leaker", 800, "leaker"), cg("/pod-a/helper", 100, "helper")});
+    HeaviestReport after =
+        report({cg("/pod-a", 900), cg("/pod-b", 300)},
+               {cg("/pod-a/helper", 100, "helper"), cg("/pod-a/leaker", 20, "leaker")});
     PeakMerge m = merge_peaks(before, after, 5);
     EXPECT_EQ(m.containers, 1u);
     EXPECT_EQ(m.pods, 0u);
@@ -59,8 +61,10 @@ TEST(ReportPeaks, KilledContainerKeepsItsReadingFromBeforeTheTrigger) {
 
 TEST(ReportPeaks, GrowthAfterTheReportIsKept) {
     // A fast leak: the reading after the trigger is the larger one.
-    HeaviestReport before = report({cg("/pod-a", 400)}, {cg("/pod-a/leaker", 300), cg("/pod-a/helper", 100)});
-    HeaviestReport after = report({cg("/pod-a", 700)}, {cg("/pod-a/leaker", 600), cg("/pod-a/helper", 100)});
+    HeaviestReport before =
+        report({cg("/pod-a", 400)}, {cg("/pod-a/leaker", 300), cg("/pod-a/helper", 100)});
+    HeaviestReport after =
+        report({cg("/pod-a", 700)}, {cg("/pod-a/leaker", 600), cg("/pod-a/helper", 100)});
     PeakMerge m = merge_peaks(before, after, 5);
     EXPECT_EQ(m.pods + m.containers, 0u);
     EXPECT_EQ(after.top[0].working_set, 700 * MiB);
@@ -69,12 +73,14 @@ TEST(ReportPeaks, GrowthAfterTheReportIsKept) {
 }
 
 TEST(ReportPeaks, ContainerWhoseCgroupWentWithTheKillComesBack) {
-    HeaviestReport before = report({cg("/pod-a", 900)}, {cg("/pod-a/leaker", 800, "leaker"), cg("/pod-a/helper", 100)});
+    HeaviestReport before =
+        report({cg("/pod-a", 900)}, {cg("/pod-a/leaker", 800, "leaker"), cg("/pod-a/helper", 100)});
     HeaviestReport after = report({cg("/pod-a", 150)}, {cg("/pod-a/helper", 100)});
     PeakMerge m = merge_peaks(before, after, 5);
     EXPECT_EQ(m.pods, 1u);
     EXPECT_EQ(m.containers, 1u);
-    EXPECT_EQ(paths(after.containers), (std::vector<std::string>{"/pod-a/leaker", "/pod-a/helper"}));
+    EXPECT_EQ(paths(after.containers),
+              (std::vector<std::string>{"/pod-a/leaker", "/pod-a/helper"}));
     EXPECT_EQ(after.top[0].working_set, 900 * MiB);
 }
 
