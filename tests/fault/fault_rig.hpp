@@ -75,6 +75,9 @@ struct FaultRig {
     }
 };
 
+// Root can mount, chown and run the daemon as nobody; the tests that need it skip without.
+inline bool is_root() { return ::geteuid() == 0; }
+
 inline std::string kb_line(const char* key, uint64_t bytes) {
     char buf[96];
     std::snprintf(buf, sizeof buf, "%-16s%12llu kB\n", (std::string(key) + ":").c_str(),

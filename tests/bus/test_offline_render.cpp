@@ -1,22 +1,9 @@
-// Unit tests for the bus-side pieces that need no bus: the address parser,
-// the bus probe (against a socket the test serves), the metrics text, the
-// Dump text, oomguardctl's renderings and JSON writer, the per-caller rate
-// limit and the daemon thread's BusPublisher.
+// Bus pieces that need no bus, the texts: the metrics families and textfile,
+// the Dump text, oomguardctl's renderings and its JSON writer. Pure, ~10 ms.
 #include <gtest/gtest.h>
-#include <poll.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
-#include <unistd.h>
 
-#include <cstdlib>
-#include <filesystem>
-
-#include "bus/bus_probe.hpp"
-#include "bus/bus_publisher.hpp"
 #include "bus/dump.hpp"
-#include "bus/rate_limiter.hpp"
-#include "bus/system_bus_address.hpp"
 #include "ctl/json_writer.hpp"
 #include "ctl/status_report.hpp"
 #include "daemon.hpp"
@@ -27,25 +14,8 @@ using namespace oomguard;
 
 namespace {
 
-constexpr uint64_t MiB = 1ull << 20;
-
+using oomguard::test::MiB;
 using oomguard::test::TempDir;
-
-int listen_unix(const std::string& path) {
-    int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_un a{};
-    a.sun_family = AF_UNIX;
-    std::snprintf(a.sun_path, sizeof a.sun_path, "%s", path.c_str());
-    if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || ::listen(fd, 4) != 0)
-        return -1;
-    return fd;
-}
-
-BusProbe::Step advance_for(BusProbe& p, int ms, std::string& err) {
-    pollfd f{p.fd(), POLLIN, 0};
-    ::poll(&f, 1, ms);
-    return p.advance(f.revents, err);
-}
 
 DaemonState sample_state() {
     DaemonState s;
@@ -65,77 +35,6 @@ DaemonState sample_state() {
 }
 
 }  // namespace
-
-TEST(SystemBusAddress, UnixPathIsExtractedAndDecoded) {
-    EXPECT_EQ(unix_socket_path("unix:path=/run/dbus/system_bus_socket"),
-              "/run/dbus/system_bus_socket");
-    EXPECT_EQ(unix_socket_path("unix:path=/tmp/a%20b,guid=0123"), "/tmp/a b");
-    EXPECT_EQ(unix_socket_path("unix:guid=0123,path=/x"), "/x");
-    EXPECT_EQ(unix_socket_path("unix:path=/x;"), "/x");
-    EXPECT_EQ(unix_socket_path("unix:abstract=/x"), std::nullopt);
-    EXPECT_EQ(unix_socket_path("tcp:host=localhost,port=1"), std::nullopt);
-    EXPECT_EQ(unix_socket_path("unix:path=/a;unix:path=/b"), std::nullopt);
-    EXPECT_EQ(unix_socket_path("unix:path=/bad%2"), std::nullopt);
-    EXPECT_EQ(unix_socket_path("unix:path=/bad%zz"), std::nullopt);
-    EXPECT_EQ(unix_socket_path("unix:path="), std::nullopt);
-    EXPECT_EQ(unix_socket_path(""), std::nullopt);
-}
-
-TEST(SystemBusAddress, EnvironmentOverridesTheDefault) {
-    ::setenv("DBUS_SYSTEM_BUS_ADDRESS", "unix:path=/tmp/x", 1);
-    EXPECT_EQ(system_bus_address(), "unix:path=/tmp/x");
-    ::unsetenv("DBUS_SYSTEM_BUS_ADDRESS");
-    EXPECT_EQ(system_bus_address(), kDefaultSystemBusAddress);
-}
-
-TEST(BusProbe, AnsweredWhenTheDaemonSaysOk) {
-    TempDir d;
-    std::string sock = d.path() + "/bus.sock";
-    int lfd = listen_unix(sock);
-    ASSERT_GE(lfd, 0);
-    BusProbe p;
-    ASSERT_TRUE(p.start(sock, 1000).ok());
-    std::string err;
-    EXPECT_EQ(advance_for(p, 50, err), BusProbe::Step::Pending) << "nobody answered yet";
-    int c = ::accept(lfd, nullptr, nullptr);
-    char buf[64] = {};
-    ssize_t n = ::read(c, buf, sizeof buf);
-    // NUL, then the EXTERNAL mechanism with the uid "1000" hex-encoded.
-    EXPECT_EQ(std::string(buf, static_cast<size_t>(n)),
-              std::string("\0AUTH EXTERNAL 31303030\r\n", 25));
-    ASSERT_EQ(::write(c, "OK 0123", 7), 7);
-    EXPECT_EQ(advance_for(p, 100, err), BusProbe::Step::Pending) << "half a line";
-    ASSERT_EQ(::write(c, "abcdef\r\n", 8), 8);
-    EXPECT_EQ(advance_for(p, 100, err), BusProbe::Step::Answered) << err;
-    ::close(c);
-    ::close(lfd);
-}
-
-TEST(BusProbe, FailsOnRejectionHangUpAndMissingSocket) {
-    TempDir d;
-    std::string sock = d.path() + "/bus.sock";
-    BusProbe p;
-    Status st = p.start(sock, 0);
-    ASSERT_FALSE(st.ok());
-    EXPECT_EQ(st.error().message, "connect " + sock + ": No such file or directory");
-
-    int lfd = listen_unix(sock);
-    ASSERT_TRUE(p.start(sock, 0).ok());
-    int c = ::accept(lfd, nullptr, nullptr);
-    ASSERT_EQ(::write(c, "REJECTED EXTERNAL\r\n", 19), 19);
-    std::string err;
-    EXPECT_EQ(advance_for(p, 100, err), BusProbe::Step::Failed);
-    EXPECT_NE(err.find("refused authentication: REJECTED EXTERNAL"), std::string::npos) << err;
-    ::close(c);
-
-    ASSERT_TRUE(p.start(sock, 0).ok());
-    c = ::accept(lfd, nullptr, nullptr);
-    ::close(c);
-    err.clear();
-    EXPECT_EQ(advance_for(p, 100, err), BusProbe::Step::Failed);
-    EXPECT_NE(err.find("closed the connection"), std::string::npos) << err;
-    ::close(lfd);
-}
 
 TEST(MetricsRender, FamiliesHaveHelpAndTypeAndValues) {
     std::string out;
@@ -363,11 +262,12 @@ TEST(StatusReport, TextAndJson) {
               std::string::npos)
         << t;
     js = ctl::render_status_json(r);
-    EXPECT_NE(js.find("\"predicted_victim\":{\"time_usec\":" + std::to_string(now - 3'000'000ull) +
-                      ",\"pid\":77,\"name\":\"batch\",\"oom_score\":1100,\"cgroup\":\"/kubepods/"
-                      "besteffort/pod1/c\",\"namespace\":\"team-b\",\"pod\":\"batch-7\",\"container\":"
-                      "\"c0\"}"),
-              std::string::npos)
+    EXPECT_NE(
+        js.find("\"predicted_victim\":{\"time_usec\":" + std::to_string(now - 3'000'000ull) +
+                ",\"pid\":77,\"name\":\"batch\",\"oom_score\":1100,\"cgroup\":\"/kubepods/"
+                "besteffort/pod1/c\",\"namespace\":\"team-b\",\"pod\":\"batch-7\",\"container\":"
+                "\"c0\"}"),
+        std::string::npos)
         << js;
     EXPECT_NE(t.find("Node audit: no findings\n"), std::string::npos) << t;
     r.audit = {{"critical-oom-score-adj", 2}, {"panic-on-oom", 1}};
@@ -383,162 +283,4 @@ TEST(StatusReport, TextAndJson) {
     EXPECT_EQ(ctl::render_top_json({}), "[]\n");
     EXPECT_EQ(ctl::format_time(0), "never");
     EXPECT_EQ(ctl::format_ago(10, 5), "just now");
-}
-
-// ---- the per-caller token bucket ------------------------------------------
-
-TEST(RateLimiter, BurstThenRefillPerCaller) {
-    RateLimiter r(20, 40);
-    const Duration t0 = std::chrono::seconds(100);
-    int ok = 0;
-    for (int i = 0; i < 100; ++i) ok += r.admit(":1.1", t0);
-    EXPECT_EQ(ok, 40) << "the burst";
-    EXPECT_TRUE(r.admit(":1.2", t0)) << "another caller has its own bucket";
-    ok = 0;
-    for (int i = 0; i < 100; ++i) ok += r.admit(":1.1", t0 + std::chrono::milliseconds(500));
-    EXPECT_EQ(ok, 10) << "20 a second refill";
-    ok = 0;
-    for (int i = 0; i < 100; ++i) ok += r.admit(":1.1", t0 + std::chrono::seconds(60));
-    EXPECT_EQ(ok, 40) << "never more than the burst";
-}
-
-TEST(RateLimiter, ForgetsIdleCallersInsteadOfGrowing) {
-    RateLimiter r(20, 40);
-    Duration t = std::chrono::seconds(1);
-    for (size_t i = 0; i < RateLimiter::kMaxCallers + 100; ++i) {
-        r.admit(":1." + std::to_string(i), t);
-        t += std::chrono::milliseconds(10);
-    }
-    EXPECT_LE(r.callers(), RateLimiter::kMaxCallers);
-}
-
-// ---- the daemon thread's half: requests done at loop level -----------------
-
-TEST(BusPublisher, ReloadRequestsAreDoneByTheLoopAndAnswered) {
-    TempDir d;
-    std::filesystem::create_directories(d.path() + "/proc");
-    {
-        FILE* f = std::fopen((d.path() + "/proc/meminfo").c_str(), "w");
-        std::fprintf(f, "MemTotal:       16777216 kB\nMemAvailable:    4194304 kB\n");
-        std::fclose(f);
-    }
-    const std::string cfg = d.path() + "/oomguard.toml";
-    auto write_cfg = [&](const std::string& text) {
-        FILE* f = std::fopen(cfg.c_str(), "w");
-        std::fputs(text.c_str(), f);
-        std::fclose(f);
-    };
-    write_cfg("[memory]\nmin_available = \"500MiB\"\n[action]\nsysrq_trigger = \"" + d.path() +
-              "/trigger\"\n[poll]\npsi = false\n[paths]\nproc = \"" + d.path() + "/proc\"\n");
-    DaemonOptions o;
-    o.config_path = cfg;
-    o.log_target = LogTarget::Stderr;
-    o.mlock = false;
-    o.allow_insecure_config = true;
-    Daemon daemon(o);
-    ASSERT_TRUE(daemon.init());
-    BusChannel ch;
-    BusPublisher pub(daemon, ch);
-    daemon.add_sink(&pub);  // as src/main.cpp does
-    pub.on_config(daemon.state(), daemon.config());
-    {
-        std::lock_guard<std::mutex> g(ch.mutex);
-        EXPECT_EQ(ch.version, 1u);
-        EXPECT_EQ(ch.snapshot.config->memory.min_available.to_string(), "500 MiB");
-        ch.requests.push_back({7, RequestKind::Reload});
-        ch.requests.push_back({8, RequestKind::Reload});  // queued together: one reload
-    }
-    ch.to_daemon.wake();
-    write_cfg("[memory]\nmin_available = \"600MiB\"\n[action]\nsysrq_trigger = \"" + d.path() +
-              "/trigger\"\n[poll]\npsi = false\n[paths]\nproc = \"" + d.path() + "/proc\"\n");
-    pub.dispatch(POLLIN);
-    {
-        std::lock_guard<std::mutex> g(ch.mutex);
-        ASSERT_EQ(ch.results.size(), 2u);
-        EXPECT_EQ(ch.results[0].id, 7u);
-        EXPECT_TRUE(ch.results[0].ok) << ch.results[0].error;
-        EXPECT_EQ(ch.results[1].id, 8u);
-        EXPECT_EQ(ch.snapshot.config->memory.min_available.to_string(), "600 MiB");
-        ch.results.clear();
-        ch.requests.push_back({9, RequestKind::Reload});
-    }
-    write_cfg("[memory]\nmin_available = 5\n");
-    pub.dispatch(0);
-    {
-        std::lock_guard<std::mutex> g(ch.mutex);
-        ASSERT_EQ(ch.results.size(), 1u);
-        EXPECT_FALSE(ch.results[0].ok);
-        EXPECT_NE(ch.results[0].error.find("min_available"), std::string::npos)
-            << ch.results[0].error;
-        EXPECT_EQ(ch.snapshot.config->memory.min_available.to_string(), "600 MiB")
-            << "a bad config keeps the old one";
-    }
-}
-
-TEST(BusPublisher, NeverWaitsForABusyChannel) {
-    TempDir d;
-    std::filesystem::create_directories(d.path() + "/proc");
-    {
-        FILE* f = std::fopen((d.path() + "/proc/meminfo").c_str(), "w");
-        std::fprintf(f, "MemTotal:       16777216 kB\nMemAvailable:    4194304 kB\n");
-        std::fclose(f);
-        f = std::fopen((d.path() + "/oomguard.toml").c_str(), "w");
-        std::fprintf(f, "[poll]\npsi = false\n[paths]\nproc = \"%s/proc\"\n", d.path().c_str());
-        std::fclose(f);
-    }
-    DaemonOptions o;
-    o.config_path = d.path() + "/oomguard.toml";
-    o.log_target = LogTarget::Stderr;
-    o.mlock = false;
-    o.allow_insecure_config = true;
-    Daemon daemon(o);
-    ASSERT_TRUE(daemon.init());
-    BusChannel ch;
-    BusPublisher pub(daemon, ch);
-    {
-        std::lock_guard<std::mutex> held(ch.mutex);  // the bus thread is copying
-        pub.on_warning(daemon.state());
-        EXPECT_EQ(pub.deferred(), 1u);
-        EXPECT_EQ(pub.poll_spec().timeout_ns, 1'000'000) << "tries again in 1 ms";
-    }
-    pub.dispatch(0);
-    std::lock_guard<std::mutex> g(ch.mutex);
-    EXPECT_EQ(ch.version, 1u);
-    ASSERT_EQ(ch.events.size(), 1u);
-    EXPECT_EQ(ch.events[0].kind, BusEvent::Kind::Warning);
-    EXPECT_EQ(pub.poll_spec().timeout_ns, -1);
-}
-
-// Issue 17: an idle node publishes every second; the bus thread is woken (an
-// eventfd write, a context switch) only when there is something to announce.
-TEST(BusPublisher, WakesTheBusThreadOnlyWhenSomethingAnnouncedChanged) {
-    TempDir d;
-    d.write("proc/meminfo", "MemTotal:       16777216 kB\nMemAvailable:    4194304 kB\n");
-    d.write("oomguard.toml", "[poll]\npsi = false\n[paths]\nproc = \"" + d.path() + "/proc\"\n");
-    DaemonOptions o;
-    o.config_path = d.path() + "/oomguard.toml";
-    o.log_target = LogTarget::Stderr;
-    o.mlock = false;
-    o.allow_insecure_config = true;
-    Daemon daemon(o);
-    ASSERT_TRUE(daemon.init());
-    BusChannel ch;
-    BusPublisher pub(daemon, ch);
-    // Wakes pending on the eventfd since the last call (its counter, then 0).
-    auto wakes = [&] {
-        uint64_t v = 0;
-        return ::read(ch.to_bus.fd(), &v, sizeof v) == sizeof v ? v : 0;
-    };
-    pub.on_config(daemon.state(), daemon.config());
-    EXPECT_EQ(wakes(), 1u) << "the first publication wakes the bus thread";
-    for (int i = 0; i < 5; ++i) pub.on_state(daemon.state());
-    EXPECT_EQ(wakes(), 0u) << "nothing changed: the bus thread sleeps on";
-    {
-        std::lock_guard<std::mutex> g(ch.mutex);
-        EXPECT_EQ(ch.version, 6u) << "the snapshot is still kept current";
-    }
-    pub.on_warning(daemon.state());
-    EXPECT_EQ(wakes(), 1u) << "a signal to emit wakes it";
-    pub.on_state(daemon.state());
-    EXPECT_EQ(wakes(), 0u);
 }

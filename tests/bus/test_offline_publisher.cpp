@@ -1,0 +1,174 @@
+// Bus pieces that need no bus, the daemon's side: the per-caller rate limit and
+// the BusPublisher (requests done at loop level, never a wait). ~50 ms.
+#include <gtest/gtest.h>
+#include <poll.h>
+
+#include <cstdio>
+#include <filesystem>
+
+#include "bus/bus_publisher.hpp"
+#include "bus/rate_limiter.hpp"
+#include "daemon.hpp"
+#include "support/files.hpp"
+
+using namespace oomguard;
+
+using oomguard::test::TempDir;
+
+// ---- the per-caller token bucket ------------------------------------------
+
+TEST(RateLimiter, BurstThenRefillPerCaller) {
+    RateLimiter r(20, 40);
+    const Duration t0 = std::chrono::seconds(100);
+    int ok = 0;
+    for (int i = 0; i < 100; ++i) ok += r.admit(":1.1", t0);
+    EXPECT_EQ(ok, 40) << "the burst";
+    EXPECT_TRUE(r.admit(":1.2", t0)) << "another caller has its own bucket";
+    ok = 0;
+    for (int i = 0; i < 100; ++i) ok += r.admit(":1.1", t0 + std::chrono::milliseconds(500));
+    EXPECT_EQ(ok, 10) << "20 a second refill";
+    ok = 0;
+    for (int i = 0; i < 100; ++i) ok += r.admit(":1.1", t0 + std::chrono::seconds(60));
+    EXPECT_EQ(ok, 40) << "never more than the burst";
+}
+
+TEST(RateLimiter, ForgetsIdleCallersInsteadOfGrowing) {
+    RateLimiter r(20, 40);
+    Duration t = std::chrono::seconds(1);
+    for (size_t i = 0; i < RateLimiter::kMaxCallers + 100; ++i) {
+        r.admit(":1." + std::to_string(i), t);
+        t += std::chrono::milliseconds(10);
+    }
+    EXPECT_LE(r.callers(), RateLimiter::kMaxCallers);
+}
+
+// ---- the daemon thread's half: requests done at loop level -----------------
+
+TEST(BusPublisher, ReloadRequestsAreDoneByTheLoopAndAnswered) {
+    TempDir d;
+    std::filesystem::create_directories(d.path() + "/proc");
+    {
+        FILE* f = std::fopen((d.path() + "/proc/meminfo").c_str(), "w");
+        std::fprintf(f, "MemTotal:       16777216 kB\nMemAvailable:    4194304 kB\n");
+        std::fclose(f);
+    }
+    const std::string cfg = d.path() + "/oomguard.toml";
+    auto write_cfg = [&](const std::string& text) {
+        FILE* f = std::fopen(cfg.c_str(), "w");
+        std::fputs(text.c_str(), f);
+        std::fclose(f);
+    };
+    write_cfg("[memory]\nmin_available = \"500MiB\"\n[action]\nsysrq_trigger = \"" + d.path() +
+              "/trigger\"\n[poll]\npsi = false\n[paths]\nproc = \"" + d.path() + "/proc\"\n");
+    DaemonOptions o;
+    o.config_path = cfg;
+    o.log_target = LogTarget::Stderr;
+    o.mlock = false;
+    o.allow_insecure_config = true;
+    Daemon daemon(o);
+    ASSERT_TRUE(daemon.init());
+    BusChannel ch;
+    BusPublisher pub(daemon, ch);
+    daemon.add_sink(&pub);  // as src/main.cpp does
+    pub.on_config(daemon.state(), daemon.config());
+    {
+        std::lock_guard<std::mutex> g(ch.mutex);
+        EXPECT_EQ(ch.version, 1u);
+        EXPECT_EQ(ch.snapshot.config->memory.min_available.to_string(), "500 MiB");
+        ch.requests.push_back({7, RequestKind::Reload});
+        ch.requests.push_back({8, RequestKind::Reload});  // queued together: one reload
+    }
+    ch.to_daemon.wake();
+    write_cfg("[memory]\nmin_available = \"600MiB\"\n[action]\nsysrq_trigger = \"" + d.path() +
+              "/trigger\"\n[poll]\npsi = false\n[paths]\nproc = \"" + d.path() + "/proc\"\n");
+    pub.dispatch(POLLIN);
+    {
+        std::lock_guard<std::mutex> g(ch.mutex);
+        ASSERT_EQ(ch.results.size(), 2u);
+        EXPECT_EQ(ch.results[0].id, 7u);
+        EXPECT_TRUE(ch.results[0].ok) << ch.results[0].error;
+        EXPECT_EQ(ch.results[1].id, 8u);
+        EXPECT_EQ(ch.snapshot.config->memory.min_available.to_string(), "600 MiB");
+        ch.results.clear();
+        ch.requests.push_back({9, RequestKind::Reload});
+    }
+    write_cfg("[memory]\nmin_available = 5\n");
+    pub.dispatch(0);
+    {
+        std::lock_guard<std::mutex> g(ch.mutex);
+        ASSERT_EQ(ch.results.size(), 1u);
+        EXPECT_FALSE(ch.results[0].ok);
+        EXPECT_NE(ch.results[0].error.find("min_available"), std::string::npos)
+            << ch.results[0].error;
+        EXPECT_EQ(ch.snapshot.config->memory.min_available.to_string(), "600 MiB")
+            << "a bad config keeps the old one";
+    }
+}
+
+TEST(BusPublisher, NeverWaitsForABusyChannel) {
+    TempDir d;
+    std::filesystem::create_directories(d.path() + "/proc");
+    {
+        FILE* f = std::fopen((d.path() + "/proc/meminfo").c_str(), "w");
+        std::fprintf(f, "MemTotal:       16777216 kB\nMemAvailable:    4194304 kB\n");
+        std::fclose(f);
+        f = std::fopen((d.path() + "/oomguard.toml").c_str(), "w");
+        std::fprintf(f, "[poll]\npsi = false\n[paths]\nproc = \"%s/proc\"\n", d.path().c_str());
+        std::fclose(f);
+    }
+    DaemonOptions o;
+    o.config_path = d.path() + "/oomguard.toml";
+    o.log_target = LogTarget::Stderr;
+    o.mlock = false;
+    o.allow_insecure_config = true;
+    Daemon daemon(o);
+    ASSERT_TRUE(daemon.init());
+    BusChannel ch;
+    BusPublisher pub(daemon, ch);
+    {
+        std::lock_guard<std::mutex> held(ch.mutex);  // the bus thread is copying
+        pub.on_warning(daemon.state());
+        EXPECT_EQ(pub.deferred(), 1u);
+        EXPECT_EQ(pub.poll_spec().timeout_ns, 1'000'000) << "tries again in 1 ms";
+    }
+    pub.dispatch(0);
+    std::lock_guard<std::mutex> g(ch.mutex);
+    EXPECT_EQ(ch.version, 1u);
+    ASSERT_EQ(ch.events.size(), 1u);
+    EXPECT_EQ(ch.events[0].kind, BusEvent::Kind::Warning);
+    EXPECT_EQ(pub.poll_spec().timeout_ns, -1);
+}
+
+// Issue 17: an idle node publishes every second; the bus thread is woken (an
+// eventfd write, a context switch) only when there is something to announce.
+TEST(BusPublisher, WakesTheBusThreadOnlyWhenSomethingAnnouncedChanged) {
+    TempDir d;
+    d.write("proc/meminfo", "MemTotal:       16777216 kB\nMemAvailable:    4194304 kB\n");
+    d.write("oomguard.toml", "[poll]\npsi = false\n[paths]\nproc = \"" + d.path() + "/proc\"\n");
+    DaemonOptions o;
+    o.config_path = d.path() + "/oomguard.toml";
+    o.log_target = LogTarget::Stderr;
+    o.mlock = false;
+    o.allow_insecure_config = true;
+    Daemon daemon(o);
+    ASSERT_TRUE(daemon.init());
+    BusChannel ch;
+    BusPublisher pub(daemon, ch);
+    // Wakes pending on the eventfd since the last call (its counter, then 0).
+    auto wakes = [&] {
+        uint64_t v = 0;
+        return ::read(ch.to_bus.fd(), &v, sizeof v) == sizeof v ? v : 0;
+    };
+    pub.on_config(daemon.state(), daemon.config());
+    EXPECT_EQ(wakes(), 1u) << "the first publication wakes the bus thread";
+    for (int i = 0; i < 5; ++i) pub.on_state(daemon.state());
+    EXPECT_EQ(wakes(), 0u) << "nothing changed: the bus thread sleeps on";
+    {
+        std::lock_guard<std::mutex> g(ch.mutex);
+        EXPECT_EQ(ch.version, 6u) << "the snapshot is still kept current";
+    }
+    pub.on_warning(daemon.state());
+    EXPECT_EQ(wakes(), 1u) << "a signal to emit wakes it";
+    pub.on_state(daemon.state());
+    EXPECT_EQ(wakes(), 0u);
+}
