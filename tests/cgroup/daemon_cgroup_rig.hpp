@@ -10,12 +10,6 @@
 #include "real_cgroup.hpp"
 
 // Skips the test where real v1 memory cgroups cannot be made (not root, no v1).
-#define REQUIRE_REAL_CGROUPS()                                     \
-    do {                                                           \
-        std::string why = real_cgroups_unavailable();              \
-        if (!why.empty()) GTEST_SKIP() << "real cgroups: " << why; \
-    } while (0)
-
 namespace oomguard::test::daemon_cgroup_rig {
 
 struct NodePaths {

@@ -36,6 +36,13 @@ inline std::string real_cgroups_unavailable() {
     return "";
 }
 
+// In a gtest body: skips, saying why, where real cgroups cannot be used.
+#define REQUIRE_REAL_CGROUPS()                                        \
+    do {                                                              \
+        std::string why = oomguard::test::real_cgroups_unavailable(); \
+        if (!why.empty()) GTEST_SKIP() << "real cgroups: " << why;    \
+    } while (0)
+
 class RealCgroupTree {
 public:
     RealCgroupTree() {

@@ -23,12 +23,6 @@ using namespace oomguard::test;
 
 namespace {
 
-#define REQUIRE_REAL_CGROUPS()                                     \
-    do {                                                           \
-        std::string why = real_cgroups_unavailable();              \
-        if (!why.empty()) GTEST_SKIP() << "real cgroups: " << why; \
-    } while (0)
-
 std::string pod_path(const std::string& qos, unsigned n) {
     return "kubepods/" + (qos.empty() ? "" : qos + "/") + "pod" + pod_uid(n);
 }
