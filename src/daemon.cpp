@@ -68,11 +68,8 @@ Config Daemon::apply_overrides(Config c) const {
     return c;
 }
 
-bool Daemon::open_sensors(const Config& c, std::string& error) {
-    if (auto st = meminfo_.open(c.paths.proc); !st) {
-        error = st.error().message;
-        return false;
-    }
+Status Daemon::open_sensors(const Config& c) {
+    if (Status st = meminfo_.open(c.paths.proc); !st) return st;
     psi_.close();
     if (c.poll.psi) {
         Status st = psi_.open(c.paths.proc, kPsiStall, kPsiWindow);
@@ -82,7 +79,7 @@ bool Daemon::open_sensors(const Config& c, std::string& error) {
             journal_.log(Event::Info, LOG_INFO,
                          "PSI trigger unavailable, polling only: " + st.error().message);
     }
-    return true;
+    return ok_status();
 }
 
 bool Daemon::init() {
@@ -94,11 +91,11 @@ bool Daemon::init() {
         return false;
     }
     Config c = apply_overrides(*load.config);
-    std::string err;
-    if (!open_sensors(c, err)) {
-        journal_.log(Event::SensorError, LOG_ERR, "cannot start: " + err);
+    if (Status st = open_sensors(c); !st) {
+        journal_.log(Event::SensorError, LOG_ERR, "cannot start: " + st.error().message);
         return false;
     }
+    std::string err;
     if (err = levels_against_mem_total(meminfo_, c, opts_.config_path); !err.empty()) {
         journal_.log(Event::ReloadFailed, LOG_ERR, "config error: " + err,
                      {{"OOMGUARD_CONFIG_ERROR", err}});
@@ -283,8 +280,9 @@ bool Daemon::reload() {
     std::string err;
     if (load.config) {
         Config c = apply_overrides(*load.config);
-        if (open_sensors(c, err) &&
-            (err = levels_against_mem_total(meminfo_, c, opts_.config_path)).empty()) {
+        Status opened = open_sensors(c);
+        if (!opened) err = opened.error().message;
+        if (opened && (err = levels_against_mem_total(meminfo_, c, opts_.config_path)).empty()) {
             config_ = std::move(c);
             trigger_ = SysrqTrigger(config_.action.sysrq_trigger);
             policy_->reconfigure(policy_settings(config_));
@@ -307,8 +305,7 @@ bool Daemon::reload() {
             return true;
         }
         // The new paths do not work: reopen the old ones.
-        std::string ignored;
-        open_sensors(config_, ignored);
+        (void)open_sensors(config_);
     } else {
         for (size_t i = 0; i < load.errors.size(); ++i)
             err += (i ? "; " : "") + load.errors[i].to_string(opts_.config_path);

@@ -101,7 +101,7 @@ private:
     StatusInputs status_inputs_;
 
     Config apply_overrides(Config c) const;
-    bool open_sensors(const Config& c, std::string& error);
+    Status open_sensors(const Config& c);
     void tick();
     void finish_tick(Duration now, Duration next, bool force_status);  // watchdog, timer, STATUS
     bool act(const MemSample& s, const Decision& d);                   // true: the action happened
