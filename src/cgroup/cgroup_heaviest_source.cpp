@@ -22,6 +22,9 @@ std::vector<HeaviestRow> CgroupHeaviestSource::rows(const HeaviestReport& rep, s
         if (i == 0)
             for (const auto& c : rep.containers) {
                 if (rows.size() >= max) break;
+                // The pause sandbox and CRI-O's conmon hold the pod, they are no
+                // containers of its spec: `oomguardctl top` would list them by id.
+                if (c.kind == CgroupKind::Sandbox || c.kind == CgroupKind::Conmon) continue;
                 rows.push_back(row(c, true));
             }
     }
