@@ -346,7 +346,7 @@ def check_names(rows, truth, what, pods=()):
             f"{r.get('container')}@{(cid_of(r.get('cgroup')) or r.get('cgroup'))[:12]}" for r in crows) +
             f"; first row {rows[first].get('namespace')}/{rows[first].get('pod')}")
     if shown_sandbox:
-        d.note(f"{what[:3]} the sandbox (pause) container is listed as a container of its pod: {shown_sandbox}")
+        bad.append(f"the sandbox (pause) is listed as a container of its pod: {shown_sandbox}")
     return d.check(not bad, what, "; ".join(bad) if bad else
                    f"{len(pods)} pods; heaviest {rows[first].get('namespace')}/{rows[first].get('pod')}: " +
                    ", ".join(f"{r.get('container')[:20]} {cid_of(r.get('cgroup'))[:12] if cid_of(r.get('cgroup')) else '?'}"
