@@ -62,6 +62,17 @@ std::string killed(const char* prefix, int pid, const char* comm, uint64_t anon_
            "kB, file-rss:0kB, shmem-rss:0kB, UID:0 pgtables:2000kB oom_score_adj:1000\n";
 }
 
+// sysrq f, the kernel's choice of the leaker (pid 501) in container `cg`, and
+// the start of its memory.oom.group kill: the lines before the members'.
+std::string sysrq_group_kill(const std::string& cg) {
+    return "6,100,5000000,-;sysrq: Manual OOM execution\n"
+           "4,101,5000400,-;oom-kill:constraint=CONSTRAINT_NONE,nodemask=(null),cpuset=/,"
+           "mems_allowed=0,global_oom,task_memcg=" +
+           cg + ",task=leaker,pid=501,uid=0\n3,102,5000410,-;" +
+           killed("Out of memory", 501, "leaker", 1000000) + "6,103,5000420,-;Tasks in " + cg +
+           " are going to be killed due to memory.oom.group set\n";
+}
+
 size_t count(const std::string& text, const std::string& needle) {
     size_t n = 0;
     for (size_t p = text.find(needle); p != std::string::npos; p = text.find(needle, p + 1)) ++n;
@@ -75,19 +86,10 @@ TEST(OomGroupReport, SysrqKillOfAGroupIsOneVictimWithAllItsTasksAndMemory) {
     DaemonProcess d(n.args());
     ASSERT_FALSE(d.wait_event("trigger", "OOMGUARD_ACTION=sysrq").empty()) << d.log();
     const std::string cg = n.container_cg;
-    n.kernel_says(
-        "6,100,5000000,-;sysrq: Manual OOM execution\n"
-        "4,101,5000400,-;oom-kill:constraint=CONSTRAINT_NONE,nodemask=(null),cpuset=/,"
-        "mems_allowed=0,global_oom,task_memcg=" +
-        cg +
-        ",task=leaker,pid=501,uid=0\n"
-        "3,102,5000410,-;" +
-        killed("Out of memory", 501, "leaker", 1000000) + "6,103,5000420,-;Tasks in " + cg +
-        " are going to be killed due to memory.oom.group set\n"
-        "3,104,5000430,-;" +
-        killed("Out of memory", 501, "leaker", 1000000) + "3,105,5000440,-;" +
-        killed("Out of memory", 502, "sh", 100000) + "3,106,5000450,-;" +
-        killed("Out of memory", 503, "sleep", 100));
+    n.kernel_says(sysrq_group_kill(cg) + "3,104,5000430,-;" +
+                  killed("Out of memory", 501, "leaker", 1000000) + "3,105,5000440,-;" +
+                  killed("Out of memory", 502, "sh", 100000) + "3,106,5000450,-;" +
+                  killed("Out of memory", 503, "sleep", 100));
     // The container's memory comes back over a while, not at the first line.
     std::this_thread::sleep_for(std::chrono::milliseconds(150));
     n.proc.meminfo(8ull << 30, (1ull << 30) + 300 * MiB);
@@ -115,14 +117,7 @@ TEST(OomGroupReport, GroupTaskThatWasExitingAlreadyCounts) {
     ASSERT_FALSE(d.wait_event("trigger", "OOMGUARD_ACTION=sysrq").empty()) << d.log();
     const std::string cg = n.container_cg;
     n.kernel_says(
-        "6,100,5000000,-;sysrq: Manual OOM execution\n"
-        "4,101,5000400,-;oom-kill:constraint=CONSTRAINT_NONE,nodemask=(null),cpuset=/,"
-        "mems_allowed=0,global_oom,task_memcg=" +
-        cg +
-        ",task=leaker,pid=501,uid=0\n"
-        "3,102,5000410,-;" +
-        killed("Out of memory", 501, "leaker", 1000000) + "6,103,5000420,-;Tasks in " + cg +
-        " are going to be killed due to memory.oom.group set\n"
+        sysrq_group_kill(cg) +
         "6,104,5000430,-;Out of memory: OOM victim 501 (leaker) is already exiting. Skip\n"
         "3,105,5000440,-;" +
         killed("Out of memory", 502, "sh", 100000) +
