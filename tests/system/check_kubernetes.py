@@ -12,6 +12,8 @@ agree with each other and with what the issue asks for.
   single-line --log-format that the daemon's --help lists;
 - a comment above every privilege in the securityContext (and every added
   capability of the capabilities/ component);
+- the kill-cgroup/ component grants hostPID and a writable cgroupfs, and its
+  drop-in, projected as kubelet does, gives the real daemon mode kill-cgroup;
 - the metrics file is on the host (a hostPath node_exporter can read);
 - every YAML file parses; kustomization.yaml and capabilities/ refer to files
   that exist, its images: entry names the DaemonSet's image, and (when kubectl
@@ -195,11 +197,11 @@ check(m is not None and m.get("readOnly") is True, "/var/log/containers is mount
 # Container names from the runtimes' own state (issue 13): their bundle and
 # container directories under [paths] containerd_state / crio_storage, read-only,
 # and never the runtime's socket beside them.
-for key, default, sub in (("containerd_state", "/run/containerd", "io.containerd.runtime.v2.task"),
-                          ("crio_storage", "/run/containers/storage", "overlay-containers")):
-    root = paths.get(key) or default
+for pkey, default, sub in (("containerd_state", "/run/containerd", "io.containerd.runtime.v2.task"),
+                           ("crio_storage", "/run/containers/storage", "overlay-containers")):
+    root = paths.get(pkey) or default
     m, hp = host_path_of(posixpath.join(root, sub))
-    check(hp == posixpath.join(default, sub), f"[paths] {key}: the host's {default}/{sub} is mounted there",
+    check(hp == posixpath.join(default, sub), f"[paths] {pkey}: the host's {default}/{sub} is mounted there",
           f"{root}/{sub} -> {hp}")
     check(m is not None and m.get("readOnly") is True, f"{default}/{sub} is mounted read-only")
 sock_mount, sock_hp = host_path_of(posixpath.join(paths.get("containerd_state") or "/run/containerd",
@@ -307,6 +309,46 @@ if shutil.which("kubectl"):
               "the rendered variant is not privileged and adds IPC_LOCK", sc)
 else:
     print("SKIP: kubectl not installed, kustomizations not rendered")
+
+# The kill-cgroup component (issue 13): hostPID, the host cgroupfs read-write,
+# the drop-in key projected into <config dir>/oomguard.d. Checked on the patch
+# files, then applied the way kubelet projects a ConfigMap (a timestamped dir,
+# ..data and per-key symlinks) and read by the real daemon's --check-config.
+kc = os.path.join(kdir, "kill-cgroup")
+with open(os.path.join(kc, "daemonset.yaml")) as f:
+    kds = yaml.safe_load(f)["spec"]["template"]["spec"]
+with open(os.path.join(kc, "configmap.yaml")) as f:
+    kcm = yaml.safe_load(f)
+check(kds.get("hostPID") is True, "kill-cgroup component: hostPID: true")
+kmounts = {m["name"]: m for m in kds["containers"][0].get("volumeMounts", [])}
+cg_mount_path = mount_for(paths.get("cgroup") or "/nonexistent")
+check(cg_mount_path is not None and kmounts.get(cg_mount_path["name"], {}).get("readOnly") is False
+      and kmounts[cg_mount_path["name"]].get("mountPath") == cg_mount_path["mountPath"],
+      "kill-cgroup component: the host cgroupfs mount made read-write", kmounts)
+kvol = next((v for v in kds.get("volumes", []) if v["name"] == vol["name"]), {})
+items = {i["key"]: i["path"] for i in kvol.get("configMap", {}).get("items", [])}
+dropin_key = next(iter(kcm.get("data", {})), None)
+check(items.get(key) == key, "kill-cgroup component: the main config key still projected as itself", items)
+check(dropin_key is not None and items.get(dropin_key) == f"oomguard.d/{dropin_key}",
+      "kill-cgroup component: its drop-in key projected into oomguard.d/", items)
+check(kcm["metadata"]["name"] == cm["metadata"]["name"], "kill-cgroup component patches the base ConfigMap")
+with tempfile.TemporaryDirectory() as t:
+    vol_dir = os.path.join(t, "etc-oomguard")
+    data = os.path.join(vol_dir, "..2026_12_02_00_00_00.000000000")
+    files = {key: toml_text, dropin_key or "none.toml": kcm.get("data", {}).get(dropin_key, "")}
+    for k, rel in items.items():
+        os.makedirs(os.path.dirname(os.path.join(data, rel)), exist_ok=True)
+        with open(os.path.join(data, rel), "w") as f:
+            f.write(files.get(k, ""))
+    os.symlink(os.path.basename(data), os.path.join(vol_dir, "..data"))
+    for top in sorted({rel.split("/")[0] for rel in items.values()}):
+        os.symlink(os.path.join("..data", top), os.path.join(vol_dir, top))
+    r = subprocess.run([daemon, "--check-config", os.path.join(vol_dir, key or "oomguard.toml")],
+                       capture_output=True, text=True)
+    read = [l for l in r.stdout.splitlines() if l.startswith("# read ")]
+    check(r.returncode == 0 and 'mode = "kill-cgroup"' in r.stdout.splitlines() and len(read) == 2,
+          "kill-cgroup component: --check-config on the projected ConfigMap reads the drop-in, mode kill-cgroup",
+          (r.stderr.strip() or "; ".join(read))[:400])
 
 # Containerfile: builds from the repo and installs what the DaemonSet runs.
 with open(os.path.join(kdir, "Containerfile")) as f:
