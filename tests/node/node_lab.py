@@ -267,6 +267,8 @@ def main():
         shutil.copy(deb, lab)
         shutil.copy(os.path.join(HERE, "guest", "driver.py"), lab)
         shutil.copy(os.path.join(HERE, "guest", "runtime.py"), lab)
+        shutil.copy(os.path.join(HERE, "guest", "readme.py"), lab)
+        shutil.copy(os.path.join(SRC, "README.md"), lab)
         shutil.copy(HOG, os.path.join(lab, "oomguard-node-hog"))
         prepare_runtime(lab)
         with open(os.path.join(lab, "env"), "w") as f:

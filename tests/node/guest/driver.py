@@ -1072,11 +1072,13 @@ def scenario7():
 
 
 def main():
-    global runtime
+    global runtime, readme
     if not in_lab_vm():
         sys.exit("driver.py: not in the node lab VM (no oomguard.lab=1 on the kernel command line); refusing")
     import runtime
     runtime.d = sys.modules[__name__]
+    import readme
+    readme.d = sys.modules[__name__]
     t0 = time.monotonic()
     os.makedirs(RUN, exist_ok=True)
     shutil.copy(f"{LAB}/oomguard-node-hog", HOG)
@@ -1116,6 +1118,8 @@ def main():
         ("9", runtime.scenario9),
         ("10", runtime.scenario10),
         ("11", runtime.scenario11),
+        # The README's operator quick start, verbatim (issue 16, readme.py).
+        ("13", readme.scenario13),
         ("7", scenario7),
     ]
     for name, fn in steps:
