@@ -1045,10 +1045,16 @@ def scenario12():
         fixes = [e.get("OOMGUARD_AUDIT_FIX", "") for e in found if "kubelet" in e.get("OOMGUARD_AUDIT_SUBJECT", "")]
         check(fixes and all("OOMScoreAdjust=-999" in f and unit in f for f in fixes),
               "12. each finding says the fix (OOMScoreAdjust=-999 in a drop-in for the unit)", str(fixes[:1]))
-        st = run(["oomguardctl", "status"]).stdout
-        line = next((l.strip() for l in st.splitlines() if "Node audit:" in l), "")
+        # The D-Bus snapshot follows the daemon's state at its next sample (up to
+        # its poll interval after the journal entries): wait a little for it.
+        def status_line():
+            st = run(["oomguardctl", "status"]).stdout
+            line = next((l.strip() for l in st.splitlines() if "Node audit:" in l), "")
+            return (line if "critical-oom-score-adj" in line and "critical-outranks-pods" in line else None,
+                    line or st[-400:])
+        line = wait_for(lambda: status_line()[0], 5) or status_line()[1]
         check("critical-oom-score-adj" in line and "critical-outranks-pods" in line,
-              "12. oomguardctl status shows the audit's findings", line or st[-400:])
+              "12. oomguardctl status shows the audit's findings", line)
         check(not any("db-1" in e.get("OOMGUARD_AUDIT_SUBJECT", "") or "postgres" in e.get("OOMGUARD_AUDIT_SUBJECT", "")
                       for e in found), "12. the pod itself is not a finding")
     finally:
