@@ -137,7 +137,10 @@ std::string render_status_text(const StatusReport& s, uint64_t now_usec) {
            "pid " + std::to_string(p.pid) + " (" + p.comm + ")" + where + ", oom_score " +
                std::to_string(p.oom_score) + "; scanned " + format_ago(s.predicted_usec, now_usec));
     } else {
-        kv(o, "Would kill now", "not scanned (oomguard scans only below the warning level)");
+        kv(o, "Would kill now",
+           s.warn_threshold ? "not scanned (oomguard scans only below the warning level)"
+                            : "not scanned (oomguard scans only below the recovery level; there "
+                              "is no warning level)");
     }
     if (s.audit.empty()) {
         kv(o, "Node audit", "no findings");

@@ -246,6 +246,18 @@ TEST(StatusReport, TextAndJson) {
         << js;
     // No prediction yet: said so, and null in JSON.
     EXPECT_NE(t.find("Would kill now: not scanned"), std::string::npos) << t;
+    // Where it scans: below the warning level, or without one the recovery level.
+    EXPECT_NE(t.find(r.warn_threshold ? "below the warning level" : "below the recovery level"),
+              std::string::npos)
+        << t;
+    {
+        ctl::StatusReport w = r;
+        w.warn_threshold = w.warn_threshold ? 0 : 1ull << 30;
+        const std::string tw = ctl::render_status_text(w, now);
+        EXPECT_NE(tw.find(w.warn_threshold ? "below the warning level" : "below the recovery level"),
+                  std::string::npos)
+            << tw;
+    }
     EXPECT_NE(js.find("\"predicted_victim\":null"), std::string::npos) << js;
     // With one (issue 14).
     r.predicted.pid = 77;
