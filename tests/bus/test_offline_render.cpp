@@ -254,8 +254,9 @@ TEST(StatusReport, TextAndJson) {
         ctl::StatusReport w = r;
         w.warn_threshold = w.warn_threshold ? 0 : 1ull << 30;
         const std::string tw = ctl::render_status_text(w, now);
-        EXPECT_NE(tw.find(w.warn_threshold ? "below the warning level" : "below the recovery level"),
-                  std::string::npos)
+        EXPECT_NE(
+            tw.find(w.warn_threshold ? "below the warning level" : "below the recovery level"),
+            std::string::npos)
             << tw;
     }
     EXPECT_NE(js.find("\"predicted_victim\":null"), std::string::npos) << js;
