@@ -8,6 +8,8 @@ namespace {
 
 constexpr const char* kBefore = "working set read before the trigger";
 
+void mark_before(CgroupInfo& c) { c.note = c.note.empty() ? kBefore : c.note + "; " + kBefore; }
+
 // Takes `old`'s figures when it was heavier; keeps `now`'s names and details.
 bool keep_peak(const CgroupInfo& old, CgroupInfo& now) {
     if (old.working_set <= now.working_set) return false;
@@ -15,14 +17,8 @@ bool keep_peak(const CgroupInfo& old, CgroupInfo& now) {
     now.inactive_file = old.inactive_file;
     now.working_set = old.working_set;
     now.estimate = old.estimate;
-    now.note = now.note.empty() ? kBefore : now.note + "; " + kBefore;
+    mark_before(now);
     return true;
-}
-
-void sort_heaviest(std::vector<CgroupInfo>& v) {
-    std::stable_sort(v.begin(), v.end(), [](const CgroupInfo& a, const CgroupInfo& b) {
-        return a.working_set > b.working_set;
-    });
 }
 
 const CgroupInfo* find_path(const std::vector<CgroupInfo>& v, const std::string& path) {
@@ -31,43 +27,42 @@ const CgroupInfo* find_path(const std::vector<CgroupInfo>& v, const std::string&
     return nullptr;
 }
 
+// One list (pods, or one pod's containers): peaks kept, entries the kill took
+// away brought back, re-sorted heaviest first. How many came from `before`.
+size_t merge_list(const std::vector<CgroupInfo>& before, std::vector<CgroupInfo>& after) {
+    size_t n = 0;
+    for (auto& c : after)
+        if (const CgroupInfo* old = find_path(before, c.path)) n += keep_peak(*old, c);
+    for (const auto& old : before)
+        if (!find_path(after, old.path)) {
+            after.push_back(old);
+            mark_before(after.back());
+            ++n;
+        }
+    if (n)
+        std::stable_sort(after.begin(), after.end(), [](const CgroupInfo& a, const CgroupInfo& b) {
+            return a.working_set > b.working_set;
+        });
+    return n;
+}
+
 }  // namespace
 
 size_t merge_container_peaks(const std::vector<CgroupInfo>& before_containers,
                              std::vector<CgroupInfo>& containers) {
-    size_t n = 0;
-    for (auto& c : containers)
-        if (const CgroupInfo* old = find_path(before_containers, c.path)) n += keep_peak(*old, c);
-    for (const auto& old : before_containers)
-        if (!find_path(containers, old.path)) {  // its cgroup went with the kill
-            containers.push_back(old);
-            CgroupInfo& c = containers.back();
-            c.note = c.note.empty() ? kBefore : c.note + "; " + kBefore;
-            ++n;
-        }
-    if (n) sort_heaviest(containers);
-    return n;
+    return merge_list(before_containers, containers);
 }
 
 PeakMerge merge_peaks(const HeaviestReport& before, HeaviestReport& after, size_t top_n) {
     PeakMerge m;
     if (!before.valid || !after.valid || before.kubernetes != after.kubernetes) return m;
     const std::string top_was = after.top.empty() ? "" : after.top[0].path;
-    for (auto& p : after.top)
-        if (const CgroupInfo* old = find_path(before.top, p.path)) m.pods += keep_peak(*old, p);
-    for (const auto& old : before.top)
-        if (!find_path(after.top, old.path)) {
-            after.top.push_back(old);
-            CgroupInfo& p = after.top.back();
-            p.note = p.note.empty() ? kBefore : p.note + "; " + kBefore;
-            ++m.pods;
-        }
-    if (m.pods) sort_heaviest(after.top);
+    m.pods = merge_list(before.top, after.top);
     if (after.top.size() > top_n) after.top.resize(top_n);
     m.top_changed = !after.top.empty() && after.top[0].path != top_was;
     if (!m.top_changed && !after.top.empty() && !before.top.empty() &&
         before.top[0].path == after.top[0].path)
-        m.containers = merge_container_peaks(before.containers, after.containers);
+        m.containers = merge_list(before.containers, after.containers);
     return m;
 }
 
