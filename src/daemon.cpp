@@ -54,8 +54,8 @@ std::string config_files(const Config& c) {
 
 }  // namespace
 
-Daemon::Daemon(DaemonOptions opts)
-    : opts_(std::move(opts)), journal_(opts_.log_target, opts_.log_format) {}
+Daemon::Daemon(DaemonOptions opts, const Clock& clock)
+    : opts_(std::move(opts)), clock_(clock), journal_(opts_.log_target, opts_.log_format) {}
 
 Daemon::~Daemon() {
     if (signal_fd_ >= 0) ::close(signal_fd_);
@@ -144,7 +144,7 @@ bool Daemon::init() {
 void Daemon::arm_timer(Duration d) {
     // The loop sleeps in ppoll() until then: no timerfd to read and re-arm, two
     // syscalls fewer per sample (issue 17).
-    next_tick_ = monotonic_clock().now() + std::max<Duration>(d, Duration{0});
+    next_tick_ = clock_.now() + std::max<Duration>(d, Duration{0});
 }
 
 std::string_view Daemon::status_line() {
@@ -191,7 +191,7 @@ void Daemon::update_status(Duration now, bool force) {
 }
 
 void Daemon::tick() {
-    const Duration now = monotonic_clock().now();
+    const Duration now = clock_.now();
     MemSample s;
     if (!meminfo_.sample(s)) {
         ++state_.sample_errors_total;
@@ -328,7 +328,7 @@ void Daemon::handle_signals() {
 }
 
 int Daemon::run() {
-    last_terminal_status_ = monotonic_clock().now();
+    last_terminal_status_ = clock_.now();
     // The start entry and the sinks' first config come before the first decision,
     // which may already trigger.
     if (MemSample first; meminfo_.sample(first)) {
@@ -361,7 +361,7 @@ int Daemon::run() {
     warn_other_oom_daemons(journal_, config_.paths.proc);
     if (notifier_.watchdog_usec()) {
         notifier_.watchdog();
-        last_watchdog_ = monotonic_clock().now();
+        last_watchdog_ = clock_.now();
     }
 
     std::vector<pollfd> fds;
@@ -381,7 +381,7 @@ int Daemon::run() {
             polled.push_back(src);
             source_timeouts.push_back(sp.timeout_ns);
         }
-        const Duration poll_start = monotonic_clock().now();
+        const Duration poll_start = clock_.now();
         // Slow periodic work that the next sample follows closely waits for it.
         const int64_t timeout_ns = wake_.timeout_ns(
             poll_start.count(), (next_tick_ - poll_start).count(), source_timeouts);
@@ -393,7 +393,7 @@ int Daemon::run() {
             journal_.log(Event::SensorError, LOG_ERR, std::string("poll: ") + std::strerror(errno));
             return 1;
         }
-        const Duration woke = monotonic_clock().now();
+        const Duration woke = clock_.now();
         bool sample_now = woke >= next_tick_;
         if (psi_fd >= 0 && (fds[1].revents & (POLLPRI | POLLERR))) {
             if (fds[1].revents & POLLERR) {

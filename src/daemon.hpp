@@ -13,6 +13,7 @@
 #include "actions/trigger.hpp"
 #include "config/config.hpp"
 #include "core/action_result.hpp"
+#include "core/clock.hpp"
 #include "core/daemon_state.hpp"
 #include "core/event_sink.hpp"
 #include "core/host.hpp"
@@ -30,7 +31,9 @@ namespace oomguard {
 
 class Daemon final : public Host {
 public:
-    explicit Daemon(DaemonOptions opts);
+    // Decisions and timestamps are read on `clock` (tests drive it by hand); the
+    // loop still sleeps in real time, in ppoll().
+    explicit Daemon(DaemonOptions opts, const Clock& clock = monotonic_clock());
     ~Daemon() override;
 
     // Loads the config and opens the sensors; prints errors and returns false on failure.
@@ -57,6 +60,8 @@ public:
     bool reload() override;
 
     Journal& journal() { return journal_; }
+    // For what the wiring builds around the daemon (src/app/wiring.cpp).
+    const Clock& clock() const { return clock_; }
     // The daemon's meminfo reader, shared with the OOM reporter (one open file,
     // one parser; it follows a reload's new proc root).
     MeminfoReader& meminfo() { return meminfo_; }
@@ -64,6 +69,7 @@ public:
 
 private:
     DaemonOptions opts_;
+    const Clock& clock_;
     Journal journal_;
     Notifier notifier_;
     Config config_;

@@ -70,10 +70,11 @@ bool Daemon::act(const MemSample& s, const Decision& d) {
     for (auto& f : hook_fields) fields.push_back(std::move(f));
     // Who the kernel will likely kill, from the background predictor (issue 14);
     // the OOM reporter checks it against the victim.
-    const bool fresh = prediction_fresh(state_.prediction, monotonic_clock().now());
+    const Duration now = clock_.now();
+    const bool fresh = prediction_fresh(state_.prediction, now);
     state_.trigger_prediction = fresh ? state_.prediction : PredictedTask{};
     std::string predicted;  // before the heaviest table, on the message's first line
-    if (ok) append_prediction(state_.prediction, monotonic_clock().now(), predicted, fields);
+    if (ok) append_prediction(state_.prediction, now, predicted, fields);
     // What was done, not the mode: a dry-run did nothing, a fallback wrote sysrq.
     const char* kind = state_.dry_run ? "dry-run" : handled ? "kill-cgroup" : "sysrq";
     fields.push_back({"OOMGUARD_ACTION", kind});

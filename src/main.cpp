@@ -151,7 +151,7 @@ int main(int argc, char** argv) {
     Components components(daemon, {.bus = dbus});
     // The D-Bus side runs in its own thread and only sees what the publisher
     // hands it; the loop never waits for it (see bus/bus_thread.hpp).
-    BusThread bus_thread(components.bus_channel);
+    BusThread bus_thread(components.bus_channel, daemon.clock());
     if (dbus) bus_thread.start();
     const int rc = daemon.run();
     // run() has sent STOPPING=1 and logged the stop. A bus thread stuck in a

@@ -3,11 +3,11 @@
 namespace oomguard {
 
 Components::Components(Daemon& daemon, WiringOptions options)
-    : targeting(daemon),
-      oom_reporter(daemon, targeting.monitor(), daemon.meminfo()),
+    : targeting(daemon, daemon.clock()),
+      oom_reporter(daemon, targeting.monitor(), daemon.meminfo(), daemon.clock()),
       heaviest(targeting),
-      metrics(daemon.journal(), daemon.config().metrics),
-      prediction(daemon, targeting.monitor()),
+      metrics(daemon.journal(), daemon.config().metrics, daemon.clock()),
+      prediction(daemon, targeting.monitor(), daemon.clock()),
       bus_publisher(daemon, bus_channel) {
     metrics.set_heaviest_source(&heaviest);
     metrics.set_allocatable_probe([this]() -> std::optional<bool> {

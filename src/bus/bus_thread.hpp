@@ -60,6 +60,7 @@ public:
 
     // ---- for the adaptor's handlers (bus thread only) ----
     const BusSnapshot& snapshot() const { return snap_; }
+    const Clock& clock() const { return clock_; }
     std::vector<HeaviestRow> heaviest(size_t max) const;
     std::string dump() const;
     // Throws sdbus::Error LimitsExceeded when `sender` called too often.

@@ -147,7 +147,7 @@ ManagerAdaptor::PredictedVictim() {
     if (p.pid <= 0) return {uint64_t{0}, uint32_t{0}, "", int64_t{0}, "", "", "", ""};
     // The scan's monotonic time as realtime, like every other timestamp here.
     const int64_t ago_usec =
-        std::chrono::duration_cast<std::chrono::microseconds>(monotonic_clock().now() - p.at)
+        std::chrono::duration_cast<std::chrono::microseconds>(service_.clock().now() - p.at)
             .count();
     const uint64_t now = realtime_usec();
     const uint64_t at = ago_usec > 0 && static_cast<uint64_t>(ago_usec) < now

@@ -73,7 +73,7 @@ public:
 private:
     Host& host_;
     const Clock& clock_;
-    CgroupMonitor monitor_;
+    CgroupMonitor monitor_{clock_};
     RankingCache ranking_{monitor_, clock_};
     KillWatch watch_;
     KillCgroupAction kill_{host_, monitor_, ranking_, watch_, clock_};

@@ -14,8 +14,8 @@
 
 namespace oomguard {
 
-MetricsWriter::MetricsWriter(Journal& journal, const Config::Metrics& settings)
-    : journal_(journal) {
+MetricsWriter::MetricsWriter(Journal& journal, const Config::Metrics& settings, const Clock& clock)
+    : journal_(journal), clock_(clock) {
     apply(settings);
 }
 
@@ -209,7 +209,8 @@ void MetricsWriter::render(const DaemonState& s, const std::vector<HeaviestRow>&
         out += "\",container=\"";
         append_label_value(out, s.prediction.cgroup.container_name);
         char buf[32];
-        std::snprintf(buf, sizeof buf, "\"} %lld\n", static_cast<long long>(s.prediction.oom_score));
+        std::snprintf(buf, sizeof buf, "\"} %lld\n",
+                      static_cast<long long>(s.prediction.oom_score));
         out += buf;
     }
     if (s.audit.any()) {
@@ -333,7 +334,7 @@ Status MetricsWriter::write(const DaemonState& s) {
 
 void MetricsWriter::write_logged(const DaemonState& s) {
     if (!enabled()) return;
-    last_write_ = monotonic_clock().now();
+    last_write_ = clock_.now();
     written_once_ = true;
     Status st = write(s);
     if (st) {
@@ -358,7 +359,7 @@ void MetricsWriter::write_logged(const DaemonState& s) {
 
 void MetricsWriter::on_state(const DaemonState& s) {
     if (!enabled()) return;
-    if (written_once_ && monotonic_clock().now() - last_write_ < settings_.interval) return;
+    if (written_once_ && clock_.now() - last_write_ < settings_.interval) return;
     write_logged(s);
 }
 

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "config/config.hpp"
+#include "core/clock.hpp"
 #include "core/event_sink.hpp"
 #include "core/heaviest_source.hpp"
 #include "sensors/node_counters.hpp"
@@ -32,7 +33,9 @@ struct MetricsExtras {
 
 class MetricsWriter final : public EventSink {
 public:
-    MetricsWriter(Journal& journal, const Config::Metrics& settings);
+    // The write interval is measured on `clock`.
+    MetricsWriter(Journal& journal, const Config::Metrics& settings,
+                  const Clock& clock = monotonic_clock());
 
     // The cgroup code's ranking, for oomguard_heaviest_pod_working_set_bytes.
     void set_heaviest_source(HeaviestSource* source) { heaviest_ = source; }
@@ -69,6 +72,7 @@ public:
 
 private:
     Journal& journal_;
+    const Clock& clock_;
     Config::Metrics settings_;
     HeaviestSource* heaviest_ = nullptr;
     AllocatableProbe allocatable_;

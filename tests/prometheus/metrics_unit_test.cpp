@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "core/clock.hpp"
 #include "oomguard_build_config.h"
 #include "sensors/node_counters.hpp"
 #include "service/metrics.hpp"
@@ -177,4 +178,54 @@ TEST(MetricsWriter, ReadsTheNodeCountersAndCountsVictimsBounded) {
     w.on_trigger(s, TriggerReport{});
     EXPECT_FALSE(has(text(), "oomguard_vmstat_oom_kills_total")) << text();
     EXPECT_TRUE(has(text(), "oomguard_triggers_total")) << text();
+}
+
+// The [metrics] interval on an injected clock: written at start, not again before
+// `interval`, again at it; a trigger writes at once and restarts the interval.
+TEST(MetricsWriter, WritesOncePerIntervalOnItsClock) {
+    Dir d;
+    ::mkdir((d.path + "/out").c_str(), 0755);
+    Journal j(LogTarget::Stderr);
+    Config c;
+    c.paths.proc = d.path;
+    c.metrics.textfile = d.path + "/out/oomguard.prom";
+    c.metrics.interval = std::chrono::seconds(15);
+    ManualClock clock(std::chrono::hours(24 * 3650));  // no real uptime: the clock is this one
+    MetricsWriter w(j, c.metrics, clock);
+    auto text = [&] {
+        std::ifstream f(c.metrics.textfile);
+        return std::string(std::istreambuf_iterator<char>(f), {});
+    };
+    DaemonState s;
+    s.sample.mem_available = 1;
+    w.on_config(s, c);
+    EXPECT_EQ(w.writes(), 1u) << "written at start";
+    EXPECT_TRUE(has(text(), "oomguard_mem_available_bytes 1\n")) << text();
+
+    s.sample.mem_available = 2;
+    w.on_state(s);
+    clock.advance(c.metrics.interval - std::chrono::nanoseconds(1));
+    w.on_state(s);
+    EXPECT_EQ(w.writes(), 1u) << "not again before the interval";
+    EXPECT_TRUE(has(text(), "oomguard_mem_available_bytes 1\n")) << text();
+
+    clock.advance(std::chrono::nanoseconds(1));
+    w.on_state(s);
+    EXPECT_EQ(w.writes(), 2u) << "again once the interval has passed";
+    EXPECT_TRUE(has(text(), "oomguard_mem_available_bytes 2\n")) << text();
+    w.on_state(s);
+    EXPECT_EQ(w.writes(), 2u);
+
+    // A trigger writes at once and the next periodic write is an interval after it.
+    clock.advance(std::chrono::seconds(5));
+    s.sample.mem_available = 3;
+    w.on_trigger(s, TriggerReport{});
+    EXPECT_EQ(w.writes(), 3u) << "a trigger writes at once";
+    EXPECT_TRUE(has(text(), "oomguard_mem_available_bytes 3\n")) << text();
+    clock.advance(std::chrono::seconds(14));
+    w.on_state(s);
+    EXPECT_EQ(w.writes(), 3u) << "the interval runs from the trigger's write";
+    clock.advance(std::chrono::seconds(1));
+    w.on_state(s);
+    EXPECT_EQ(w.writes(), 4u);
 }
