@@ -60,77 +60,53 @@ private:
 };
 
 // The text of one config file, or an error (the message only; the caller names the file).
-bool read_config_file(const std::string& path, const ConfigFileCheck& check, std::string& text,
-                      std::string& error) {
+Result<std::string> read_config_file(const std::string& path, const ConfigFileCheck& check) {
     Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK));
-    if (fd.get() < 0) {
-        error = std::string("cannot read config file: ") + std::strerror(errno);
-        return false;
-    }
+    if (fd.get() < 0) return Error::sys(errno, "cannot read config file");
     // Checked on the open fd, so the file checked is the file read.
     struct stat st;
-    if (::fstat(fd.get(), &st) != 0) {
-        error = std::string("cannot stat config file: ") + std::strerror(errno);
-        return false;
-    }
-    if (!S_ISREG(st.st_mode)) {
-        error = "refusing config file: it is not a regular file";
-        return false;
-    }
+    if (::fstat(fd.get(), &st) != 0) return Error::sys(errno, "cannot stat config file");
+    if (!S_ISREG(st.st_mode)) return Error::logic("refusing config file: it is not a regular file");
     if (!check.allow_insecure) {
         std::string why = insecure_config_reason(st.st_uid, st.st_mode, true, ::geteuid());
-        if (!why.empty()) {
-            error = "refusing config file: it " + why +
-                    "; --allow-insecure-config overrides this for tests";
-            return false;
-        }
+        if (!why.empty())
+            return Error::logic("refusing config file: it " + why +
+                                "; --allow-insecure-config overrides this for tests");
     }
+    std::string text;
     char buf[8192];
     for (;;) {
         ssize_t n = ::read(fd.get(), buf, sizeof buf);
         if (n < 0 && errno == EINTR) continue;
-        if (n < 0) {
-            error = std::string("cannot read config file: ") + std::strerror(errno);
-            return false;
-        }
+        if (n < 0) return Error::sys(errno, "cannot read config file");
         if (n == 0) break;
         text.append(buf, static_cast<size_t>(n));
-        if (text.size() > kMaxConfigBytes) {
-            error = "refusing config file: larger than 1 MiB";
-            return false;
-        }
+        if (text.size() > kMaxConfigBytes)
+            return Error::logic("refusing config file: larger than 1 MiB");
     }
-    return true;
+    return text;
 }
 
 // The *.toml files of dir in lexical (byte) order; none when dir does not exist.
-bool list_dropins(const std::string& dir, const ConfigFileCheck& check,
-                  std::vector<std::string>& files, std::string& error) {
+Result<std::vector<std::string>> list_dropins(const std::string& dir,
+                                              const ConfigFileCheck& check) {
+    std::vector<std::string> files;
     Fd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (fd.get() < 0) {
-        if (errno == ENOENT) return true;
-        error = std::string("cannot open the drop-in directory: ") + std::strerror(errno);
-        return false;
+        if (errno == ENOENT) return files;
+        return Error::sys(errno, "cannot open the drop-in directory");
     }
     struct stat st;
-    if (::fstat(fd.get(), &st) != 0) {
-        error = std::string("cannot stat the drop-in directory: ") + std::strerror(errno);
-        return false;
-    }
+    if (::fstat(fd.get(), &st) != 0) return Error::sys(errno, "cannot stat the drop-in directory");
     // Whoever may add a file here may decide what the daemon writes to.
     if (!check.allow_insecure) {
         std::string why = insecure_config_reason(st.st_uid, st.st_mode, true, ::geteuid());
-        if (!why.empty()) {
-            error = "refusing the drop-in directory: it " + why +
-                    "; --allow-insecure-config overrides this for tests";
-            return false;
-        }
+        if (!why.empty())
+            return Error::logic("refusing the drop-in directory: it " + why +
+                                "; --allow-insecure-config overrides this for tests");
     }
     DIR* d = ::fdopendir(::dup(fd.get()));
-    if (!d) {
-        error = std::string("cannot list the drop-in directory: ") + std::strerror(errno);
-        return false;
-    }
+    if (!d) return Error::sys(errno, "cannot list the drop-in directory");
     while (const dirent* e = ::readdir(d)) {
         std::string_view name = e->d_name;
         // Editors' and package managers' leftovers (.foo.toml.swp, x.toml.dpkg-old) do not end in
@@ -141,13 +117,11 @@ bool list_dropins(const std::string& dir, const ConfigFileCheck& check,
         files.push_back(dir + "/" + std::string(name));
     }
     ::closedir(d);
-    if (files.size() > kMaxDropins) {
-        error = "refusing the drop-in directory: more than " + std::to_string(kMaxDropins) +
-                " *.toml files";
-        return false;
-    }
+    if (files.size() > kMaxDropins)
+        return Error::logic("refusing the drop-in directory: more than " +
+                            std::to_string(kMaxDropins) + " *.toml files");
     std::sort(files.begin(), files.end());
-    return true;
+    return files;
 }
 
 }  // namespace
@@ -158,23 +132,23 @@ ConfigLoad load_config(const std::string& path, ConfigFileCheck check) {
         out.errors.push_back(ConfigError{"", 0, std::move(msg), file});
         return out;
     };
-    std::string text, error;
-    if (!read_config_file(path, check, text, error)) return fail(path, error);
+    Result<std::string> text = read_config_file(path, check);
+    if (!text) return fail(path, text.error().message);
 
     const std::string dir = check.dropin_dir.value_or(dropin_dir_for(path));
-    std::vector<std::string> dropins;
-    if (!list_dropins(dir, check, dropins, error)) return fail(dir, error);
+    Result<std::vector<std::string>> dropins = list_dropins(dir, check);
+    if (!dropins) return fail(dir, dropins.error().message);
 
     Config c;
     c.source_path = path;
-    apply_config_text(text, path, c, out.errors);
-    for (const auto& f : dropins) {
-        std::string t;
-        if (!read_config_file(f, check, t, error)) {
-            out.errors.push_back(ConfigError{"", 0, error, f});
+    apply_config_text(*text, path, c, out.errors);
+    for (const auto& f : *dropins) {
+        Result<std::string> t = read_config_file(f, check);
+        if (!t) {
+            out.errors.push_back(ConfigError{"", 0, t.error().message, f});
             continue;
         }
-        apply_config_text(t, f, c, out.errors);
+        apply_config_text(*t, f, c, out.errors);
     }
     check_config_relations(c, out.errors);
     if (out.errors.empty()) out.config = std::move(c);
