@@ -46,11 +46,8 @@ Status BusProbe::start(const std::string& socket_path, uid_t uid) {
     return ok_status();
 }
 
-BusProbe::Step BusProbe::advance(short revents, std::string& error) {
-    if (fd_ < 0) {
-        error = "no probe";
-        return Step::Failed;
-    }
+Result<BusProbe::Step> BusProbe::advance(short revents) {
+    if (fd_ < 0) return Error::logic("no probe");
     if (revents & POLLIN) {
         char buf[256];
         ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
@@ -58,25 +55,20 @@ BusProbe::Step BusProbe::advance(short revents, std::string& error) {
             reply_.append(buf, static_cast<size_t>(n));
             size_t eol = reply_.find("\r\n");
             if (eol == std::string::npos) {
-                if (reply_.size() > 512) {
-                    error = "unexpected answer from the bus daemon at " + path_;
-                    return Step::Failed;
-                }
+                if (reply_.size() > 512)
+                    return Error::logic("unexpected answer from the bus daemon at " + path_);
                 return Step::Pending;
             }
             if (reply_.compare(0, 3, "OK ") == 0) return Step::Answered;
-            error =
-                "the bus daemon at " + path_ + " refused authentication: " + reply_.substr(0, eol);
-            return Step::Failed;
+            return Error::logic("the bus daemon at " + path_ +
+                                " refused authentication: " + reply_.substr(0, eol));
         }
         if (n < 0 && (errno == EAGAIN || errno == EINTR)) return Step::Pending;
-        error = "the bus daemon at " + path_ + " closed the connection";
-        return Step::Failed;
+        // The message says what an operator needs; the errno (0 for an EOF) rides along.
+        return Error{n < 0 ? errno : 0, "the bus daemon at " + path_ + " closed the connection"};
     }
-    if (revents & (POLLHUP | POLLERR | POLLNVAL)) {
-        error = "the bus daemon at " + path_ + " hung up";
-        return Step::Failed;
-    }
+    if (revents & (POLLHUP | POLLERR | POLLNVAL))
+        return Error::logic("the bus daemon at " + path_ + " hung up");
     return Step::Pending;
 }
 

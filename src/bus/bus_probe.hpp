@@ -25,10 +25,10 @@ public:
     bool active() const { return fd_ >= 0; }
     int fd() const { return fd_; }
 
-    enum class Step { Pending, Answered, Failed };
-    // After poll() reported revents on fd(): Answered on "OK <guid>", Failed
-    // (with `error`) on a rejection or hang-up, else Pending.
-    Step advance(short revents, std::string& error);
+    enum class Step { Pending, Answered };
+    // After poll() reported revents on fd(): Answered on "OK <guid>", an Error
+    // on a rejection or hang-up, else Pending.
+    Result<Step> advance(short revents);
     void close();
 
 private:

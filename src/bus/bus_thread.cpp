@@ -256,14 +256,13 @@ void BusThread::link_dispatch(short revents, Duration now) {
             if (seen_version_ != 0 && now >= next_attempt_) start_attempt(now);
             return;
         case Link::Probing: {
-            std::string error;
-            BusProbe::Step step =
-                revents ? probe_.advance(revents, error) : BusProbe::Step::Pending;
-            if (step == BusProbe::Step::Answered) {
+            Result<BusProbe::Step> step =
+                revents ? probe_.advance(revents) : Result<BusProbe::Step>(BusProbe::Step::Pending);
+            if (!step) {
+                attempt_failed(step.error().message, now);
+            } else if (*step == BusProbe::Step::Answered) {
                 probe_.close();
                 open_connection(now);
-            } else if (step == BusProbe::Step::Failed) {
-                attempt_failed(error, now);
             } else if (now >= deadline_) {
                 attempt_failed(
                     "the bus daemon did not answer within " + format_duration(kProbeTimeout), now);
