@@ -74,8 +74,8 @@ void run(const char* label, const Node& n, const std::string& pod_logs, int iter
         }));
 
     CgroupMonitor m;
-    if (!m.configure(s)) {
-        std::printf("  configure failed: %s\n", m.error().c_str());
+    if (Status st = m.configure(s); !st) {
+        std::printf("  configure failed: %s\n", st.error().message.c_str());
         return;
     }
     m.refresh(std::chrono::seconds(10));

@@ -36,10 +36,10 @@ Status CgroupMonitor::configure(const Settings& s) {
     }
     Status st = tree_.open(s.cgroup_root, s.kubepods_cgroup);
     if (!st) {
-        error_ = st.error().message;
+        error_ = st.error();
         return st;
     }
-    error_.clear();
+    error_.reset();
     return ok_status();
 }
 
@@ -325,7 +325,7 @@ HeaviestReport CgroupMonitor::report(size_t top_n) {
     r.serial = ++reports_;
     r.valid = configured();
     if (!r.valid) {
-        r.error = error_.empty() ? "not configured" : error_;
+        r.error = error_ ? error_->message : "not configured";
         return r;
     }
     r.kubernetes = kubernetes();
@@ -374,8 +374,8 @@ CgroupMonitor::Allocatable CgroupMonitor::allocatable() {
         a.limit_known = true;
         a.limit = limit;
     } else {
-        a.error = std::string("cannot read ") + tree_.hierarchy().limit_file() + " of " +
-                  tree_.kubepods_path();
+        a.error = Error::logic(std::string("cannot read ") + tree_.hierarchy().limit_file() +
+                               " of " + tree_.kubepods_path());
     }
     return a;
 }

@@ -115,7 +115,9 @@ public:
         std::string path;  // relative path of kubepods
         bool limit_known = false;
         std::optional<uint64_t> limit;  // nullopt (with limit_known): no limit
-        std::string error;
+        // Why the limit is not known: the monitor is not configured, or the limit
+        // file is unreadable.
+        std::optional<Error> error;
     };
 
     // Budgets, deadlines and the structure interval are read on `clock`.
@@ -130,7 +132,8 @@ public:
     // open state. On error the monitor is unconfigured (and says why).
     Status configure(const Settings& s);
     bool configured() const { return tree_.is_open(); }
-    const std::string& error() const { return error_; }
+    // Why the last configure() failed: nullopt when configured, or never configured.
+    const std::optional<Error>& error() const { return error_; }
     const Settings& settings() const { return settings_; }
     const CgroupHierarchy& hierarchy() const { return tree_.hierarchy(); }
     bool kubernetes() const { return tree_.kubernetes(); }
@@ -168,7 +171,7 @@ public:
 private:
     const Clock* clock_;
     Settings settings_;
-    std::string error_;
+    std::optional<Error> error_;
     CgroupTree tree_;
     PodNameResolver names_;
     RuntimeStateReader runtime_;

@@ -127,7 +127,7 @@ void CgroupTargeting::describe(std::string& message, std::vector<LogField>& fiel
     if (!k8s_.log_heaviest) return;
     if (!monitor_.configured()) {
         message += "; heaviest cgroup unknown: " +
-                   (monitor_.error().empty() ? "no cgroup root" : monitor_.error());
+                   (monitor_.error() ? monitor_.error()->message : "no cgroup root");
         return;
     }
     // After the action, never before it: a fast leak outgrows a ranking read

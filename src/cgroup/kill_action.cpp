@@ -22,7 +22,7 @@ ActionResult KillCgroupAction::act(const Config& config, bool dry_run) {
         }
         return r;
     };
-    if (!monitor_.configured()) return not_done(monitor_.error());
+    if (!monitor_.configured()) return not_done(monitor_.error() ? monitor_.error()->message : "");
     // The whole choice is bounded by scan_budget: the ranking, and the pod log
     // listings that name pods (partial listings resume in the background).
     // Usages read before the trigger miss what a fast leak did since (a new

@@ -46,8 +46,9 @@ void NodeChecks::check_allocatable(CgroupMonitor& m, const Config::Kubernetes& k
                                    uint64_t mem_total, bool first) {
     auto a = m.allocatable();
     // The finding, not the numbers around it: logged again when it changes.
+    const std::string error = a.error ? a.error->message : std::string();
     const std::string finding = std::to_string(a.kubernetes) + std::to_string(a.limit_known) +
-                                a.error + a.path +
+                                error + a.path +
                                 (a.limit ? std::to_string(*a.limit) : std::string("max"));
     if (!alloc_log_.due(finding, clock_.now(), first)) return;
     if (!a.kubernetes) {
@@ -59,7 +60,7 @@ void NodeChecks::check_allocatable(CgroupMonitor& m, const Config::Kubernetes& k
         return;
     }
     if (!a.limit_known) {
-        log_.log(Event::Info, LOG_WARNING, "node allocatable check: " + a.error);
+        log_.log(Event::Info, LOG_WARNING, "node allocatable check: " + error);
         return;
     }
     // kubelet sets the kubepods limit to capacity - kubeReserved - systemReserved:

@@ -102,7 +102,8 @@ TEST_P(Layouts, RanksPodsByWorkingSetAndNamesTheHeaviest) {
     const auto& p = GetParam();
     Node node(p.version, KubeLayout{p.driver, p.runtime});
     CgroupMonitor m;
-    ASSERT_TRUE(m.configure(node.settings())) << m.error();
+    Status configured = m.configure(node.settings());
+    ASSERT_TRUE(configured) << configured.error().message;
     ASSERT_TRUE(m.kubernetes());
     EXPECT_EQ(m.kubepods_path(), "/" + node.L.kubepods());
     EXPECT_EQ(m.driver(), p.driver);
@@ -416,16 +417,44 @@ TEST(CgroupMonitor, ExplicitKubepodsCgroup) {
 TEST(CgroupMonitor, NoMemoryControllerIsAClearError) {
     TempDir t;
     CgroupMonitor m;
+    // Never configured: no error yet, and the report says so.
+    EXPECT_FALSE(m.error());
+    EXPECT_EQ(m.report(5).error, "not configured");
+    EXPECT_FALSE(m.allocatable().error);
     CgroupMonitor::Settings s;
     s.cgroup_root = t.path();
     auto st = m.configure(s);
     ASSERT_FALSE(st);
     EXPECT_NE(st.error().message.find(t.path()), std::string::npos);
     EXPECT_FALSE(m.configured());
+    // The failed configure's error, everywhere the monitor is asked.
+    ASSERT_TRUE(m.error());
+    EXPECT_EQ(m.error()->message, st.error().message);
     auto r = m.report(5);
     EXPECT_FALSE(r.valid);
-    EXPECT_FALSE(r.error.empty());
+    EXPECT_EQ(r.error, st.error().message);
+    const auto a = m.allocatable();
+    EXPECT_FALSE(a.kubernetes);
+    ASSERT_TRUE(a.error);
+    EXPECT_EQ(a.error->message, st.error().message);
     EXPECT_EQ(m.refresh(std::chrono::seconds(1)).read, 0u);
+}
+
+TEST(CgroupMonitor, AnUnreadableKubepodsLimitIsNamed) {
+    TempDir t;
+    FakeCgroupFs fs(t / "cg", CgroupVersion::V2);
+    fs.cgroup("kubepods", 0, 0, 7 * 1024 * MiB);
+    CgroupMonitor m;
+    CgroupMonitor::Settings s;
+    s.cgroup_root = t / "cg";
+    ASSERT_TRUE(m.configure(s));
+    EXPECT_FALSE(m.error());
+    t.write("cg/kubepods/memory.max", "garbage\n");
+    const auto a = m.allocatable();
+    EXPECT_TRUE(a.kubernetes);
+    EXPECT_FALSE(a.limit_known);
+    ASSERT_TRUE(a.error);
+    EXPECT_EQ(a.error->message, "cannot read memory.max of /kubepods");
 }
 
 TEST(CgroupMonitor, FixtureNode110PodsBy4Containers) {

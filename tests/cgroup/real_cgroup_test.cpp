@@ -66,7 +66,8 @@ TEST(RealCgroups, NamesTheHeaviestPodAndContainerNotThePageCacheDecoy) {
     ASSERT_GT(t.spawn(ctr_path("besteffort", 3, 31), 0, 96 * MiB, disk.path()), 0);
 
     CgroupMonitor m;
-    ASSERT_TRUE(m.configure(settings_for(t, logs))) << m.error();
+    Status configured = m.configure(settings_for(t, logs));
+    ASSERT_TRUE(configured) << configured.error().message;
     EXPECT_EQ(m.hierarchy().version, CgroupVersion::V1);
     ASSERT_TRUE(m.kubernetes());
     m.refresh(std::chrono::seconds(1));
