@@ -185,20 +185,20 @@ VictimChoice choose_victim(CgroupMonitor& monitor, const KillPolicy& policy) {
 KillOutcome kill_container_cgroup(CgroupMonitor& monitor, const CgroupInfo& container) {
     KillOutcome o;
     if (!monitor.configured() || !monitor.kubernetes()) {
-        o.error = "no kubepods cgroup";
+        o.error = Error::logic("no kubepods cgroup");
         return o;
     }
     KubePath kp = classify_cgroup_path(container.path);
     if (!path_inside(container.path, monitor.kubepods_path()) || kp.kind != KubeKind::Container) {
-        o.error = "refusing to kill " + container.path + ": not a container cgroup under " +
-                  monitor.kubepods_path();
+        o.error = Error::logic("refusing to kill " + container.path +
+                               ": not a container cgroup under " + monitor.kubepods_path());
         return o;
     }
     const char* rel = container.path.c_str();
     while (*rel == '/') ++rel;
     int dirfd = ::openat(monitor.root_fd(), rel, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dirfd < 0) {
-        o.error = container.path + ": " + std::strerror(errno);
+        o.error = Error::sys(errno, container.path);
         return o;
     }
     o = kill_cgroup_at(dirfd, monitor.hierarchy().version, container.path, monitor.clock());
@@ -220,14 +220,14 @@ void signal_cgroup_tasks(int dirfd, const std::string& label, KillOutcome& o) {
     std::vector<pid_t> done;                 // signalled by this call
     size_t hidden = 0;
     bool by_pid = false;
-    std::string error;
+    std::optional<Error> error;  // the first one
     // A few rounds without sleeping: children forked while we signal show up in
     // the next listing. The kill watch re-signals later stragglers.
     for (int round = 0; round < 3; ++round) {
         pids.clear();
         hidden = 0;
         if (!collect_pids(dirfd, pids, kDepth, &hidden)) {
-            if (round == 0) error = label + "/cgroup.procs: " + std::strerror(errno);
+            if (round == 0) error = Error::sys(errno, label + "/cgroup.procs");
             break;
         }
         std::vector<pid_t> fresh;
@@ -259,9 +259,8 @@ void signal_cgroup_tasks(int dirfd, const std::string& label, KillOutcome& o) {
             }
             if (r == 0) {
                 ++o.signalled;
-            } else if (errno != ESRCH && error.empty()) {
-                error = "SIGKILL to pid " + std::to_string(p) + " of " + label + ": " +
-                        std::strerror(errno);
+            } else if (errno != ESRCH && !error) {
+                error = Error::sys(errno, "SIGKILL to pid " + std::to_string(p) + " of " + label);
             }
             done.push_back(p);
             if (fd >= 0) ::close(fd);
@@ -271,23 +270,24 @@ void signal_cgroup_tasks(int dirfd, const std::string& label, KillOutcome& o) {
         o.note =
             "pidfd_open is not supported by this kernel (ENOSYS, before 5.3): signalled by pid, "
             "a pid reused in between could be hit";
-    if (o.signalled == 0 && o.error.empty()) {
-        if (!error.empty())
-            o.error = error;
-        else if (hidden > 0)
-            o.error = label + "/cgroup.procs lists " + std::to_string(hidden) +
-                      " task(s) only as pid 0: they are in another pid namespace (the daemon needs "
-                      "the host's, hostPID: true), nothing was signalled";
-        else
-            o.error = "no task in " + label + " to signal";
-    }
+    if (o.signalled > 0)
+        o.error.reset();
+    else if (error)
+        o.error = std::move(error);
+    else if (hidden > 0)
+        o.error = Error::logic(
+            label + "/cgroup.procs lists " + std::to_string(hidden) +
+            " task(s) only as pid 0: they are in another pid namespace (the daemon needs "
+            "the host's, hostPID: true), nothing was signalled");
+    else
+        o.error = Error::logic("no task in " + label + " to signal");
 }
 
 KillOutcome kill_cgroup_at(int dirfd, CgroupVersion version, const std::string& label,
                            const Clock& clock) {
     KillOutcome o;
     const Duration t0 = clock.now();
-    std::string kill_error;
+    std::optional<Error> kill_error;
     if (version == CgroupVersion::V2) {
         // The kernel kills every process of the subtree, also ones forking right now.
         int fd = ::openat(dirfd, "cgroup.kill", O_WRONLY | O_CLOEXEC);
@@ -297,22 +297,20 @@ KillOutcome kill_cgroup_at(int dirfd, CgroupVersion version, const std::string& 
             err = errno;
             ::close(fd);
             if (n == 1) {
-                o.ok = true;
+                o.error.reset();
                 o.method = "cgroup.kill";
                 o.elapsed = clock.now() - t0;
                 return o;
             }
         }
         // ENOENT: a kernel before 5.14; anything else (EROFS, EACCES) is worth saying.
-        if (err != ENOENT) kill_error = label + "/cgroup.kill: " + std::strerror(err);
+        if (err != ENOENT) kill_error = Error::sys(err, label + "/cgroup.kill");
     }
     o.method = "SIGKILL to cgroup.procs";  // v1, or no usable cgroup.kill
     signal_cgroup_tasks(dirfd, label, o);
-    o.ok = o.signalled > 0;
-    if (o.ok)
-        o.error.clear();
-    else if (!kill_error.empty())
-        o.error = kill_error + "; " + o.error;
+    // Both failures are said, the cgroup.kill one first (its errno is the code).
+    if (!o.ok() && kill_error)
+        o.error = Error{kill_error->code, kill_error->message + "; " + o.error->message};
     o.elapsed = clock.now() - t0;
     return o;
 }

@@ -4,12 +4,14 @@
 // skipped, and nothing outside kubepods is ever touched.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "cgroup/cgroup_monitor.hpp"
 #include "core/clock.hpp"
 #include "core/defaults.hpp"
+#include "util/result.hpp"
 
 namespace oomguard {
 
@@ -40,15 +42,16 @@ constexpr int kCriticalOomScoreAdj = -997;
 VictimChoice choose_victim(CgroupMonitor& monitor, const KillPolicy& policy);
 
 struct KillOutcome {
-    // The kill was delivered: cgroup.kill written, or at least one SIGKILL sent
-    // (v1). That is the action; the cgroup empties later (watch it with
-    // cgroup_task_count()), dying multi-GiB processes stay listed for a while.
-    bool ok = false;
+    // Why nothing was killed; nullopt: the kill was delivered (cgroup.kill
+    // written, or at least one SIGKILL sent, v1). That is the action; the cgroup
+    // empties later (watch it with cgroup_task_count()), dying multi-GiB
+    // processes stay listed for a while. What was tried is said either way.
+    std::optional<Error> error = Error::logic("not attempted");
+    bool ok() const { return !error; }
     std::string method;    // "cgroup.kill" or "SIGKILL to cgroup.procs"
     size_t signalled = 0;  // SIGKILLs sent (v1)
     size_t rounds = 0;
     Duration elapsed{0};
-    std::string error;
     std::string note;  // e.g. signalled by pid (no pidfd_open), for the journal
 };
 
@@ -68,7 +71,8 @@ KillOutcome kill_cgroup_at(int dirfd, CgroupVersion version, const std::string& 
                            const Clock& clock = monotonic_clock());
 
 // SIGKILLs the visible tasks of dirfd's cgroup subtree (the v1 path; also the
-// re-kill of tasks forked after a kill). Adds to o.signalled / o.rounds / o.note.
+// re-kill of tasks forked after a kill). Adds to o.signalled / o.rounds / o.note;
+// o.error: nullopt once a SIGKILL was sent, else why none was.
 void signal_cgroup_tasks(int dirfd, const std::string& label, KillOutcome& o);
 
 // Tasks listed in cgroup.procs of dirfd and its descendants; `hidden` counts the

@@ -52,7 +52,7 @@ ActionResult KillCgroupAction::act(const Config& config, bool dry_run) {
         return r;
     }
     KillOutcome o = kill_container_cgroup(monitor_, c);
-    if (!o.ok) return not_done("failed for " + target + ": " + o.error);
+    if (!o.ok()) return not_done("failed for " + target + ": " + o.error->message);
     host_.record_cgroup_kill();
     r.outcome = TriggerOutcome::Acted;
     r.what = "killed " + target + " via " + o.method + " in " + format_duration(o.elapsed) +

@@ -8,6 +8,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
+
 #include "fixture.hpp"
 #include "tick_clock.hpp"
 
@@ -15,6 +17,9 @@ using namespace oomguard;
 using namespace oomguard::test;
 
 namespace {
+
+// The outcome's error message, or "(delivered)": for assertions, never a null read.
+std::string why(const KillOutcome& o) { return o.error ? o.error->message : "(delivered)"; }
 
 struct Node {
     TempDir tmp;
@@ -124,8 +129,8 @@ TEST(VictimChoice, NothingWithoutKubepods) {
     c.path = "/system.slice/big.service";
     c.kind = CgroupKind::Container;
     auto o = kill_container_cgroup(m, c);
-    EXPECT_FALSE(o.ok);
-    EXPECT_EQ(o.error, "no kubepods cgroup");
+    EXPECT_FALSE(o.ok());
+    EXPECT_EQ(why(o), "no kubepods cgroup");
 }
 
 TEST(KillCgroup, RefusesAnythingButAContainerUnderKubepods) {
@@ -141,8 +146,8 @@ TEST(KillCgroup, RefusesAnythingButAContainerUnderKubepods) {
         c.path = path;
         c.kind = CgroupKind::Container;
         auto o = kill_container_cgroup(n.m, c);
-        EXPECT_FALSE(o.ok) << path;
-        EXPECT_NE(o.error.find("refusing"), std::string::npos) << path << ": " << o.error;
+        EXPECT_FALSE(o.ok()) << path;
+        EXPECT_NE(why(o).find("refusing"), std::string::npos) << path << ": " << why(o);
     }
 }
 
@@ -232,7 +237,7 @@ TEST(KillCgroup, CgroupKillWriteIsTheActionWhileTasksLinger) {
     EXPECT_EQ(::waitpid(child, &st, WNOHANG), 0) << "the fake cgroup.kill cannot kill";
     ::kill(child, SIGKILL);
     ::waitpid(child, &st, 0);
-    EXPECT_TRUE(o.ok) << o.error;
+    EXPECT_TRUE(o.ok()) << why(o);
     EXPECT_EQ(o.method, "cgroup.kill");
     EXPECT_EQ(readFile(t / "victim/cgroup.kill"), "1");
     EXPECT_LT(took, std::chrono::milliseconds(100)) << "waited for the cgroup to empty";
@@ -247,8 +252,8 @@ TEST(KillCgroup, SignallingNothingIsAFailure) {
     int dir = ::open((t / "v1").c_str(), O_RDONLY | O_DIRECTORY);
     KillOutcome o = kill_cgroup_at(dir, CgroupVersion::V1, "v1");
     ::close(dir);
-    EXPECT_FALSE(o.ok);
-    EXPECT_EQ(o.error,
+    EXPECT_FALSE(o.ok());
+    EXPECT_EQ(why(o),
               "v1/cgroup.procs lists 2 task(s) only as pid 0: they are in another pid namespace "
               "(the daemon needs the host's, hostPID: true), nothing was signalled");
 
@@ -258,19 +263,21 @@ TEST(KillCgroup, SignallingNothingIsAFailure) {
     dir = ::open((t / "v2").c_str(), O_RDONLY | O_DIRECTORY);
     o = kill_cgroup_at(dir, CgroupVersion::V2, "v2");
     ::close(dir);
-    EXPECT_FALSE(o.ok);
-    EXPECT_EQ(o.error,
+    EXPECT_FALSE(o.ok());
+    EXPECT_EQ(why(o),
               "v2/cgroup.kill: Is a directory; v2/cgroup.procs lists 1 task(s) only as pid 0: they "
               "are in another pid namespace (the daemon needs the host's, hostPID: true), nothing "
               "was signalled");
+    ASSERT_TRUE(o.error);
+    EXPECT_EQ(o.error->code, EISDIR) << "the cgroup.kill errno";
 
     makeDir(t / "empty");
     makeFile(t / "empty/cgroup.procs", "");
     dir = ::open((t / "empty").c_str(), O_RDONLY | O_DIRECTORY);
     o = kill_cgroup_at(dir, CgroupVersion::V1, "empty");
     ::close(dir);
-    EXPECT_FALSE(o.ok);
-    EXPECT_EQ(o.error, "no task in empty to signal");
+    EXPECT_FALSE(o.ok());
+    EXPECT_EQ(why(o), "no task in empty to signal");
     EXPECT_EQ(o.method, "SIGKILL to cgroup.procs") << "a failure still says what was tried";
 
     // A container cgroup that is gone: the monitor's path and the errno.
@@ -281,6 +288,7 @@ TEST(KillCgroup, SignallingNothingIsAFailure) {
     gone.path = "/" + n.L.pod_dir(QosClass::BestEffort, pod_uid(1)) + "/" + container_id(9);
     gone.kind = CgroupKind::Container;
     o = kill_container_cgroup(n.m, gone);
-    EXPECT_FALSE(o.ok);
-    EXPECT_EQ(o.error, gone.path + ": No such file or directory");
+    ASSERT_FALSE(o.ok());
+    EXPECT_EQ(why(o), gone.path + ": No such file or directory");
+    EXPECT_EQ(o.error->code, ENOENT);
 }

@@ -23,6 +23,9 @@ using namespace oomguard::test;
 
 namespace {
 
+// The outcome's error message, or "(delivered)": for assertions, never a null read.
+std::string why(const KillOutcome& o) { return o.error ? o.error->message : "(delivered)"; }
+
 std::string pod_path(const std::string& qos, unsigned n) {
     return "kubepods/" + (qos.empty() ? "" : qos + "/") + "pod" + pod_uid(n);
 }
@@ -283,7 +286,7 @@ TEST(RealCgroups, KillContainerCgroupKillsExactlyItsProcesses) {
     c.path = "/" + target;
     c.kind = CgroupKind::Container;
     KillOutcome out = kill_container_cgroup(m, c);
-    EXPECT_TRUE(out.ok) << out.error;
+    EXPECT_TRUE(out.ok()) << why(out);
     EXPECT_EQ(out.method, "SIGKILL to cgroup.procs");
     EXPECT_GE(out.signalled, 3u);
     // Through pidfds (this kernel has pidfd_open): no note about signalling by pid.
@@ -344,7 +347,7 @@ TEST(RealCgroups, CgroupKillOnV2KillsTheWholeSubtree) {
     int dir = ::open((base + "/victim").c_str(), O_RDONLY | O_DIRECTORY);
     KillOutcome o = kill_cgroup_at(dir, CgroupVersion::V2, "victim");
     ::close(dir);
-    EXPECT_TRUE(o.ok) << o.error;
+    EXPECT_TRUE(o.ok()) << why(o);
     EXPECT_EQ(o.method, "cgroup.kill");
     EXPECT_EQ(o.signalled, 0u);  // the kernel did it
     for (pid_t p : {a, b}) {
