@@ -184,7 +184,9 @@ TEST(NodeAudit, GathersV1LimitsAndSurvivesAMissingTree) {
     t.file("cg/kubepods/memory.limit_in_bytes", "9223372036854771712\n");  // v1 "unlimited"
     AuditFacts f = gather_audit_facts((t.root / "none").string(), (t.root / "cg/kubepods").string(),
                                       false, 1ull << 34);
-    EXPECT_FALSE(f.errors.empty());  // the missing proc root is named
+    // The missing proc root is named.
+    ASSERT_EQ(f.errors.size(), 1u);
+    EXPECT_EQ(f.errors[0], (t.root / "none").string() + ": No such file or directory");
     EXPECT_EQ(f.panic_on_oom, -1);
     EXPECT_TRUE(f.kubepods_limit_known);
     EXPECT_FALSE(f.kubepods_limit.has_value());
@@ -193,4 +195,14 @@ TEST(NodeAudit, GathersV1LimitsAndSurvivesAMissingTree) {
                            1ull << 34);
     ASSERT_TRUE(f.kubepods_limit.has_value());
     EXPECT_EQ(*f.kubepods_limit, 8589934592u);
+}
+
+TEST(NodeAudit, AnUnreadableOomScoreAdjIsNamedAndTheTaskLeftOut) {
+    Tree t;
+    t.task(412, "containerd", 0, 700, "/system.slice/containerd.service");
+    t.file("proc/412/oom_score_adj", "x\n");
+    AuditFacts f = gather_audit_facts((t.root / "proc").string(), "", true, 1ull << 34);
+    ASSERT_EQ(f.errors.size(), 1u);
+    EXPECT_EQ(f.errors[0], (t.root / "proc/412").string() + "/oom_score_adj: not a number");
+    EXPECT_TRUE(f.critical.empty());
 }
