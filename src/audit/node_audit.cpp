@@ -163,13 +163,14 @@ AuditFacts gather_audit_facts(const std::string& proc_root, const std::string& k
             try {
                 t.oom_score_adj = std::stoi(text);
             } catch (...) {
-                f.errors.push_back(e.path().string() + "/oom_score_adj: not a number");
+                f.errors.push_back(
+                    Error::logic(e.path().string() + "/oom_score_adj: not a number"));
                 continue;
             }
         }
         f.critical.push_back(std::move(t));
     }
-    if (ec) f.errors.push_back(proc_root + ": " + ec.message());
+    if (ec) f.errors.push_back(Error{ec.value(), proc_root + ": " + ec.message()});
 
     std::string text;
     if (read_small(fs::path(proc_root) / "sys/vm/panic_on_oom", text)) {

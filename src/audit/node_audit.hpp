@@ -47,8 +47,8 @@ struct AuditFacts {
     uint32_t containers = 0;
     uint32_t containers_without_oom_group = 0;
     std::vector<std::string> oom_group_examples;
-    int panic_on_oom = 0;             // vm.panic_on_oom; -1 unknown
-    std::vector<std::string> errors;  // what could not be read (the audit goes on)
+    int panic_on_oom = 0;       // vm.panic_on_oom; -1 unknown
+    std::vector<Error> errors;  // what could not be read (the audit goes on)
 };
 
 // In the order of kAuditChecks (src/core/prediction.hpp), which names them.

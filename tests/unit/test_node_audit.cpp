@@ -186,7 +186,8 @@ TEST(NodeAudit, GathersV1LimitsAndSurvivesAMissingTree) {
                                       false, 1ull << 34);
     // The missing proc root is named.
     ASSERT_EQ(f.errors.size(), 1u);
-    EXPECT_EQ(f.errors[0], (t.root / "none").string() + ": No such file or directory");
+    EXPECT_EQ(f.errors[0].message, (t.root / "none").string() + ": No such file or directory");
+    EXPECT_EQ(f.errors[0].code, ENOENT);
     EXPECT_EQ(f.panic_on_oom, -1);
     EXPECT_TRUE(f.kubepods_limit_known);
     EXPECT_FALSE(f.kubepods_limit.has_value());
@@ -203,6 +204,6 @@ TEST(NodeAudit, AnUnreadableOomScoreAdjIsNamedAndTheTaskLeftOut) {
     t.file("proc/412/oom_score_adj", "x\n");
     AuditFacts f = gather_audit_facts((t.root / "proc").string(), "", true, 1ull << 34);
     ASSERT_EQ(f.errors.size(), 1u);
-    EXPECT_EQ(f.errors[0], (t.root / "proc/412").string() + "/oom_score_adj: not a number");
+    EXPECT_EQ(f.errors[0].message, (t.root / "proc/412").string() + "/oom_score_adj: not a number");
     EXPECT_TRUE(f.critical.empty());
 }
