@@ -35,14 +35,14 @@ constexpr std::string_view kSampleFailed = "cannot read MemAvailable: ";
 
 // Levels the node cannot have (issue 10, defect 4), against the MemTotal of the
 // meminfo just opened: "" when they fit, else every error, joined.
-std::string levels_against_mem_total(MeminfoReader& meminfo, const Config& c,
-                                     const std::string& path) {
+Status levels_against_mem_total(MeminfoReader& meminfo, const Config& c, const std::string& path) {
     MemSample s;
-    if (!meminfo.sample(s)) return "";  // open() has just parsed it; a failure is logged by tick()
+    if (!meminfo.sample(s)) return ok_status();  // open() has just parsed it; tick() logs a failure
     std::string out;
     for (const auto& e : check_against_mem_total(c, s.mem_total))
         out += (out.empty() ? "" : "; ") + e.to_string(path);
-    return out;
+    if (out.empty()) return ok_status();
+    return Error::logic(std::move(out));
 }
 
 // The main file and its drop-ins, in the order applied (journal field).
@@ -95,10 +95,9 @@ bool Daemon::init() {
         journal_.log(Event::SensorError, LOG_ERR, "cannot start: " + st.error().message);
         return false;
     }
-    std::string err;
-    if (err = levels_against_mem_total(meminfo_, c, opts_.config_path); !err.empty()) {
-        journal_.log(Event::ReloadFailed, LOG_ERR, "config error: " + err,
-                     {{"OOMGUARD_CONFIG_ERROR", err}});
+    if (Status lv = levels_against_mem_total(meminfo_, c, opts_.config_path); !lv) {
+        journal_.log(Event::ReloadFailed, LOG_ERR, "config error: " + lv.error().message,
+                     {{"OOMGUARD_CONFIG_ERROR", lv.error().message}});
         return false;
     }
     config_ = std::move(c);
@@ -281,8 +280,9 @@ bool Daemon::reload() {
     if (load.config) {
         Config c = apply_overrides(*load.config);
         Status opened = open_sensors(c);
+        if (opened) opened = levels_against_mem_total(meminfo_, c, opts_.config_path);
         if (!opened) err = opened.error().message;
-        if (opened && (err = levels_against_mem_total(meminfo_, c, opts_.config_path)).empty()) {
+        if (opened) {
             config_ = std::move(c);
             trigger_ = SysrqTrigger(config_.action.sysrq_trigger);
             policy_->reconfigure(policy_settings(config_));
