@@ -23,20 +23,20 @@ def on_signal(signum, _frame):
     raise Interrupted(f"signal {signum}")
 
 
-def mem_available_kib():
+def meminfo_kib(key):
     with open("/proc/meminfo") as f:
         for line in f:
-            if line.startswith("MemAvailable:"):
+            if line.startswith(key + ":"):
                 return int(line.split()[1])
-    raise RuntimeError("no MemAvailable in /proc/meminfo")
+    raise RuntimeError(f"no {key} in /proc/meminfo")
+
+
+def mem_available_kib():
+    return meminfo_kib("MemAvailable")
 
 
 def mem_total_kib():
-    with open("/proc/meminfo") as f:
-        for line in f:
-            if line.startswith("MemTotal:"):
-                return int(line.split()[1])
-    raise RuntimeError("no MemTotal")
+    return meminfo_kib("MemTotal")
 
 
 def quantile(values, q):

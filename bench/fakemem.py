@@ -2,11 +2,9 @@
 spikes faster than this machine can fault memory (fakespikes) and the idle
 cost at a steady fake headroom (fakeidle)."""
 
-import json
 import os
 import random
 import shutil
-import subprocess
 import time
 
 from common import FAKE_THRESHOLD, FAKE_TOTAL, MiB, summarize_episodes
@@ -23,31 +21,19 @@ class FakeMemBenches:
                      "--fake-start-kib", str(start), "--threshold-kib", str(threshold),
                      "--floor-kib", str(threshold - margin_kib), "--rate-mbps", str(rate_mbps),
                      "--hold-ms", str(hold_ms), "--timeout-ms", "15000", "--wait-go"]
-        if daemon == "oomguard":
-            ramp_argv += ["--fifo", self.fifo]
-        r = self.spawn(ramp_argv, stdout=subprocess.PIPE, stdin=subprocess.PIPE)
-        p = None
-        try:
+
+        def start_daemon():
             if daemon == "oomguard":
                 cfg = self.oomguard_config(threshold, self.fifo, psi=False)
-                p = self.start_oomguard(cfg, extra=("--proc-root", proc))
-            else:
-                p = self.start_earlyoom_fake(meminfo, self.earlyoom_argv(threshold))
+                return self.start_oomguard(cfg, extra=("--proc-root", proc))
+            return self.start_earlyoom_fake(meminfo, self.earlyoom_argv(threshold))
+
+        def before_go():
             # Steady memory first, for a random while: the spike starts at a random
             # phase of either daemon's sleep.
             time.sleep(random.uniform(1.0, 2.0))
-            out, _ = r.communicate(b"go\n", timeout=30)
-        finally:
-            self.stop(r)
-            if p is not None:
-                (self.stop_oomguard if daemon == "oomguard" else self.stop_earlyoom)(p)
-        try:
-            res = json.loads(out.decode())
-        except ValueError:
-            res = {"crossed": False, "end": f"ramp died (exit {r.returncode})", "t_action_ns": 0,
-                   "latency_us": -1, "rate_mbps": 0, "floor_first": True}
-        res["daemon"] = daemon
-        res["valid"], res["why"] = True, ""
+
+        res = self.ramp_episode(daemon, ramp_argv, start_daemon, before_go, died={"floor_first": True})
         if res["t_action_ns"] and res["t_action_ns"] < res.get("t_start_ns", 0):
             res["valid"], res["why"] = False, "acted before the spike started"
         return res

@@ -2,6 +2,7 @@
 oomguard and earlyoom (also on a fake meminfo), a stalled journald, a private
 system bus, and reading a daemon's cost from /proc (CPU, wakeups, RSS, strace)."""
 
+import json
 import os
 import re
 import select
@@ -226,6 +227,35 @@ class Harness:
     def stop_earlyoom(self, p):
         self.stop(p)
         self.stop(p.drain)
+
+    def ramp_episode(self, daemon, ramp_argv, start_daemon, before_go, after_go=None, died=None):
+        """Runs oomg_ramp ramp_argv against the daemon start_daemon() starts (the
+        ramp exists, idle, before the daemon starts, as a workload would), says
+        "go" after before_go(); stops both (after after_go()). Returns the ramp's
+        JSON plus 'daemon', 'valid' = True and 'why' = ""; if the ramp died, a
+        stand-in that never crossed, updated with `died`."""
+        if daemon == "oomguard":
+            ramp_argv = ramp_argv + ["--fifo", self.fifo]
+        r = self.spawn(ramp_argv, stdout=subprocess.PIPE, stdin=subprocess.PIPE)
+        p = None
+        try:
+            p = start_daemon()
+            before_go()
+            out, _ = r.communicate(b"go\n", timeout=30)
+        finally:
+            if after_go:
+                after_go()
+            self.stop(r)
+            if p is not None:
+                (self.stop_oomguard if daemon == "oomguard" else self.stop_earlyoom)(p)
+        try:
+            res = json.loads(out.decode())
+        except ValueError:
+            res = {"crossed": False, "end": f"ramp died (exit {r.returncode})", "t_action_ns": 0,
+                   "latency_us": -1, "rate_mbps": 0, **(died or {})}
+        res["daemon"] = daemon
+        res["valid"], res["why"] = True, ""
+        return res
 
     # ---- fake meminfo (issue 17), private bus, measurements ----------------
     def fake_proc(self, avail_kib):

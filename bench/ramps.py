@@ -2,8 +2,6 @@
 the threshold against a fresh daemon per episode. Groups latency, spikes,
 journal (journald stalled) and tune (oomguard by assumed fill_rate)."""
 
-import json
-import subprocess
 import time
 
 from common import MiB, mem_available_kib, summarize_episodes, summary
@@ -28,33 +26,22 @@ class RampBenches:
                      "--rate-mbps", str(rate_mbps), "--chunk-kib", "256",
                      "--max-mib", str(min(4096, (512 * MiB + below_kib) // MiB + 512)),
                      "--hold-ms", str(hold_ms), "--timeout-ms", "15000", "--wait-go"]
-        if daemon == "oomguard":
-            ramp_argv += ["--fifo", self.fifo]
-        # The ramp exists (idle) before the daemon starts, as a workload would.
-        r = self.spawn(ramp_argv, stdout=subprocess.PIPE, stdin=subprocess.PIPE)
-        p = None
-        try:
+
+        def start_daemon():
             if daemon == "oomguard":
-                p = self.start_oomguard(self.oomguard_config(threshold, self.fifo, poll=poll), binary=binary,
-                                        log_target="journal" if stall_journal else "stderr")
-            else:
-                p = self.start_earlyoom(self.earlyoom_argv(threshold))
+                return self.start_oomguard(self.oomguard_config(threshold, self.fifo, poll=poll), binary=binary,
+                                           log_target="journal" if stall_journal else "stderr")
+            return self.start_earlyoom(self.earlyoom_argv(threshold))
+
+        def before_go():
             if stall_journal:
                 self.journald.stall()
-            out, _ = r.communicate(b"go\n", timeout=30)
-        finally:
+
+        def after_go():
             if stall_journal:
                 self.journald.resume()
-            self.stop(r)
-            if p is not None:
-                (self.stop_oomguard if daemon == "oomguard" else self.stop_earlyoom)(p)
-        try:
-            res = json.loads(out.decode())
-        except ValueError:
-            res = {"crossed": False, "end": f"ramp died (exit {r.returncode})", "t_action_ns": 0,
-                   "latency_us": -1, "rate_mbps": 0}
-        res["daemon"] = daemon
-        res["valid"], res["why"] = True, ""
+
+        res = self.ramp_episode(daemon, ramp_argv, start_daemon, before_go, after_go)
         if not res["crossed"]:
             res["valid"], res["why"] = False, f"never crossed ({res['end']}): other memory users moved MemAvailable"
         elif res["t_action_ns"] == 0:
