@@ -1,8 +1,8 @@
 """The node lab's runtime scenarios (issue 13): oomguard against what a real
 container runtime creates. containerd 1.6 + runc from Debian, the CRI plugin
 with SystemdCgroup = true, driven over the CRI by cri.Kubelet-like calls
-(cri.py). Runs inside the VM; `d` is the driver module (its check/note/fig,
-journal and kmsg helpers), set by driver.py before any scenario runs.
+(cri.py). Runs inside the VM; `d` is lab.py (its check/note/fig, journal and
+kmsg helpers).
 
   8   real pods of all three QoS classes, several containers each: kubepods
       found when it appears after the daemon started and at a start with it
@@ -28,7 +28,8 @@ import shutil
 import sys
 import time
 
-d = None  # the driver module
+import lab as d
+
 LAB = os.path.dirname(os.path.abspath(__file__))
 WORK = "/run/oomguard-lab/cri"
 _state = {}
