@@ -15,8 +15,9 @@ VM's, the hogs live in the VM's cgroups.
 
 The scenarios live in modules by subject and run here in the order below:
 service_scenarios.py (0, 1, 6, 7, 12), sensing_scenarios.py (3, 5),
-kill_scenarios.py (2, 4), runtime.py (8-11, over the CRI), readme.py (13);
-the helpers every one of them uses are in lab.py.
+kill_scenarios.py (2, 4), runtime_pods.py (8, 10, 11) and runtime_daemonset.py
+(9) over the CRI with their shared helpers in runtime.py, readme.py (13); the
+helpers every one of them uses are in lab.py.
 """
 import os
 import shutil
@@ -24,7 +25,8 @@ import sys
 import time
 
 import readme
-import runtime
+import runtime_daemonset
+import runtime_pods
 from kill_scenarios import scenario2, scenario4
 from lab import CG, HOG, LAB, RUN, check, counts, emit, fig, in_lab_vm, note, read, report, show
 from sensing_scenarios import scenario3, scenario5_armed, scenario5_stall
@@ -70,10 +72,10 @@ def main():
         ("4", lambda: scenario4(ctx, early=False)),
         ("5", lambda: scenario5_stall(ctx.get("psi_fd"))),
         # The runtime scenarios (issue 13, runtime.py): containerd over the CRI.
-        ("8", runtime.scenario8),
-        ("9", runtime.scenario9),
-        ("10", runtime.scenario10),
-        ("11", runtime.scenario11),
+        ("8", runtime_pods.scenario8),
+        ("9", runtime_daemonset.scenario9),
+        ("10", runtime_pods.scenario10),
+        ("11", runtime_pods.scenario11),
         # The README's operator quick start, verbatim (issue 16, readme.py).
         ("13", readme.scenario13),
         ("7", scenario7),
