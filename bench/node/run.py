@@ -4,7 +4,7 @@ Debian 12 node in a qemu VM (the node lab's image plus every guard, see
 make-bench-image.sh). A benchmark, not a test: run by hand (bench/node/run.sh).
 
 Disks: vda the image (snapshot=on: never written), vdb the bench disk (this
-driver, the lab's driver.py for its helpers, benchtool, the hog), vdc the data
+driver, the lab's lab.py for its helpers, benchtool, the hog), vdc the data
 disk (ext4 with a 700 MiB file; throttled like a cloud disk, cache=none), vdd
 the output disk (the guest writes one directory per episode and syncs; read
 back here with debugfs, no loop mount).
@@ -74,7 +74,7 @@ def main():
         for tool, src in (("benchtool", f"{HERE}/benchtool.cpp"), ("oomguard-node-hog", f"{SRC}/tests/node/hog.cpp")):
             sh(["g++", "-std=c++20", "-O2", "-static", "-pthread", "-o", f"{lab}/{tool}", src])
         shutil.copy(f"{HERE}/guest/bench.py", lab)
-        shutil.copy(f"{SRC}/tests/node/guest/driver.py", lab)  # its helpers, imported unchanged
+        shutil.copy(f"{SRC}/tests/node/guest/lab.py", lab)  # its helpers, imported unchanged
         shutil.copy(f"{image}/versions", lab)
         with open(f"{lab}/env", "w") as f:
             for k in ("BENCH_SCENARIOS", "BENCH_GUARDS"):

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """The shipped DaemonSet (packaging/kubernetes/daemonset.yaml + configmap.yaml)
 translated into what kubelet would ask of the CRI runtime for it, for the node
-lab (issue 13): tests/node/guest/driver.py runs the pod under containerd with
-exactly these settings (tests/node/guest/cri.py sends them).
+lab (issue 13): tests/node/guest/runtime_daemonset.py runs the pod under
+containerd with exactly these settings (tests/node/guest/cri.py sends them).
 
 What kubelet does with each field, for one node:
   hostNetwork/hostPID/hostIPC     NamespaceOption NODE, else POD (network, ipc)

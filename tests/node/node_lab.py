@@ -167,14 +167,14 @@ def clean_stale_runs():
 
 
 def prepare_runtime(lab):
-    """What the runtime scenarios need on the lab disk: the CRI client and its
-    generated messages, the static hog and pause, the Containerfile and its
-    rootfs script, and the DaemonSet translated into CRI terms. Missing parts
-    are named in lab/runtime-missing; the guest reports those scenarios as FAIL."""
+    """What the runtime scenarios need on the lab disk besides the guest
+    modules (the CRI client cri.py is one of them): its generated messages, the
+    static hog and pause, the Containerfile and its rootfs script, and the
+    DaemonSet translated into CRI terms. Missing parts are named in
+    lab/runtime-missing; the guest reports those scenarios as FAIL."""
     import json
     import uuid
     missing = []
-    shutil.copy(os.path.join(HERE, "guest", "cri.py"), lab)
     if shutil.which("protoc"):
         r = host(["protoc", "-I", os.path.join(HERE, "guest"), "--python_out", lab,
                   os.path.join(HERE, "guest", "cri_api.proto")])
@@ -265,9 +265,10 @@ def main():
         lab = os.path.join(scratch, "lab")
         os.makedirs(lab)
         shutil.copy(deb, lab)
-        shutil.copy(os.path.join(HERE, "guest", "driver.py"), lab)
-        shutil.copy(os.path.join(HERE, "guest", "runtime.py"), lab)
-        shutil.copy(os.path.join(HERE, "guest", "readme.py"), lab)
+        # Every guest module: driver.py and the scenario and helper modules it
+        # imports (the VM runs them from this disk), cri.py with them.
+        for py in sorted(glob.glob(os.path.join(HERE, "guest", "*.py"))):
+            shutil.copy(py, lab)
         shutil.copy(os.path.join(SRC, "README.md"), lab)
         shutil.copy(HOG, os.path.join(lab, "oomguard-node-hog"))
         prepare_runtime(lab)

@@ -9,7 +9,7 @@ records to the output disk (/dev/vdd, one directory per episode, synced), and
 clean up. All analysis happens on the host (bench/node/analyze.py): the guest
 only records. Progress lines go to the results port (argv[1]).
 
-It reuses the node lab's guest helpers (tests/node/guest/driver.py, copied to
+It reuses the node lab's guest helpers (tests/node/guest/lab.py, copied to
 the bench disk unchanged by the host): Pod naming, Kmsg, the kmsg clock offset.
 """
 import json
@@ -19,7 +19,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import driver as lab  # noqa: E402  (tests/node/guest/driver.py)
+import lab  # noqa: E402  (tests/node/guest/lab.py)
 
 if __name__ == "__main__" and not lab.in_lab_vm():
     sys.exit("bench.py: not in the node lab VM (no oomguard.lab=1 on the kernel command line); refusing")

@@ -4,13 +4,14 @@ report. The build lines (build-essential, mk-build-deps, dpkg-buildpackage)
 need the source tree and minutes: the lab's .deb is the one they build on the
 host, so `apt install ../oomguard_*.deb` installs that one. Everything else
 runs verbatim, in order: status, oomguardctl, --check-config, the dry-run
-drop-in, the journal query, and the undo. Runs inside the VM; `d` is the
-driver module, set by driver.py."""
+drop-in, the journal query, and the undo. Runs inside the VM; `d` is lab.py
+(the lab's helpers)."""
 import glob
 import os
 import re
 
-d = None  # the driver module
+import lab as d
+
 BUILD = ("apt-get install -y --no-install-recommends build-essential", "mk-build-deps", "dpkg-buildpackage")
 
 
