@@ -69,6 +69,7 @@ Config Daemon::apply_overrides(Config c) const {
 }
 
 Status Daemon::open_sensors(const Config& c) {
+    ++fd_generation_;  // the PSI fd may come back under the same number
     if (Status st = meminfo_.open(c.paths.proc); !st) return st;
     psi_.close();
     if (c.poll.psi) {
@@ -141,7 +142,7 @@ bool Daemon::init() {
 }
 
 void Daemon::arm_timer(Duration d) {
-    // The loop sleeps in ppoll() until then: no timerfd to read and re-arm, two
+    // The loop sleeps in its poller until then: no timerfd to read and re-arm, two
     // syscalls fewer per sample (issue 17).
     next_tick_ = clock_.now() + std::max<Duration>(d, Duration{0});
 }
@@ -274,6 +275,7 @@ void Daemon::finish_tick(Duration now, Duration next, bool force_status) {
 }
 
 bool Daemon::reload() {
+    ++fd_generation_;  // sinks reopen their files in on_config (kmsg)
     notifier_.reloading();
     ConfigLoad load = load_config(opts_.config_path, {opts_.allow_insecure_config});
     std::string err;
@@ -385,9 +387,11 @@ int Daemon::run() {
         // Slow periodic work that the next sample follows closely waits for it.
         const int64_t timeout_ns = wake_.timeout_ns(
             poll_start.count(), (next_tick_ - poll_start).count(), source_timeouts);
-        const timespec ts{static_cast<time_t>(timeout_ns / 1'000'000'000),
-                          static_cast<long>(timeout_ns % 1'000'000'000)};
-        int n = ::ppoll(fds.data(), fds.size(), &ts, nullptr);
+        int n = poller_.wait(fds, timeout_ns, fd_generation_);
+        if (!poller_.using_epoll() && !said_ppoll_) {
+            said_ppoll_ = true;  // works as before, at the cost of ppoll() per wakeup
+            journal_.log(Event::Info, LOG_INFO, "waiting in ppoll(), not epoll: " + poller_.fallback_reason());
+        }
         if (n < 0) {
             if (errno == EINTR) continue;
             journal_.log(Event::SensorError, LOG_ERR, std::string("poll: ") + std::strerror(errno));

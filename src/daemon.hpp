@@ -1,4 +1,4 @@
-// The daemon: one ppoll() loop (its timeout: the next sample) over a signalfd,
+// The daemon: one poll loop (epoll, src/app/loop_poller.hpp; its timeout: the next sample) over a signalfd,
 // the PSI trigger fd and any extra sources (/dev/kmsg, the D-Bus thread's
 // eventfd). No threads on the hot path; the D-Bus side runs in its own thread
 // (src/bus/bus_thread.hpp).
@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "actions/trigger.hpp"
+#include "app/loop_poller.hpp"
 #include "config/config.hpp"
 #include "core/action_result.hpp"
 #include "core/clock.hpp"
@@ -32,7 +33,7 @@ namespace oomguard {
 class Daemon final : public Host {
 public:
     // Decisions and timestamps are read on `clock` (tests drive it by hand); the
-    // loop still sleeps in real time, in ppoll().
+    // loop still sleeps in real time (LoopPoller).
     explicit Daemon(DaemonOptions opts, const Clock& clock = monotonic_clock());
     ~Daemon() override;
 
@@ -86,6 +87,9 @@ private:
 
     int lock_fd_ = -1;  // the instance lock, held for the process's life
     WakeCoalescer wake_;     // source timeouts ride on the next sample
+    LoopPoller poller_;      // epoll, registered again when the fd set changes
+    uint64_t fd_generation_ = 0;  // bumped where sensors and sinks may reopen fds
+    bool said_ppoll_ = false;
     Duration next_tick_{0};  // when the next sample is due; the loop sleeps until then
     int signal_fd_ = -1;
     bool stop_ = false;
