@@ -139,7 +139,9 @@ def main():
     ap.add_argument("--only", default=",".join(ALL), help=f"comma list of {','.join(ALL)}")
     ap.add_argument("--hover-seconds", type=int, default=5)
     ap.add_argument("--spike-episodes", type=int, default=10, help="fakespikes: episodes per daemon and case")
-    ap.add_argument("--fakeidle-seconds", type=int, default=30)
+    ap.add_argument("--fakeidle-seconds", type=int, default=60,
+                    help="fakeidle: seconds per headroom, split into --fakeidle-windows windows")
+    ap.add_argument("--fakeidle-windows", type=int, default=6)
     ap.add_argument("--tune-fill-rates", default="1GiB/s,2GiB/s,4GiB/s,8GiB/s")
     ap.add_argument("--nice", type=int, default=0, help="run both daemons at this niceness (default 0)")
     ap.add_argument("--out", default=os.path.join(ROOT, "bench", "results", "latest.md"))
