@@ -78,8 +78,10 @@ int LoopPoller::wait(std::vector<pollfd>& fds, int64_t timeout_ns, uint64_t gene
             }
             return n;
         }
-        if (errno != ENOSYS) return -1;  // EINTR: the caller goes round again
-        fall_back("epoll_pwait2: " + std::string(std::strerror(errno)));  // Linux < 5.11
+        if (errno == EINTR) return -1;  // the caller goes round again
+        // ENOSYS: Linux < 5.11; EPERM: a seccomp filter that predates it (an
+        // older systemd's @system-service, SystemCallErrorNumber=EPERM).
+        fall_back("epoll_pwait2: " + std::string(std::strerror(errno)));
     }
     return ::ppoll(fds.data(), fds.size(), &ts, nullptr);
 }
