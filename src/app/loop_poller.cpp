@@ -46,8 +46,7 @@ bool LoopPoller::build(const std::vector<pollfd>& fds) {
     return true;
 }
 
-void LoopPoller::fall_back(std::string why) {
-    why_ = std::move(why);
+void LoopPoller::fall_back() {
     if (ep_ >= 0) ::close(ep_);
     ep_ = -1;
     registered_.clear();
@@ -65,7 +64,7 @@ int LoopPoller::wait(std::vector<pollfd>& fds, int64_t timeout_ns, uint64_t gene
             mode_ = Mode::Epoll;
             generation_ = generation;
         } else {
-            fall_back(why_);
+            fall_back();  // build() said why
         }
     }
     if (mode_ == Mode::Epoll) {
@@ -81,7 +80,8 @@ int LoopPoller::wait(std::vector<pollfd>& fds, int64_t timeout_ns, uint64_t gene
         if (errno == EINTR) return -1;  // the caller goes round again
         // ENOSYS: Linux < 5.11; EPERM: a seccomp filter that predates it (an
         // older systemd's @system-service, SystemCallErrorNumber=EPERM).
-        fall_back("epoll_pwait2: " + std::string(std::strerror(errno)));
+        why_ = std::string("epoll_pwait2: ") + std::strerror(errno);
+        fall_back();
     }
     return ::ppoll(fds.data(), fds.size(), &ts, nullptr);
 }

@@ -53,7 +53,7 @@ private:
 
     bool same_set(const std::vector<pollfd>& fds) const;
     bool build(const std::vector<pollfd>& fds);
-    void fall_back(std::string why);
+    void fall_back();  // why_ already says why
 };
 
 }  // namespace oomguard
