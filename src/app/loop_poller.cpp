@@ -33,7 +33,9 @@ bool LoopPoller::build(const std::vector<pollfd>& fds) {
         epoll_event ev{};
         // poll's and epoll's bits are the same on Linux (POLLIN == EPOLLIN, ...).
         ev.events = static_cast<uint32_t>(static_cast<unsigned short>(fds[i].events));
-        ev.data.u64 = i;
+        // The fd in the low half, the slot in the high half: strace then shows
+        // each ready fd by its number ("data={u32=6, ...}"), as it does for ppoll.
+        ev.data.u64 = (static_cast<uint64_t>(i) << 32) | static_cast<uint32_t>(fds[i].fd);
         // EPERM: a regular file; EEXIST: one fd in two slots. ppoll handles both.
         if (::epoll_ctl(ep_, EPOLL_CTL_ADD, fds[i].fd, &ev) != 0) {
             why_ = "epoll_ctl(fd " + std::to_string(fds[i].fd) + "): " + std::strerror(errno);
@@ -71,7 +73,7 @@ int LoopPoller::wait(std::vector<pollfd>& fds, int64_t timeout_ns, uint64_t gene
         int n = ::epoll_pwait2(ep_, ready_.data(), static_cast<int>(ready_.size()), &ts, nullptr);
         if (n >= 0) {
             for (int i = 0; i < n; ++i) {
-                const size_t slot = ready_[static_cast<size_t>(i)].data.u64;
+                const size_t slot = static_cast<size_t>(ready_[static_cast<size_t>(i)].data.u64 >> 32);
                 fds[slot].revents =
                     static_cast<short>(ready_[static_cast<size_t>(i)].events & 0xffff);
             }

@@ -12,10 +12,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "app/loop_poller.hpp"
@@ -74,6 +77,49 @@ TEST(LoopPoller, ReportsTheReadySlotOnlyLikePpoll) {
     // Level-triggered, as poll: still ready until read.
     ASSERT_EQ(p.wait(fds, 0, 0), 1);
     EXPECT_EQ(fds[2].revents, POLLIN);
+}
+
+// What the kernel holds for each registered fd, as /proc/self/fdinfo of the
+// (only) epoll fd in this process shows it: "tfd: <fd> ... data: <hex>".
+static std::vector<std::pair<int, uint64_t>> epoll_targets() {
+    std::vector<std::pair<int, uint64_t>> out;
+    for (int fd = 0; fd < 1024; ++fd) {
+        char link[64] = {};
+        const std::string self = "/proc/self/fd/" + std::to_string(fd);
+        if (::readlink(self.c_str(), link, sizeof link - 1) <= 0) continue;
+        if (std::string(link) != "anon_inode:[eventpoll]") continue;
+        const std::string info = oomguard::test::read_file("/proc/self/fdinfo/" + std::to_string(fd));
+        size_t at = 0;
+        while ((at = info.find("tfd:", at)) != std::string::npos) {
+            int tfd = -1;
+            unsigned long long data = 0;
+            if (std::sscanf(info.c_str() + at, "tfd: %d events: %*x data: %llx", &tfd, &data) == 2)
+                out.emplace_back(tfd, data);
+            at += 4;
+        }
+    }
+    return out;
+}
+
+// strace prints an epoll event's data, not its fd: the fd in the low half makes
+// a trace of the loop say which fd woke it (the node lab's PSI check reads this).
+TEST(LoopPoller, EachRegisteredFdCarriesItsNumberInTheLowHalfOfItsData) {
+    REQUIRE_EPOLL();
+    LoopPoller p;
+    Fd a(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)), b(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
+    std::vector<pollfd> fds{{b.fd, POLLIN, 0}, {-1, 0, 0}, {a.fd, POLLIN, 0}};
+    ASSERT_EQ(p.wait(fds, 0, 0), 0);
+    auto targets = epoll_targets();
+    std::sort(targets.begin(), targets.end());
+    std::vector<std::pair<int, uint64_t>> want{{b.fd, static_cast<uint64_t>(b.fd)},
+                                               {a.fd, (uint64_t{2} << 32) | static_cast<uint32_t>(a.fd)}};
+    std::sort(want.begin(), want.end());
+    EXPECT_EQ(targets, want);
+    // And the slot in the high half still maps a wakeup back to its slot.
+    poke(a.fd);
+    ASSERT_EQ(p.wait(fds, 1000 * kMs, 0), 1);
+    EXPECT_EQ(fds[2].revents, POLLIN);
+    EXPECT_EQ(fds[0].revents, 0);
 }
 
 TEST(LoopPoller, TimesOutWithNothingReadyAndKeepsNanoseconds) {

@@ -56,7 +56,8 @@ def scenario5_stall(psi_fd):
         m = re.search(r"some .* total=(\d+)", read("/proc/pressure/memory"))
         return int(m.group(1)) if m else 0
     log = f"{RUN}/strace-psi.txt"
-    st = subprocess.Popen(["strace", "-qq", "-tt", "-e", "trace=poll,ppoll", "-e", "signal=none",
+    # The loop waits in epoll_pwait2, or in ppoll where epoll is refused (LoopPoller).
+    st = subprocess.Popen(["strace", "-qq", "-tt", "-e", "trace=poll,ppoll,epoll_pwait2", "-e", "signal=none",
                            "-o", log, "-p", str(pid)], stderr=subprocess.PIPE, text=True)
     time.sleep(1.0)
     before = some_total()
@@ -72,8 +73,14 @@ def scenario5_stall(psi_fd):
     st.wait(timeout=10)
     fig("psi_some_stall_ms", f"{stall_us / 1000:.0f}")
     text = read(log)
-    wakes = [l for l in text.splitlines() if re.search(r"revents=[^}]*POLLPRI", l)
-             and re.search(rf"\{{fd={psi_fd}, revents=", l)]
+    lines = text.splitlines()
+    # ppoll: "{fd=6, revents=POLLPRI}"; epoll_pwait2: each event's data carries
+    # its fd in the low half, "{events=EPOLLPRI, data={u32=6, ...}}".
+    wakes = [l for l in lines
+             if re.search(rf"\{{fd={psi_fd}, revents=[^}}]*POLLPRI", l)
+             or re.search(rf"\{{events=[^,}}]*EPOLLPRI[^,}}]*, data=\{{u32={psi_fd},", l)]
+    waits = sorted({m.group(1) for l in lines for m in [re.match(r"\S+ (\w+)\(", l)] if m})
+    note(f"the loop waited in {', '.join(waits) or 'nothing traced'} ({len(lines)} traced waits)")
     fig("psi_wakes", len(wakes))
     if stall_us < 20000:
         report("SKIP", "5. a PSI wake under a real stall",
@@ -81,7 +88,8 @@ def scenario5_stall(psi_fd):
         return
     check(len(wakes) > 0, f"5. a real memory stall ({stall_us / 1000:.0f} ms 'some' in ~6 s) woke the loop "
                           f"via POLLPRI on the PSI fd {psi_fd}",
-          wakes[0][:200] if wakes else f"no POLLPRI in {len(text.splitlines())} traced polls")
+          wakes[0][:200] if wakes else f"no POLLPRI on fd {psi_fd} in {len(lines)} traced waits "
+                                         f"({', '.join(waits) or 'none'}): {text[-300:]!r}")
 
 
 def scenario3():
