@@ -39,6 +39,22 @@ image_key=$( (cat "$0"; echo "$rootfs_key") | sha256sum | cut -c1-12)
 rootfs="$cache/node-rootfs-$rootfs_key"
 image="$cache/node-image-$image_key"
 
+# Every step that fails says where: under set -e a silent exit left the lab's
+# report with the first line of stderr only.
+trap 'echo "make-image: failed (exit $?) at line $LINENO: $BASH_COMMAND" >&2' ERR
+
+# prune_older PREFIX KEEP: of the cache entries PREFIX*, keep KEEP and the newest
+# other one, remove the rest. A loop, not `ls | grep -v | tail`: on a cold cache
+# grep finds nothing, exits 1, and pipefail ended the script there.
+prune_older() {
+  local prefix=$1 keep=$2 other="" old
+  while read -r old; do
+    [ "$old" = "$keep" ] && continue
+    if [ -z "$other" ]; then other=$old; continue; fi
+    rm -rf --one-file-system "$old"
+  done < <(ls -dt "$prefix"* 2>/dev/null || true)
+}
+
 if [ -f "$image/ok" ]; then
   echo "$image"
   exit 0
@@ -76,8 +92,7 @@ if [ ! -f "$rootfs/.ok" ]; then
   # other one: a branch with another package list (or a helper deriving its
   # image from this cache) would otherwise rebuild it each time, deleting ours.
   rm -rf --one-file-system "$cache"/node-rootfs-*.tmp.*
-  ls -dt "$cache"/node-rootfs-* 2>/dev/null | grep -vxF "$rootfs" | tail -n +2 \
-    | while read -r old; do rm -rf --one-file-system "$old"; done
+  prune_older "$cache"/node-rootfs- "$rootfs"
   echo "make-image: rootfs built in $(( $(date +%s) - start )) s" >&2
 fi
 
@@ -163,7 +178,6 @@ touch "$tmp/out/ok"
 rm -rf "$image"
 mv "$tmp/out" "$image"
 rm -rf --one-file-system "$cache"/node-image-*.tmp.*
-ls -dt "$cache"/node-image-* 2>/dev/null | grep -vxF "$image" | tail -n +2 \
-  | while read -r old; do rm -rf --one-file-system "$old"; done
+prune_older "$cache"/node-image- "$image"
 echo "make-image: image built in $(( $(date +%s) - start )) s" >&2
 echo "$image"
