@@ -7,6 +7,7 @@
 
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdint>
 #include <mutex>
 #include <string>
@@ -34,6 +35,11 @@ struct BusChannel {
     // daemon -> bus
     BusSnapshot snapshot;
     uint64_t version = 0;  // of snapshot; 0: nothing published yet
+    // The two counters every sample moves, newer than the snapshot's: a state
+    // that differs only in them is not published (a copy per idle wakeup, issue
+    // 17); the bus thread reads these over the snapshot's for each method call.
+    std::atomic<uint64_t> samples_total{0};
+    std::atomic<uint64_t> sample_errors_total{0};
     std::vector<BusEvent> events;
     std::vector<RequestResult> results;
     // bus -> daemon

@@ -63,8 +63,8 @@ void BusPublisher::publish() {
         return;
     }
     const DaemonState& state = host_.state();
-    // An idle node publishes once a second with nothing new to say: that must
-    // not wake the bus thread (a wakeup and a context switch each time).
+    // A change the bus thread does not announce (swap, a counter) is copied but
+    // must not wake it (a wakeup and a context switch each time).
     // A new ranking alone (every 10 s) is served from the snapshot on the next
     // call; a trigger's target comes with a changed TriggerCount.
     const bool wake = ch_.version == 0 || !events_.empty() || !results_.empty() ||
@@ -89,6 +89,7 @@ void BusPublisher::publish() {
     results_.clear();
     ++ch_.version;
     lock.unlock();
+    published_ = state;
     pending_ = false;
     if (wake) ch_.to_bus.wake();
 }
@@ -128,8 +129,18 @@ void BusPublisher::on_recovered(const DaemonState& s, Duration episode) {
     publish();
 }
 
-void BusPublisher::on_state(const DaemonState&) {
+void BusPublisher::on_state(const DaemonState& s) {
     refresh_ranking();
+    ch_.samples_total.store(s.samples_total, std::memory_order_relaxed);
+    ch_.sample_errors_total.store(s.sample_errors_total, std::memory_order_relaxed);
+    // An idle node: every sample moves only the counters above. Publishing
+    // that copied the whole state into the shared snapshot, under its lock, at
+    // every wakeup: about a fifth of an idle wakeup's CPU (issue 17).
+    published_.samples_total = s.samples_total;
+    published_.sample_errors_total = s.sample_errors_total;
+    if (!pending_ && !rich_dirty_ && events_.empty() && results_.empty() && ch_.version != 0 &&
+        published_ == s)
+        return;
     publish();
 }
 

@@ -7,7 +7,8 @@
 // when busy, everything stays pending here and goes out on the next iteration
 // (poll_spec() asks for a 1 ms timeout). Free of sdbus-c++, and allocation-free
 // when nothing happened (a publication copies the DaemonState into a snapshot
-// whose strings keep their capacity).
+// whose strings keep their capacity). A state that differs from the last one
+// only in its sample counters is not copied: those go through two atomics.
 #pragma once
 
 #include <memory>
@@ -62,6 +63,7 @@ private:
     std::vector<BusEvent> events_;
     std::vector<RequestResult> results_;
     bool pending_ = false;
+    DaemonState published_;  // what the snapshot holds, but for the sample counters
     uint64_t heaviest_generation_ = 0;
     bool heaviest_read_ = false;
     uint64_t deferred_ = 0;

@@ -119,6 +119,8 @@ void BusThread::take_from_daemon() {
         seen_version_ = ch_.version;
         snap_ = ch_.snapshot;
     }
+    snap_.state.samples_total = ch_.samples_total.load(std::memory_order_relaxed);
+    snap_.state.sample_errors_total = ch_.sample_errors_total.load(std::memory_order_relaxed);
     for (auto& e : ch_.events) events_.push_back(std::move(e));
     ch_.events.clear();
     for (auto& r : ch_.results) results_.push_back(std::move(r));

@@ -39,6 +39,8 @@ struct DaemonState {
     uint64_t sample_errors_total = 0;
     std::string last_error;
     std::string config_path;
+    // Every field: the bus publisher tells an unchanged state by it.
+    bool operator==(const DaemonState&) const = default;
 };
 
 }  // namespace oomguard

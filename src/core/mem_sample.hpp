@@ -10,6 +10,7 @@ struct MemSample {
     uint64_t mem_total = 0;      // bytes
     uint64_t mem_available = 0;  // bytes
     uint64_t swap_free = 0;      // bytes (0 when absent)
+    bool operator==(const MemSample&) const = default;
 };
 
 }  // namespace oomguard

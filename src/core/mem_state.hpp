@@ -14,6 +14,7 @@ struct Levels {
     uint64_t min = 0;
     uint64_t warn = 0;     // 0: no warning level
     uint64_t recover = 0;  // an episode ends at or above this (never below warn)
+    bool operator==(const Levels&) const = default;
 };
 
 }  // namespace oomguard

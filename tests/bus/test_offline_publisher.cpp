@@ -165,10 +165,76 @@ TEST(BusPublisher, WakesTheBusThreadOnlyWhenSomethingAnnouncedChanged) {
     EXPECT_EQ(wakes(), 0u) << "nothing changed: the bus thread sleeps on";
     {
         std::lock_guard<std::mutex> g(ch.mutex);
-        EXPECT_EQ(ch.version, 6u) << "the snapshot is still kept current";
+        EXPECT_EQ(ch.version, 1u) << "an unchanged state is not copied again";
     }
     pub.on_warning(daemon.state());
     EXPECT_EQ(wakes(), 1u) << "a signal to emit wakes it";
     pub.on_state(daemon.state());
     EXPECT_EQ(wakes(), 0u);
+}
+
+// A Host whose state the test sets field by field (the daemon's is its own).
+class StateHost final : public Host, public Log {
+public:
+    DaemonState s;
+    Config c;
+    const DaemonState& state() const override { return s; }
+    const Config& config() const override { return c; }
+    Log& log() override { return *this; }
+    void log(Event, int, std::string_view, const std::vector<LogField>&) override {}
+    void record_oom_kill(const OomKill&) override {}
+    void record_oom_request_ignored() override {}
+    void record_cgroup_kill() override {}
+    void record_prediction(const PredictedTask&) override {}
+    void record_prediction_result(bool) override {}
+    void record_audit(const AuditCounts&) override {}
+    bool reload() override { return true; }
+};
+
+// Issue 17: on an idle node each sample moves only samples_total. That goes
+// through the channel's atomics (read by the bus thread for every method call),
+// not a copy of the whole state; any other change is published as before.
+TEST(BusPublisher, ASampleAloneMovesTheCountersNotTheSnapshot) {
+    StateHost h;
+    h.s.sample.mem_total = 16ull << 30;
+    h.s.sample.mem_available = 4ull << 30;
+    BusChannel ch;
+    BusPublisher pub(h, ch);
+    pub.on_config(h.s, h.c);
+    ASSERT_EQ(ch.version, 1u);
+    auto sample = [&] {
+        ++h.s.samples_total;
+        pub.on_state(h.s);
+    };
+    for (int i = 0; i < 3; ++i) sample();
+    ++h.s.sample_errors_total;
+    sample();
+    EXPECT_EQ(ch.version, 1u);
+    EXPECT_EQ(ch.samples_total.load(), 4u);
+    EXPECT_EQ(ch.sample_errors_total.load(), 1u);
+    // Unannounced fields still count as a change: swap, a counter, an error text.
+    h.s.sample.swap_free += 4096;
+    sample();
+    EXPECT_EQ(ch.version, 2u) << "swap_free changed";
+    EXPECT_EQ(ch.snapshot.state.sample.swap_free, 4096u);
+    ++h.s.oom_requests_ignored_total;
+    sample();
+    EXPECT_EQ(ch.version, 3u) << "a counter no signal announces changed";
+    h.s.last_error = "cannot read /proc/meminfo";
+    sample();
+    EXPECT_EQ(ch.version, 4u);
+    EXPECT_EQ(ch.snapshot.state.last_error, h.s.last_error);
+    sample();
+    EXPECT_EQ(ch.version, 4u) << "back to samples alone";
+    EXPECT_EQ(ch.samples_total.load(), h.s.samples_total);
+    // A publication the busy channel deferred still goes out with the next sample.
+    {
+        std::lock_guard<std::mutex> held(ch.mutex);
+        h.s.sample.mem_available -= 4096;
+        sample();
+    }
+    EXPECT_EQ(ch.version, 4u);
+    sample();
+    EXPECT_EQ(ch.version, 5u);
+    EXPECT_EQ(ch.snapshot.state.sample.mem_available, h.s.sample.mem_available);
 }
