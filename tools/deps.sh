@@ -5,7 +5,7 @@ pkgs=(g++ meson ninja-build pkg-config libsystemd-dev libtomlplusplus-dev libgte
       libsdbus-c++-dev libsdbus-c++-bin dbus util-linux procps python3)
 if [ "${1:-}" = "--test" ]; then
   # The end-to-end, packaging and fault tests use these.
-  pkgs+=(debootstrap systemd-container dpkg-dev debhelper devscripts lintian fakeroot rpm man-db
+  pkgs+=(debootstrap systemd-container dpkg-dev debhelper devscripts lintian fakeroot rpm rpmlint man-db
          python3-yaml clang libclang-rt-14-dev earlyoom iproute2 busybox qemu-system-x86
          prometheus prometheus-node-exporter zsh)
 fi
