@@ -125,20 +125,31 @@ CgroupMonitor::RefreshStats CgroupMonitor::refresh(Duration budget, bool sweep) 
 
     // 1. Every usage: the previously heaviest first, then the rest round-robin;
     //    at the deadline (after some progress) the rest keep their old value.
-    const size_t n = order_.size();
-    const size_t head = std::min(kExactTop, n);
-    for (size_t i = 0; i < head; ++i) read_usage(order_[i]);
-    const size_t rest = n - head;
-    size_t done = 0;
-    for (; done < rest; ++done) {
-        if (done >= kExactTop && clock_->now() >= deadline) {
-            st.deadline_hit = true;
-            break;
+    auto read_usages = [&] {
+        const size_t n = order_.size();
+        const size_t head = std::min(kExactTop, n);
+        for (size_t i = 0; i < head; ++i) read_usage(order_[i]);
+        const size_t rest = n - head;
+        size_t done = 0;
+        for (; done < rest; ++done) {
+            if (done >= kExactTop && clock_->now() >= deadline) {
+                st.deadline_hit = true;
+                break;
+            }
+            read_usage(order_[head + (cursor_ + done) % rest]);
         }
-        read_usage(order_[head + (cursor_ + done) % rest]);
+        if (rest) cursor_ = (cursor_ + done) % rest;
+        st.stale = rest - done;
+    };
+    read_usages();
+    // A pod gone: one may have come in its place under the same link count (a
+    // rollout, a Job). Re-list now rather than at the next refresh (10 s when
+    // calm), so that a trigger meanwhile ranks the newcomer too.
+    if (st.vanished && !st.restructured && clock_->now() < deadline) {
+        restructure();
+        st.restructured = true;
+        read_usages();
     }
-    if (rest) cursor_ = (cursor_ + done) % rest;
-    st.stale = rest - done;
 
     // 2. Exact working sets where they can matter.
     RankTopStats top = rank_top(rank_, kExactTop, deadline, *clock_, read_inactive, by_usage_);
@@ -364,7 +375,12 @@ CgroupMonitor::Allocatable CgroupMonitor::allocatable() {
         a.error = error_;
         return a;
     }
-    if (!tree_.kubernetes()) tree_.find_kubepods();
+    if (!tree_.kubernetes()) {
+        tree_.find_kubepods();
+        // Found here, not by a re-listing: the nodes are still the top-level
+        // cgroups. The next refresh re-lists (was: up to the 60 s safety net).
+        if (tree_.kubernetes()) dirty_ = true;
+    }
     if (!tree_.kubernetes()) return a;
     a.kubernetes = true;
     a.path = tree_.kubepods_path();

@@ -66,3 +66,25 @@ TEST(CgroupStructure, AKubepodsInsideAnUnwatchedDirectoryIsFoundWithinTheInterva
     ASSERT_EQ(m.ranked().size(), 1u);
     EXPECT_EQ(m.ranked()[0].pod_uid, pod_uid(7));
 }
+
+// The allocatable check (start, reload, metrics) may find kubepods before a
+// re-listing does: the next refresh then re-lists, rather than ranking the old
+// top-level cgroups as if they were pods until the safety net.
+TEST(CgroupStructure, KubepodsFoundByTheAllocatableCheckIsListedAtTheNextRefresh) {
+    TempDir t;
+    FakeCgroupFs fs(t / "cg", CgroupVersion::V2);
+    fs.cgroup("kubelet", 0);
+    ManualClock clock(seconds(1000));
+    CgroupMonitor m(clock);
+    CgroupMonitor::Settings s;
+    s.cgroup_root = t / "cg";
+    ASSERT_TRUE(m.configure(s));
+    m.refresh(seconds(1));
+    fs.cgroup("kubelet/kubepods", 0);
+    fs.cgroup("kubelet/kubepods/pod" + pod_uid(3), 30 * MiB);
+    EXPECT_TRUE(m.allocatable().kubernetes);
+    clock.advance(seconds(10));
+    EXPECT_TRUE(m.refresh(seconds(1)).restructured);
+    ASSERT_EQ(m.ranked().size(), 1u);
+    EXPECT_EQ(m.ranked()[0].pod_uid, pod_uid(3));
+}

@@ -14,7 +14,7 @@
 # No loop mounts: `mke2fs -d` writes the tree into the image.
 #
 # Usage: make-image.sh [CACHE_DIR]
-set -euo pipefail
+set -Eeuo pipefail  # -E: the ERR trap below also fires inside functions
 
 cache=${1:-${OOMGUARD_TEST_CACHE:-/var/cache/oomguard-tests}}
 suite=bookworm
@@ -51,8 +51,9 @@ prune_older() {
   while read -r old; do
     [ "$old" = "$keep" ] && continue
     if [ -z "$other" ]; then other=$old; continue; fi
-    rm -rf --one-file-system "$old"
-  done < <(ls -dt "$prefix"* 2>/dev/null || true)
+    # A leftover that cannot go (busy, another filesystem) must not fail a good build.
+    rm -rf --one-file-system "$old" || echo "make-image: cannot prune $old; left in place" >&2
+  done < <(ls -dt "$prefix"* 2>/dev/null)
 }
 
 if [ -f "$image/ok" ]; then
