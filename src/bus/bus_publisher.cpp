@@ -164,7 +164,7 @@ LoopSource::Spec BusPublisher::poll_spec() {
     Spec s;
     s.fd = ch_.to_daemon.fd();
     s.events = POLLIN;
-    s.timeout_ns = pending_ ? 1'000'000 : -1;
+    s.timeout_ns = pending_ || fetch_pending_ ? 1'000'000 : -1;
     return s;
 }
 
@@ -173,9 +173,12 @@ void BusPublisher::dispatch(short revents) {
     {
         std::unique_lock<std::mutex> lock(ch_.mutex, std::try_to_lock);
         if (!lock.owns_lock()) {
-            pending_ = true;  // look again in 1 ms
+            // Look again in 1 ms. Its own flag: a publication meanwhile clears
+            // pending_, and the requests would wait for the bus thread's next wake.
+            fetch_pending_ = true;
             return;
         }
+        fetch_pending_ = false;
         requests_.swap(ch_.requests);
         logs_.swap(ch_.logs);
     }

@@ -63,6 +63,7 @@ private:
     std::vector<BusEvent> events_;
     std::vector<RequestResult> results_;
     bool pending_ = false;
+    bool fetch_pending_ = false;  // requests/logs not yet taken: the channel was busy
     DaemonState published_;  // what the snapshot holds, but for the sample counters
     uint64_t heaviest_generation_ = 0;
     bool heaviest_read_ = false;

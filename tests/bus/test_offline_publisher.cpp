@@ -238,3 +238,30 @@ TEST(BusPublisher, ASampleAloneMovesTheCountersNotTheSnapshot) {
     EXPECT_EQ(ch.version, 5u);
     EXPECT_EQ(ch.snapshot.state.sample.mem_available, h.s.sample.mem_available);
 }
+
+// A request the loop could not fetch (the channel was busy) is fetched on the
+// retry even when a publication went out in between (it cleared the publish retry).
+TEST(BusPublisher, ARequestFetchThatMetABusyChannelIsRetriedAfterAPublication) {
+    StateHost h;
+    h.s.sample.mem_total = 16ull << 30;
+    h.s.sample.mem_available = 4ull << 30;
+    BusChannel ch;
+    BusPublisher pub(h, ch);
+    pub.on_config(h.s, h.c);
+    {
+        std::lock_guard<std::mutex> held(ch.mutex);  // the bus thread, queuing a Reload
+        ch.requests.push_back({5, RequestKind::Reload});
+        pub.dispatch(POLLIN);  // the wake arrives while it still holds the lock
+    }
+    h.s.sample.mem_available -= 4096;
+    pub.on_state(h.s);  // a sample before the 1 ms retry: publishes
+    EXPECT_EQ(ch.version, 2u);
+    EXPECT_EQ(pub.poll_spec().timeout_ns, 1'000'000) << "the request still waits to be fetched";
+    pub.dispatch(0);  // the retry
+    std::lock_guard<std::mutex> g(ch.mutex);
+    EXPECT_TRUE(ch.requests.empty());
+    ASSERT_EQ(ch.results.size(), 1u);
+    EXPECT_EQ(ch.results[0].id, 5u);
+    EXPECT_TRUE(ch.results[0].ok);
+    EXPECT_EQ(pub.poll_spec().timeout_ns, -1);
+}
