@@ -191,16 +191,24 @@ public:
     bool reload() override { return true; }
 };
 
+// A publisher on a StateHost (16 GiB, 4 GiB available) that has published its config.
+struct Published {
+    StateHost h;
+    BusChannel ch;
+    BusPublisher pub{h, ch};
+    Published() {
+        h.s.sample.mem_total = 16ull << 30;
+        h.s.sample.mem_available = 4ull << 30;
+        pub.on_config(h.s, h.c);
+    }
+};
+
 // Issue 17: on an idle node each sample moves only samples_total. That goes
 // through the channel's atomics (read by the bus thread for every method call),
 // not a copy of the whole state; any other change is published as before.
 TEST(BusPublisher, ASampleAloneMovesTheCountersNotTheSnapshot) {
-    StateHost h;
-    h.s.sample.mem_total = 16ull << 30;
-    h.s.sample.mem_available = 4ull << 30;
-    BusChannel ch;
-    BusPublisher pub(h, ch);
-    pub.on_config(h.s, h.c);
+    Published p;
+    auto& [h, ch, pub] = p;
     ASSERT_EQ(ch.version, 1u);
     auto sample = [&] {
         ++h.s.samples_total;
@@ -242,12 +250,8 @@ TEST(BusPublisher, ASampleAloneMovesTheCountersNotTheSnapshot) {
 // A request the loop could not fetch (the channel was busy) is fetched on the
 // retry even when a publication went out in between (it cleared the publish retry).
 TEST(BusPublisher, ARequestFetchThatMetABusyChannelIsRetriedAfterAPublication) {
-    StateHost h;
-    h.s.sample.mem_total = 16ull << 30;
-    h.s.sample.mem_available = 4ull << 30;
-    BusChannel ch;
-    BusPublisher pub(h, ch);
-    pub.on_config(h.s, h.c);
+    Published p;
+    auto& [h, ch, pub] = p;
     {
         std::lock_guard<std::mutex> held(ch.mutex);  // the bus thread, queuing a Reload
         ch.requests.push_back({5, RequestKind::Reload});

@@ -39,24 +39,36 @@ TEST(CgroupStructure, ACalmTreeIsReListedOnlyByTheSafetyNet) {
     }
 }
 
+// A host where kubelet (--cgroup-root=/kubelet, cgroupfs) starts after oomguard:
+// the monitor has listed the tree once, with "kubelet" and "system.slice" only.
+struct LateKubelet {
+    TempDir t;
+    FakeCgroupFs fs{t / "cg", CgroupVersion::V2};
+    ManualClock clock{seconds(1000)};
+    CgroupMonitor m{clock};
+    LateKubelet() {
+        fs.cgroup("kubelet", 0);
+        fs.cgroup("system.slice", 0);
+        CgroupMonitor::Settings s;
+        s.cgroup_root = t / "cg";
+        EXPECT_TRUE(m.configure(s));
+        m.refresh(seconds(1));
+    }
+    void start_kubelet(unsigned pod) {
+        fs.cgroup("kubelet/kubepods", 0);
+        fs.cgroup("kubelet/kubepods/pod" + pod_uid(pod), 30 * MiB);
+    }
+};
+
 // kubelet --cgroup-root=/kubelet (cgroupfs): kubepods appears inside a directory
 // that exists already and is not watched, so no link count tells. The safety net
 // finds it within its interval.
 TEST(CgroupStructure, AKubepodsInsideAnUnwatchedDirectoryIsFoundWithinTheInterval) {
-    TempDir t;
-    FakeCgroupFs fs(t / "cg", CgroupVersion::V2);
-    fs.cgroup("kubelet", 0);
-    fs.cgroup("system.slice", 0);
-    ManualClock clock(seconds(1000));
-    CgroupMonitor m(clock);
-    CgroupMonitor::Settings s;
-    s.cgroup_root = t / "cg";
-    ASSERT_TRUE(m.configure(s));
-    m.refresh(seconds(1));
+    LateKubelet k;
+    auto& [t, fs, clock, m] = k;
     EXPECT_FALSE(m.kubernetes());
     clock.advance(seconds(5));
-    fs.cgroup("kubelet/kubepods", 0);
-    fs.cgroup("kubelet/kubepods/pod" + pod_uid(7), 50 * MiB);
+    k.start_kubelet(7);
     clock.advance(seconds(5));
     EXPECT_FALSE(m.refresh(seconds(1)).restructured);
     EXPECT_FALSE(m.kubernetes()) << "no watched directory changed";
@@ -71,17 +83,9 @@ TEST(CgroupStructure, AKubepodsInsideAnUnwatchedDirectoryIsFoundWithinTheInterva
 // re-listing does: the next refresh then re-lists, rather than ranking the old
 // top-level cgroups as if they were pods until the safety net.
 TEST(CgroupStructure, KubepodsFoundByTheAllocatableCheckIsListedAtTheNextRefresh) {
-    TempDir t;
-    FakeCgroupFs fs(t / "cg", CgroupVersion::V2);
-    fs.cgroup("kubelet", 0);
-    ManualClock clock(seconds(1000));
-    CgroupMonitor m(clock);
-    CgroupMonitor::Settings s;
-    s.cgroup_root = t / "cg";
-    ASSERT_TRUE(m.configure(s));
-    m.refresh(seconds(1));
-    fs.cgroup("kubelet/kubepods", 0);
-    fs.cgroup("kubelet/kubepods/pod" + pod_uid(3), 30 * MiB);
+    LateKubelet k;
+    auto& [t, fs, clock, m] = k;
+    k.start_kubelet(3);
     EXPECT_TRUE(m.allocatable().kubernetes);
     clock.advance(seconds(10));
     EXPECT_TRUE(m.refresh(seconds(1)).restructured);
