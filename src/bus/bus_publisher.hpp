@@ -7,7 +7,7 @@
 // when busy, everything stays pending here and goes out on the next iteration
 // (poll_spec() asks for a 1 ms timeout). Free of sdbus-c++, and allocation-free
 // when nothing happened (a publication copies the DaemonState into a snapshot
-// whose strings keep their capacity). A state that differs from the last one
+// whose strings keep their capacity). A state that differs from the snapshot's
 // only in its sample counters is not copied: those go through two atomics.
 #pragma once
 
@@ -64,7 +64,6 @@ private:
     std::vector<RequestResult> results_;
     bool pending_ = false;
     bool fetch_pending_ = false;  // requests/logs not yet taken: the channel was busy
-    DaemonState published_;  // what the snapshot holds, but for the sample counters
     uint64_t heaviest_generation_ = 0;
     bool heaviest_read_ = false;
     uint64_t deferred_ = 0;
@@ -73,7 +72,9 @@ private:
     std::vector<BusLogEntry> logs_;
 
     void refresh_ranking();
-    void publish();
+    // only_if_changed: not when the state equals the snapshot's (but for the
+    // sample counters, which go through atomics) and nothing else is queued.
+    void publish(bool only_if_changed = false);
     void perform(const std::vector<Request>& requests);
 };
 
