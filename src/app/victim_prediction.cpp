@@ -73,6 +73,15 @@ void VictimPrediction::take_prediction() {
     auto p = predictor_->try_latest();
     if (!p || p->at == taken_at_) return;
     taken_at_ = p->at;
+    // A failing scan is logged once, not once a second; again when it changes.
+    const std::string why = p->error ? p->error->message : std::string();
+    if (why != scan_error_) {
+        if (!why.empty())
+            host_.log().log(Event::SensorError, LOG_WARNING,
+                            "victim prediction: " + why + " (the trigger names no likely victim)",
+                            {{"OOMGUARD_ERROR", why}});
+        scan_error_ = why;
+    }
     PredictedTask t;
     t.at = p->at;
     t.tasks = p->stats.tasks;

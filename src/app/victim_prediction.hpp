@@ -54,6 +54,7 @@ private:
     std::string proc_root_;
     std::unique_ptr<OomPredictor> predictor_;
     Duration taken_at_{-1};
+    std::string scan_error_;  // the scan error last logged ("": none, or it cleared)
     Duration next_audit_{0};
     AuditMemory audit_memory_;
     std::mutex audit_mu_;  // the audit's result, written by the predictor thread

@@ -107,7 +107,7 @@ void OomPredictor::run() {
         if (v.ok())
             p.victim = std::move(*v);
         else
-            p.error = v.error().message;
+            p.error = v.error();
         g.lock();
         latest_ = std::move(p);
         scans_.fetch_add(1, std::memory_order_relaxed);

@@ -17,6 +17,7 @@
 #include <thread>
 
 #include "core/clock.hpp"
+#include "util/result.hpp"
 #include "sensors/oom_score.hpp"
 
 namespace oomguard {
@@ -25,7 +26,7 @@ struct Prediction {
     PredictedVictim victim;  // pid 0: no killable task seen
     Duration at{0};          // monotonic time of the scan
     OomScanStats stats;
-    std::string error;  // the last scan's error ("" when it worked)
+    std::optional<Error> error;  // why the last scan failed (nullopt: it worked)
 };
 
 class OomPredictor {

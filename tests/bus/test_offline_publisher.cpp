@@ -10,6 +10,7 @@
 #include "bus/rate_limiter.hpp"
 #include "daemon.hpp"
 #include "support/files.hpp"
+#include "support/state_host.hpp"
 
 using namespace oomguard;
 
@@ -173,23 +174,7 @@ TEST(BusPublisher, WakesTheBusThreadOnlyWhenSomethingAnnouncedChanged) {
     EXPECT_EQ(wakes(), 0u);
 }
 
-// A Host whose state the test sets field by field (the daemon's is its own).
-class StateHost final : public Host, public Log {
-public:
-    DaemonState s;
-    Config c;
-    const DaemonState& state() const override { return s; }
-    const Config& config() const override { return c; }
-    Log& log() override { return *this; }
-    void log(Event, int, std::string_view, const std::vector<LogField>&) override {}
-    void record_oom_kill(const OomKill&) override {}
-    void record_oom_request_ignored() override {}
-    void record_cgroup_kill() override {}
-    void record_prediction(const PredictedTask&) override {}
-    void record_prediction_result(bool) override {}
-    void record_audit(const AuditCounts&) override {}
-    bool reload() override { return true; }
-};
+using oomguard::test::StateHost;
 
 // A publisher on a StateHost (16 GiB, 4 GiB available) that has published its config.
 struct Published {

@@ -9,3 +9,4 @@
 #include "support/process.hpp"
 #include "support/rig_io.hpp"
 #include "support/rig_paths.hpp"
+// support/state_host.hpp needs the core headers: include it where they are.

@@ -12,9 +12,13 @@
 #include <fstream>
 #include <thread>
 
+#include <poll.h>
+
+#include "app/victim_prediction.hpp"
 #include "sensors/oom_predictor.hpp"
 #include "sensors/oom_score.hpp"
 #include "support/files.hpp"
+#include "support/state_host.hpp"
 
 namespace fs = std::filesystem;
 using namespace oomguard;
@@ -251,4 +255,49 @@ TEST(OomPredictor, ScansWhileActiveAndStopsWhenIdle) {
     ASSERT_TRUE(last.has_value());
     EXPECT_EQ(last->victim.pid, 302);
     pred.stop();
+}
+
+// A scan that fails says why, in the prediction (not "no killable task").
+TEST(OomPredictor, AFailedScanCarriesItsError) {
+    ProcTree p;
+    OomPredictor pred((p.root / "gone").string(), std::chrono::milliseconds(20),
+                      std::chrono::seconds(1));
+    pred.start();
+    pred.set_active(true);
+    auto r = pred.wait_newer(Duration{-1}, std::chrono::seconds(5));
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ(r->victim.pid, 0);
+    ASSERT_TRUE(r->error.has_value()) << "a failed scan looked like a node with no killable task";
+    EXPECT_NE(r->error->message.find("gone"), std::string::npos) << r->error->message;
+    pred.stop();
+}
+
+// The daemon's side logs a failing scan once (scans run every second), and
+// again only when the error changes.
+TEST(VictimPrediction, LogsAFailingScanOnce) {
+    ProcTree p;
+    test::StateHost host;
+    host.c.paths.proc = (p.root / "gone").string();
+    host.s.sample.mem_total = 4ull << 30;
+    host.s.sample.mem_available = 100ull << 20;  // below the recovery level: scans run
+    host.s.levels.min = 200ull << 20;
+    host.s.levels.recover = 400ull << 20;
+    CgroupMonitor monitor;
+    VictimPrediction vp(host, monitor);
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    // Three scans at least (one a second), each taken by the loop's dispatch.
+    int taken = 0;
+    while (std::chrono::steady_clock::now() < until && taken < 3) {
+        pollfd fd{vp.poll_spec().fd, POLLIN, 0};
+        if (::poll(&fd, 1, 100) > 0) {
+            vp.dispatch(fd.revents);
+            if (host.count(Event::SensorError) > 0) ++taken;
+        }
+    }
+    ASSERT_EQ(host.count(Event::SensorError), 1u);
+    for (const auto& e : host.entries) {
+        if (e.event == Event::SensorError) {
+            EXPECT_NE(e.message.find("victim prediction: "), std::string::npos) << e.message;
+        }
+    }
 }
