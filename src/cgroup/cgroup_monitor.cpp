@@ -336,7 +336,7 @@ HeaviestReport CgroupMonitor::report(size_t top_n) {
     r.serial = ++reports_;
     r.valid = configured();
     if (!r.valid) {
-        r.error = error_ ? error_->message : "not configured";
+        r.error = error_ ? *error_ : Error::logic("not configured");
         return r;
     }
     r.kubernetes = kubernetes();

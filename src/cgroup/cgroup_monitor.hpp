@@ -75,7 +75,7 @@ struct CgroupInfo {
 struct HeaviestReport {
     bool valid = false;       // a memory hierarchy was found (else `error`)
     bool kubernetes = false;  // false: top-level cgroups of a host without kubepods
-    std::string error;
+    std::optional<Error> error;  // why not valid
     std::string layout;                  // hierarchy layout, for the journal
     std::string kubepods;                // relative path of kubepods, "" without
     std::vector<CgroupInfo> top;         // pods (or top-level cgroups), heaviest first

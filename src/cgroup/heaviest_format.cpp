@@ -34,7 +34,8 @@ std::string format_limit(const CgroupInfo& c) {
 }
 
 std::string heaviest_summary(const HeaviestReport& r) {
-    if (!r.valid) return "heaviest cgroup unknown: " + r.error;
+    if (!r.valid)
+        return "heaviest cgroup unknown: " + (r.error ? r.error->message : std::string("no report"));
     if (r.top.empty()) return r.kubernetes ? "no pods under " + r.kubepods : "no cgroups to rank";
     const CgroupInfo& p = r.top.front();
     std::string s;

@@ -282,12 +282,12 @@ Status KmsgReader::open(const std::string& path) {
     }
     fd_ = fd;
     path_ = path;
-    error_.clear();
+    error_.reset();
     unparsed_run_ = 0;
     return ok_status();
 }
 
-void KmsgReader::fail(std::string why) {
+void KmsgReader::fail(Error why) {
     close();
     error_ = std::move(why);
 }
@@ -308,7 +308,7 @@ bool KmsgReader::next(std::string_view& rec) {
             }
             // A character device at its end is not /dev/kmsg (which says EAGAIN):
             // /dev/null would otherwise be polled readable forever.
-            if (n == 0) fail(path_ + ": end of file: not the kernel log device");
+            if (n == 0) fail(Error::logic(path_ + ": end of file: not the kernel log device"));
             return false;  // EAGAIN: nothing more now
         }
     }

@@ -12,6 +12,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -133,8 +134,8 @@ public:
                 sink(r);
                 ++n;
             } else if (++unparsed_run_ >= kMaxRecordsPerRead) {
-                fail(path_ + ": " + std::to_string(unparsed_run_) +
-                     " records in a row are not in kmsg format");
+                fail(Error::logic(path_ + ": " + std::to_string(unparsed_run_) +
+                                  " records in a row are not in kmsg format"));
                 break;
             }
             if (++read >= kMaxRecordsPerRead) {
@@ -142,7 +143,7 @@ public:
                 break;
             }
         }
-        if (!is_open()) return Error{0, error_.empty() ? "kmsg reader not open" : error_};
+        if (!is_open()) return error_ ? *error_ : Error::logic("kmsg reader not open");
         return n;
     }
     bool more() const { return more_; }
@@ -160,9 +161,9 @@ private:
     char rec_[8192];
     bool more_ = false;
     size_t unparsed_run_ = 0;
-    std::string error_;
+    std::optional<Error> error_;  // why the reader closed itself
     bool next(std::string_view& rec);
-    void fail(std::string why);
+    void fail(Error why);
 };
 
 }  // namespace oomguard

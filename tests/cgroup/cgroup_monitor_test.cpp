@@ -419,7 +419,8 @@ TEST(CgroupMonitor, NoMemoryControllerIsAClearError) {
     CgroupMonitor m;
     // Never configured: no error yet, and the report says so.
     EXPECT_FALSE(m.error());
-    EXPECT_EQ(m.report(5).error, "not configured");
+    ASSERT_TRUE(m.report(5).error);
+    EXPECT_EQ(m.report(5).error->message, "not configured");
     EXPECT_FALSE(m.allocatable().error);
     CgroupMonitor::Settings s;
     s.cgroup_root = t.path();
@@ -432,7 +433,8 @@ TEST(CgroupMonitor, NoMemoryControllerIsAClearError) {
     EXPECT_EQ(m.error()->message, st.error().message);
     auto r = m.report(5);
     EXPECT_FALSE(r.valid);
-    EXPECT_EQ(r.error, st.error().message);
+    ASSERT_TRUE(r.error);
+    EXPECT_EQ(r.error->message, st.error().message);
     const auto a = m.allocatable();
     EXPECT_FALSE(a.kubernetes);
     ASSERT_TRUE(a.error);
