@@ -274,7 +274,7 @@ void Daemon::finish_tick(Duration now, Duration next, bool force_status) {
     update_status(now, force_status);
 }
 
-bool Daemon::reload() {
+Status Daemon::reload() {
     ++fd_generation_;  // sinks reopen their files in on_config (kmsg)
     notifier_.reloading();
     ConfigLoad load = load_config(opts_.config_path, {opts_.allow_insecure_config});
@@ -304,7 +304,7 @@ bool Daemon::reload() {
             for (auto* k : sinks_) k->on_config(state_, config_);
             tick();
             notifier_.ready(status_line());
-            return true;
+            return ok_status();
         }
         // The new paths do not work: reopen the old ones.
         (void)open_sensors(config_);
@@ -316,7 +316,7 @@ bool Daemon::reload() {
     journal_.log(Event::ReloadFailed, LOG_ERR, "reload failed, keeping the previous config: " + err,
                  {{"OOMGUARD_CONFIG", opts_.config_path}, {"OOMGUARD_CONFIG_ERROR", err}});
     notifier_.ready(std::string(status_line()) + " · reload failed: " + err);
-    return false;
+    return Error::logic(state_.last_error);
 }
 
 void Daemon::handle_signals() {
@@ -326,7 +326,7 @@ void Daemon::handle_signals() {
         if (si.ssi_signo == SIGHUP) hup = true;  // a storm of HUPs is one reload
         else stop_ = true;
     }
-    if (hup && !stop_) reload();
+    if (hup && !stop_) (void)reload();  // a failure is logged and in the state
 }
 
 int Daemon::run() {

@@ -58,7 +58,7 @@ public:
         ++(matched ? state_.predictions_matched_total : state_.predictions_missed_total);
     }
     void record_audit(const AuditCounts& counts) override { state_.audit = counts; }
-    bool reload() override;
+    Status reload() override;
 
     Journal& journal() { return journal_; }
     // For what the wiring builds around the daemon (src/app/wiring.cpp).

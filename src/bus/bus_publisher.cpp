@@ -197,17 +197,13 @@ void BusPublisher::perform(const std::vector<Request>& requests) {
     // At loop level, like SIGHUP: reload() may run a sample and trigger, which
     // is safe here and was not inside a bus callback. Reloads queued together
     // are one reload (as a storm of SIGHUPs is), answered to each caller.
-    bool reloaded = false, ok = false;
-    std::string error;
+    std::optional<Status> reloaded;
     for (const Request& r : requests) {
         switch (r.kind) {
             case RequestKind::Reload:
-                if (!reloaded) {
-                    reloaded = true;
-                    ok = host_.reload();
-                    if (!ok) error = host_.state().last_error;
-                }
-                results_.push_back({r.id, ok, error});
+                if (!reloaded) reloaded = host_.reload();
+                results_.push_back({r.id, reloaded->ok() ? std::nullopt
+                                                         : std::optional<Error>(reloaded->error())});
                 break;
         }
     }

@@ -91,10 +91,10 @@ void ManagerAdaptor::Reload(sdbus::Result<>&& result) {
             }
             service.request_reload([reply](const RequestResult& r) {
                 try {
-                    if (r.ok)
+                    if (r.ok())
                         reply->returnResults();
                     else
-                        reply->returnError(dbus::make_error(dbus::kErrReloadFailed, r.error));
+                        reply->returnError(dbus::make_error(dbus::kErrReloadFailed, r.error->message));
                 } catch (const std::exception&) {
                     // The caller left or the connection broke; nothing to answer.
                 }

@@ -8,6 +8,7 @@
 #include "core/daemon_state.hpp"
 #include "core/log.hpp"
 #include "core/oom_kill.hpp"
+#include "util/result.hpp"
 
 namespace oomguard {
 
@@ -31,9 +32,10 @@ public:
     virtual void record_prediction_result(bool matched) = 0;
     virtual void record_audit(const AuditCounts& counts) = 0;
 
-    // Reload from the config path; false (the old config stays, state().last_error
-    // says why) on error. From a LoopSource's dispatch only, like SIGHUP.
-    virtual bool reload() = 0;
+    // Reload from the config path; on error the old config stays, and the
+    // Error (also in state().last_error) says why. From a LoopSource's
+    // dispatch only, like SIGHUP.
+    virtual Status reload() = 0;
 };
 
 }  // namespace oomguard

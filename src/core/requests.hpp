@@ -4,7 +4,9 @@
 #pragma once
 
 #include <cstdint>
-#include <string>
+#include <optional>
+
+#include "util/result.hpp"
 
 namespace oomguard {
 
@@ -17,8 +19,8 @@ struct Request {
 
 struct RequestResult {
     uint64_t id = 0;
-    bool ok = false;
-    std::string error;  // why it failed (the old config stays)
+    std::optional<Error> error;  // why it failed (the old config stays)
+    bool ok() const { return !error; }
 };
 
 }  // namespace oomguard

@@ -87,7 +87,7 @@ TEST(BusPublisher, ReloadRequestsAreDoneByTheLoopAndAnswered) {
         std::lock_guard<std::mutex> g(ch.mutex);
         ASSERT_EQ(ch.results.size(), 2u);
         EXPECT_EQ(ch.results[0].id, 7u);
-        EXPECT_TRUE(ch.results[0].ok) << ch.results[0].error;
+        EXPECT_TRUE(ch.results[0].ok()) << ch.results[0].error->message;
         EXPECT_EQ(ch.results[1].id, 8u);
         EXPECT_EQ(ch.snapshot.config->memory.min_available.to_string(), "600 MiB");
         ch.results.clear();
@@ -98,9 +98,9 @@ TEST(BusPublisher, ReloadRequestsAreDoneByTheLoopAndAnswered) {
     {
         std::lock_guard<std::mutex> g(ch.mutex);
         ASSERT_EQ(ch.results.size(), 1u);
-        EXPECT_FALSE(ch.results[0].ok);
-        EXPECT_NE(ch.results[0].error.find("min_available"), std::string::npos)
-            << ch.results[0].error;
+        ASSERT_FALSE(ch.results[0].ok());
+        EXPECT_NE(ch.results[0].error->message.find("min_available"), std::string::npos)
+            << ch.results[0].error->message;
         EXPECT_EQ(ch.snapshot.config->memory.min_available.to_string(), "600 MiB")
             << "a bad config keeps the old one";
     }
@@ -251,6 +251,6 @@ TEST(BusPublisher, ARequestFetchThatMetABusyChannelIsRetriedAfterAPublication) {
     EXPECT_TRUE(ch.requests.empty());
     ASSERT_EQ(ch.results.size(), 1u);
     EXPECT_EQ(ch.results[0].id, 5u);
-    EXPECT_TRUE(ch.results[0].ok);
+    EXPECT_TRUE(ch.results[0].ok());
     EXPECT_EQ(pub.poll_spec().timeout_ns, -1);
 }

@@ -40,7 +40,7 @@ public:
     void record_prediction(const PredictedTask&) override {}
     void record_prediction_result(bool) override {}
     void record_audit(const AuditCounts&) override {}
-    bool reload() override { return true; }
+    Status reload() override { return ok_status(); }
 };
 
 }  // namespace oomguard::test
