@@ -13,6 +13,8 @@
 #include "policy/policy.hpp"
 #include "oomguard_build_config.h"
 #if OOMGUARD_HAVE_DBUS
+#include "bus/bus_channel.hpp"
+#include "bus/bus_publisher.hpp"
 #include "bus/bus_thread.hpp"
 #endif
 
@@ -147,11 +149,16 @@ int main(int argc, char** argv) {
 
     Daemon daemon(opts);
     if (!daemon.init()) return 1;
+    Components components(daemon);
 #if OOMGUARD_HAVE_DBUS
-    Components components(daemon, {.bus = dbus});
+    // The daemon thread's half of the D-Bus side: the publisher on the loop.
+    BusChannel bus_channel;
+    BusPublisher bus_publisher(daemon, bus_channel);
+    bus_publisher.set_heaviest_source(&components.heaviest);
+    if (dbus) components.add_adapter(bus_publisher, bus_publisher);
     // The D-Bus side runs in its own thread and only sees what the publisher
     // hands it; the loop never waits for it (see bus/bus_thread.hpp).
-    BusThread bus_thread(components.bus_channel, daemon.clock());
+    BusThread bus_thread(bus_channel, daemon.clock());
     if (dbus) bus_thread.start();
     const int rc = daemon.run();
     // run() has sent STOPPING=1 and logged the stop. A bus thread stuck in a
@@ -162,7 +169,6 @@ int main(int argc, char** argv) {
     }
     return rc;
 #else
-    Components components(daemon, {.bus = false});
     (void)dbus;
     return daemon.run();
 #endif

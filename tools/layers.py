@@ -8,9 +8,14 @@
                                       # include fails the build
   layers.py check SRC_DIR             # meson test 'layers': every #include "..."
                                       # in src/ against the table
+  layers.py enforce SRC_DIR OUT_DIR BUILD_ROOT CXX...
+                                      # meson test 'layer-sandboxes': through each
+                                      # sandbox, a header of every folder the layer
+                                      # may not include fails to preprocess, and one
+                                      # of every folder it may include works
 
 Arrows point down: a layer includes only itself and the layers listed for it.
-Of the app, only main.cpp and the wiring include src/bus.
+Of the app, only main.cpp includes src/bus.
 """
 import os
 import re
@@ -32,8 +37,10 @@ LAYERS = {
 }
 # The app (src/daemon.*, src/main.cpp, src/app/) may include everything.
 APP = "app"
-# In the app, only these include the bus (the D-Bus side stays out of the loop).
-BUS_USERS = {"main.cpp", "app/wiring.hpp", "app/wiring.cpp"}
+# In the app, only these include the bus (the D-Bus side stays out of the loop):
+# the app library's sandbox (OUT_DIR/app) has no bus/ or ctl/ in it.
+BUS_USERS = {"main.cpp"}
+BUS_LAYERS = {"bus", "ctl"}
 # Includes every layer may use: generated at configure time in the build root.
 ANYWHERE = {"oomguard_build_config.h"}
 
@@ -47,13 +54,17 @@ def layer_of(rel):
 
 
 def sandbox(src, out):
-    for layer, allowed in LAYERS.items():
+    # The app library's sandbox: every folder but the bus, and the app's own
+    # headers in src/ (daemon.hpp); main.cpp alone compiles with all of src/.
+    app = [l for l in LAYERS if l not in BUS_LAYERS] + [APP]
+    app += [f for f in os.listdir(src) if f.endswith(".hpp")]
+    for layer, allowed in list(LAYERS.items()) + [(APP, app)]:
         d = os.path.join(out, layer)
         os.makedirs(d, exist_ok=True)
         for name in os.listdir(d):
             os.unlink(os.path.join(d, name))
-        for folder in [layer] + allowed:
-            os.symlink(os.path.join(src, folder), os.path.join(d, folder))
+        for entry in dict.fromkeys([layer] + allowed):
+            os.symlink(os.path.join(src, entry), os.path.join(d, entry))
 
 
 def check(src):
@@ -98,9 +109,65 @@ def check(src):
     return 0
 
 
+def preprocess(cxx, sandbox_dir, build_root, header):
+    """(ok, stderr) of preprocessing '#include "header"' through one sandbox."""
+    import subprocess
+    import tempfile
+    with tempfile.TemporaryDirectory() as cwd:  # no quote-include from here
+        r = subprocess.run(cxx + ["-std=c++20", "-E", "-x", "c++", "-o", os.devnull,
+                                  "-I", sandbox_dir, "-I", build_root, "-"],
+                           input=f'#include "{header}"\n', capture_output=True,
+                           text=True, cwd=cwd)
+    return r.returncode == 0, r.stderr
+
+
+def enforce(src, out, build_root, cxx):
+    from concurrent.futures import ThreadPoolExecutor
+    headers = {l: sorted(f for f in os.listdir(os.path.join(src, l)) if f.endswith(".hpp"))
+               for l in LAYERS}
+    jobs = []  # (layer, folder, may include it), from the table, not the sandbox
+    for layer in list(LAYERS) + [APP]:
+        inside = ({l for l in LAYERS if l not in BUS_LAYERS} if layer == APP
+                  else {layer, *LAYERS[layer]})
+        for folder in LAYERS:
+            if headers[folder]:
+                jobs.append((layer, folder, folder in inside))
+
+    def run(job):
+        layer, folder, allowed = job
+        box = os.path.join(out, layer)
+        if not allowed:
+            h = f"{folder}/{headers[folder][0]}"
+            ok, err = preprocess(cxx, box, build_root, h)
+            if ok or h not in err:
+                return f"{layer}: #include \"{h}\" was found through its sandbox"
+            return None
+        errs = []
+        for name in headers[folder]:  # one that preprocesses on its own is enough
+            ok, err = preprocess(cxx, box, build_root, f"{folder}/{name}")
+            if ok:
+                return None
+            errs.append(err.strip().splitlines()[0] if err.strip() else name)
+        return f"{layer}: no header of {folder}/ preprocesses through its sandbox ({errs[0]})"
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        problems = [p for p in pool.map(run, jobs) if p]
+    for p in problems:
+        print(p)
+    if problems:
+        print(f"{len(problems)} of {len(jobs)} sandbox checks failed")
+        return 1
+    denied = sum(1 for j in jobs if not j[2])
+    print(f"layer sandboxes OK: {len(jobs)} checks, {denied} includes refused "
+          f"(the app's: {', '.join(j[1] for j in jobs if j[0] == APP and not j[2])})")
+    return 0
+
+
 if __name__ == "__main__":
     if len(sys.argv) == 4 and sys.argv[1] == "sandbox":
         sandbox(os.path.abspath(sys.argv[2]), os.path.abspath(sys.argv[3]))
+    elif len(sys.argv) >= 6 and sys.argv[1] == "enforce":
+        sys.exit(enforce(*(os.path.abspath(a) for a in sys.argv[2:5]), sys.argv[5:]))
     elif len(sys.argv) == 3 and sys.argv[1] == "check":
         sys.exit(check(os.path.abspath(sys.argv[2])))
     else:

@@ -2,22 +2,21 @@
 
 namespace oomguard {
 
-Components::Components(Daemon& daemon, WiringOptions options)
+Components::Components(Daemon& daemon)
     : targeting(daemon, daemon.clock()),
       oom_reporter(daemon, targeting.monitor(), daemon.meminfo(), daemon.clock()),
       heaviest(targeting),
       metrics(daemon.journal(), daemon.config().metrics, daemon.clock()),
       prediction(daemon, targeting.monitor(), daemon.clock()),
-      bus_publisher(daemon, bus_channel) {
+      daemon_(daemon) {
     metrics.set_heaviest_source(&heaviest);
     metrics.set_allocatable_probe([this]() -> std::optional<bool> {
         auto a = targeting.monitor().allocatable();
         if (!a.kubernetes || !a.limit_known) return std::nullopt;
         return a.limit.has_value();
     });
-    bus_publisher.set_heaviest_source(&heaviest);
     // Sinks hear of an event in this order: the cgroup code first (it names the
-    // trigger's target, which the bus then reads), the bus last.
+    // trigger's target, which the bus then reads), an adapter last.
     daemon.set_trigger_hook(&targeting);
     daemon.add_sink(&targeting);
     daemon.add_source(&targeting);
@@ -26,10 +25,11 @@ Components::Components(Daemon& daemon, WiringOptions options)
     daemon.add_source(&prediction);
     daemon.add_sink(&prediction);
     daemon.add_sink(&metrics);
-    if (options.bus) {
-        daemon.add_source(&bus_publisher);
-        daemon.add_sink(&bus_publisher);
-    }
+}
+
+void Components::add_adapter(LoopSource& source, EventSink& sink) {
+    daemon_.add_source(&source);
+    daemon_.add_sink(&sink);
 }
 
 }  // namespace oomguard

@@ -302,11 +302,14 @@ TEST(HotPathAlloc, DaemonLoopInSteadyStateDoesNotAllocate) {
     Daemon daemon(opts);
     ASSERT_TRUE(daemon.init());  // blocks SIGTERM/SIGINT/SIGHUP in this thread
     unsetenv("NOTIFY_SOCKET");
-    // The wiring main.cpp uses (src/app/wiring.hpp), the bus publisher included.
-    Components components(daemon, {.bus = true});
-    // The bus side as main.cpp has it: the publisher on the loop (wired above),
-    // a thread that takes the snapshots (the D-Bus thread has its own tests).
-    BusChannel& channel = components.bus_channel;
+    // The wiring main.cpp uses (src/app/wiring.hpp), and the bus side as
+    // main.cpp has it: the publisher on the loop, registered last, and a thread
+    // that takes the snapshots (the D-Bus thread has its own tests).
+    Components components(daemon);
+    BusChannel channel;
+    BusPublisher publisher(daemon, channel);
+    publisher.set_heaviest_source(&components.heaviest);
+    components.add_adapter(publisher, publisher);
     std::atomic<bool> stop_bus{false};
     std::thread bus([&] {
         BusSnapshot copy;

@@ -128,7 +128,7 @@ std::vector<double> run_crossings(const std::string& mode, int crossings) {
     const bool by_sink = opts.dry_run;
     Daemon daemon(opts);
     REQUIRE(daemon.init());
-    Components components(daemon, {.bus = false});
+    Components components(daemon);
     TriggerClock clock;
     daemon.add_sink(&clock);
 
