@@ -11,7 +11,7 @@ std::string describe_prediction(const PredictedTask& p) {
     const CgroupRef& c = p.cgroup;
     if (!c.pod().empty()) {
         s += " of pod " + (c.pod_namespace.empty() ? "" : c.pod_namespace + "/") + c.pod();
-        if (!c.container_name.empty()) s += ", container " + c.container_name;
+        if (const std::string name = c.container(); !name.empty()) s += ", container " + name;
         if (!c.qos.empty()) s += " (" + c.qos + ")";
     } else if (!c.path.empty()) {
         s += " in " + c.path;

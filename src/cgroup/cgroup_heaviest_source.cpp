@@ -7,6 +7,8 @@ HeaviestRow CgroupHeaviestSource::row(const CgroupInfo& c, bool container) {
     r.cgroup = c.path;
     r.namespace_ = c.pod_namespace;
     r.pod = c.pod_name.empty() ? c.pod_uid : c.pod_name;
+    // Data, not a label (container_label): the full id when the name is
+    // unknown, as D-Bus and the metrics publish the heaviest rows.
     if (container) r.container = c.container_name.empty() ? c.container_id : c.container_name;
     r.qos = c.qos == QosClass::Unknown ? "" : to_string(c.qos);
     r.working_set = c.working_set;

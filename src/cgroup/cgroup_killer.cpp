@@ -10,6 +10,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "core/oom_kill.hpp"
+
 namespace oomguard {
 namespace {
 
@@ -148,23 +150,22 @@ VictimChoice choose_victim(CgroupMonitor& monitor, const KillPolicy& policy) {
         for (auto& c : monitor.containers(pod)) {
             if (c.kind != CgroupKind::Container) continue;
             any = true;
+            const std::string label = container_label(c.container_name, c.container_id, c.path);
             if (std::find(policy.dying.begin(), policy.dying.end(), c.path) != policy.dying.end()) {
                 ++v.dying_skipped;
-                skip(pod, "container " + c.container_id.substr(0, 12) +
-                              ": killed earlier in this episode, still dying");
+                skip(pod, "container " + label + ": killed earlier in this episode, still dying");
                 continue;
             }
             // kubelet's line for the kernel: critical pods (and the runtime's sandbox)
             // get oom_score_adj <= -997, wherever their namespace.
             if (!c.min_oom_score_adj) {
-                skip(pod, "container " + c.container_id.substr(0, 12) +
-                              ": oom_score_adj of its tasks unknown (" + c.tasks_note +
-                              "), cannot rule out a critical pod");
+                skip(pod, "container " + label + ": oom_score_adj of its tasks unknown (" +
+                              c.tasks_note + "), cannot rule out a critical pod");
                 continue;
             }
             if (*c.min_oom_score_adj <= kCriticalOomScoreAdj) {
-                skip(pod, "container " + c.container_id.substr(0, 12) +
-                              ": a task has oom_score_adj " + std::to_string(*c.min_oom_score_adj) +
+                skip(pod, "container " + label + ": a task has oom_score_adj " +
+                              std::to_string(*c.min_oom_score_adj) +
                               " (critical: kubelet protects <= -997)");
                 continue;
             }

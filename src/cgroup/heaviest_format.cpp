@@ -2,6 +2,8 @@
 
 #include <cstdio>
 
+#include "core/oom_kill.hpp"
+
 namespace oomguard {
 namespace {
 
@@ -12,11 +14,8 @@ std::string pad_right(const std::string& s, size_t w) {
     return s.size() >= w ? s : s + std::string(w - s.size(), ' ');
 }
 
-std::string container_label(const CgroupInfo& c) {
-    if (!c.container_name.empty()) return c.container_name;
-    if (!c.container_id.empty()) return c.container_id.substr(0, 12);
-    size_t slash = c.path.rfind('/');
-    return slash == std::string::npos ? c.path : c.path.substr(slash + 1);
+std::string label_of(const CgroupInfo& c) {
+    return container_label(c.container_name, c.container_id, c.path);
 }
 
 // The heaviest real container of the report, or nullptr.
@@ -35,7 +34,8 @@ std::string format_limit(const CgroupInfo& c) {
 
 std::string heaviest_summary(const HeaviestReport& r) {
     if (!r.valid)
-        return "heaviest cgroup unknown: " + (r.error ? r.error->message : std::string("no report"));
+        return "heaviest cgroup unknown: " +
+               (r.error ? r.error->message : std::string("no report"));
     if (r.top.empty()) return r.kubernetes ? "no pods under " + r.kubepods : "no cgroups to rank";
     const CgroupInfo& p = r.top.front();
     std::string s;
@@ -44,7 +44,7 @@ std::string heaviest_summary(const HeaviestReport& r) {
         s = "heaviest pod " + p.display_name() + " " + format_bytes(p.working_set) + " (" +
             to_string(p.qos) + ")";
         if (const CgroupInfo* c = heaviest_container(r))
-            s += ", container " + container_label(*c) + " " + format_bytes(c->working_set);
+            s += ", container " + label_of(*c) + " " + format_bytes(c->working_set);
     } else {
         s = "heaviest cgroup " + p.path + " " + format_bytes(p.working_set);
     }
@@ -65,8 +65,7 @@ std::string heaviest_table(const HeaviestReport& r, size_t n) {
         if (r.kubernetes) {
             t += pad_right(to_string(c.qos), 10) + "  " + c.display_name();
             if (i == 0)
-                if (const CgroupInfo* k = heaviest_container(r))
-                    t += " [" + container_label(*k) + "]";
+                if (const CgroupInfo* k = heaviest_container(r)) t += " [" + label_of(*k) + "]";
         } else {
             t += c.path;
         }

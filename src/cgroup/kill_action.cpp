@@ -3,6 +3,8 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include "core/oom_kill.hpp"
+
 namespace oomguard {
 
 ActionResult KillCgroupAction::act(const Config& config, bool dry_run) {
@@ -40,11 +42,10 @@ ActionResult KillCgroupAction::act(const Config& config, bool dry_run) {
         return not_done("no eligible container (" + v.why_none +
                         (skipped.empty() ? "" : ": " + skipped) + ")");
     const CgroupInfo& c = v.container;
-    std::string target =
-        "container " +
-        (c.container_name.empty() ? c.container_id.substr(0, 12) : c.container_name) + " of pod " +
-        v.pod.display_name() + " (" + to_string(v.pod.qos) + ", working set " +
-        format_bytes(c.working_set) + ", cgroup " + c.path + ")";
+    std::string target = "container " + container_label(c.container_name, c.container_id, c.path) +
+                         " of pod " + v.pod.display_name() + " (" + to_string(v.pod.qos) +
+                         ", working set " + format_bytes(c.working_set) + ", cgroup " + c.path +
+                         ")";
     if (dry_run) {
         r.outcome = TriggerOutcome::DryRun;
         r.what = "dry-run: would kill " + target;

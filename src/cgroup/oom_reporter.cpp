@@ -15,10 +15,7 @@ std::string who(const OomKill& k) {
         s += " of pod " + i.pod_namespace + "/" + i.pod_name;
     else if (!i.pod_uid.empty())
         s += " of pod " + i.pod_uid;
-    if (!i.container_name.empty())
-        s += ", container " + i.container_name;
-    else if (!i.container_id.empty())
-        s += ", container " + i.container_id.substr(0, 12);
+    if (const std::string c = i.container(); !c.empty()) s += ", container " + c;
     if (!i.qos.empty() && i.qos != "Unknown") s += " (" + i.qos + ")";
     if (!i.path.empty()) s += " in cgroup " + i.path;
     return s;
@@ -304,9 +301,10 @@ void OomReporter::finish_victim() {
                                   same_or_below(p.cgroup.path, i.cgroup.path);
             const bool matched = by_pid || by_group;
             host_.record_prediction_result(matched);
-            msg += by_pid     ? "; as predicted"
-                   : by_group ? "; as predicted (pid " + std::to_string(p.pid) + ", killed with its group)"
-                              : "; predicted pid " + std::to_string(p.pid) + " (" + p.comm + ") instead";
+            msg += by_pid ? "; as predicted"
+                   : by_group
+                       ? "; as predicted (pid " + std::to_string(p.pid) + ", killed with its group)"
+                       : "; predicted pid " + std::to_string(p.pid) + " (" + p.comm + ") instead";
             f.push_back({"OOMGUARD_PREDICTION_MATCHED", matched ? "1" : "0"});
             if (matched) f.push_back({"OOMGUARD_PREDICTION_MATCH", by_pid ? "pid" : "oom-group"});
             f.push_back({"OOMGUARD_PREDICTED_PID", std::to_string(p.pid)});

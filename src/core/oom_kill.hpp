@@ -6,8 +6,14 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 namespace oomguard {
+
+// How every message shows a container: its name, else the first 12 characters
+// of its id (as crictl shows ids), else the last component of its cgroup path;
+// "" when all three are empty.
+std::string container_label(std::string_view name, std::string_view id, std::string_view path);
 
 // A cgroup and the pod and container it belongs to. Fields are "" when unknown
 // (not a kubepods cgroup, no pod log directory).
@@ -19,6 +25,9 @@ struct CgroupRef {
 
     // The pod's name, or its uid when the name is unknown.
     const std::string& pod() const { return pod_name.empty() ? pod_uid : pod_name; }
+    // The container's label (see container_label), "" when neither its name nor
+    // its id is known: the path of a pod or a system cgroup names no container.
+    std::string container() const { return container_label(container_name, container_id, {}); }
     bool operator==(const CgroupRef&) const = default;
 };
 

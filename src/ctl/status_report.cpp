@@ -131,8 +131,7 @@ std::string render_status_text(const StatusReport& s, uint64_t now_usec) {
             p.cgroup.pod().empty()
                 ? (p.cgroup.path.empty() ? "" : " in " + p.cgroup.path)
                 : " in " + pod_name(p.cgroup.pod_namespace, p.cgroup.pod()) +
-                      (p.cgroup.container_name.empty() ? ""
-                                                       : ", container " + p.cgroup.container_name);
+                      (p.cgroup.container().empty() ? "" : ", container " + p.cgroup.container());
         kv(o, "Would kill now",
            "pid " + std::to_string(p.pid) + " (" + p.comm + ")" + where + ", oom_score " +
                std::to_string(p.oom_score) + "; scanned " + format_ago(s.predicted_usec, now_usec));

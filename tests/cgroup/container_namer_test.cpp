@@ -1,10 +1,12 @@
 // The one container-naming rule, as the ranking and the kernel OOM victim
 // report see it: both must give a container the same name. The victim report
 // used to name any container without a log link after the pod's only log
-// directory, even the sandbox or a second, unlogged container.
+// directory, even the sandbox or a second, unlogged container. And the one
+// label every message gives a container.
 #include <gtest/gtest.h>
 
 #include "cgroup/cgroup_monitor.hpp"
+#include "cgroup/heaviest_format.hpp"
 #include "cgroup/kmsg.hpp"
 #include "cgroup/oom_reporter.hpp"
 #include "fixture.hpp"
@@ -104,4 +106,38 @@ TEST(ContainerNamer, VanishedVictimStillGetsThePodsOnlyLogDirectory) {
     CgroupRef v = attribute_oom_kill(r.victim(3, 31), r.m).cgroup;
     EXPECT_EQ(v.pod_name, "gone");
     EXPECT_EQ(v.container_name, "eater");
+}
+
+// One label for a container in every message: its name, else the id's first
+// 12 characters, else its cgroup's last path component. The kill-cgroup
+// target and the dying-container skip used the id even for a named
+// container, and a victim without a name or id got no label at all.
+TEST(ContainerLabel, NameElseShortIdElsePathTail) {
+    const std::string id = container_id(7);
+    EXPECT_EQ(container_label("app", id, "/kubepods/x/" + id), "app");
+    EXPECT_EQ(container_label("", id, "/kubepods/x/" + id), id.substr(0, 12));
+    EXPECT_EQ(container_label("", "", "/system.slice/cron.service"), "cron.service");
+    EXPECT_EQ(container_label("", "", "cron.service"), "cron.service");
+    EXPECT_EQ(container_label("", "", ""), "");
+    CgroupRef ref;
+    ref.path = "/kubepods/besteffort/pod" + pod_uid(1);
+    EXPECT_EQ(ref.container(), "") << "a pod's path names no container";
+    ref.container_id = id;
+    EXPECT_EQ(ref.container(), id.substr(0, 12));
+    ref.container_name = "app";
+    EXPECT_EQ(ref.container(), "app");
+}
+
+// The trigger's heaviest-container line and the kernel OOM victim report show
+// an unnamed container by the same label.
+TEST(ContainerLabel, TheHeaviestLineAndTheVictimReportAgreeOnAnUnnamedContainer) {
+    Rig r;
+    r.fs.cgroup(r.pod_dir(4), 500 * MiB);
+    r.container(4, 40, 1, "pause");
+    r.container(4, 41, 400, "eater");
+    r.configure();
+    const std::string label = container_id(41).substr(0, 12);
+    const std::string line = heaviest_summary(r.m.report(5));
+    EXPECT_NE(line.find(", container " + label + " "), std::string::npos) << line;
+    EXPECT_EQ(attribute_oom_kill(r.victim(4, 41), r.m).cgroup.container(), label);
 }
