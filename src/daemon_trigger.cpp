@@ -41,7 +41,7 @@ bool Daemon::act(const MemSample& s, const Decision& d) {
         }
         // kill-cgroup says why it fell back to sysrq. Said for an operator: the
         // kernel picks the task, by oom_score_adj.
-        const std::string via = config_.action.sysrq_trigger == "/proc/sysrq-trigger"
+        const std::string via = config_.action.sysrq_trigger == defaults::kSysrqTrigger
                                     ? std::string("(sysrq f)")
                                     : "(sysrq f via " + config_.action.sysrq_trigger + ")";
         const char* task = d.repeat ? "one more task " : "one task ";

@@ -39,6 +39,7 @@
 #include "cgroup/rank_top.hpp"
 #include "cgroup/runtime_state.hpp"
 #include "core/clock.hpp"
+#include "core/defaults.hpp"
 #include "util/result.hpp"
 #include "util/units.hpp"
 
@@ -73,9 +74,9 @@ struct CgroupInfo {
 };
 
 struct HeaviestReport {
-    bool valid = false;       // a memory hierarchy was found (else `error`)
-    bool kubernetes = false;  // false: top-level cgroups of a host without kubepods
-    std::optional<Error> error;  // why not valid
+    bool valid = false;                  // a memory hierarchy was found (else `error`)
+    bool kubernetes = false;             // false: top-level cgroups of a host without kubepods
+    std::optional<Error> error;          // why not valid
     std::string layout;                  // hierarchy layout, for the journal
     std::string kubepods;                // relative path of kubepods, "" without
     std::vector<CgroupInfo> top;         // pods (or top-level cgroups), heaviest first
@@ -90,9 +91,9 @@ struct HeaviestReport {
 class CgroupMonitor {
 public:
     struct Settings {
-        std::string cgroup_root = "/sys/fs/cgroup";
-        std::string proc_root = "/proc";
-        std::string pod_logs_dir = "/var/log/pods";
+        std::string cgroup_root{defaults::kCgroupRoot};
+        std::string proc_root{defaults::kProcRoot};
+        std::string pod_logs_dir{defaults::kPodLogsDir};
         std::string kubepods_cgroup;      // relative to the memory root; "" finds it
         RuntimeStateRoots runtime_state;  // container names when the log links lack them
         // A full re-listing even though no watched link count changed and no

@@ -23,6 +23,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/defaults.hpp"
 #include "util/result.hpp"
 
 namespace oomguard {
@@ -44,8 +45,8 @@ struct RuntimeNames {
 RuntimeNames runtime_names_from(const Annotations& a, std::string source);
 
 struct RuntimeStateRoots {
-    std::string containerd = "/run/containerd";    // containerd's `state` directory
-    std::string crio = "/run/containers/storage";  // CRI-O's storage run root
+    std::string containerd{defaults::kContainerdState};  // containerd's `state` directory
+    std::string crio{defaults::kCrioStorage};            // CRI-O's storage run root
     bool operator==(const RuntimeStateRoots&) const = default;
 };
 

@@ -24,7 +24,7 @@ struct Config {
 
     struct Action {
         ActionMode mode = ActionMode::Sysrq;
-        std::string sysrq_trigger = "/proc/sysrq-trigger";
+        std::string sysrq_trigger{defaults::kSysrqTrigger};
         Duration repeat_after = defaults::kRepeatAfter;
         // kill-cgroup: fall back to sysrq when no eligible victim exists.
         bool fallback_sysrq = true;
@@ -39,16 +39,16 @@ struct Config {
         Duration max_interval = defaults::kMaxInterval;
         // bytes/s: the fill rate assumed before any fall is seen (the estimate's floor)
         uint64_t fill_rate = defaults::kFillRate;
-        bool psi = true;                 // wake on /proc/pressure/memory stalls
+        bool psi = true;  // wake on /proc/pressure/memory stalls
     } poll;
 
     struct Paths {
-        std::string proc = "/proc";
-        std::string cgroup = "/sys/fs/cgroup";
+        std::string proc{defaults::kProcRoot};
+        std::string cgroup{defaults::kCgroupRoot};
         std::string kmsg = "/dev/kmsg";
         // The runtimes' state, for container names without kubelet's log links.
-        std::string containerd_state = "/run/containerd";
-        std::string crio_storage = "/run/containers/storage";
+        std::string containerd_state{defaults::kContainerdState};
+        std::string crio_storage{defaults::kCrioStorage};
         // The instance lock (flock): a second oomguard on the node refuses to
         // start. "": none. The unit's RuntimeDirectory=oomguard creates the dir.
         std::string lock = "/run/oomguard/lock";
@@ -56,7 +56,7 @@ struct Config {
 
     struct Kubernetes {
         bool log_heaviest = true;
-        std::string pod_logs_dir = "/var/log/pods";
+        std::string pod_logs_dir{defaults::kPodLogsDir};
         std::vector<std::string> exclude_namespaces{defaults::kExcludeNamespaces.begin(),
                                                     defaults::kExcludeNamespaces.end()};
         bool kill_guaranteed = defaults::kKillGuaranteed;

@@ -1,6 +1,7 @@
 // The default of every setting that both the config and a domain settings
 // struct carry, written once: config.hpp's Config and PolicySettings /
-// KillPolicy take their initial values from here, so they cannot drift apart.
+// KillPolicy / CgroupMonitor::Settings / RuntimeStateRoots take their initial
+// values from here, so they cannot drift apart.
 #pragma once
 
 #include <array>
@@ -22,5 +23,14 @@ inline constexpr uint64_t kFillRate = 12ull << 30;  // bytes/s, the estimate's f
 // kill-cgroup: namespaces never killed, and whether Guaranteed pods may be.
 inline constexpr std::array<std::string_view, 1> kExcludeNamespaces{"kube-system"};
 inline constexpr bool kKillGuaranteed = false;
+
+// The host paths the config's [paths] and [kubernetes] and the cgroup code's
+// settings start from.
+inline constexpr std::string_view kSysrqTrigger = "/proc/sysrq-trigger";
+inline constexpr std::string_view kProcRoot = "/proc";
+inline constexpr std::string_view kCgroupRoot = "/sys/fs/cgroup";
+inline constexpr std::string_view kPodLogsDir = "/var/log/pods";
+inline constexpr std::string_view kContainerdState = "/run/containerd";
+inline constexpr std::string_view kCrioStorage = "/run/containers/storage";
 
 }  // namespace oomguard::defaults
