@@ -19,30 +19,12 @@ Never the real sysrq trigger: a trigger file of the test's own.
 """
 import json
 import os
-import shutil
 import signal
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
-from fake_node import GiB, Failure, FakeNode, Proc, check, log, wait_until, write  # noqa: E402
-
-SRC = os.environ.get("OOMGUARD_SOURCE_DIR",
-                     os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-OOMGUARD = os.environ.get("OOMGUARD_BIN", os.path.join(SRC, "build/src/oomguard"))
-
-
-class TaskNode(FakeNode):
-    def task(self, pid, comm, adj, score, cgroup):
-        d = os.path.join(self.proc, str(pid))
-        write(os.path.join(d, "comm"), comm + "\n")
-        write(os.path.join(d, "oom_score_adj"), f"{adj}\n")
-        write(os.path.join(d, "oom_score"), f"{score}\n")
-        write(os.path.join(d, "cgroup"), f"0::{cgroup}\n")
-        write(os.path.join(d, "status"), f"Name:\t{comm}\nVmRSS:\t{score * 1024} kB\n")
-        write(os.path.join(d, "stat"), f"{pid} ({comm}) S 1 1 1 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 "
-                                       f"{pid} 1000 10\n")
+from fake_node import GiB, OOMGUARD, Failure, FakeNode, check, wait_until, write  # noqa: E402
 
 
 class Log:
@@ -86,11 +68,10 @@ def main():
     if not os.access(OOMGUARD, os.X_OK):
         print(f"SKIP: no oomguard binary at {OOMGUARD}")
         return 77
-    tmp = tempfile.mkdtemp(prefix="oomg-predict-")
+    node = FakeNode(prefix="oomg-predict-")
     procs = []
     rc = 1
     try:
-        node = TaskNode(tmp)
         web = node.containers[("shop", "web-1", 0)]
         batch = node.containers[("team-b", "batch-7", 0)]
         node.task(1, "systemd", 0, 0, "/init.scope")
@@ -99,10 +80,7 @@ def main():
         node.task(4242, "java", 936, 900, web)
         node.task(77, "batch", 1000, 1100, batch)
         write(os.path.join(node.proc, "sys", "vm", "panic_on_oom"), "0\n")
-        cfg = os.path.join(tmp, "oomguard.toml")
-        write(cfg, node.config())
-        og = Proc("oomguard", [OOMGUARD, "--config", cfg, "--log-target=stderr", "--log-format=json",
-                               "--no-mlock", "--no-dbus", "--allow-insecure-config"], tmp)
+        og = node.start("--log-target=stderr", "--log-format=json")
         procs.append(og)
         j = Log(og)
 
@@ -199,7 +177,7 @@ def main():
     finally:
         for p in reversed(procs):
             p.stop()
-        shutil.rmtree(tmp, ignore_errors=True)
+        node.close()
     return rc
 
 

@@ -8,14 +8,8 @@ import sys
 import tempfile
 import unittest
 
-BIN = os.environ.get("OOMGUARD_BIN", "build/src/oomguard")
-
-
-def write(path, text, mode=0o644):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "w") as f:
-        f.write(text)
-    os.chmod(path, mode)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+from fake_node import GiB, OOMGUARD as BIN, write, write_meminfo  # noqa: E402
 
 
 class CheckConfig(unittest.TestCase):
@@ -24,9 +18,8 @@ class CheckConfig(unittest.TestCase):
         d = self.tmp.name
         self.proc = os.path.join(d, "proc")
         # 24 GiB node
-        write(os.path.join(self.proc, "meminfo"),
-              "MemTotal:       25165824 kB\nMemFree:         1000000 kB\n"
-              "MemAvailable:   20000000 kB\n")
+        write_meminfo(os.path.join(self.proc, "meminfo"), 24 * GiB, 20000000 << 10,
+                      free=1000000 << 10)
         self.main = os.path.join(d, "oomguard.toml")
         self.dropins = os.path.join(d, "oomguard.d")
         write(self.main, '[memory]\nmin_available = "5%"\n'

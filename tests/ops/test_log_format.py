@@ -11,8 +11,8 @@ import signal
 import sys
 import unittest
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from daemon_run import MIB, FakeNode  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+from fake_node import MiB, FakeNode  # noqa: E402
 
 LOGFMT_PAIR = re.compile(r'([a-z_][a-z0-9_]*)=("(?:[^"\\]|\\.)*"|[^\s"=\\]+)(?: |$)')
 
@@ -37,22 +37,22 @@ def parse_logfmt(line):
 def run_daemon(fmt):
     def ev(name):
         return '"event":"%s"' % name if fmt == "json" else "event=%s " % name
-    node = FakeNode()
+    node = FakeNode.small()
     try:
-        node.start("--log-target=stderr", "--log-format=" + fmt)
-        assert node.wait_for(ev("start"), 10), node.output()
-        node.set_available(200 * MIB)
-        assert node.wait_for(ev("trigger"), 10), node.output()
-        node.set_available(2048 * MIB)
-        assert node.wait_for(ev("recovered"), 10), node.output()
-        node.proc.send_signal(signal.SIGHUP)
-        assert node.wait_for(ev("reload"), 10), node.output()
+        og = node.start("--log-target=stderr", "--log-format=" + fmt)
+        assert og.wait_for(ev("start"), 10), og.output()
+        node.set_available(200 * MiB)
+        assert og.wait_for(ev("trigger"), 10), og.output()
+        node.set_available(2048 * MiB)
+        assert og.wait_for(ev("recovered"), 10), og.output()
+        og.p.send_signal(signal.SIGHUP)
+        assert og.wait_for(ev("reload"), 10), og.output()
         with open(node.config, "a") as f:
             f.write("[bogus]\n")
-        node.proc.send_signal(signal.SIGHUP)
-        assert node.wait_for(ev("reload-failed"), 10), node.output()
-        node.stop()
-        return node.output()
+        og.p.send_signal(signal.SIGHUP)
+        assert og.wait_for(ev("reload-failed"), 10), og.output()
+        og.stop()
+        return og.output()
     finally:
         node.close()
 
@@ -71,7 +71,7 @@ class LogFormats(unittest.TestCase):
         trig = next(e for e in entries if e["event"] == "trigger")
         self.assertEqual(trig["level"], "warning")
         self.assertEqual(trig["message_id"], "70f9fe7ab100420db4a8c0f2db5f4ab2")
-        self.assertEqual(trig["mem_available_bytes"], str(200 * MIB))
+        self.assertEqual(trig["mem_available_bytes"], str(200 * MiB))
         self.assertIn("shop/web-1", trig["msg"])
         # The top-5 table is detail, on the same line.
         self.assertIn("WORKING SET", trig.get("detail", ""), trig)
@@ -99,17 +99,17 @@ class LogFormats(unittest.TestCase):
         self.check_entries(entries, text)
 
     def test_unknown_format_is_refused(self):
-        node = FakeNode()
+        node = FakeNode.small()
         try:
-            node.start("--log-format=xml")
-            node.proc.wait(10)
-            self.assertEqual(node.proc.returncode, 2)
-            self.assertIn('--log-format: unknown format "xml" (plain, logfmt, json)', node.output())
+            og = node.start("--log-format=xml")
+            og.p.wait(10)
+            self.assertEqual(og.p.returncode, 2)
+            self.assertIn('--log-format: unknown format "xml" (plain, logfmt, json)', og.output())
         finally:
             node.close()
 
     def test_plain_default_labels_info_entries_by_priority(self):
-        node = FakeNode()
+        node = FakeNode.small()
         try:
             # Entries without an event of their own: PSI missing under the proc
             # root (LOG_INFO), no kmsg (LOG_WARNING).
@@ -118,10 +118,10 @@ class LogFormats(unittest.TestCase):
                     '/kmsg"', '/no-kmsg"')
             with open(node.config, "w") as f:
                 f.write(cfg)
-            node.start("--log-target=stderr")
-            self.assertTrue(node.wait_for("<5>start: ", 10), node.output())
-            node.stop()
-            out = node.output()
+            og = node.start("--log-target=stderr")
+            self.assertTrue(og.wait_for("<5>start: ", 10), og.output())
+            og.stop()
+            out = og.output()
             self.assertIn("<6>info: PSI trigger unavailable", out)
             self.assertIn("<4>warning: cannot read the kernel's OOM reports", out)
             self.assertNotRegex(out, r"<[0-5]>info: ")  # only LOG_INFO entries say "info"

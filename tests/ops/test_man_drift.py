@@ -8,8 +8,12 @@ import glob
 import os
 import re
 import subprocess
+import sys
 import tempfile
 import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+from fake_node import GiB, write_meminfo  # noqa: E402
 
 SRC = os.environ.get("OOMGUARD_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "..", ".."))
 BIN = os.environ.get("OOMGUARD_BIN", "build/src/oomguard")
@@ -60,9 +64,7 @@ def parser_defaults():
     with tempfile.TemporaryDirectory() as d:
         cfg = os.path.join(d, "empty.toml")
         open(cfg, "w").close()
-        os.makedirs(os.path.join(d, "proc"))
-        with open(os.path.join(d, "proc", "meminfo"), "w") as f:
-            f.write("MemTotal: 16777216 kB\nMemFree: 8000000 kB\nMemAvailable: 8000000 kB\n")
+        write_meminfo(os.path.join(d, "proc", "meminfo"), 16 * GiB, 8000000 << 10)
         r = subprocess.run([BIN, "--check-config", "--allow-insecure-config", "--proc-root",
                             os.path.join(d, "proc"), cfg], capture_output=True, text=True, timeout=30)
     assert r.returncode == 0, r.stderr

@@ -16,23 +16,17 @@ missing.
 """
 import json
 import os
-import shutil
-import socket
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.parse
 import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
 import fake_node  # noqa: E402
-from fake_node import (GiB, MiB, Failure, FakeNode, Proc, check, free_port, log,  # noqa: E402
-                       which, wait_until, write)
+from fake_node import (GiB, MiB, OOMGUARD, SRC, Failure, FakeNode, Proc, check,  # noqa: E402
+                       free_port, log, which, wait_until, write)
 
-SRC = os.environ.get("OOMGUARD_SOURCE_DIR",
-                     os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-OOMGUARD = os.environ.get("OOMGUARD_BIN", os.path.join(SRC, "build/src/oomguard"))
 RULES = os.path.join(SRC, "packaging/prometheus/oomguard.rules.yml")
 
 def http_get(url, timeout=2):
@@ -80,15 +74,11 @@ def main():
     prometheus = which("prometheus")
     node_exporter = which("prometheus-node-exporter", "node_exporter")
 
-    tmp = tempfile.mkdtemp(prefix="oomguard-prom-")
+    node = FakeNode(prefix="oomguard-prom-")
+    tmp = node.d
     procs = []
     rc = 1
     try:
-        node = FakeNode(tmp)
-        cfg = os.path.join(tmp, "oomguard.toml")
-        write(cfg, node.config())
-        os.chmod(cfg, 0o644)
-
         ne_port, prom_port = free_port(), free_port()
         ne = Proc("node_exporter", [
             node_exporter, f"--web.listen-address=127.0.0.1:{ne_port}",
@@ -115,8 +105,7 @@ def main():
                    http_get(f"http://127.0.0.1:{ne_port}/metrics"), procs=procs)
         wait_until("prometheus is ready", lambda: http_get(prom.base + "/-/ready"), procs=procs)
 
-        og = Proc("oomguard", [OOMGUARD, "--config", cfg, "--log-target=stderr", "--no-mlock",
-                               "--no-dbus", "--allow-insecure-config"], tmp)
+        og = node.start("--log-target=stderr")
         procs.append(og)
         # The baseline: the counters exist at 0 before anything happens, so
         # increase() and the alerts see the first trigger.
@@ -247,7 +236,7 @@ def main():
     finally:
         for p in reversed(procs):
             p.stop()
-        shutil.rmtree(tmp, ignore_errors=True)
+        node.close()
     return rc
 
 
