@@ -160,27 +160,27 @@ AuditFacts gather_audit_facts(const std::string& proc_root, const std::string& k
         t.oom_score = *score;
         t.cgroup = cg;
         if (read_small(e.path() / "oom_score_adj", text)) {
-            try {
-                t.oom_score_adj = std::stoi(text);
-            } catch (...) {
+            Result<int64_t> adj = parse_proc_int(text);
+            if (!adj) {
                 f.errors.push_back(
-                    Error::logic(e.path().string() + "/oom_score_adj: not a number"));
+                    Error::logic(e.path().string() + "/oom_score_adj: " + adj.error().message));
                 continue;
             }
+            t.oom_score_adj = static_cast<int>(*adj);
         }
         f.critical.push_back(std::move(t));
     }
     if (ec) f.errors.push_back(Error{ec.value(), proc_root + ": " + ec.message()});
 
     std::string text;
+    f.panic_on_oom = -1;  // unknown
     if (read_small(fs::path(proc_root) / "sys/vm/panic_on_oom", text)) {
-        try {
-            f.panic_on_oom = std::stoi(text);
-        } catch (...) {
-            f.panic_on_oom = -1;
-        }
-    } else {
-        f.panic_on_oom = -1;
+        Result<int64_t> v = parse_proc_int(text);
+        if (v)
+            f.panic_on_oom = static_cast<int>(*v);
+        else
+            f.errors.push_back(
+                Error::logic(proc_root + "/sys/vm/panic_on_oom: " + v.error().message));
     }
 
     if (!kubepods_dir.empty()) {

@@ -109,11 +109,8 @@ bool is_kubepods_name(std::string_view name) {
     return ends_with_kubepods_word(name.substr(0, name.size() - 6), "kubepods");
 }
 
-std::string normalize_pod_uid(std::string_view raw, std::string* reason) {
-    auto fail = [&](std::string why) {
-        if (reason) *reason = std::move(why);
-        return std::string();
-    };
+Result<std::string> normalize_pod_uid(std::string_view raw) {
+    auto fail = [](std::string why) { return Error::logic(std::move(why)); };
     if (raw.empty()) return fail("empty pod UID");
     std::string uid;
     uid.reserve(raw.size());
@@ -174,17 +171,17 @@ KubeName classify_pod_level(std::string_view name) {
             k.qos = QosClass::Guaranteed;
         else
             return unknown(quoted(name) + ": pod slice without a kubepods[-<qos>] prefix");
-        std::string why;
-        k.pod_uid = normalize_pod_uid(stem.substr(pos + 4), &why);
-        if (k.pod_uid.empty()) return unknown(quoted(name) + ": " + why);
+        Result<std::string> uid = normalize_pod_uid(stem.substr(pos + 4));
+        if (!uid) return unknown(quoted(name) + ": " + uid.error().message);
+        k.pod_uid = std::move(*uid);
         k.kind = KubeKind::Pod;
         k.driver = CgroupDriver::Systemd;
         return k;
     }
     if (starts_with(name, "pod")) {
-        std::string why;
-        k.pod_uid = normalize_pod_uid(name.substr(3), &why);
-        if (k.pod_uid.empty()) return unknown(quoted(name) + ": " + why);
+        Result<std::string> uid = normalize_pod_uid(name.substr(3));
+        if (!uid) return unknown(quoted(name) + ": " + uid.error().message);
+        k.pod_uid = std::move(*uid);
         k.kind = KubeKind::Pod;
         k.driver = CgroupDriver::Cgroupfs;
         return k;  // QoS: from the parent

@@ -12,6 +12,8 @@
 #include <string>
 #include <string_view>
 
+#include "util/result.hpp"
+
 namespace oomguard {
 
 enum class QosClass { Unknown, Guaranteed, Burstable, BestEffort };
@@ -55,9 +57,9 @@ KubeName classify_pod_level(std::string_view name);
 KubeName classify_container_level(std::string_view name);
 
 // Pod UID from a cgroup name: underscores (systemd driver) become dashes. Accepts
-// the 8-4-4-4-12 UUID form and the 32-hex-digit hashes of static pods. Returns
-// "" and sets `reason` when malformed.
-std::string normalize_pod_uid(std::string_view raw, std::string* reason = nullptr);
+// the 8-4-4-4-12 UUID form and the 32-hex-digit hashes of static pods; an
+// Error naming what is wrong when malformed.
+Result<std::string> normalize_pod_uid(std::string_view raw);
 
 // A whole cgroup path (e.g. task_memcg from the kernel's OOM report). Finds the
 // kubepods component anywhere in it, so kubelet's --cgroup-root prefixes and

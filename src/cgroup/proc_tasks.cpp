@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "cgroup/memcg_stats.hpp"
+#include "sensors/oom_score.hpp"
 
 namespace oomguard {
 namespace {
@@ -63,9 +64,14 @@ TaskScan scan_cgroup_tasks(int dirfd, const std::string& proc_root) {
     size_t readable = 0;
     for (size_t i = 0; i < pids.size() && i < 64; ++i) {
         char v[32];
-        if (read_proc_file(proc_root, pids[i], "oom_score_adj", v, sizeof v)) {
-            int adj = static_cast<int>(std::strtol(v, nullptr, 10));
-            if (!t.min_oom_score_adj || adj < *t.min_oom_score_adj) t.min_oom_score_adj = adj;
+        // A value that is not a number counts as unreadable: a guess of 0 could
+        // let a critical pod (-997) pass as killable.
+        Result<int64_t> adj = Error::logic("unreadable");
+        if (read_proc_file(proc_root, pids[i], "oom_score_adj", v, sizeof v))
+            adj = parse_proc_int(v);
+        if (adj) {
+            const int a = static_cast<int>(*adj);
+            if (!t.min_oom_score_adj || a < *t.min_oom_score_adj) t.min_oom_score_adj = a;
             ++readable;
         }
         if (i == 0) {

@@ -87,6 +87,12 @@ Result<int64_t> parse_oom_score(std::string_view text) {
     return v;
 }
 
+Result<int64_t> parse_proc_int(std::string_view text) {
+    int64_t v = 0;
+    if (!to_int(text, v)) return Error::logic("not a number");
+    return v;
+}
+
 Result<int64_t> badness_from_status(std::string_view status, int oom_score_adj,
                                     uint64_t total_pages, uint64_t page_size) {
     if (page_size < 1024 || page_size % 1024 != 0)

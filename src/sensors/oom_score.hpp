@@ -41,6 +41,9 @@ const TaskScore* pick_victim(std::span<const TaskScore> tasks);
 
 // Parsers for the few /proc files read (pure; malformed input is an error).
 Result<int64_t> parse_oom_score(std::string_view text);
+// A /proc file that holds one integer (oom_score_adj, a sysctl such as
+// vm/panic_on_oom); whitespace around it is allowed, nothing else.
+Result<int64_t> parse_proc_int(std::string_view text);
 // The kernel's oom_badness() from /proc/<pid>/status (VmRSS, VmSwap, VmPTE in kB)
 // with `oom_score_adj` and RAM+swap in pages of `page_size`.
 Result<int64_t> badness_from_status(std::string_view status, int oom_score_adj,

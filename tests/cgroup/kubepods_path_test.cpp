@@ -15,25 +15,26 @@ const std::string kId = "4c01db0b339c4f3a8e2d0a0b4c5d6e7f8091a2b3c4d5e6f708192a3
 }  // namespace
 
 TEST(PodUid, NormalisesUnderscoresAndCase) {
-    EXPECT_EQ(normalize_pod_uid(kUidSystemd), kUid);
-    EXPECT_EQ(normalize_pod_uid(kUid), kUid);
-    EXPECT_EQ(normalize_pod_uid("1B4E28BA_2FA1_11D2_883F_0016D3CCA427"), kUid);
+    EXPECT_EQ(normalize_pod_uid(kUidSystemd).value(), kUid);
+    EXPECT_EQ(normalize_pod_uid(kUid).value(), kUid);
+    EXPECT_EQ(normalize_pod_uid("1B4E28BA_2FA1_11D2_883F_0016D3CCA427").value(), kUid);
     // Static pods: a 32-hex-digit config hash.
-    EXPECT_EQ(normalize_pod_uid("e3b0c44298fc1c149afbf4c8996fb924"),
+    EXPECT_EQ(normalize_pod_uid("e3b0c44298fc1c149afbf4c8996fb924").value(),
               "e3b0c44298fc1c149afbf4c8996fb924");
 }
 
 TEST(PodUid, RejectsMalformedWithReason) {
-    std::string why;
-    EXPECT_EQ(normalize_pod_uid("", &why), "");
-    EXPECT_NE(why.find("empty"), std::string::npos);
-    EXPECT_EQ(normalize_pod_uid("1b4e28ba-2fa1-11d2-883f-0016d3cca42z", &why), "");
-    EXPECT_NE(why.find("contains \"z\""), std::string::npos) << why;
-    EXPECT_EQ(normalize_pod_uid("1b4e28ba2fa1-11d2-883f-0016d3cca4271", &why), "");
-    EXPECT_NE(why.find("not a UUID"), std::string::npos) << why;
-    EXPECT_EQ(normalize_pod_uid("abc", &why), "");
-    EXPECT_NE(why.find("neither a UUID nor"), std::string::npos) << why;
-    EXPECT_EQ(normalize_pod_uid("../../etc", &why), "");
+    auto why = [](std::string_view raw) {
+        Result<std::string> r = normalize_pod_uid(raw);
+        return r ? "accepted as " + *r : r.error().message;
+    };
+    EXPECT_NE(why("").find("empty"), std::string::npos);
+    EXPECT_NE(why("1b4e28ba-2fa1-11d2-883f-0016d3cca42z").find("contains \"z\""), std::string::npos)
+        << why("1b4e28ba-2fa1-11d2-883f-0016d3cca42z");
+    EXPECT_NE(why("1b4e28ba2fa1-11d2-883f-0016d3cca4271").find("not a UUID"), std::string::npos)
+        << why("1b4e28ba2fa1-11d2-883f-0016d3cca4271");
+    EXPECT_NE(why("abc").find("neither a UUID nor"), std::string::npos) << why("abc");
+    EXPECT_NE(why("../../etc").find("contains"), std::string::npos) << why("../../etc");
 }
 
 TEST(PodLevel, CgroupfsQosLevelsAndPods) {

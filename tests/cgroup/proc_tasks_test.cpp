@@ -80,3 +80,19 @@ TEST(ProcTasks, OtherPidNamespaceAndUnreadable) {
     EXPECT_EQ(missing.tasks, -1);
     EXPECT_EQ(missing.note, "cgroup.procs unreadable");
 }
+
+// An oom_score_adj that is not a number is unreadable, never a guess: strtol
+// read "-997x" as -997 and "x" as 0, which passed a task as killable.
+TEST(ProcTasks, AnOomScoreAdjThatIsNotANumberIsUnreadable) {
+    Rig r;
+    r.task(30, "app", 0);
+    makeFile(r.proc + "/30/oom_score_adj", "x\n");
+    TaskScan s = r.scan("30\n");
+    EXPECT_EQ(s.tasks, 1);
+    EXPECT_FALSE(s.min_oom_score_adj) << *s.min_oom_score_adj;
+    EXPECT_NE(s.note.find("oom_score_adj unreadable"), std::string::npos) << s.note;
+    r.task(31, "helper", -997);
+    s = r.scan("30\n31\n");
+    ASSERT_TRUE(s.min_oom_score_adj);
+    EXPECT_EQ(*s.min_oom_score_adj, -997) << "the readable task still counts";
+}

@@ -95,10 +95,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
     check_name(classify_pod_level(text), text, "pod level " + fuzz::quote(text));
     check_name(classify_container_level(text), text, "container level " + fuzz::quote(text));
-    std::string why;
-    const std::string uid = normalize_pod_uid(text, &why);
-    FUZZ_CHECK(uid.empty() ? !why.empty() : well_formed_uid(uid),
-               fuzz::quote(text) + " -> " + fuzz::quote(uid));
+    const Result<std::string> uid = normalize_pod_uid(text);
+    FUZZ_CHECK(uid ? well_formed_uid(*uid) : !uid.error().message.empty(),
+               fuzz::quote(text) + " -> " + (uid ? fuzz::quote(*uid) : uid.error().message));
 
     const KubePath p = classify_cgroup_path(text);
     const std::string what = fuzz::quote(text) + "\n  got " + show(p);

@@ -207,3 +207,19 @@ TEST(NodeAudit, AnUnreadableOomScoreAdjIsNamedAndTheTaskLeftOut) {
     EXPECT_EQ(f.errors[0].message, (t.root / "proc/412").string() + "/oom_score_adj: not a number");
     EXPECT_TRUE(f.critical.empty());
 }
+
+// vm.panic_on_oom that is not a number: unknown (-1), and named (stoi took
+// "1x" for 1 and threw on "x", which was swallowed).
+TEST(NodeAudit, APanicOnOomThatIsNotANumberIsNamedAndUnknown) {
+    Tree t;
+    t.file("proc/sys/vm/panic_on_oom", "1x\n");
+    AuditFacts f = gather_audit_facts((t.root / "proc").string(), "", true, 1ull << 34);
+    ASSERT_EQ(f.errors.size(), 1u);
+    EXPECT_EQ(f.errors[0].message,
+              (t.root / "proc").string() + "/sys/vm/panic_on_oom: not a number");
+    EXPECT_EQ(f.panic_on_oom, -1);
+    t.file("proc/sys/vm/panic_on_oom", " 2 \n");
+    f = gather_audit_facts((t.root / "proc").string(), "", true, 1ull << 34);
+    EXPECT_TRUE(f.errors.empty());
+    EXPECT_EQ(f.panic_on_oom, 2);
+}
