@@ -14,7 +14,6 @@
 #include <poll.h>
 #include <sdbus-c++/sdbus-c++.h>
 #include <sys/types.h>
-#include <time.h>
 
 #include <chrono>
 #include <cstdint>
@@ -22,6 +21,8 @@
 #include <memory>
 #include <string>
 #include <vector>
+
+#include "core/clock.hpp"
 
 #if !defined(OOMGUARD_SDBUS_MAJOR)
 #error "OOMGUARD_SDBUS_MAJOR must be set by the build (src/bus/meson.build)"
@@ -71,10 +72,9 @@ inline PollSpec poll_spec(const sdbus::IConnection& c) {
     const sdbus::IConnection::PollData pd = c.getEventLoopPollData();
     PollSpec s{pd.fd, pd.events, -1};
     if (pd.timeout_usec != UINT64_MAX) {
-        timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        const uint64_t now_usec =
-            static_cast<uint64_t>(ts.tv_sec) * 1000000u + static_cast<uint64_t>(ts.tv_nsec) / 1000u;
+        // sd-bus's timeout is absolute CLOCK_MONOTONIC: the real clock.
+        const uint64_t now_usec = static_cast<uint64_t>(
+            std::chrono::duration_cast<std::chrono::microseconds>(monotonic_clock().now()).count());
         s.timeout_ns = pd.timeout_usec <= now_usec
                            ? 0
                            : static_cast<int64_t>(pd.timeout_usec - now_usec) * 1000;

@@ -20,8 +20,9 @@
 // The budget bounds the time: the previously heaviest are read first, the rest
 // round-robin, and whatever is not re-read keeps its previous value (`stale`).
 //
-// This is also the API the D-Bus and metrics code reads (report(), ranked(),
-// containers()). Not thread-safe: call it from the daemon's loop.
+// The cgroup code reads it (report(), ranked(), containers()); D-Bus and the
+// metrics see its rows only through core/heaviest_source.hpp
+// (CgroupHeaviestSource). Not thread-safe: call it from the daemon's loop.
 #pragma once
 
 #include <chrono>

@@ -2,11 +2,13 @@
 
 #include <systemd/sd-daemon.h>
 
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <ctime>
 #include <string>
+
+#include "core/clock.hpp"
 
 namespace oomguard {
 
@@ -41,12 +43,13 @@ void Notifier::status(std::string_view status) {
 void Notifier::watchdog() { send("WATCHDOG=1"); }
 
 void Notifier::reloading() {
-    timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    // systemd compares MONOTONIC_USEC with its own CLOCK_MONOTONIC: the real
+    // clock, never an injected one.
+    const auto usec =
+        std::chrono::duration_cast<std::chrono::microseconds>(monotonic_clock().now()).count();
     char buf[96];
     std::snprintf(buf, sizeof buf, "RELOADING=1\nMONOTONIC_USEC=%llu",
-                  static_cast<unsigned long long>(ts.tv_sec) * 1000000ull +
-                      static_cast<unsigned long long>(ts.tv_nsec) / 1000ull);
+                  static_cast<unsigned long long>(usec));
     send(buf);
 }
 

@@ -25,6 +25,8 @@
 namespace oomguard::bustest {
 
 using namespace oomguard::test;
+// The tests' wall clock (support/rig_io.hpp), not the daemon's oomguard::Clock.
+using Clock = oomguard::test::Clock;
 using namespace std::chrono_literals;
 
 std::string source_dir();
