@@ -3,18 +3,32 @@
 #include <gtest/gtest.h>
 #include <poll.h>
 
-#include <cstdio>
-#include <filesystem>
-
 #include "bus/bus_publisher.hpp"
 #include "bus/rate_limiter.hpp"
 #include "daemon.hpp"
+#include "support/fake_proc.hpp"
 #include "support/files.hpp"
+#include "support/rig_paths.hpp"
 #include "support/state_host.hpp"
 
 using namespace oomguard;
 
+using oomguard::test::FakeProc;
+using oomguard::test::MiB;
 using oomguard::test::TempDir;
+
+namespace {
+
+constexpr uint64_t kNodeTotal = 16384 * MiB, kNodeAvailable = 4096 * MiB;
+
+// <d>/oomguard.toml, with the kmsg and lock of a RigPaths in <d> unless the
+// text sets them: the in-process daemon never takes the host's lock.
+void write_config(const TempDir& d, const std::string& text) {
+    oomguard::test::write_file(d.file("oomguard.toml"),
+                               oomguard::test::RigPaths(d.path()).apply(text));
+}
+
+}  // namespace
 
 // ---- the per-caller token bucket ------------------------------------------
 
@@ -47,18 +61,10 @@ TEST(RateLimiter, ForgetsIdleCallersInsteadOfGrowing) {
 
 TEST(BusPublisher, ReloadRequestsAreDoneByTheLoopAndAnswered) {
     TempDir d;
-    std::filesystem::create_directories(d.path() + "/proc");
-    {
-        FILE* f = std::fopen((d.path() + "/proc/meminfo").c_str(), "w");
-        std::fprintf(f, "MemTotal:       16777216 kB\nMemAvailable:    4194304 kB\n");
-        std::fclose(f);
-    }
+    FakeProc proc(d.file("proc"), kNodeTotal);  // a 16 GiB node, 4 GiB available
+    proc.set_available(kNodeAvailable);
     const std::string cfg = d.path() + "/oomguard.toml";
-    auto write_cfg = [&](const std::string& text) {
-        FILE* f = std::fopen(cfg.c_str(), "w");
-        std::fputs(text.c_str(), f);
-        std::fclose(f);
-    };
+    auto write_cfg = [&](const std::string& text) { write_config(d, text); };
     write_cfg("[memory]\nmin_available = \"500MiB\"\n[action]\nsysrq_trigger = \"" + d.path() +
               "/trigger\"\n[poll]\npsi = false\n[paths]\nproc = \"" + d.path() + "/proc\"\n");
     DaemonOptions o;
@@ -108,15 +114,11 @@ TEST(BusPublisher, ReloadRequestsAreDoneByTheLoopAndAnswered) {
 
 TEST(BusPublisher, NeverWaitsForABusyChannel) {
     TempDir d;
-    std::filesystem::create_directories(d.path() + "/proc");
-    {
-        FILE* f = std::fopen((d.path() + "/proc/meminfo").c_str(), "w");
-        std::fprintf(f, "MemTotal:       16777216 kB\nMemAvailable:    4194304 kB\n");
-        std::fclose(f);
-        f = std::fopen((d.path() + "/oomguard.toml").c_str(), "w");
-        std::fprintf(f, "[poll]\npsi = false\n[paths]\nproc = \"%s/proc\"\n", d.path().c_str());
-        std::fclose(f);
-    }
+    FakeProc proc(d.file("proc"), kNodeTotal);  // a 16 GiB node, 4 GiB available
+    proc.set_available(kNodeAvailable);
+    d.write("trigger", "");
+    write_config(d, "[action]\nsysrq_trigger = \"" + d.file("trigger") +
+                        "\"\n[poll]\npsi = false\n[paths]\nproc = \"" + d.path() + "/proc\"\n");
     DaemonOptions o;
     o.config_path = d.path() + "/oomguard.toml";
     o.log_target = LogTarget::Stderr;
@@ -144,8 +146,11 @@ TEST(BusPublisher, NeverWaitsForABusyChannel) {
 // eventfd write, a context switch) only when there is something to announce.
 TEST(BusPublisher, WakesTheBusThreadOnlyWhenSomethingAnnouncedChanged) {
     TempDir d;
-    d.write("proc/meminfo", "MemTotal:       16777216 kB\nMemAvailable:    4194304 kB\n");
-    d.write("oomguard.toml", "[poll]\npsi = false\n[paths]\nproc = \"" + d.path() + "/proc\"\n");
+    FakeProc proc(d.file("proc"), kNodeTotal);  // a 16 GiB node, 4 GiB available
+    proc.set_available(kNodeAvailable);
+    d.write("trigger", "");
+    write_config(d, "[action]\nsysrq_trigger = \"" + d.file("trigger") +
+                        "\"\n[poll]\npsi = false\n[paths]\nproc = \"" + d.path() + "/proc\"\n");
     DaemonOptions o;
     o.config_path = d.path() + "/oomguard.toml";
     o.log_target = LogTarget::Stderr;

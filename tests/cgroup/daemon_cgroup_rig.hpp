@@ -8,6 +8,7 @@
 
 #include "fixture.hpp"
 #include "real_cgroup.hpp"
+#include "support/rig_paths.hpp"
 
 // Skips the test where real v1 memory cgroups cannot be made (not root, no v1).
 namespace oomguard::test::daemon_cgroup_rig {
@@ -27,26 +28,31 @@ struct NodePaths {
     std::string extra_action;  // more [action] keys
     std::string extra;         // more sections
     std::string repeat_after = "1h";
-    std::string lock;  // [paths] lock, when set
+    std::string lock;  // [paths] lock; unset: <tmp>/oomguard.lock
 };
 
+// Written through the support library's config writer (RigPaths::apply): the
+// lock is the one in tmp (<tmp>/oomguard.lock) unless the test sets its own,
+// never the host's /run/oomguard/lock; the config's kmsg and cgroup win.
 inline std::string write_config(const TempDir& tmp, const NodePaths& s) {
     const std::string path = tmp / "oomguard.toml";
-    makeFile(path,
-             "[memory]\nmin_available = \"2GiB\"\n"
-             "[action]\nmode = \"" +
-                 s.mode + "\"\nsysrq_trigger = \"" + s.trigger + "\"\nrepeat_after = \"" +
-                 s.repeat_after + "\"\n" + s.extra_action +
-                 "\n"
-                 "[poll]\npsi = false\nmax_interval = \"50ms\"\n"
-                 "[paths]\nproc = \"" +
-                 s.proc + "\"\ncgroup = \"" + s.cgroup_root + "\"\nkmsg = \"" + s.kmsg + "\"\n" +
-                 (s.lock.empty() ? "" : "lock = \"" + s.lock + "\"\n") +
-                 "[kubernetes]\npod_logs_dir = \"" + s.pod_logs + "\"\n" + s.extra_kubernetes +
-                 "\n" + s.extra);
+    const std::string text =
+        "[memory]\nmin_available = \"2GiB\"\n"
+        "[action]\nmode = \"" +
+        s.mode + "\"\nsysrq_trigger = \"" + s.trigger + "\"\nrepeat_after = \"" + s.repeat_after +
+        "\"\n" + s.extra_action +
+        "\n"
+        "[poll]\npsi = false\nmax_interval = \"50ms\"\n"
+        "[paths]\nproc = \"" +
+        s.proc + "\"\ncgroup = \"" + s.cgroup_root + "\"\nkmsg = \"" + s.kmsg + "\"\n" +
+        (s.lock.empty() ? "" : "lock = \"" + s.lock + "\"\n") + "[kubernetes]\npod_logs_dir = \"" +
+        s.pod_logs + "\"\n" + s.extra_kubernetes + "\n" + s.extra;
+    write_file(path, RigPaths(tmp.path()).apply(text));
     return path;
 }
 
+// No --cgroup-root (the config's [paths] cgroup is the node's) and no bus
+// flag: DaemonProcess adds a dead system bus address (support/process.hpp).
 inline std::vector<std::string> args(const std::string& config, bool dry_run) {
     std::vector<std::string> a = {"--config", config, "--log-target=stderr", "--no-mlock"};
     if (dry_run) a.push_back("--dry-run");

@@ -78,13 +78,6 @@ struct FaultRig {
 // Root can mount, chown and run the daemon as nobody; the tests that need it skip without.
 inline bool is_root() { return ::geteuid() == 0; }
 
-inline std::string kb_line(const char* key, uint64_t bytes) {
-    char buf[96];
-    std::snprintf(buf, sizeof buf, "%-16s%12llu kB\n", (std::string(key) + ":").c_str(),
-                  static_cast<unsigned long long>(bytes / 1024));
-    return buf;
-}
-
 // Number of 'f' bytes in a regular trigger file.
 inline size_t f_count(const std::string& path) {
     size_t n = 0;

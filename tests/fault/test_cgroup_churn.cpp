@@ -70,6 +70,8 @@ TEST(CgroupChurn, PodsComingAndGoingWhileTheDaemonScans) {
                  "\"\n"
                  "[kubernetes]\npod_logs_dir = \"" +
                  (tmp / "no-pod-logs") + "\"\n");
+    // The config names the real tree, kmsg and lock; DaemonProcess adds a dead
+    // system bus address (hermetic by default, support/process.hpp).
     DaemonProcess d({"--config", config, "--log-target=stderr", "--no-mlock"});
     ASSERT_GT(d.pid(), 0);
     // The first trigger names the steady pod: the scan sees the real tree.

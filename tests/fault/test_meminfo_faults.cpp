@@ -11,19 +11,12 @@ using namespace oomguard::test;
 using namespace std::chrono_literals;
 
 // ---------------------------------------------------------------------------
-// meminfo
+// meminfo: the rig's FakeProc writes it (support/fake_proc.hpp), the broken
+// layouts too; an overflowing number is raw text (FakeProc::write_text).
 
 namespace {
 
-std::string meminfo(uint64_t avail, bool with_available = true, bool reordered = false) {
-    std::string total = kb_line("MemTotal", 16384 * MiB), free = kb_line("MemFree", avail);
-    std::string available = with_available ? kb_line("MemAvailable", avail) : "";
-    std::string rest = kb_line("Buffers", 0) + kb_line("Cached", 4096 * MiB) +
-                       kb_line("SwapTotal", 0) + kb_line("SwapFree", 0) +
-                       "HugePages_Total:       0\n" + kb_line("Hugepagesize", 2 * MiB);
-    if (reordered) return rest + available + free + total;
-    return total + free + available + rest;
-}
+constexpr uint64_t kTotal = 16384 * MiB;
 
 }  // namespace
 
@@ -32,13 +25,13 @@ TEST(MeminfoFault, ReorderedFieldsWork) {
     ConfigText c;
     c.trigger = r.dir.file("trigger");
     write_file(c.trigger, "");
-    r.proc.write_text(meminfo(2048 * MiB, true, true));
+    r.proc.meminfo(kTotal, 2048 * MiB, MeminfoLayout::Reordered);
     ASSERT_TRUE(r.start(c.render())) << r.daemon.log();
     EXPECT_TRUE(r.notify.wait_for("STATUS=MemAvailable 2.0 GiB", 2s));
-    r.proc.write_text(meminfo(600 * MiB, true, true));
+    r.proc.meminfo(kTotal, 600 * MiB, MeminfoLayout::Reordered);
     std::this_thread::sleep_for(200ms);
     EXPECT_EQ(f_count(c.trigger), 0u) << r.daemon.log();
-    r.proc.write_text(meminfo(450 * MiB, true, true));
+    r.proc.meminfo(kTotal, 450 * MiB, MeminfoLayout::Reordered);
     EXPECT_TRUE(wait_f_count(c.trigger, 1, 2s)) << r.daemon.log();
 }
 
@@ -47,11 +40,11 @@ TEST(MeminfoFault, MemAvailableMissingMidRunLogsOnceKeepsStateAndRecovers) {
     ConfigText c;
     c.trigger = r.dir.file("trigger");
     write_file(c.trigger, "");
-    r.proc.write_text(meminfo(2048 * MiB));
+    r.proc.meminfo(kTotal, 2048 * MiB);
     ASSERT_TRUE(r.start(c.render())) << r.daemon.log();
     // MemAvailable disappears while memory is low: no reading, so no trigger on
     // a guess, and one error for the whole outage (not one per poll).
-    r.proc.write_text(meminfo(100 * MiB, false));
+    r.proc.meminfo(kTotal, 100 * MiB, MeminfoLayout::NoMemAvailable);
     ASSERT_TRUE(r.daemon.wait_log("cannot read MemAvailable", 2s)) << r.daemon.log();
     std::this_thread::sleep_for(600ms);
     EXPECT_EQ(r.daemon.log_count("cannot read MemAvailable"), 1u) << r.daemon.log();
@@ -65,11 +58,11 @@ TEST(MeminfoFault, MemAvailableMissingMidRunLogsOnceKeepsStateAndRecovers) {
         if (m.find("STATUS=") != std::string::npos) last_status = m;
     EXPECT_NE(last_status.find("MemAvailable 2.0 GiB"), std::string::npos) << last_status;
     // It comes back, low: recovery is logged and the trigger fires.
-    r.proc.write_text(meminfo(450 * MiB));
+    r.proc.meminfo(kTotal, 450 * MiB);
     EXPECT_TRUE(r.daemon.wait_log("reading MemAvailable works again", 2s)) << r.daemon.log();
     EXPECT_TRUE(wait_f_count(c.trigger, 1, 2s)) << r.daemon.log();
     // A second outage is logged again (once).
-    r.proc.write_text(meminfo(450 * MiB, false));
+    r.proc.meminfo(kTotal, 450 * MiB, MeminfoLayout::NoMemAvailable);
     EXPECT_TRUE(r.daemon.wait_log("cannot read MemAvailable", 2s, 2)) << r.daemon.log();
 }
 
@@ -79,12 +72,13 @@ TEST(MeminfoFault, OverflowingNumberIsAnErrorNotAHugeValue) {
     ConfigText c;
     c.trigger = r.dir.file("trigger");
     write_file(c.trigger, "");
-    r.proc.write_text(meminfo(2048 * MiB));
+    r.proc.meminfo(kTotal, 2048 * MiB);
     ASSERT_TRUE(r.start(c.render())) << r.daemon.log();
-    r.proc.write_text(kb_line("MemTotal", 16384 * MiB) + "MemAvailable:   18014398509481985 kB\n" +
-                      kb_line("SwapFree", 0));
+    r.proc.write_text(
+        "MemTotal:           16777216 kB\nMemAvailable:   18014398509481985 kB\n"
+        "SwapFree:                  0 kB\n");
     EXPECT_TRUE(r.daemon.wait_log("one too large", 2s)) << r.daemon.log();
-    r.proc.write_text(meminfo(450 * MiB));
+    r.proc.meminfo(kTotal, 450 * MiB);
     EXPECT_TRUE(wait_f_count(c.trigger, 1, 2s)) << r.daemon.log();
 }
 
@@ -93,10 +87,10 @@ TEST(MeminfoFault, EmptiedMidRun) {
     ConfigText c;
     c.trigger = r.dir.file("trigger");
     write_file(c.trigger, "");
-    r.proc.write_text(meminfo(2048 * MiB));
+    r.proc.meminfo(kTotal, 2048 * MiB);
     ASSERT_TRUE(r.start(c.render())) << r.daemon.log();
     r.proc.write_text("");
     EXPECT_TRUE(r.daemon.wait_log("no MemTotal line", 2s)) << r.daemon.log();
-    r.proc.write_text(meminfo(450 * MiB));
+    r.proc.meminfo(kTotal, 450 * MiB);
     EXPECT_TRUE(wait_f_count(c.trigger, 1, 2s)) << r.daemon.log();
 }

@@ -97,10 +97,13 @@ TEST(Daemon, NoWatchdogPingsWithoutWatchdogUsec) {
     EXPECT_EQ(r.notify.count("WATCHDOG=1"), 0u);
 }
 
+// A bare DaemonProcess (no rig) is hermetic by default (support/process.hpp):
+// its own cgroup root, kmsg, lock and a dead system bus address.
 TEST(Daemon, RefusesToStartWithBrokenConfig) {
     TempDir d;
     FakeProc proc(d.file("proc"), 16384 * MiB);
-    d.write("c.toml", "[memory]\nmin_available = \"5\"\n");
+    d.write("c.toml",
+            "[memory]\nmin_available = \"5\"\n[action]\nsysrq_trigger = \"" + d.file("t") + "\"\n");
     DaemonProcess p;
     p.start({"--config", d.file("c.toml"), "--proc-root", proc.dir(), "--log-target=stderr",
              "--no-mlock"},
@@ -111,10 +114,12 @@ TEST(Daemon, RefusesToStartWithBrokenConfig) {
 
 TEST(Daemon, KernelWithoutMemAvailableIsAClearError) {
     TempDir d;
-    d.write("proc/meminfo", "MemTotal:       16384000 kB\nMemFree:         1000000 kB\n");
-    d.write("c.toml", "[memory]\nmin_available = \"5%\"\n");
+    FakeProc proc(d.file("proc"), 16000 * MiB);
+    proc.meminfo(16000 * MiB, 976 * MiB, MeminfoLayout::NoMemAvailable);
+    d.write("c.toml", "[memory]\nmin_available = \"5%\"\n[action]\nsysrq_trigger = \"" +
+                          d.file("t") + "\"\n");
     DaemonProcess p;
-    p.start({"--config", d.file("c.toml"), "--proc-root", d.file("proc"), "--log-target=stderr",
+    p.start({"--config", d.file("c.toml"), "--proc-root", proc.dir(), "--log-target=stderr",
              "--no-mlock"},
             {}, d.file("log"));
     EXPECT_EQ(p.wait_exit(3s), 1);
@@ -196,4 +201,39 @@ TEST(Hermetic, RigDaemonSeesTheRigsCgroupRootAndKmsgNotTheHosts) {
     EXPECT_FALSE(v.empty()) << "the daemon did not read the rig's kmsg file " << kmsg << "\n"
                             << r.daemon.log();
     EXPECT_EQ(field(v, "OOMGUARD_CGROUP"), "/hermetic-test") << v;
+}
+
+// The same for a bare DaemonProcess, no rig: the runner's defaults give the
+// daemon a cgroup root, kmsg file, lock and (dead) system bus address of its
+// own.
+TEST(Hermetic, BareDaemonProcessSeesItsOwnCgroupRootKmsgAndLockNotTheHosts) {
+    TempDir d;
+    FakeProc proc(d.file("proc"), 16384 * MiB);
+    write_file(d.file("t"), "");
+    d.write("c.toml",
+            "[memory]\nmin_available = \"500MiB\"\n[action]\nmode = \"dry-run\"\n"
+            "sysrq_trigger = \"" +
+                d.file("t") + "\"\n[poll]\npsi = false\n[kubernetes]\nlog_heaviest = false\n");
+    DaemonProcess p;
+    p.start({"--config", d.file("c.toml"), "--proc-root", proc.dir(), "--log-target=stderr",
+             "--no-mlock"},
+            {}, d.file("log"));
+    ASSERT_NE(p.own_paths(), nullptr) << "the runner added no hermetic paths";
+    const RigPaths own = *p.own_paths();
+    ASSERT_TRUE(p.wait_log("no kubepods cgroup under " + own.cgroup_root, 3s)) << p.log();
+    EXPECT_TRUE(RigPaths::sets(read_file(d.file("c.toml")), "kmsg"));
+    EXPECT_EQ(p.log().find("/sys/fs/cgroup"), std::string::npos) << p.log();
+    EXPECT_EQ(p.log().find("/dev/kmsg"), std::string::npos) << p.log();
+    EXPECT_EQ(p.log().find("/run/"), std::string::npos) << "host lock or system bus\n" << p.log();
+    EXPECT_EQ(read_file(own.lock), std::to_string(p.pid()) + "\n") << "not the runner's lock";
+    write_file(own.kmsg,
+               "6,100,2000000,-;oom-kill:constraint=CONSTRAINT_MEMCG,nodemask=(null),cpuset=/,"
+               "mems_allowed=0,oom_memcg=/bare,task_memcg=/bare,task=hog,pid=4343,uid=0\n"
+               "3,101,2000100,-;Memory cgroup out of memory: Killed process 4343 (hog) "
+               "total-vm:1000kB, anon-rss:900kB, file-rss:0kB, shmem-rss:0kB, UID:0 "
+               "pgtables:10kB oom_score_adj:0\n");
+    EXPECT_FALSE(p.wait_event("kernel-oom", "OOMGUARD_VICTIM_PID=4343", 3s).empty())
+        << "the daemon did not read the runner's kmsg file " << own.kmsg << "\n"
+        << p.log();
+    EXPECT_EQ(p.stop(), 0) << p.log();
 }

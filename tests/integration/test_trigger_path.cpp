@@ -39,13 +39,6 @@ struct Rig {
     }
 };
 
-void overwrite(const std::string& path, const std::string& text) {
-    int fd = ::open(path.c_str(), O_WRONLY);
-    ASSERT_GE(fd, 0);
-    ASSERT_EQ(::pwrite(fd, text.data(), text.size(), 0), static_cast<ssize_t>(text.size()));
-    ::close(fd);
-}
-
 }  // namespace
 
 // Defect 3: a FIFO without a reader (ENXIO) fails the first write. With
@@ -97,12 +90,11 @@ TEST(TriggerPath, MeminfoErrorsKeepTheWatchdogFedAndClearOnRecovery) {
     r.proc.set_available(2048 * MiB);
     write_file(r.dir.file("trigger"), "");
     r.start(config(r.dir.file("trigger")), {{"WATCHDOG_USEC", "400000"}});
-    // Break meminfo in place: same length, no MemAvailable line.
-    const std::string meminfo = r.proc.dir() + "/meminfo";
-    const std::string good = read_file(meminfo);
-    std::string bad(good.size(), 'x');
+    // Break meminfo in place (FakeProc rewrites the file the daemon keeps
+    // open): lines of 'x', no MemAvailable line.
+    std::string bad(512, 'x');
     for (size_t i = 63; i < bad.size(); i += 64) bad[i] = '\n';
-    overwrite(meminfo, bad);
+    r.proc.write_text(bad);
     ASSERT_TRUE(r.daemon.wait_log("cannot read MemAvailable", 2s)) << r.daemon.log();
     r.notify.pump(10ms);
     const size_t before = r.notify.count("WATCHDOG=1");
@@ -114,7 +106,7 @@ TEST(TriggerPath, MeminfoErrorsKeepTheWatchdogFedAndClearOnRecovery) {
     EXPECT_GE(pings, 4u) << "the watchdog starved while meminfo failed";
     EXPECT_TRUE(r.notify.wait_for("error (see journal)", 2s)) << "STATUS does not show the error";
     // Recovery: the error goes away from STATUS.
-    overwrite(meminfo, good);
+    r.proc.set_available(2048 * MiB);
     ASSERT_TRUE(r.daemon.wait_log("reading MemAvailable works again", 2s)) << r.daemon.log();
     r.notify.pump(1500ms);  // past the once-a-second STATUS
     std::string last_status;

@@ -31,20 +31,24 @@ void FakeProc::put(const char* data, size_t size) {
         throw std::runtime_error("rewrite " + dir_ + "/meminfo");
 }
 
-void FakeProc::meminfo(uint64_t total_bytes, uint64_t available_bytes) {
+void FakeProc::meminfo(uint64_t total_bytes, uint64_t available_bytes, MeminfoLayout layout) {
     total_ = total_bytes;
+    const auto total_kb = static_cast<unsigned long long>(total_bytes / 1024);
+    const auto avail_kb = static_cast<unsigned long long>(available_bytes / 1024);
+    static constexpr const char* kRest =
+        "Buffers:                     0 kB\n"
+        "Cached:                      0 kB\n"
+        "SwapTotal:                   0 kB\n"
+        "SwapFree:                    0 kB\n";
+    char total[48], free[48], avail[48];
+    std::snprintf(total, sizeof total, "MemTotal:       %14llu kB\n", total_kb);
+    std::snprintf(free, sizeof free, "MemFree:        %14llu kB\n", avail_kb);
+    std::snprintf(avail, sizeof avail, "MemAvailable:   %14llu kB\n", avail_kb);
+    if (layout == MeminfoLayout::NoMemAvailable) avail[0] = '\0';
     char buf[512];
-    int n = std::snprintf(buf, sizeof buf,
-                          "MemTotal:       %14llu kB\n"
-                          "MemFree:        %14llu kB\n"
-                          "MemAvailable:   %14llu kB\n"
-                          "Buffers:                     0 kB\n"
-                          "Cached:                      0 kB\n"
-                          "SwapTotal:                   0 kB\n"
-                          "SwapFree:                    0 kB\n",
-                          static_cast<unsigned long long>(total_bytes / 1024),
-                          static_cast<unsigned long long>(available_bytes / 1024),
-                          static_cast<unsigned long long>(available_bytes / 1024));
+    int n = layout == MeminfoLayout::Reordered
+                ? std::snprintf(buf, sizeof buf, "%s%s%s%s", kRest, avail, free, total)
+                : std::snprintf(buf, sizeof buf, "%s%s%s%s", total, free, avail, kRest);
     put(buf, static_cast<size_t>(n));
 }
 

@@ -8,6 +8,10 @@
 
 namespace oomguard::test {
 
+// meminfo()'s line order: the kernel's, its lines reordered, or the kernel's
+// without the MemAvailable line (a kernel before 3.14, or a broken read).
+enum class MeminfoLayout { Kernel, Reordered, NoMemAvailable };
+
 class FakeProc {
 public:
     // `dir` is the proc root itself (what --proc-root names). MemAvailable
@@ -19,10 +23,12 @@ public:
     const std::string& dir() const { return dir_; }
     uint64_t total() const { return total_; }
 
-    // Fixed-width numbers: the same length whatever the values. Neither
-    // allocates (the hot-path tests call them while counting allocations).
+    // Fixed-width numbers: the same length whatever the values (and layout).
+    // Neither allocates (the hot-path tests call them while counting
+    // allocations). MemFree is MemAvailable's value.
     void set_available(uint64_t bytes);
-    void meminfo(uint64_t total_bytes, uint64_t available_bytes);
+    void meminfo(uint64_t total_bytes, uint64_t available_bytes,
+                 MeminfoLayout layout = MeminfoLayout::Kernel);
     // Any text (e.g. a broken or real kernel's meminfo), padded with newlines
     // to kTextSize so the daemon's pread never sees a torn or shorter file.
     static constexpr size_t kTextSize = 2048;

@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <regex>
 #include <stdexcept>
 #include <thread>
 
@@ -180,13 +181,105 @@ RunResult run(const std::vector<std::string>& argv, const Env& env,
     return r;
 }
 
+namespace {
+
+// Whether the args have the option `name` ("--name" or "--name=...").
+bool has_option(const std::vector<std::string>& args, const std::string& name) {
+    for (const auto& a : args)
+        if (a == name || a.rfind(name + "=", 0) == 0) return true;
+    return false;
+}
+
+// The config the daemon will read: --config PATH, --config=PATH or -c PATH ("" if none).
+std::string config_arg(const std::vector<std::string>& args) {
+    for (size_t i = 0; i < args.size(); ++i) {
+        if ((args[i] == "--config" || args[i] == "-c") && i + 1 < args.size()) return args[i + 1];
+        if (args[i].rfind("--config=", 0) == 0) return args[i].substr(9);
+    }
+    return "";
+}
+
+// Whether the config names a trigger ([action] sysrq_trigger).
+bool names_trigger(const std::string& config) {
+    static const std::regex kSet("(^|\n)[ \t]*sysrq_trigger[ \t]*=");
+    return std::regex_search(config, kSet);
+}
+
+// The config with `[action] sysrq_trigger = trigger`: after the [action]
+// header if it has one, else in an [action] table at its end.
+std::string with_trigger(const std::string& config, const std::string& trigger) {
+    const std::string line = "sysrq_trigger = \"" + trigger + "\"\n";
+    static const std::regex kAction("(^|\n)\\[action\\][ \t]*\n");
+    std::smatch m;
+    if (std::regex_search(config, m, kAction)) {
+        const size_t at = static_cast<size_t>(m.position(0) + m.length(0));
+        return config.substr(0, at) + line + config.substr(at);
+    }
+    std::string c = config;
+    if (!c.empty() && c.back() != '\n') c += '\n';
+    return c + "[action]\n" + line;
+}
+
+}  // namespace
+
+void DaemonProcess::keep_off_host(std::vector<std::string>& args, Env& env) {
+    if (has_option(args, "--check-config")) return;
+    const std::string config = config_arg(args);
+    struct stat st {};
+    const bool have_config =
+        !config.empty() && ::stat(config.c_str(), &st) == 0 && S_ISREG(st.st_mode);
+    std::string text = have_config ? read_file(config) : "";
+    // Never the host's trigger, whatever else the test means: a config that
+    // names no trigger gets a file of the runner's own (the daemon's default
+    // is /proc/sysrq-trigger).
+    if (have_config && !names_trigger(text)) {
+        text = with_trigger(text, own_files().trigger);
+        write_file(config, text);
+    }
+    // No config of the test's own: the default path may hold a real one.
+    if (!have_config && !has_option(args, "--dry-run") && !has_option(args, "--version") &&
+        !has_option(args, "--help"))
+        args.push_back("--dry-run");
+    if (!hermetic_) return;
+    const bool cgroup =
+        !has_option(args, "--cgroup-root") && !(have_config && RigPaths::sets(text, "cgroup"));
+    const bool paths =
+        have_config && (!RigPaths::sets(text, "kmsg") || !RigPaths::sets(text, "lock"));
+    const bool bus = !has_option(args, "--no-dbus") && env.count("DBUS_SYSTEM_BUS_ADDRESS") == 0;
+    if (!cgroup && !paths && !bus) return;
+    own_files();
+    if (cgroup) {
+        args.push_back("--cgroup-root");
+        args.push_back(own_->cgroup_root);
+    }
+    // O_TRUNC rewrites the file in place: its owner and mode stay the test's.
+    if (paths) write_file(config, own_->apply(text));
+    if (bus)
+        for (const auto& [k, v] : own_->env()) env.emplace(k, v);
+}
+
+const RigPaths& DaemonProcess::own_files() {
+    if (!own_) {
+        own_dir_.emplace();
+        // An unprivileged daemon (a kAsNobody wrapper) must reach the files, too.
+        ::chmod(own_dir_->path().c_str(), 0755);
+        own_.emplace(own_dir_->path());
+        write_file(own_->trigger, "");
+        ::chmod(own_->trigger.c_str(), 0666);
+    }
+    return *own_;
+}
+
 void DaemonProcess::start(const std::vector<std::string>& args, const Env& env,
                           const std::string& log_path, const std::vector<std::string>& wrapper) {
+    std::vector<std::string> daemon_args = args;
+    Env daemon_env = env;
+    keep_off_host(daemon_args, daemon_env);
     std::vector<std::string> argv = wrapper;
     argv.push_back(oomguard_binary());
-    argv.insert(argv.end(), args.begin(), args.end());
+    argv.insert(argv.end(), daemon_args.begin(), daemon_args.end());
     // One log for both: the entries interleave as the daemon wrote them.
-    p_.start(argv, env, log_path, log_path.empty() ? Process::kToOut : log_path);
+    p_.start(argv, daemon_env, log_path, log_path.empty() ? Process::kToOut : log_path);
 }
 
 size_t DaemonProcess::log_count(const std::string& needle) const { return count_of(log(), needle); }

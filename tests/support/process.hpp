@@ -8,8 +8,12 @@
 #include <chrono>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
+
+#include "support/files.hpp"
+#include "support/rig_paths.hpp"
 
 namespace oomguard::test {
 
@@ -72,11 +76,33 @@ RunResult run(const std::vector<std::string>& argv, const Env& env = {},
 
 // The real oomguard binary, its stdout and stderr in one log, read as journal
 // entries (support/journal.hpp).
+//
+// Hermetic by default: start() adds whatever of RigPaths (support/rig_paths.hpp)
+// the test did not give the daemon itself, from a RigPaths in a temp dir of
+// the runner's own, so that no daemon a test starts ranks the host's cgroups,
+// reads its /dev/kmsg, takes its /run/oomguard/lock or registers on its
+// system bus:
+//   - --cgroup-root, unless the args have it or the config's [paths] sets cgroup;
+//   - [paths] kmsg and lock, written into the --config file (in place, owner
+//     and mode kept; the test's lines keep their numbers) unless it sets them;
+//   - DBUS_SYSTEM_BUS_ADDRESS at a socket nobody listens on, unless env sets
+//     it or the args have --no-dbus;
+//   - [action] sysrq_trigger at a file of the runner's own, unless the config
+//     names a trigger: this one even with allow_host(), as the daemon's
+//     default is the host's /proc/sysrq-trigger.
+// A --check-config run gets none (it reads only the config and the proc
+// root). A test that means the host's paths says so with allow_host().
 class DaemonProcess {
 public:
     DaemonProcess() = default;
     // Starts at once, the log in memory.
     explicit DaemonProcess(const std::vector<std::string>& args) { start(args); }
+
+    // Opt out of the hermetic defaults: start() runs the binary with exactly
+    // the args, env and config it is given. Before start().
+    void allow_host() { hermetic_ = false; }
+    // The runner's own RigPaths, when start() needed it (else nullptr).
+    const RigPaths* own_paths() const { return own_ ? &*own_ : nullptr; }
 
     // A non-empty wrapper runs it through a command first, e.g. kAsNobody.
     void start(const std::vector<std::string>& args, const Env& env = {},
@@ -105,6 +131,16 @@ public:
                            std::chrono::milliseconds timeout = std::chrono::seconds(10));
 
 private:
+    // Adds the hermetic defaults the args, env and config leave out (only the
+    // trigger after allow_host()).
+    void keep_off_host(std::vector<std::string>& args, Env& env);
+    // The runner's own RigPaths and trigger file, made on first use.
+    const RigPaths& own_files();
+
+    bool hermetic_ = true;
+    // Declared before p_: the daemon is killed and reaped before its files go.
+    std::optional<TempDir> own_dir_;
+    std::optional<RigPaths> own_;
     Process p_;
     size_t checked_ = 0;
 };

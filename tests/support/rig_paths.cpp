@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <regex>
+#include <utility>
 
 #include "support/cgroupfs.hpp"
 #include "support/files.hpp"
@@ -16,13 +17,34 @@ bool has_key(const std::string& toml, const std::string& key) {
     return std::regex_search(toml, std::regex("(^|\n)[ \t]*" + key + "[ \t]*="));
 }
 
+const std::string kHeader = "[paths]\n";
+
+// Where the first [paths] table's lines start and end ([body, end)), or
+// npos when the config has no [paths] table.
+std::pair<size_t, size_t> paths_table(const std::string& config) {
+    size_t h = config.find("\n" + kHeader) != std::string::npos  ? config.find("\n" + kHeader) + 1
+               : config.compare(0, kHeader.size(), kHeader) == 0 ? 0
+                                                                 : std::string::npos;
+    if (h == std::string::npos) return {std::string::npos, std::string::npos};
+    const size_t body = h + kHeader.size();
+    size_t end = config.find("\n[", body - 1);
+    end = end == std::string::npos ? config.size() : end + 1;
+    return {body, end};
+}
+
 }  // namespace
+
+bool RigPaths::sets(const std::string& config, const std::string& key) {
+    auto [body, end] = paths_table(config);
+    return body != std::string::npos && has_key(config.substr(body, end - body), key);
+}
 
 RigPaths::RigPaths(const std::string& dir)
     : cgroup_root(dir + "/cgroup"),
       kmsg(dir + "/kmsg"),
       lock(dir + "/oomguard.lock"),
-      no_bus(dir + "/no-system-bus") {
+      no_bus(dir + "/no-system-bus"),
+      trigger(dir + "/sysrq-trigger") {
     if (::access(cgroup_root.c_str(), F_OK) != 0) FakeCgroupFs fs(cgroup_root, CgroupVersion::V2);
     if (::access(kmsg.c_str(), F_OK) != 0) write_file(kmsg, "");
     if (::access(lock.c_str(), F_OK) != 0) write_file(lock, "");
@@ -60,18 +82,12 @@ std::string RigPaths::toml(const std::string& set) const {
 }
 
 std::string RigPaths::apply(const std::string& config) const {
-    static const std::string kHeader = "[paths]\n";
-    size_t h = config.rfind("\n" + kHeader) != std::string::npos ? config.find("\n" + kHeader) + 1
-               : config.compare(0, kHeader.size(), kHeader) == 0 ? 0
-                                                                 : std::string::npos;
-    if (h == std::string::npos) {
+    auto [body, end] = paths_table(config);
+    if (body == std::string::npos) {
         std::string c = config;
         if (!c.empty() && c.back() != '\n') c += '\n';
         return c + kHeader + toml();
     }
-    const size_t body = h + kHeader.size();
-    size_t end = config.find("\n[", body - 1);
-    end = end == std::string::npos ? config.size() : end + 1;
     std::string set = config.substr(body, end - body);
     std::string add = toml(set);
     if (!set.empty() && set.back() != '\n') add = "\n" + add;

@@ -3,7 +3,8 @@
 // file ([paths] kmsg) and an instance lock of its own ([paths] lock), all in
 // the rig's temp dir. Without them the daemon would rank the host's real
 // cgroups, read the host's /dev/kmsg, take the host's /run/oomguard/lock and
-// register on the host's system bus (env()).
+// register on the host's system bus (env()). DaemonProcess adds what a test
+// leaves out from a RigPaths of its own (support/process.hpp).
 #pragma once
 
 #include <map>
@@ -16,6 +17,7 @@ struct RigPaths {
     // Creates <dir>/cgroup and <dir>/kmsg (left alone when they exist).
     explicit RigPaths(const std::string& dir);
     std::string cgroup_root, kmsg, lock, no_bus;
+    std::string trigger;  // a sysrq trigger file, for a config that names none
 
     // {"--cgroup-root", cgroup_root}: flags for the daemon.
     std::vector<std::string> args() const;
@@ -34,6 +36,8 @@ struct RigPaths {
     // The config with toml() added to its [paths] table (or a [paths] table
     // added): what every rig writes, so a test's own [paths] keys still win.
     std::string apply(const std::string& config) const;
+    // Whether the config's [paths] table sets `key` (kmsg, lock, cgroup, ...).
+    static bool sets(const std::string& config, const std::string& key);
 };
 
 }  // namespace oomguard::test

@@ -4,30 +4,18 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <filesystem>
-#include <fstream>
-
 #include "config/config.hpp"
+#include "support/files.hpp"
 
 using namespace oomguard;
 using namespace std::chrono_literals;
-namespace fs = std::filesystem;
 
 namespace {
 
 class Dropins : public ::testing::Test {
 protected:
-    void SetUp() override {
-        char tmpl[] = "/tmp/oomguard-dropins-XXXXXX";
-        ASSERT_NE(::mkdtemp(tmpl), nullptr);
-        dir_ = tmpl;
-        main_ = dir_ + "/oomguard.toml";
-        dropins_ = dir_ + "/oomguard.d";
-    }
-    void TearDown() override { fs::remove_all(dir_); }
     void write(const std::string& path, const std::string& text, unsigned mode = 0644) {
-        fs::create_directories(fs::path(path).parent_path());
-        std::ofstream(path) << text;
+        test::write_file(path, text);
         ::chmod(path.c_str(), mode);
     }
     std::string errors(const ConfigLoad& l) {
@@ -35,7 +23,9 @@ protected:
         for (const auto& e : l.errors) all += e.to_string(main_) + "\n";
         return all;
     }
-    std::string dir_, main_, dropins_;
+    test::TempDir tmp_;  // removed with everything in it after each test
+    std::string dir_ = tmp_.path(), main_ = dir_ + "/oomguard.toml",
+                dropins_ = dir_ + "/oomguard.d";
 };
 
 }  // namespace

@@ -15,9 +15,12 @@
 #include "app/prediction_fields.hpp"
 #include "core/clock.hpp"
 #include "daemon.hpp"
+#include "support/fake_proc.hpp"
 #include "support/files.hpp"
 
 using namespace oomguard;
+using oomguard::test::FakeProc;
+using oomguard::test::MiB;
 using oomguard::test::TempDir;
 
 namespace {
@@ -30,9 +33,9 @@ constexpr Duration kStart = std::chrono::hours(24 * 3650);
 // in the temp dir.
 struct Node {
     TempDir dir;
+    FakeProc proc{dir.file("proc"), 16384 * MiB};
     explicit Node(bool below) {
-        dir.write("proc/meminfo", std::string("MemTotal:       16777216 kB\nMemAvailable: ") +
-                                      (below ? "102400" : "4194304") + " kB\n");
+        proc.set_available(below ? 100 * MiB : 4096 * MiB);
         dir.write("oomguard.toml",
                   "[memory]\nmin_available = \"500MiB\"\n"
                   "[action]\nmode = \"dry-run\"\nsysrq_trigger = \"" +
@@ -40,7 +43,7 @@ struct Node {
                       "\"\n"
                       "[poll]\npsi = false\n"
                       "[paths]\nproc = \"" +
-                      dir.file("proc") + "\"\nlock = \"" + dir.file("lock") + "\"\n");
+                      proc.dir() + "\"\nlock = \"" + dir.file("lock") + "\"\n");
         dir.write("trigger", "");
     }
     DaemonOptions options() const {
