@@ -237,3 +237,34 @@ TEST(Hermetic, BareDaemonProcessSeesItsOwnCgroupRootKmsgAndLockNotTheHosts) {
         << p.log();
     EXPECT_EQ(p.stop(), 0) << p.log();
 }
+
+// A config that names no trigger: the daemon's default is the host's
+// /proc/sysrq-trigger, so the runner gives it a trigger file of its own, even
+// after allow_host(). Memory below the threshold in sysrq mode: the `f` lands
+// in the runner's file. Without the guard the test fails and the daemon never
+// runs: the wrapper execs it only when the config names a trigger.
+TEST(Hermetic, AConfigWithoutATriggerFiresIntoTheRunnersFileEvenWithAllowHost) {
+    TempDir d;
+    FakeProc proc(d.file("proc"), 16384 * MiB);
+    proc.set_available(100 * MiB);
+    RigPaths paths(d.path());
+    d.write("c.toml", "[memory]\nmin_available = \"500MiB\"\n[action]\nmode = \"sysrq\"\n"
+                      "[poll]\npsi = false\n[kubernetes]\nlog_heaviest = false\n[paths]\n" +
+                          paths.toml());
+    DaemonProcess p;
+    p.allow_host();
+    p.start({"--config", d.file("c.toml"), "--proc-root", proc.dir(), "--log-target=stderr",
+             "--no-mlock", "--no-dbus", "--cgroup-root", paths.cgroup_root},
+            {}, d.file("log"),
+            {"/bin/sh", "-c", "grep -q '^sysrq_trigger = ' \"$3\" || exit 97; exec \"$@\"",
+             "sh"});
+    ASSERT_NE(p.own_paths(), nullptr) << "the runner gave the config no trigger of its own";
+    const std::string trigger = p.own_paths()->trigger;
+    EXPECT_NE(read_file(d.file("c.toml")).find("sysrq_trigger = \"" + trigger + "\""),
+              std::string::npos)
+        << read_file(d.file("c.toml"));
+    ASSERT_FALSE(p.wait_event("trigger", "OOMGUARD_ACTION=sysrq", 5s).empty()) << p.log();
+    EXPECT_EQ(read_file(trigger).substr(0, 1), "f") << p.log();
+    EXPECT_EQ(p.log().find("/proc/sysrq-trigger"), std::string::npos) << p.log();
+    p.stop();
+}
