@@ -109,6 +109,7 @@ bool Daemon::act(const MemSample& s, const Decision& d) {
     t.mem_available = s.mem_available;
     t.episode = d.episode;
     t.repeat = d.repeat;
+    if (ok && hook_) t.target = hook_->target();
     for (auto* k : sinks_) k->on_trigger(state_, t);
     return ok;
 }

@@ -2,6 +2,7 @@
 
 #include <poll.h>
 
+#include "bus/announced.hpp"
 #include "config/config.hpp"
 
 namespace oomguard {
@@ -32,28 +33,6 @@ void BusPublisher::refresh_ranking() {
     rich_dirty_ = true;
 }
 
-namespace {
-
-// What the bus thread announces (BusThread::current()) differs: only then, or
-// for an event, result or new ranking/config, is it worth waking the thread.
-// Counters it does not announce (samples_total) go out with the next wake or
-// method call, which takes the newest snapshot. Keep in step with current().
-bool announced_differ(const DaemonState& a, const DaemonState& b) {
-    return a.sample.mem_available != b.sample.mem_available ||
-           a.sample.mem_total != b.sample.mem_total || a.levels.min != b.levels.min ||
-           a.levels.warn != b.levels.warn || a.state != b.state || a.mode != b.mode ||
-           a.dry_run != b.dry_run || a.triggers_total != b.triggers_total ||
-           a.trigger_failures_total != b.trigger_failures_total ||
-           a.last_trigger_realtime_usec != b.last_trigger_realtime_usec ||
-           a.oom_kills_total != b.oom_kills_total || a.last_oom_kill.pid != b.last_oom_kill.pid ||
-           a.last_oom_kill.realtime_usec != b.last_oom_kill.realtime_usec ||
-           a.prediction.pid != b.prediction.pid ||
-           a.prediction.oom_score != b.prediction.oom_score || !(a.audit == b.audit) ||
-           a.last_error != b.last_error;
-}
-
-}  // namespace
-
 void BusPublisher::publish(bool only_if_changed) {
     std::unique_lock<std::mutex> lock(ch_.mutex, std::try_to_lock);
     if (!lock.owns_lock()) {
@@ -67,8 +46,8 @@ void BusPublisher::publish(bool only_if_changed) {
         // An idle node: every sample moves only the sample counters, which go
         // through the channel's atomics. Copying the whole state into the
         // snapshot at every wakeup was about a fifth of an idle wakeup's CPU
-        // (issue 17). Compared with the snapshot itself: the bus side keeps
-        // no other copy of the state.
+        // (issue 17). Compared with the channel's snapshot itself: this side
+        // keeps no copy of the state (the bus thread's is the one it serves).
         ch_.snapshot.state.samples_total = state.samples_total;
         ch_.snapshot.state.sample_errors_total = state.sample_errors_total;
         if (ch_.snapshot.state == state) return;
@@ -78,7 +57,7 @@ void BusPublisher::publish(bool only_if_changed) {
     // A new ranking alone (every 10 s) is served from the snapshot on the next
     // call; a trigger's target comes with a changed TriggerCount.
     const bool wake = ch_.version == 0 || !events_.empty() || !results_.empty() ||
-                      announced_differ(ch_.snapshot.state, state);
+                      announced_differ(ch_.snapshot.state, state);  // bus/announced.hpp
     ch_.snapshot.state = state;
     if (rich_dirty_) {
         ch_.snapshot.last_trigger_target = target_;
@@ -114,8 +93,9 @@ void BusPublisher::on_warning(const DaemonState& s) {
 
 void BusPublisher::on_trigger(const DaemonState& s, const TriggerReport& t) {
     if (t.ok()) {
-        // What the trigger hook named; read now, while it is the current trigger's.
-        target_ = heaviest_ ? heaviest_->last_trigger_target() : std::nullopt;
+        // What the trigger named, carried by the report; held here until the
+        // channel takes it.
+        target_ = t.target;
         rich_dirty_ = true;
         BusEvent e;
         e.kind = BusEvent::Kind::Triggered;
@@ -202,8 +182,9 @@ void BusPublisher::perform(const std::vector<Request>& requests) {
         switch (r.kind) {
             case RequestKind::Reload:
                 if (!reloaded) reloaded = host_.reload();
-                results_.push_back({r.id, reloaded->ok() ? std::nullopt
-                                                         : std::optional<Error>(reloaded->error())});
+                results_.push_back({r.id, reloaded->ok()
+                                              ? std::nullopt
+                                              : std::optional<Error>(reloaded->error())});
                 break;
         }
     }

@@ -94,19 +94,11 @@ public:
 private:
     enum class Link { Down, Probing, Naming, Named };
 
-    // Property values as last announced with PropertiesChanged.
+    // Property values as last announced with PropertiesChanged (which of the
+    // state's fields: bus/announced.hpp).
     struct Announced {
-        uint64_t mem_available = 0, mem_total = 0, threshold = 0, warn = 0;
-        MemState state = MemState::Ok;
-        ActionMode mode = ActionMode::Sysrq;
-        bool dry_run = false;
-        uint64_t triggers = 0, failures = 0, last_trigger = 0, oom_kills = 0;
-        int64_t victim_pid = -1;
-        uint64_t victim_usec = 0;
-        int64_t predicted_pid = 0, predicted_score = 0;
-        AuditCounts audit;
+        DaemonState state;
         HeaviestRow target;
-        std::string last_error;
     };
 
     BusChannel& ch_;

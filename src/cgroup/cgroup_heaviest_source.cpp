@@ -43,9 +43,9 @@ std::vector<HeaviestRow> CgroupHeaviestSource::last_ranking(size_t max) {
     return rows(targeting_.last_report(), max);
 }
 
-std::optional<HeaviestRow> CgroupHeaviestSource::last_trigger_target() {
+std::optional<HeaviestRow> CgroupHeaviestSource::trigger_target(const CgroupTargeting& targeting) {
     // kill-cgroup: the container killed, not the heaviest (victims go by QoS).
-    if (const auto& v = targeting_.trigger_victim()) {
+    if (const auto& v = targeting.trigger_victim()) {
         HeaviestRow r = row(v->container, true);
         HeaviestRow pod = row(v->pod, false);
         if (r.namespace_.empty()) r.namespace_ = pod.namespace_;
@@ -53,7 +53,7 @@ std::optional<HeaviestRow> CgroupHeaviestSource::last_trigger_target() {
         if (r.qos.empty()) r.qos = pod.qos;
         return r;
     }
-    const HeaviestReport& rep = targeting_.last_report();
+    const HeaviestReport& rep = targeting.last_report();
     if (!rep.valid || rep.top.empty()) return std::nullopt;
     if (!rep.containers.empty()) {
         HeaviestRow r = row(rep.containers.front(), true);

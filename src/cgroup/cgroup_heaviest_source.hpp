@@ -13,7 +13,6 @@ public:
     // Serves the current ranking (kept warm by the background refresh); reads
     // only the limits and names of the rows it returns.
     std::vector<HeaviestRow> heaviest(size_t max) override;
-    std::optional<HeaviestRow> last_trigger_target() override;
     // The last report (trigger, start/reload or background refresh), as rows:
     // no file reads. What the D-Bus API serves.
     std::vector<HeaviestRow> last_ranking(size_t max) override;
@@ -22,6 +21,9 @@ public:
     static HeaviestRow row(const CgroupInfo& c, bool container);
     // Pods heaviest first, the heaviest pod followed by its containers.
     static std::vector<HeaviestRow> rows(const HeaviestReport& rep, size_t max);
+    // What the current trigger named (CgroupTargeting::target()): the container
+    // kill-cgroup chose, else the heaviest pod's heaviest container, else the pod.
+    static std::optional<HeaviestRow> trigger_target(const CgroupTargeting& targeting);
 
 private:
     CgroupTargeting& targeting_;

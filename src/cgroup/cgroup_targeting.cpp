@@ -4,6 +4,7 @@
 
 #include <utility>
 
+#include "cgroup/cgroup_heaviest_source.hpp"
 #include "cgroup/heaviest_format.hpp"
 
 namespace oomguard {
@@ -163,6 +164,10 @@ void CgroupTargeting::describe(std::string& message, std::vector<LogField>& fiel
         fields.push_back({"OOMGUARD_RANKING_PEAKS_AGE_USEC", std::to_string(usec(before_age))});
     }
     fields.push_back({"OOMGUARD_DESCRIBE_USEC", std::to_string(usec(r.scan_time + r.report_time))});
+}
+
+std::optional<HeaviestRow> CgroupTargeting::target() {
+    return CgroupHeaviestSource::trigger_target(*this);
 }
 
 ActionResult CgroupTargeting::act(const Config& config, bool dry_run) {

@@ -55,6 +55,7 @@ public:
 
     void describe(std::string& message, std::vector<LogField>& fields) override;
     ActionResult act(const Config& config, bool dry_run) override;
+    std::optional<HeaviestRow> target() override;
 
     void on_config(const DaemonState& state, const Config& config) override;
     void on_state(const DaemonState& state) override;

@@ -32,9 +32,6 @@ public:
     // Dump, metrics), never on the hot path; it may serve a recent cached scan
     // and must be bounded in time.
     virtual std::vector<HeaviestRow> heaviest(size_t max) = 0;
-    // The cgroup the last trigger named (what TriggerHook::describe logged);
-    // nullopt when unknown. Read right after the trigger for the Triggered signal.
-    virtual std::optional<HeaviestRow> last_trigger_target() { return std::nullopt; }
     // The last ranking the cgroup code already holds (no scan, no file reads):
     // what the D-Bus API serves. Changes when generation() does.
     virtual std::vector<HeaviestRow> last_ranking(size_t max) { return heaviest(max); }

@@ -2,10 +2,12 @@
 // naming the heaviest cgroup after it. Set by the wiring (the cgroup code).
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "core/action_result.hpp"
+#include "core/heaviest_source.hpp"
 #include "core/log.hpp"
 
 namespace oomguard {
@@ -21,6 +23,9 @@ public:
     // kill-cgroup mode only, bounded by [kubernetes] scan_budget. NotHandled:
     // the daemon writes sysrq (fallback), `what` says why.
     virtual ActionResult act(const Config&, bool /*dry_run*/) { return {}; }
+    // The cgroup the current trigger named (what describe() logged), for the
+    // TriggerReport; nullopt when unknown. Called right after describe().
+    virtual std::optional<HeaviestRow> target() { return std::nullopt; }
 };
 
 }  // namespace oomguard

@@ -4,9 +4,11 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string_view>
 
 #include "core/action_result.hpp"
+#include "core/heaviest_source.hpp"
 
 namespace oomguard {
 
@@ -19,6 +21,10 @@ struct TriggerReport {
     uint64_t mem_available = 0;
     uint64_t episode = 0;
     bool repeat = false;  // a repeat within the episode
+    // The cgroup the trigger named (TriggerHook::target(): the container
+    // kill-cgroup chose, else the heaviest): the Triggered signal's and
+    // LastTriggerTarget's. nullopt when unknown or nothing was done.
+    std::optional<HeaviestRow> target;
 
     // The action happened (Acted or DryRun); false: nothing was done.
     bool ok() const {

@@ -248,16 +248,16 @@ TEST(Hermetic, AConfigWithoutATriggerFiresIntoTheRunnersFileEvenWithAllowHost) {
     FakeProc proc(d.file("proc"), 16384 * MiB);
     proc.set_available(100 * MiB);
     RigPaths paths(d.path());
-    d.write("c.toml", "[memory]\nmin_available = \"500MiB\"\n[action]\nmode = \"sysrq\"\n"
-                      "[poll]\npsi = false\n[kubernetes]\nlog_heaviest = false\n[paths]\n" +
-                          paths.toml());
+    d.write("c.toml",
+            "[memory]\nmin_available = \"500MiB\"\n[action]\nmode = \"sysrq\"\n"
+            "[poll]\npsi = false\n[kubernetes]\nlog_heaviest = false\n[paths]\n" +
+                paths.toml());
     DaemonProcess p;
     p.allow_host();
     p.start({"--config", d.file("c.toml"), "--proc-root", proc.dir(), "--log-target=stderr",
              "--no-mlock", "--no-dbus", "--cgroup-root", paths.cgroup_root},
             {}, d.file("log"),
-            {"/bin/sh", "-c", "grep -q '^sysrq_trigger = ' \"$3\" || exit 97; exec \"$@\"",
-             "sh"});
+            {"/bin/sh", "-c", "grep -q '^sysrq_trigger = ' \"$3\" || exit 97; exec \"$@\"", "sh"});
     ASSERT_NE(p.own_paths(), nullptr) << "the runner gave the config no trigger of its own";
     const std::string trigger = p.own_paths()->trigger;
     EXPECT_NE(read_file(d.file("c.toml")).find("sysrq_trigger = \"" + trigger + "\""),
