@@ -139,7 +139,7 @@ void Daemon::check_trigger() {
 
 void Daemon::record_oom_kill(const OomKill& kill) {
     ++state_.oom_kills_total;
-    if (kill.memcg) ++state_.kernel_oom_kills_total;
+    if (kill.memcg) ++state_.memcg_oom_kills_total;
     state_.last_oom_kill = kill;
     for (auto* k : sinks_) k->on_oom_kill(state_, kill);
 }

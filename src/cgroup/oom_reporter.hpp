@@ -4,7 +4,7 @@
 //  - Event::Victim for a node-wide kill (what sysrq 'f' does), with the memory
 //    that came back and how fast (MemAvailable sampled every 5ms for up to 2s);
 //  - Event::KernelOom for a memcg kill (a pod hit its own limit), counted in
-//    DaemonState::kernel_oom_kills_total;
+//    DaemonState::memcg_oom_kills_total;
 //  - "OOM request ignored" (sysrq found no eligible task) as a warning.
 #pragma once
 

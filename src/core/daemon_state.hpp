@@ -24,8 +24,8 @@ struct DaemonState {
     uint64_t trigger_failures_total = 0;
     uint64_t warnings_total = 0;
     uint64_t episodes_total = 0;
-    uint64_t kernel_oom_kills_total = 0;  // memcg OOM kills (pods hitting their limits), from kmsg
-    uint64_t oom_kills_total = 0;         // every OOM kill on kmsg (memcg and node-wide)
+    uint64_t memcg_oom_kills_total = 0;  // memcg OOM kills (pods hitting their limits), from kmsg
+    uint64_t oom_kills_total = 0;        // every OOM kill on kmsg (memcg and node-wide)
     uint64_t oom_requests_ignored_total = 0;  // "OOM request ignored": sysrq found no eligible task
     uint64_t cgroup_kills_total = 0;          // kill-cgroup actions that killed a container
     OomKill last_oom_kill;                    // pid -1: none seen yet

@@ -132,11 +132,11 @@ void MetricsWriter::render(const DaemonState& s, const std::vector<HeaviestRow>&
     counter(out, "oomguard_node_oom_kills_total",
             "OOM kills the kernel reported because the node ran out of memory (not a cgroup "
             "limit; sysrq 'f' kills included).",
-            s.oom_kills_total - std::min(s.kernel_oom_kills_total, s.oom_kills_total));
+            s.oom_kills_total - std::min(s.memcg_oom_kills_total, s.oom_kills_total));
     counter(out, "oomguard_memcg_oom_kills_total",
             "OOM kills the kernel reported because a cgroup hit its own memory limit (a pod or "
             "container limit).",
-            s.kernel_oom_kills_total);
+            s.memcg_oom_kills_total);
     // The sysrq write succeeded (a trigger), but the kernel found no task to kill.
     counter(out, "oomguard_oom_requests_ignored_total",
             "sysrq 'f' requests the kernel ignored (\"OOM request ignored\": no eligible task, "

@@ -27,7 +27,7 @@ DaemonState sample_state() {
     s.state = MemState::Warning;
     s.triggers_total = 3;
     s.trigger_failures_total = 1;
-    s.kernel_oom_kills_total = 1;
+    s.memcg_oom_kills_total = 1;
     s.oom_kills_total = 2;
     s.last_trigger_realtime_usec = 1700000000123456ull;
     s.config_path = "/etc/oomguard.toml";

@@ -73,7 +73,7 @@ TEST(NodeCounters, ReadsVmstatAndPressureFromTheProcRoot) {
 TEST(MetricsRender, BuildInfoAndNodeOomKillsApartFromMemcg) {
     DaemonState s;
     s.oom_kills_total = 5;         // every kill on kmsg
-    s.kernel_oom_kills_total = 3;  // of which memcg
+    s.memcg_oom_kills_total = 3;  // of which memcg
     std::string out;
     MetricsWriter::render(s, {}, 0, out);
     EXPECT_TRUE(has(out, "# TYPE oomguard_build_info gauge\noomguard_build_info{version=\"" +
