@@ -12,7 +12,10 @@
                                       # meson test 'layer-sandboxes': through each
                                       # sandbox, a header of every folder the layer
                                       # may not include fails to preprocess, and one
-                                      # of every folder it may include works
+                                      # of every folder it may include works; and
+                                      # the real compile commands of each layer
+                                      # library put no other source folder (not the
+                                      # source root) on its include path
 
 Arrows point down: a layer includes only itself and the layers listed for it.
 Of the app, only main.cpp includes src/bus.
@@ -121,6 +124,46 @@ def preprocess(cxx, sandbox_dir, build_root, header):
     return r.returncode == 0, r.stderr
 
 
+def include_paths(src, build_root):
+    """(compile commands checked, problems): each layer library's -I paths, from
+    compile_commands.json, are in the build tree or the source folders the layer
+    may include. Not the source root or src/: '#include "src/daemon.hpp"' would
+    get past the sandbox."""
+    import json
+    import shlex
+    root = os.path.dirname(src)
+    with open(os.path.join(build_root, "compile_commands.json")) as f:
+        commands = json.load(f)
+    lib = re.compile(r"liboomguard_(\w+)\.a\.p/")
+    checked, problems = 0, []
+    for c in commands:
+        m = lib.search(c["command"])
+        if not m or (m.group(1) not in LAYERS and m.group(1) != APP):
+            continue
+        layer = m.group(1)
+        inside = ({l for l in LAYERS if l not in BUS_LAYERS} if layer == APP
+                  else {layer, *LAYERS[layer]})
+        allowed = {os.path.join(src, l) for l in inside}
+        checked += 1
+        args = shlex.split(c["command"])
+        paths = []
+        for i, a in enumerate(args):
+            if a == "-I" and i + 1 < len(args):
+                paths.append(args[i + 1])
+            elif a.startswith("-I") and a != "-I":
+                paths.append(a[2:])
+        for path in paths:
+            path = os.path.realpath(os.path.join(c["directory"], path))
+            in_build = path == build_root or path.startswith(build_root + os.sep)
+            in_source = path == root or path.startswith(root + os.sep)
+            if in_source and not in_build and path not in allowed:
+                problems.append(f"{layer}: {os.path.relpath(c['file'], c['directory'])} "
+                                f"compiles with -I {path}, a source folder outside its sandbox")
+    if checked == 0:
+        problems.append("no layer library in compile_commands.json")
+    return checked, problems
+
+
 def enforce(src, out, build_root, cxx):
     from concurrent.futures import ThreadPoolExecutor
     headers = {l: sorted(f for f in os.listdir(os.path.join(src, l)) if f.endswith(".hpp"))
@@ -152,13 +195,17 @@ def enforce(src, out, build_root, cxx):
 
     with ThreadPoolExecutor(max_workers=2) as pool:
         problems = [p for p in pool.map(run, jobs) if p]
+    flag_checks, flag_problems = include_paths(src, build_root)
+    problems += flag_problems
     for p in problems:
         print(p)
     if problems:
-        print(f"{len(problems)} of {len(jobs)} sandbox checks failed")
+        print(f"{len(problems)} problems in {len(jobs)} sandbox checks and "
+              f"{flag_checks} compile commands")
         return 1
     denied = sum(1 for j in jobs if not j[2])
-    print(f"layer sandboxes OK: {len(jobs)} checks, {denied} includes refused "
+    print(f"layer sandboxes OK: {len(jobs)} checks, {denied} includes refused, "
+          f"{flag_checks} compile commands with no source folder outside their sandbox "
           f"(the app's: {', '.join(j[1] for j in jobs if j[0] == APP and not j[2])})")
     return 0
 
