@@ -15,23 +15,11 @@ using namespace oomguard::test;
 using namespace oomguard::test::daemon_cgroup_rig;
 
 TEST(DaemonCgroups, KillCgroupFallsBackToSysrqWhenNothingIsEligible) {
-    TempDir tmp;
-    FakeCgroupFs fs(tmp / "cgroup", CgroupVersion::V2);
-    FakePodLogs logs(tmp / "log");
-    FakeProc proc(tmp / "proc");
-    proc.meminfo(8ull << 30, 1ull << 30);
-    fs.cgroup("kubepods", 0, 0, 6ull << 30);  // allocatable enforced
-    fs.cgroup("kubepods/besteffort/pod" + pod_uid(1), 900 * MiB);
-    fs.cgroup("kubepods/besteffort/pod" + pod_uid(1) + "/" + container_id(1), 900 * MiB);
-    logs.pod("kube-system", "coredns", pod_uid(1));
-    fs.cgroup("kubepods/pod" + pod_uid(2), 500 * MiB);  // Guaranteed
-    fs.cgroup("kubepods/pod" + pod_uid(2) + "/" + container_id(2), 500 * MiB);
-    logs.pod("default", "db", pod_uid(2));
-    NodePaths s{fs.root(),    proc.dir(),      logs.pods_dir(),
-                tmp / "kmsg", tmp / "trigger", "kill-cgroup"};
-    makeFile(s.kmsg, "");
-    makeFile(s.trigger, "");
-    DaemonProcess d(args(write_config(tmp, s), false));
+    FakeNode n(CgroupVersion::V2, "kill-cgroup");
+    n.fs.cgroup("kubepods", 0, 0, 6ull << 30);  // allocatable enforced
+    n.pod("besteffort", 1, "kube-system", "coredns", 900 * MiB);
+    n.pod("", 2, "default", "db", 500 * MiB);  // Guaranteed
+    DaemonProcess& d = n.start(false);
     std::string t = d.wait_event("trigger", "OOMGUARD_ACTION=");
     ASSERT_FALSE(t.empty()) << d.log();
     EXPECT_NE(t.find("no eligible container"), std::string::npos) << t;
@@ -43,7 +31,7 @@ TEST(DaemonCgroups, KillCgroupFallsBackToSysrqWhenNothingIsEligible) {
         << t;
     EXPECT_EQ(field(t, "OOMGUARD_ACTION"), "sysrq");
     EXPECT_EQ(d.stop(), 0);
-    EXPECT_EQ(readFile(s.trigger), "f");
+    EXPECT_EQ(readFile(n.paths.trigger), "f");
     EXPECT_NE(d.log().find("node allocatable is enforced: /kubepods is limited to 6.0 GiB"),
               std::string::npos)
         << d.log();
@@ -107,27 +95,18 @@ TEST(DaemonCgroups, RealKillCgroupKillsOnlyTheChosenContainer) {
 }
 
 TEST(DaemonCgroups, KillCgroupDryRunSaysWhatItWouldKill) {
-    TempDir tmp;
-    FakeCgroupFs fs(tmp / "cgroup", CgroupVersion::V1);
-    FakePodLogs logs(tmp / "log");
-    FakeProc proc(tmp / "proc");
-    proc.meminfo(8ull << 30, 1ull << 30);
+    FakeNode n(CgroupVersion::V1, "kill-cgroup");
     KubeLayout L{CgroupDriver::Systemd, Runtime::Crio};
-    fs.cgroup(L.kubepods(), 0);
+    n.fs.cgroup(L.kubepods(), 0);
     const std::string pod = L.pod_dir(QosClass::BestEffort, pod_uid(1));
-    fs.cgroup(pod, 300 * MiB);
-    fs.cgroup(pod + "/" + L.container_name(container_id(1)), 250 * MiB);
-    fs.procs(pod + "/" + L.container_name(container_id(1)), "4242\n");
-    makeFile(proc.dir() + "/4242/oom_score_adj", "1000\n");
-    fs.cgroup(pod + "/" + L.conmon_name(container_id(1)),
-              400 * MiB);  // heavier, but not a container
-    logs.pod("default", "worker", pod_uid(1));
-    logs.container("default", "worker", pod_uid(1), "main", container_id(1));
-    NodePaths s{fs.root(),    proc.dir(),      logs.pods_dir(),
-                tmp / "kmsg", tmp / "trigger", "kill-cgroup"};
-    makeFile(s.kmsg, "");
-    makeFile(s.trigger, "");
-    DaemonProcess d(args(write_config(tmp, s), true));
+    n.fs.cgroup(pod, 300 * MiB);
+    n.fs.cgroup(pod + "/" + L.container_name(container_id(1)), 250 * MiB);
+    n.task(pod + "/" + L.container_name(container_id(1)), 4242);
+    n.fs.cgroup(pod + "/" + L.conmon_name(container_id(1)),
+                400 * MiB);  // heavier, but not a container
+    n.logs.pod("default", "worker", pod_uid(1));
+    n.logs.container("default", "worker", pod_uid(1), "main", container_id(1));
+    DaemonProcess& d = n.start(true);
     std::string t = d.wait_event("trigger", "OOMGUARD_ACTION=");
     ASSERT_FALSE(t.empty()) << d.log();
     EXPECT_NE(t.find("dry-run: would kill container main of pod default/worker (BestEffort"),
@@ -140,41 +119,31 @@ TEST(DaemonCgroups, KillCgroupDryRunSaysWhatItWouldKill) {
     EXPECT_EQ(field(t, "OOMGUARD_ACTION"), "dry-run") << t;
     EXPECT_EQ(field(t, "OOMGUARD_MODE"), "kill-cgroup") << t;
     EXPECT_EQ(d.stop(), 0);
-    EXPECT_EQ(readFile(s.trigger), "");
+    EXPECT_EQ(readFile(n.paths.trigger), "");
 }
 
 // Red-team finding 1: the victim goes by QoS (BestEffort first), the heaviest
 // pod may be another one. The old entry said "would kill ... pod3 (BestEffort)"
 // but carried OOMGUARD_POD_NAME=pod2 (the heaviest, Burstable).
 TEST(DaemonCgroups, KillCgroupEntryFieldsNameTheVictimNotTheHeaviest) {
-    TempDir tmp;
-    FakeCgroupFs fs(tmp / "cgroup", CgroupVersion::V2);
-    FakePodLogs logs(tmp / "log");
-    FakeProc proc(tmp / "proc");
-    proc.meminfo(8ull << 30, 1ull << 30);
+    FakeNode n(CgroupVersion::V2, "kill-cgroup");
     KubeLayout L{CgroupDriver::Systemd, Runtime::Containerd};
-    fs.cgroup(L.kubepods(), 0);
-    fs.cgroup(L.qos_dir(QosClass::Burstable), 0);
-    fs.cgroup(L.qos_dir(QosClass::BestEffort), 0);
+    n.fs.cgroup(L.kubepods(), 0);
+    n.fs.cgroup(L.qos_dir(QosClass::Burstable), 0);
+    n.fs.cgroup(L.qos_dir(QosClass::BestEffort), 0);
     const std::string heavy = L.pod_dir(QosClass::Burstable, pod_uid(2));
     const std::string light = L.pod_dir(QosClass::BestEffort, pod_uid(3));
-    fs.cgroup(heavy, 900 * MiB);
-    fs.cgroup(heavy + "/" + L.container_name(container_id(2)), 850 * MiB);
-    fs.procs(heavy + "/" + L.container_name(container_id(2)), "4202\n");
-    makeFile(proc.dir() + "/4202/oom_score_adj", "900\n");
-    fs.cgroup(light, 300 * MiB);
-    fs.cgroup(light + "/" + L.container_name(container_id(3)), 250 * MiB);
-    fs.procs(light + "/" + L.container_name(container_id(3)), "4303\n");
-    makeFile(proc.dir() + "/4303/oom_score_adj", "1000\n");
-    logs.pod("default", "pod2", pod_uid(2));
-    logs.container("default", "pod2", pod_uid(2), "big", container_id(2));
-    logs.pod("default", "pod3", pod_uid(3));
-    logs.container("default", "pod3", pod_uid(3), "small", container_id(3));
-    NodePaths s{fs.root(),    proc.dir(),      logs.pods_dir(),
-                tmp / "kmsg", tmp / "trigger", "kill-cgroup"};
-    makeFile(s.kmsg, "");
-    makeFile(s.trigger, "");
-    DaemonProcess d(args(write_config(tmp, s), true));
+    n.fs.cgroup(heavy, 900 * MiB);
+    n.fs.cgroup(heavy + "/" + L.container_name(container_id(2)), 850 * MiB);
+    n.task(heavy + "/" + L.container_name(container_id(2)), 4202, 900);
+    n.fs.cgroup(light, 300 * MiB);
+    n.fs.cgroup(light + "/" + L.container_name(container_id(3)), 250 * MiB);
+    n.task(light + "/" + L.container_name(container_id(3)), 4303);
+    n.logs.pod("default", "pod2", pod_uid(2));
+    n.logs.container("default", "pod2", pod_uid(2), "big", container_id(2));
+    n.logs.pod("default", "pod3", pod_uid(3));
+    n.logs.container("default", "pod3", pod_uid(3), "small", container_id(3));
+    DaemonProcess& d = n.start(true);
     std::string t = d.wait_event("trigger", "OOMGUARD_ACTION=");
     ASSERT_FALSE(t.empty()) << d.log();
     EXPECT_NE(t.find("would kill container small of pod default/pod3 (BestEffort"),
@@ -198,30 +167,17 @@ TEST(DaemonCgroups, KillCgroupEntryFieldsNameTheVictimNotTheHeaviest) {
 // repeat kills the next victim, and with only dying ones left it says so (and
 // falls back to sysrq as for any "nothing eligible").
 TEST(DaemonCgroups, KillCgroupRepeatSkipsTheContainerStillDying) {
-    TempDir tmp;
-    FakeCgroupFs fs(tmp / "cgroup", CgroupVersion::V2);
-    FakePodLogs logs(tmp / "log");
-    FakeProc proc(tmp / "proc");
-    proc.meminfo(8ull << 30, 1ull << 30);
-    fs.cgroup("kubepods", 0);
+    FakeNode n(CgroupVersion::V2, "kill-cgroup");
+    n.fs.cgroup("kubepods", 0);
     for (unsigned i : {1u, 2u}) {
-        const std::string pod = "kubepods/besteffort/pod" + pod_uid(i);
-        const std::string ctr = pod + "/" + container_id(i);
-        fs.cgroup(pod, (i == 1 ? 900 : 400) * MiB);
-        fs.cgroup(ctr, (i == 1 ? 900 : 400) * MiB);
-        makeFile(fs.root() + "/" + ctr + "/cgroup.kill", "");  // accepts the write, kills nothing
-        fs.procs(ctr, std::to_string(5000 + i) + "\n");
-        makeFile(proc.dir() + "/" + std::to_string(5000 + i) + "/oom_score_adj", "1000\n");
         const std::string name = i == 1 ? "first" : "second";
-        logs.pod("default", name, pod_uid(i));
-        logs.container("default", name, pod_uid(i), "main", container_id(i));
+        const std::string ctr = n.pod("besteffort", i, "default", name, (i == 1 ? 900 : 400) * MiB);
+        makeFile(n.fs.root() + "/" + ctr + "/cgroup.kill", "");  // accepts the write, kills nothing
+        n.task(ctr, 5000 + i);
+        n.logs.container("default", name, pod_uid(i), "main", container_id(i));
     }
-    NodePaths s{fs.root(),    proc.dir(),      logs.pods_dir(),
-                tmp / "kmsg", tmp / "trigger", "kill-cgroup"};
-    s.repeat_after = "1s";
-    makeFile(s.kmsg, "");
-    makeFile(s.trigger, "");
-    DaemonProcess d(args(write_config(tmp, s), false));
+    n.paths.repeat_after = "1s";
+    DaemonProcess& d = n.start(false);
     std::string t1 = d.wait_event("trigger", "killed container main of pod default/first");
     ASSERT_FALSE(t1.empty()) << d.log();
     // The repeat: the first is still listed (dying), the second is the next victim.
@@ -242,7 +198,7 @@ TEST(DaemonCgroups, KillCgroupRepeatSkipsTheContainerStillDying) {
          p = out.find(": killed container", p + 1))
         ++kills;
     EXPECT_EQ(kills, 2u) << out;
-    EXPECT_EQ(readFile(s.trigger), "f");
+    EXPECT_EQ(readFile(n.paths.trigger), "f");
 }
 
 // Issue 10, defect 5: cgroup.kill written but the cgroup not empty at once
@@ -250,41 +206,29 @@ TEST(DaemonCgroups, KillCgroupRepeatSkipsTheContainerStillDying) {
 // action. The old daemon called it a failure after 500 ms and wrote sysrq too,
 // killing a second victim.
 TEST(DaemonCgroups, KillCgroupThatDoesNotEmptyAtOnceIsNotFollowedBySysrq) {
-    TempDir tmp;
-    FakeCgroupFs fs(tmp / "cgroup", CgroupVersion::V2);
-    FakePodLogs logs(tmp / "log");
-    FakeProc proc(tmp / "proc");
-    proc.meminfo(8ull << 30, 1ull << 30);
-    fs.cgroup("kubepods", 0);
-    const std::string ctr = "kubepods/besteffort/pod" + pod_uid(1) + "/" + container_id(1);
-    fs.cgroup("kubepods/besteffort/pod" + pod_uid(1), 900 * MiB);
-    fs.cgroup(ctr, 900 * MiB);
-    makeFile(fs.root() + "/" + ctr + "/cgroup.kill", "");  // accepts the write, kills nothing
+    FakeNode n(CgroupVersion::V2, "kill-cgroup");
+    n.fs.cgroup("kubepods", 0);
+    const std::string ctr = n.pod("besteffort", 1, "default", "hog", 900 * MiB);
+    makeFile(n.fs.root() + "/" + ctr + "/cgroup.kill", "");  // accepts the write, kills nothing
     pid_t child = ::fork();
     if (child == 0) {
         for (;;) ::pause();
     }
     ASSERT_GT(child, 0);
-    fs.procs(ctr, std::to_string(child) + "\n");
-    makeFile(proc.dir() + "/" + std::to_string(child) + "/oom_score_adj", "1000\n");
-    logs.pod("default", "hog", pod_uid(1));
-    logs.container("default", "hog", pod_uid(1), "main", container_id(1));
-    NodePaths s{fs.root(),    proc.dir(),      logs.pods_dir(),
-                tmp / "kmsg", tmp / "trigger", "kill-cgroup"};
-    makeFile(s.kmsg, "");
-    makeFile(s.trigger, "");
-    DaemonProcess d(args(write_config(tmp, s), false));
+    n.task(ctr, child);
+    n.logs.container("default", "hog", pod_uid(1), "main", container_id(1));
+    DaemonProcess& d = n.start(false);
     std::string t = d.wait_event("trigger", "OOMGUARD_ACTION=");
     ASSERT_FALSE(t.empty()) << d.log();
     EXPECT_NE(t.find("killed container main of pod default/hog"), std::string::npos) << t;
     EXPECT_NE(t.find("via cgroup.kill"), std::string::npos) << t;
     // Well past the old 500 ms bound: still no sysrq, no second action.
     d.wait_entry([](const std::string&) { return false; }, std::chrono::milliseconds(1200));
-    EXPECT_EQ(readFile(s.trigger), "") << "sysrq written after a successful cgroup.kill\n"
-                                       << d.log();
+    EXPECT_EQ(readFile(n.paths.trigger), "") << "sysrq written after a successful cgroup.kill\n"
+                                             << d.log();
     EXPECT_EQ(d.log().find("trigger-failed"), std::string::npos) << d.log();
     // The emptying is watched from the loop and logged with what came back.
-    fs.procs(ctr, "");
+    n.fs.procs(ctr, "");
     EXPECT_FALSE(
         d.wait_entry(
              [](const std::string& e) { return e.find("is empty after") != std::string::npos; },
@@ -302,23 +246,12 @@ TEST(DaemonCgroups, KillCgroupThatDoesNotEmptyAtOnceIsNotFollowedBySysrq) {
 // empty pid list as a kill and did nothing while the node thrashed. Now it is a
 // failure that falls back to sysrq, and the start says why kill-cgroup cannot work.
 TEST(DaemonCgroups, KillCgroupThatCanSignalNothingFallsBackToSysrq) {
-    TempDir tmp;
-    FakeCgroupFs fs(tmp / "cgroup", CgroupVersion::V1);
-    FakePodLogs logs(tmp / "log");
-    FakeProc proc(tmp / "proc");
-    proc.meminfo(8ull << 30, 1ull << 30);
-    fs.cgroup("kubepods", 0);
-    const std::string ctr = "kubepods/besteffort/pod" + pod_uid(1) + "/" + container_id(1);
-    fs.cgroup("kubepods/besteffort/pod" + pod_uid(1), 900 * MiB);
-    fs.cgroup(ctr, 900 * MiB);
-    fs.procs(ctr, "0\n0\n");
-    logs.pod("default", "hog", pod_uid(1));
-    logs.container("default", "hog", pod_uid(1), "main", container_id(1));
-    NodePaths s{fs.root(),    proc.dir(),      logs.pods_dir(),
-                tmp / "kmsg", tmp / "trigger", "kill-cgroup"};
-    makeFile(s.kmsg, "");
-    makeFile(s.trigger, "");
-    DaemonProcess d(args(write_config(tmp, s), false));
+    FakeNode n(CgroupVersion::V1, "kill-cgroup");
+    n.fs.cgroup("kubepods", 0);
+    const std::string ctr = n.pod("besteffort", 1, "default", "hog", 900 * MiB);
+    n.fs.procs(ctr, "0\n0\n");
+    n.logs.container("default", "hog", pod_uid(1), "main", container_id(1));
+    DaemonProcess& d = n.start(false);
     std::string t = d.wait_event("trigger", "OOMGUARD_ACTION=");
     ASSERT_FALSE(t.empty()) << d.log();
     EXPECT_EQ(field(t, "OOMGUARD_ACTION"), "sysrq") << t;
@@ -327,28 +260,18 @@ TEST(DaemonCgroups, KillCgroupThatCanSignalNothingFallsBackToSysrq) {
         << d.log();
     EXPECT_NE(d.log().find("hostPID"), std::string::npos) << d.log();
     EXPECT_EQ(d.stop(), 0);
-    EXPECT_EQ(readFile(s.trigger), "f");
+    EXPECT_EQ(readFile(n.paths.trigger), "f");
 }
 
 // Issue 10, defect 8: with fallback_sysrq = false, "no eligible container" is
 // nothing done: a failure in the journal and the metrics, never a trigger.
 TEST(DaemonCgroups, KillCgroupNothingDoneIsAFailureInEverySink) {
-    TempDir tmp;
-    FakeCgroupFs fs(tmp / "cgroup", CgroupVersion::V2);
-    FakePodLogs logs(tmp / "log");
-    FakeProc proc(tmp / "proc");
-    proc.meminfo(8ull << 30, 1ull << 30);
-    fs.cgroup("kubepods", 0);
-    fs.cgroup("kubepods/besteffort/pod" + pod_uid(1), 900 * MiB);
-    fs.cgroup("kubepods/besteffort/pod" + pod_uid(1) + "/" + container_id(1), 900 * MiB);
-    logs.pod("kube-system", "coredns", pod_uid(1));
-    NodePaths s{fs.root(),    proc.dir(),      logs.pods_dir(),
-                tmp / "kmsg", tmp / "trigger", "kill-cgroup"};
-    s.extra_action = "fallback_sysrq = false";
-    s.extra = "[metrics]\ntextfile = \"" + (tmp / "oomguard.prom") + "\"\n";
-    makeFile(s.kmsg, "");
-    makeFile(s.trigger, "");
-    DaemonProcess d(args(write_config(tmp, s), false));
+    FakeNode n(CgroupVersion::V2, "kill-cgroup");
+    n.fs.cgroup("kubepods", 0);
+    n.pod("besteffort", 1, "kube-system", "coredns", 900 * MiB);
+    n.paths.extra_action = "fallback_sysrq = false";
+    n.paths.extra = "[metrics]\ntextfile = \"" + (n.tmp / "oomguard.prom") + "\"\n";
+    DaemonProcess& d = n.start(false);
     std::string f = d.wait_event("trigger-failed", "nothing done");
     ASSERT_FALSE(f.empty()) << d.log();
     EXPECT_NE(f.find("no eligible container"), std::string::npos) << f;
@@ -357,9 +280,9 @@ TEST(DaemonCgroups, KillCgroupNothingDoneIsAFailureInEverySink) {
     EXPECT_EQ(d.log().find(">trigger: "), std::string::npos)
         << "'nothing done' logged as a trigger\n"
         << d.log();
-    const std::string prom = readFile(tmp / "oomguard.prom");
+    const std::string prom = readFile(n.tmp / "oomguard.prom");
     EXPECT_NE(prom.find("oomguard_triggers_total 0\n"), std::string::npos) << prom;
     EXPECT_EQ(prom.find("oomguard_trigger_failures_total 0\n"), std::string::npos) << prom;
     EXPECT_EQ(d.stop(), 0);
-    EXPECT_EQ(readFile(s.trigger), "");
+    EXPECT_EQ(readFile(n.paths.trigger), "");
 }

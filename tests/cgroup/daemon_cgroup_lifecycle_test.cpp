@@ -15,40 +15,28 @@ using namespace oomguard::test::daemon_cgroup_rig;
 // reload from mode = "dry-run" to a real mode mid-episode waited repeat_after
 // (here 1 h) before the first real write. Now it is due at once.
 TEST(DaemonCgroups, ReloadFromDryRunToRealActsAtOnce) {
-    TempDir tmp;
-    FakeCgroupFs fs(tmp / "cgroup", CgroupVersion::V2);
-    FakePodLogs logs(tmp / "log");
-    FakeProc proc(tmp / "proc");
-    proc.meminfo(8ull << 30, 1ull << 30);
-    NodePaths s{fs.root(), proc.dir(), logs.pods_dir(), tmp / "kmsg", tmp / "trigger", "dry-run"};
-    s.repeat_after = "1h";
-    makeFile(s.kmsg, "");
-    makeFile(s.trigger, "");
-    const std::string config = write_config(tmp, s);
-    DaemonProcess d(args(config, false));
+    FakeNode n(CgroupVersion::V2, "dry-run");
+    n.paths.repeat_after = "1h";
+    DaemonProcess& d = n.start(false);
     ASSERT_FALSE(d.wait_event("trigger", "dry-run: would ask the kernel OOM killer").empty())
         << d.log();
-    s.mode = "sysrq";
-    write_config(tmp, s);
+    n.paths.mode = "sysrq";
+    write_config(n.tmp, n.paths);
     ::kill(d.pid(), SIGHUP);
     ASSERT_FALSE(d.wait_event("reload").empty()) << d.log();
     std::string t = d.wait_event("trigger", "asked the kernel OOM killer", std::chrono::seconds(3));
     EXPECT_FALSE(t.empty()) << "no real action after the reload from dry-run\n" << d.log();
     EXPECT_EQ(d.stop(), 0);
-    EXPECT_EQ(readFile(s.trigger), "f");
+    EXPECT_EQ(readFile(n.paths.trigger), "f");
 }
 
 // Red-team finding 6: a trigger path that cannot be opened showed only at the
 // first crossing. Now start and reload open it for writing (never write) and
 // warn, naming the path and errno; a FIFO without a reader is "no reader yet".
 TEST(DaemonCgroups, UnusableTriggerPathIsReportedAtStartAndReload) {
-    TempDir tmp;
-    FakeCgroupFs fs(tmp / "cgroup", CgroupVersion::V2);
-    FakePodLogs logs(tmp / "log");
-    FakeProc proc(tmp / "proc");  // plenty available: no crossing
-    NodePaths s{fs.root(), proc.dir(), logs.pods_dir(), tmp / "kmsg", tmp / "no-such-dir/trigger"};
-    makeFile(s.kmsg, "");
-    DaemonProcess d(args(write_config(tmp, s), false));
+    FakeNode n(CgroupVersion::V2, "sysrq", 4ull << 30);  // plenty available: no crossing
+    n.paths.trigger = n.tmp / "no-such-dir/trigger";
+    DaemonProcess& d = n.start(false);
     ASSERT_FALSE(d.wait_event("start").empty()) << d.log();  // then SIGHUP is handled
     std::string w = d.wait_entry(
         [&](const std::string& e) {
@@ -56,19 +44,19 @@ TEST(DaemonCgroups, UnusableTriggerPathIsReportedAtStartAndReload) {
         },
         std::chrono::seconds(5));
     EXPECT_FALSE(w.empty()) << d.log();
-    EXPECT_NE(w.find(s.trigger), std::string::npos) << w;
+    EXPECT_NE(w.find(n.paths.trigger), std::string::npos) << w;
     EXPECT_NE(w.find("No such file or directory"), std::string::npos) << w;
     EXPECT_EQ(field(w, "ERRNO"), std::to_string(ENOENT)) << w;
     // Reload onto a FIFO without a reader: a supported setup, said as such.
-    s.trigger = tmp / "fifo";
-    ASSERT_EQ(::mkfifo(s.trigger.c_str(), 0600), 0);
-    write_config(tmp, s);
+    n.paths.trigger = n.tmp / "fifo";
+    ASSERT_EQ(::mkfifo(n.paths.trigger.c_str(), 0600), 0);
+    write_config(n.tmp, n.paths);
     ::kill(d.pid(), SIGHUP);
     std::string f = d.wait_entry(
         [&](const std::string& e) { return e.find("no reader yet") != std::string::npos; },
         std::chrono::seconds(5));
     EXPECT_FALSE(f.empty()) << d.log();
-    EXPECT_NE(f.find(s.trigger), std::string::npos) << f;
+    EXPECT_NE(f.find(n.paths.trigger), std::string::npos) << f;
     EXPECT_EQ(d.stop(), 0);
 }
 
@@ -77,18 +65,10 @@ TEST(DaemonCgroups, UnusableTriggerPathIsReportedAtStartAndReload) {
 // journald's rate limit to drop trigger entries). Now only when they changed,
 // or once a minute.
 TEST(DaemonCgroups, ReloadsDoNotRepeatAnUnchangedHeaviestTable) {
-    TempDir tmp;
-    FakeCgroupFs fs(tmp / "cgroup", CgroupVersion::V2);
-    FakePodLogs logs(tmp / "log");
-    FakeProc proc(tmp / "proc");  // plenty available: no crossing
-    fs.cgroup("kubepods", 0);     // no limit: the allocatable warning
-    fs.cgroup("kubepods/besteffort/pod" + pod_uid(1), 900 * MiB);
-    fs.cgroup("kubepods/besteffort/pod" + pod_uid(1) + "/" + container_id(1), 900 * MiB);
-    logs.pod("default", "hog", pod_uid(1));
-    NodePaths s{fs.root(), proc.dir(), logs.pods_dir(), tmp / "kmsg", tmp / "trigger"};
-    makeFile(s.kmsg, "");
-    makeFile(s.trigger, "");
-    DaemonProcess d(args(write_config(tmp, s), false));
+    FakeNode n(CgroupVersion::V2, "sysrq", 4ull << 30);  // plenty available: no crossing
+    n.fs.cgroup("kubepods", 0);                          // no limit: the allocatable warning
+    n.pod("besteffort", 1, "default", "hog", 900 * MiB);
+    DaemonProcess& d = n.start(false);
     ASSERT_FALSE(d.wait_event("heaviest").empty()) << d.log();
     auto pause = [&] {
         d.wait_entry([](const std::string&) { return false; }, std::chrono::milliseconds(200));
@@ -98,8 +78,8 @@ TEST(DaemonCgroups, ReloadsDoNotRepeatAnUnchangedHeaviestTable) {
         pause();  // apart, so that they are separate reloads
     }
     // A changed ranking is logged at the next reload.
-    fs.cgroup("kubepods/besteffort/pod" + pod_uid(2), 1900 * MiB);
-    fs.cgroup("kubepods/besteffort/pod" + pod_uid(2) + "/" + container_id(2), 1900 * MiB);
+    n.fs.cgroup("kubepods/besteffort/pod" + pod_uid(2), 1900 * MiB);
+    n.fs.cgroup("kubepods/besteffort/pod" + pod_uid(2) + "/" + container_id(2), 1900 * MiB);
     ::kill(d.pid(), SIGHUP);
     pause();
     EXPECT_EQ(d.stop(), 0);
@@ -121,18 +101,12 @@ TEST(DaemonCgroups, ReloadsDoNotRepeatAnUnchangedHeaviestTable) {
 // both acted on the same crossing. The second now refuses to start, naming the
 // holder's pid (written into the lock file).
 TEST(DaemonCgroups, SecondInstanceRefusesToStartNamingTheHolder) {
-    TempDir tmp;
-    FakeCgroupFs fs(tmp / "cgroup", CgroupVersion::V2);
-    FakePodLogs logs(tmp / "log");
-    FakeProc proc(tmp / "proc");  // plenty available: no crossing
-    NodePaths s{fs.root(), proc.dir(), logs.pods_dir(), tmp / "kmsg", tmp / "trigger"};
-    s.lock = tmp / "oomguard.lock";
-    makeFile(s.kmsg, "");
-    makeFile(s.trigger, "");
-    const std::string config = write_config(tmp, s);
+    FakeNode n(CgroupVersion::V2, "sysrq", 4ull << 30);  // plenty available: no crossing
+    n.paths.lock = n.tmp / "oomguard.lock";
+    const std::string config = write_config(n.tmp, n.paths);
     DaemonProcess a(args(config, false));
     ASSERT_FALSE(a.wait_event("start").empty()) << a.log();
-    EXPECT_EQ(readFile(s.lock), std::to_string(a.pid()) + "\n");
+    EXPECT_EQ(readFile(n.paths.lock), std::to_string(a.pid()) + "\n");
     DaemonProcess b(args(config, false));
     std::string refused = b.wait_entry(
         [](const std::string& e) {
@@ -141,7 +115,7 @@ TEST(DaemonCgroups, SecondInstanceRefusesToStartNamingTheHolder) {
         std::chrono::seconds(5));
     EXPECT_FALSE(refused.empty()) << b.log();
     EXPECT_NE(refused.find("(pid " + std::to_string(a.pid()) + ")"), std::string::npos) << refused;
-    EXPECT_NE(refused.find(s.lock), std::string::npos) << refused;
+    EXPECT_NE(refused.find(n.paths.lock), std::string::npos) << refused;
     EXPECT_EQ(b.log().find(">start:"), std::string::npos) << b.log();
     // Until its output ends (it exits by itself), then its exit code.
     b.wait_entry([](const std::string&) { return false; }, std::chrono::seconds(3));

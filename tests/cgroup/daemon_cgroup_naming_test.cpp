@@ -17,38 +17,31 @@ using namespace oomguard::test::daemon_cgroup_rig;
 // The done-when of the cgroup issue: 110 pods x 4 containers, dry-run, the
 // threshold above MemAvailable: the trigger entry names the heaviest pod.
 TEST(DaemonCgroups, FixtureNode110x4DryRunNamesTheHeaviestPod) {
-    TempDir tmp;
-    FakeCgroupFs fs(tmp / "cgroup", CgroupVersion::V2);
-    FakePodLogs logs(tmp / "log");
-    FakeProc proc(tmp / "proc");
-    proc.meminfo(8ull << 30, 1ull << 30);  // 1 GiB available < 2 GiB threshold
+    FakeNode n(CgroupVersion::V2);  // 1 GiB available < 2 GiB threshold
     KubeLayout L{CgroupDriver::Systemd, Runtime::Containerd};
-    fs.cgroup(L.kubepods(), 0);  // no memory limit: node allocatable not enforced
-    fs.cgroup(L.qos_dir(QosClass::Burstable), 0);
-    fs.cgroup(L.qos_dir(QosClass::BestEffort), 0);
+    n.fs.cgroup(L.kubepods(), 0);  // no memory limit: node allocatable not enforced
+    n.fs.cgroup(L.qos_dir(QosClass::Burstable), 0);
+    n.fs.cgroup(L.qos_dir(QosClass::BestEffort), 0);
     const QosClass qos[] = {QosClass::Guaranteed, QosClass::Burstable, QosClass::BestEffort};
     for (unsigned i = 0; i < 110; ++i) {
         QosClass q = qos[i % 3];
         uint64_t ws = (i == 64 ? 2500 : 20 + (i * 53) % 700) * MiB;  // pod 64 is the heaviest
         uint64_t cache = (i == 9 ? 6000 : 30) * MiB;                 // pod 9: page cache decoy
         const std::string dir = L.pod_dir(q, pod_uid(i));
-        fs.cgroup(dir, ws + cache, cache);
+        n.fs.cgroup(dir, ws + cache, cache);
         const std::string ns = i == 64 ? "shop" : "ns" + std::to_string(i % 5);
-        logs.pod(ns, "pod-" + std::to_string(i), pod_uid(i));
+        n.logs.pod(ns, "pod-" + std::to_string(i), pod_uid(i));
         for (unsigned c = 0; c < 4; ++c) {
             unsigned id = i * 4 + c;
-            fs.cgroup(dir + "/" + L.container_name(container_id(id)), ws / 8 * (c + 1), 0);
-            logs.container(ns, "pod-" + std::to_string(i), pod_uid(i), "c" + std::to_string(c),
-                           container_id(id));
+            n.fs.cgroup(dir + "/" + L.container_name(container_id(id)), ws / 8 * (c + 1), 0);
+            n.logs.container(ns, "pod-" + std::to_string(i), pod_uid(i), "c" + std::to_string(c),
+                             container_id(id));
         }
     }
-    NodePaths s{fs.root(), proc.dir(), logs.pods_dir(), tmp / "kmsg", tmp / "trigger"};
-    s.repeat_after = "1s";
+    n.paths.repeat_after = "1s";
     // This tests naming, not the scan budget: under load the 20 ms default was hit.
-    s.extra_kubernetes = "scan_budget = \"1s\"\n";
-    makeFile(s.kmsg, "");
-    makeFile(s.trigger, "");
-    DaemonProcess d(args(write_config(tmp, s), /*dry_run=*/true));
+    n.paths.extra_kubernetes = "scan_budget = \"1s\"\n";
+    DaemonProcess& d = n.start(/*dry_run=*/true);
 
     // At start, before the first decision: the allocatable warning and the heaviest
     // (Event::Heaviest).
@@ -80,7 +73,7 @@ TEST(DaemonCgroups, FixtureNode110x4DryRunNamesTheHeaviestPod) {
 
     // The kernel then kills a process of that pod on its own (dry-run wrote no
     // 'f'): the victim is named, and the memory that came back is measured.
-    int fd = ::open(s.kmsg.c_str(), O_WRONLY | O_APPEND);
+    int fd = ::open(n.paths.kmsg.c_str(), O_WRONLY | O_APPEND);
     std::string cg = "/" + L.pod_dir(QosClass::Burstable, pod_uid(64)) + "/" +
                      L.container_name(container_id(64 * 4 + 3));
     std::string recs =
@@ -94,7 +87,7 @@ TEST(DaemonCgroups, FixtureNode110x4DryRunNamesTheHeaviestPod) {
         "file-rss:4kB, shmem-rss:0kB, UID:1000 pgtables:5000kB oom_score_adj:936\n";
     ASSERT_EQ(::write(fd, recs.data(), recs.size()), static_cast<ssize_t>(recs.size()));
     ::close(fd);
-    proc.meminfo(8ull << 30, 3ull << 30);  // 2 GiB came back
+    n.proc.meminfo(8ull << 30, 3ull << 30);  // 2 GiB came back
     std::string v = d.wait_event("victim", "OOMGUARD_VICTIM_PID=4242");
     ASSERT_FALSE(v.empty()) << d.log();
     EXPECT_EQ(field(v, "OOMGUARD_POD_NAME"), "pod-64");
@@ -105,7 +98,7 @@ TEST(DaemonCgroups, FixtureNode110x4DryRunNamesTheHeaviestPod) {
     EXPECT_EQ(v.find("of oomguard's trigger"), std::string::npos) << v;
     EXPECT_FALSE(field(v, "OOMGUARD_REGAIN_USEC").empty());
     EXPECT_EQ(d.stop(), 0);
-    EXPECT_EQ(readFile(s.trigger), "") << "dry-run wrote the trigger";
+    EXPECT_EQ(readFile(n.paths.trigger), "") << "dry-run wrote the trigger";
 }
 
 TEST(DaemonCgroups, NoKubepodsRanksTopLevelCgroupsAtStart) {
@@ -227,29 +220,23 @@ TEST(DaemonCgroups, RealKernelMemcgOomKillIsReported) {
 // after the trigger, and the ranking age must be the age of those readings.
 namespace {
 
-struct LeakNode {
-    TempDir tmp;
-    FakeCgroupFs fs{tmp / "cgroup", CgroupVersion::V2};
-    FakePodLogs logs{tmp / "log"};
-    FakeProc proc{tmp / "proc"};
+struct LeakNode : FakeNode {
     KubeLayout L{CgroupDriver::Systemd, Runtime::Containerd};
     std::string web = L.pod_dir(QosClass::Burstable, pod_uid(1));
     std::string leaky = L.pod_dir(QosClass::BestEffort, pod_uid(2));
     std::string leaker = leaky + "/" + L.container_name(container_id(22));
 
-    LeakNode() {
-        proc.meminfo(8ull << 30, 4ull << 30);  // above the 2 GiB threshold
+    explicit LeakNode(std::string mode)
+        : FakeNode(CgroupVersion::V2, std::move(mode), 4ull << 30) {  // above the 2 GiB threshold
         fs.cgroup(L.kubepods(), 0);
         fs.cgroup(L.qos_dir(QosClass::Burstable), 0);
         fs.cgroup(L.qos_dir(QosClass::BestEffort), 0);
         fs.cgroup(web, 185 * MiB);
         fs.cgroup(web + "/" + L.container_name(container_id(11)), 180 * MiB);
-        fs.procs(web + "/" + L.container_name(container_id(11)), "4111\n");
-        makeFile(proc.dir() + "/4111/oom_score_adj", "900\n");
+        task(web + "/" + L.container_name(container_id(11)), 4111, 900);
         fs.cgroup(leaky, 10 * MiB);
         fs.cgroup(leaky + "/" + L.container_name(container_id(21)), 8 * MiB);
-        fs.procs(leaky + "/" + L.container_name(container_id(21)), "4221\n");
-        makeFile(proc.dir() + "/4221/oom_score_adj", "1000\n");
+        task(leaky + "/" + L.container_name(container_id(21)), 4221);
         logs.pod("prod", "web", pod_uid(1));
         logs.container("prod", "web", pod_uid(1), "web", container_id(11));
         logs.pod("batch", "leaky-job", pod_uid(2));
@@ -261,8 +248,7 @@ struct LeakNode {
     void leak() {
         std::this_thread::sleep_for(std::chrono::milliseconds(1100));
         fs.cgroup(leaker, 1000 * MiB);
-        fs.procs(leaker, "4222\n");
-        makeFile(proc.dir() + "/4222/oom_score_adj", "1000\n");
+        task(leaker, 4222);
         logs.container("batch", "leaky-job", pod_uid(2), "leaker", container_id(22));
         fs.set_usage(leaky, 1010 * MiB);
     }
@@ -271,11 +257,8 @@ struct LeakNode {
 }  // namespace
 
 TEST(DaemonCgroups, TriggerNamesAContainerAddedToAnExistingPodSinceTheLastScan) {
-    LeakNode n;
-    NodePaths s{n.fs.root(), n.proc.dir(), n.logs.pods_dir(), n.tmp / "kmsg", n.tmp / "trigger"};
-    makeFile(s.kmsg, "");
-    makeFile(s.trigger, "");
-    DaemonProcess d(args(write_config(n.tmp, s), /*dry_run=*/true));
+    LeakNode n("sysrq");
+    DaemonProcess& d = n.start(/*dry_run=*/true);
     std::string h = d.wait_event("heaviest");
     ASSERT_EQ(field(h, "OOMGUARD_POD_NAME"), "web") << d.log();  // the start's ranking
 
@@ -304,12 +287,8 @@ TEST(DaemonCgroups, TriggerNamesAContainerAddedToAnExistingPodSinceTheLastScan) 
 }
 
 TEST(DaemonCgroups, KillCgroupHeaviestFieldsNameAContainerAddedSinceTheLastScan) {
-    LeakNode n;
-    NodePaths s{n.fs.root(),    n.proc.dir(),      n.logs.pods_dir(),
-                n.tmp / "kmsg", n.tmp / "trigger", "kill-cgroup"};
-    makeFile(s.kmsg, "");
-    makeFile(s.trigger, "");
-    DaemonProcess d(args(write_config(n.tmp, s), /*dry_run=*/true));
+    LeakNode n("kill-cgroup");
+    DaemonProcess& d = n.start(/*dry_run=*/true);
     ASSERT_EQ(field(d.wait_event("heaviest"), "OOMGUARD_POD_NAME"), "web") << d.log();
 
     n.leak();

@@ -1,7 +1,9 @@
 // The cgroup daemon tests' rig: a node's paths, the config the real binary reads
-// (threshold 2 GiB, the trigger a file of the test's own) and its arguments.
+// (threshold 2 GiB, the trigger a file of the test's own), its arguments, and
+// FakeNode, the fake node most of the tests start it on.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <utility>
 #include <vector>
@@ -59,9 +61,56 @@ inline std::vector<std::string> args(const std::string& config, bool dry_run) {
     return a;
 }
 
-inline std::string ctr_path(const std::string& qos, unsigned n, unsigned c) {
-    return "kubepods/" + (qos.empty() ? "" : qos + "/") + "pod" + pod_uid(n) + "/" +
-           container_id(c);
+// kubelet's cgroupfs-driver names: qos "" is Guaranteed (right under kubepods).
+inline std::string pod_path(const std::string& qos, unsigned n) {
+    return "kubepods/" + (qos.empty() ? "" : qos + "/") + "pod" + pod_uid(n);
 }
+inline std::string ctr_path(const std::string& qos, unsigned n, unsigned c) {
+    return pod_path(qos, n) + "/" + container_id(c);
+}
+
+// The set-up most daemon tests share, once: a temp dir with a fake cgroupfs,
+// kubelet pod logs and /proc (8 GiB, `available` of it: by default below the
+// config's 2 GiB threshold), empty kmsg and trigger files, and the NodePaths
+// to them. A test adds its cgroups, edits `paths` and start()s the daemon,
+// which is declared last: it is stopped before the node's files go.
+struct FakeNode {
+    explicit FakeNode(CgroupVersion v, std::string mode = "sysrq", uint64_t available = 1ull << 30)
+        : fs(tmp / "cgroup", v),
+          paths(fs.root(), proc.dir(), logs.pods_dir(), tmp / "kmsg", tmp / "trigger",
+                std::move(mode)) {
+        proc.meminfo(8ull << 30, available);
+        makeFile(paths.kmsg, "");
+        makeFile(paths.trigger, "");
+    }
+
+    // A pod_path() pod with one container (id n), both of `bytes`, and the
+    // pod's log directory. Returns the container's cgroup.
+    std::string pod(const std::string& qos, unsigned n, const std::string& ns,
+                    const std::string& name, uint64_t bytes) const {
+        fs.cgroup(pod_path(qos, n), bytes);
+        fs.cgroup(ctr_path(qos, n, n), bytes);
+        logs.pod(ns, name, pod_uid(n));
+        return ctr_path(qos, n, n);
+    }
+    // The only task of `cgroup`, and its oom_score_adj in the fake /proc.
+    void task(const std::string& cgroup, int pid, int oom_score_adj = 1000) const {
+        fs.procs(cgroup, std::to_string(pid) + "\n");
+        makeFile(proc.dir() + "/" + std::to_string(pid) + "/oom_score_adj",
+                 std::to_string(oom_score_adj) + "\n");
+    }
+    // The real binary on write_config(paths).
+    DaemonProcess& start(bool dry_run) {
+        daemon.start(args(write_config(tmp, paths), dry_run));
+        return daemon;
+    }
+
+    TempDir tmp;
+    FakeCgroupFs fs;
+    FakePodLogs logs{tmp / "log"};
+    FakeProc proc{tmp / "proc"};
+    NodePaths paths;
+    DaemonProcess daemon;
+};
 
 }  // namespace oomguard::test::daemon_cgroup_rig

@@ -7,48 +7,42 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
-#include "fixture.hpp"
+#include "daemon_cgroup_rig.hpp"
 
 using namespace oomguard;
 using namespace oomguard::test;
 
 namespace {
 
-struct OneBestEffortPod {
-    TempDir tmp;
-    FakeCgroupFs fs{tmp / "cgroup", CgroupVersion::V2};
-    FakePodLogs logs{tmp / "log"};
-    FakeProc proc{tmp / "proc"};
+// The cgroup daemon tests' fake node with one BestEffort pod, and a config of
+// its own (no mode key, no D-Bus, a 1 s scan budget).
+struct OneBestEffortPod : daemon_cgroup_rig::FakeNode {
     KubeLayout L{CgroupDriver::Systemd, Runtime::Containerd};
     std::string pod_dir = L.pod_dir(QosClass::BestEffort, pod_uid(7));
     std::string container_cg = "/" + pod_dir + "/" + L.container_name(container_id(70));
-    std::string kmsg = tmp / "kmsg";
-    std::string trigger = tmp / "trigger";
 
-    OneBestEffortPod() {
-        proc.meminfo(8ull << 30, 1ull << 30);  // below the 2 GiB threshold
+    OneBestEffortPod() : FakeNode(CgroupVersion::V2) {  // below the 2 GiB threshold
         fs.cgroup(L.kubepods(), 0);
         fs.cgroup(L.qos_dir(QosClass::BestEffort), 0);
         fs.cgroup(pod_dir, 1200 * MiB, 0);
         fs.cgroup(pod_dir + "/" + L.container_name(container_id(70)), 1200 * MiB, 0);
         logs.pod("batch", "leaky-job", pod_uid(7));
         logs.container("batch", "leaky-job", pod_uid(7), "leaker", container_id(70));
-        makeFile(kmsg, "");
-        makeFile(trigger, "");
     }
     std::vector<std::string> args() const {
         const std::string path = tmp / "oomguard.toml";
         makeFile(path,
-                 "[memory]\nmin_available = \"2GiB\"\n[action]\nsysrq_trigger = \"" + trigger +
+                 "[memory]\nmin_available = \"2GiB\"\n[action]\nsysrq_trigger = \"" +
+                     paths.trigger +
                      "\"\nrepeat_after = \"1h\"\n[poll]\npsi = false\nmax_interval = \"50ms\"\n"
                      "[paths]\nproc = \"" +
-                     proc.dir() + "\"\ncgroup = \"" + fs.root() + "\"\nkmsg = \"" + kmsg +
+                     proc.dir() + "\"\ncgroup = \"" + fs.root() + "\"\nkmsg = \"" + paths.kmsg +
                      "\"\n[kubernetes]\npod_logs_dir = \"" + logs.pods_dir() +
                      "\"\nscan_budget = \"1s\"\n");
         return {"--config", path, "--log-target=stderr", "--no-mlock", "--no-dbus"};
     }
     void kernel_says(const std::string& records) const {
-        int fd = ::open(kmsg.c_str(), O_WRONLY | O_APPEND);
+        int fd = ::open(paths.kmsg.c_str(), O_WRONLY | O_APPEND);
         ASSERT_GE(fd, 0);
         ASSERT_EQ(::write(fd, records.data(), records.size()),
                   static_cast<ssize_t>(records.size()));
