@@ -134,7 +134,7 @@ def include_paths(src, build_root):
     root = os.path.dirname(src)
     with open(os.path.join(build_root, "compile_commands.json")) as f:
         commands = json.load(f)
-    lib = re.compile(r"liboomguard_(\w+)\.a\.p/")
+    lib = re.compile(r"liboomguard_([a-z]+)(?:_sdbus)?\.a\.p/")
     checked, problems = 0, []
     for c in commands:
         m = lib.search(c["command"])
