@@ -12,7 +12,6 @@
 #include "real_cgroup.hpp"
 #include "support/rig_paths.hpp"
 
-// Skips the test where real v1 memory cgroups cannot be made (not root, no v1).
 namespace oomguard::test::daemon_cgroup_rig {
 
 struct NodePaths {
