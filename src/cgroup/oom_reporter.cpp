@@ -188,7 +188,10 @@ void OomReporter::handle(const KernelOomEvent& e) {
         memcg_group_leader_ = e.task_memcg;
         std::vector<LogField> f;
         victim_fields(info, f);
-        f.push_back({"OOMGUARD_KERNEL_OOM_KILLS", u64(host_.state().memcg_oom_kills_total)});
+        // Every kernel OOM kill (what D-Bus KernelOomKills counts), and of them
+        // the memcg ones.
+        f.push_back({"OOMGUARD_KERNEL_OOM_KILLS", u64(host_.state().oom_kills_total)});
+        f.push_back({"OOMGUARD_MEMCG_OOM_KILLS", u64(host_.state().memcg_oom_kills_total)});
         if (!e.oom_memcg.empty()) f.push_back({"OOMGUARD_OOM_MEMCG", e.oom_memcg});
         j.log(Event::KernelOom, LOG_NOTICE,
               "memory cgroup limit reached: the kernel OOM-killed " + who(info) + ", RSS " +

@@ -208,6 +208,7 @@ TEST(DaemonCgroups, RealKernelMemcgOomKillIsReported) {
     EXPECT_EQ(field(k, "OOMGUARD_CONSTRAINT"), "CONSTRAINT_MEMCG");
     EXPECT_EQ(field(k, "OOMGUARD_CGROUP"), t.kernel_path(ctr));
     EXPECT_EQ(field(k, "OOMGUARD_KERNEL_OOM_KILLS"), "1");
+    EXPECT_EQ(field(k, "OOMGUARD_MEMCG_OOM_KILLS"), "1");
     EXPECT_EQ(d.stop(), 0);
 }
 

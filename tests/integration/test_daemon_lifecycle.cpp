@@ -268,3 +268,37 @@ TEST(Hermetic, AConfigWithoutATriggerFiresIntoTheRunnersFileEvenWithAllowHost) {
     EXPECT_EQ(p.log().find("/proc/sysrq-trigger"), std::string::npos) << p.log();
     p.stop();
 }
+
+// A memcg kill's entry counts like D-Bus KernelOomKills: OOMGUARD_KERNEL_OOM_KILLS
+// is every kernel OOM kill (a node-wide one before it included), and
+// OOMGUARD_MEMCG_OOM_KILLS the memcg ones (it held the memcg count under the
+// D-Bus property's name).
+TEST(KernelOomCounts, AMemcgKillsEntryCountsEveryKillAndTheMemcgOnes) {
+    TempDir d;
+    FakeProc proc(d.file("proc"), 16384 * MiB);
+    d.write("c.toml",
+            "[memory]\nmin_available = \"500MiB\"\n[action]\nmode = \"dry-run\"\n"
+            "[poll]\npsi = false\n[kubernetes]\nlog_heaviest = false\n");
+    DaemonProcess p;
+    p.start({"--config", d.file("c.toml"), "--proc-root", proc.dir(), "--log-target=stderr",
+             "--no-mlock"},
+            {}, d.file("log"));
+    ASSERT_NE(p.own_paths(), nullptr);
+    ASSERT_TRUE(p.wait_log("no kubepods cgroup under", 3s)) << p.log();
+    write_file(p.own_paths()->kmsg,
+               "4,100,2000000,-;oom-kill:constraint=CONSTRAINT_NONE,nodemask=(null),cpuset=/,"
+               "mems_allowed=0,global_oom,task_memcg=/node,task=big,pid=4400,uid=0\n"
+               "3,101,2000100,-;Out of memory: Killed process 4400 (big) total-vm:1000kB, "
+               "anon-rss:900kB, file-rss:0kB, shmem-rss:0kB, UID:0 pgtables:10kB "
+               "oom_score_adj:0\n"
+               "6,102,3000000,-;oom-kill:constraint=CONSTRAINT_MEMCG,nodemask=(null),cpuset=/,"
+               "mems_allowed=0,oom_memcg=/pod,task_memcg=/pod,task=hog,pid=4401,uid=0\n"
+               "3,103,3000100,-;Memory cgroup out of memory: Killed process 4401 (hog) "
+               "total-vm:1000kB, anon-rss:900kB, file-rss:0kB, shmem-rss:0kB, UID:0 "
+               "pgtables:10kB oom_score_adj:0\n");
+    const std::string k = p.wait_event("kernel-oom", "OOMGUARD_VICTIM_PID=4401", 3s);
+    ASSERT_FALSE(k.empty()) << p.log();
+    EXPECT_EQ(field(k, "OOMGUARD_KERNEL_OOM_KILLS"), "2") << k;
+    EXPECT_EQ(field(k, "OOMGUARD_MEMCG_OOM_KILLS"), "1") << k;
+    EXPECT_EQ(p.stop(), 0) << p.log();
+}
