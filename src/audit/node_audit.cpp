@@ -3,11 +3,10 @@
 #include <algorithm>
 #include <charconv>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include "core/prediction.hpp"
 #include "sensors/oom_score.hpp"
+#include "util/small_file.hpp"
 #include "util/units.hpp"
 
 namespace oomguard {
@@ -103,14 +102,7 @@ std::vector<AuditFinding> audit_node(const AuditFacts& f) {
 
 namespace {
 
-bool read_small(const fs::path& p, std::string& out) {
-    std::ifstream in(p);
-    if (!in) return false;
-    std::ostringstream ss;
-    ss << in.rdbuf();
-    out = ss.str();
-    return true;
-}
+Result<std::string> read_small(const fs::path& p) { return read_small_file(p.string()); }
 
 std::string first_line(std::string s) {
     size_t nl = s.find('\n');
@@ -134,15 +126,16 @@ AuditFacts gather_audit_facts(const std::string& proc_root, const std::string& k
         if (name.empty() ||
             !std::all_of(name.begin(), name.end(), [](char c) { return c >= '0' && c <= '9'; }))
             continue;
-        std::string text;
-        if (!read_small(e.path() / "oom_score", text)) continue;  // exited
-        auto score = parse_oom_score(text);
+        auto score_text = read_small(e.path() / "oom_score");
+        if (!score_text) continue;  // exited
+        auto score = parse_oom_score(*score_text);
         if (!score) continue;
-        std::string comm, cg;
-        if (!read_small(e.path() / "comm", comm)) continue;
-        comm = first_line(comm);
-        if (read_small(e.path() / "cgroup", text)) {
-            auto c = parse_proc_cgroup(text);
+        auto comm_text = read_small(e.path() / "comm");
+        if (!comm_text) continue;
+        const std::string comm = first_line(std::move(*comm_text));
+        std::string cg;
+        if (auto text = read_small(e.path() / "cgroup")) {
+            auto c = parse_proc_cgroup(*text);
             if (c) cg = *c;
         }
         if (cg.find("kubepods") != std::string::npos) {
@@ -159,8 +152,8 @@ AuditFacts gather_audit_facts(const std::string& proc_root, const std::string& k
         t.comm = comm;
         t.oom_score = *score;
         t.cgroup = cg;
-        if (read_small(e.path() / "oom_score_adj", text)) {
-            Result<int64_t> adj = parse_proc_int(text);
+        if (auto text = read_small(e.path() / "oom_score_adj")) {
+            Result<int64_t> adj = parse_proc_int(*text);
             if (!adj) {
                 f.errors.push_back(
                     Error::logic(e.path().string() + "/oom_score_adj: " + adj.error().message));
@@ -172,10 +165,9 @@ AuditFacts gather_audit_facts(const std::string& proc_root, const std::string& k
     }
     if (ec) f.errors.push_back(Error{ec.value(), proc_root + ": " + ec.message()});
 
-    std::string text;
     f.panic_on_oom = -1;  // unknown
-    if (read_small(fs::path(proc_root) / "sys/vm/panic_on_oom", text)) {
-        Result<int64_t> v = parse_proc_int(text);
+    if (auto text = read_small(fs::path(proc_root) / "sys/vm/panic_on_oom")) {
+        Result<int64_t> v = parse_proc_int(*text);
         if (v)
             f.panic_on_oom = static_cast<int>(*v);
         else
@@ -187,8 +179,9 @@ AuditFacts gather_audit_facts(const std::string& proc_root, const std::string& k
         f.kubepods_found = fs::is_directory(kubepods_dir, ec);
         f.kubepods = fs::path(kubepods_dir).filename().string();
         const char* limit_file = cgroup_v2 ? "memory.max" : "memory.limit_in_bytes";
-        if (f.kubepods_found && read_small(fs::path(kubepods_dir) / limit_file, text)) {
-            text = first_line(text);
+        auto limit_text = read_small(fs::path(kubepods_dir) / limit_file);
+        if (f.kubepods_found && limit_text) {
+            const std::string text = first_line(std::move(*limit_text));
             f.kubepods_limit_known = true;
             uint64_t v = 0;
             auto r = std::from_chars(text.data(), text.data() + text.size(), v);
@@ -214,7 +207,8 @@ AuditFacts gather_audit_facts(const std::string& proc_root, const std::string& k
                 if (!container) continue;
                 it.disable_recursion_pending();
                 ++f.containers;
-                if (read_small(it->path() / "memory.oom.group", text) && first_line(text) == "0") {
+                auto group = read_small(it->path() / "memory.oom.group");
+                if (group && first_line(std::move(*group)) == "0") {
                     ++f.containers_without_oom_group;
                     if (f.oom_group_examples.size() < 3)
                         f.oom_group_examples.push_back(

@@ -1,26 +1,15 @@
 #include "cgroup/hierarchy.hpp"
 
-#include <fcntl.h>
 #include <unistd.h>
 
 #include <string_view>
+
+#include "util/small_file.hpp"
 
 namespace oomguard {
 namespace {
 
 bool exists(const std::string& path) { return ::access(path.c_str(), F_OK) == 0; }
-
-// Reads a small file; false when it cannot be read.
-bool read_small(const std::string& path, std::string& out) {
-    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return false;
-    char buf[512];
-    ssize_t n = ::read(fd, buf, sizeof buf);
-    ::close(fd);
-    if (n < 0) return false;
-    out.assign(buf, static_cast<size_t>(n));
-    return true;
-}
 
 bool lists_memory(const std::string& controllers) {
     size_t i = 0;
@@ -44,9 +33,8 @@ Result<CgroupHierarchy> detect_cgroup_hierarchy(const std::string& cgroup_root) 
     const std::string root = strip_slash(cgroup_root);
     if (!exists(root)) return Error::sys(errno, "cgroup root " + root);
     CgroupHierarchy h;
-    std::string controllers;
-    if (read_small(root + "/cgroup.controllers", controllers)) {
-        if (lists_memory(controllers)) {
+    if (auto controllers = read_small_file(root + "/cgroup.controllers")) {
+        if (lists_memory(*controllers)) {
             h.version = CgroupVersion::V2;
             h.memory_root = root;
             h.layout = "cgroup v2 (unified)";
@@ -66,7 +54,7 @@ Result<CgroupHierarchy> detect_cgroup_hierarchy(const std::string& cgroup_root) 
     if (exists(root + "/memory/memory.usage_in_bytes")) {
         h.version = CgroupVersion::V1;
         h.memory_root = root + "/memory";
-        if (read_small(root + "/unified/cgroup.controllers", controllers))
+        if (read_small_file(root + "/unified/cgroup.controllers"))
             h.layout = "hybrid (memory controller on cgroup v1 at " + h.memory_root +
                        ", cgroup v2 at " + root + "/unified without memory)";
         else
@@ -74,8 +62,8 @@ Result<CgroupHierarchy> detect_cgroup_hierarchy(const std::string& cgroup_root) 
         return h;
     }
     // Hybrid where systemd left memory to the v2 hierarchy.
-    if (read_small(root + "/unified/cgroup.controllers", controllers) &&
-        lists_memory(controllers)) {
+    if (auto unified = read_small_file(root + "/unified/cgroup.controllers");
+        unified && lists_memory(*unified)) {
         h.version = CgroupVersion::V2;
         h.memory_root = root + "/unified";
         h.layout = "hybrid (memory controller on cgroup v2 at " + h.memory_root + ")";

@@ -1,8 +1,6 @@
 #include "cgroup/runtime_state.hpp"
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
+#include "util/small_file.hpp"
 
 namespace oomguard {
 namespace {
@@ -302,47 +300,6 @@ RuntimeNames runtime_names_from(const Annotations& a, std::string source) {
     return n;
 }
 
-Result<std::string> read_bounded_file(const std::string& path, size_t max) {
-    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-    if (fd < 0) return Error::sys(errno, path);
-    struct stat st;
-    if (::fstat(fd, &st) != 0) {
-        Error e = Error::sys(errno, path);
-        ::close(fd);
-        return e;
-    }
-    if (!S_ISREG(st.st_mode)) {
-        ::close(fd);
-        return Error::logic(path + ": not a regular file");
-    }
-    if (static_cast<uint64_t>(st.st_size) > max) {
-        ::close(fd);
-        return Error::logic(path + ": " + std::to_string(st.st_size) + " bytes, more than the " +
-                            std::to_string(max) + " read");
-    }
-    std::string out;
-    out.resize(max + 1);  // +1: a file that grew past max since fstat is caught
-    size_t len = 0;
-    for (;;) {
-        ssize_t n = ::read(fd, out.data() + len, out.size() - len);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) {
-            Error e = Error::sys(errno, path);
-            ::close(fd);
-            return e;
-        }
-        if (n == 0) break;
-        len += static_cast<size_t>(n);
-        if (len > max) {
-            ::close(fd);
-            return Error::logic(path + ": more than the " + std::to_string(max) + " bytes read");
-        }
-    }
-    ::close(fd);
-    out.resize(len);
-    return out;
-}
-
 std::string RuntimeStateReader::containerd_config(std::string_view id) const {
     return roots_.containerd + "/io.containerd.runtime.v2.task/k8s.io/" + std::string(id) +
            "/config.json";
@@ -366,7 +323,7 @@ Result<RuntimeNames> RuntimeStateReader::lookup(std::string_view id) const {
     std::string missing;
     for (const auto& s : sources) {
         if (s.path.empty()) continue;
-        auto text = read_bounded_file(s.path, kMaxConfigBytes);
+        auto text = read_small_file(s.path, kMaxConfigBytes);
         if (!text) {
             if (text.error().code == ENOENT || text.error().code == ENOTDIR) {
                 missing += (missing.empty() ? "" : ", ") + s.path;

@@ -75,7 +75,4 @@ private:
 // A runtime container id: 12..128 lowercase hex digits (never a path).
 bool is_container_id(std::string_view s);
 
-// Reads a whole file of at most `max` bytes.
-Result<std::string> read_bounded_file(const std::string& path, size_t max);
-
 }  // namespace oomguard

@@ -1,42 +1,11 @@
 #include "sensors/node_counters.hpp"
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <charconv>
 
 #include "sensors/psi.hpp"
+#include "util/small_file.hpp"
 
 namespace oomguard {
-
-namespace {
-
-// Small proc files, read whole. The path is named in every error.
-Result<std::string> read_small(const std::string& path) {
-    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY);
-    if (fd < 0) return Error::sys(errno, path);
-    std::string out;
-    char buf[4096];
-    for (;;) {
-        ssize_t n = ::read(fd, buf, sizeof buf);
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            int err = errno;
-            ::close(fd);
-            return Error::sys(err, path);
-        }
-        if (n == 0) break;
-        out.append(buf, static_cast<size_t>(n));
-        if (out.size() > (1u << 20)) {
-            ::close(fd);
-            return Error::logic(path + ": larger than 1 MiB, not a proc file");
-        }
-    }
-    ::close(fd);
-    return out;
-}
-
-}  // namespace
 
 Result<uint64_t> parse_vmstat_field(std::string_view text, std::string_view key) {
     while (!text.empty()) {
@@ -58,7 +27,7 @@ Result<uint64_t> parse_vmstat_field(std::string_view text, std::string_view key)
 
 Result<uint64_t> NodeCounters::oom_kills() const {
     const std::string path = proc_root_ + "/vmstat";
-    auto text = read_small(path);
+    auto text = read_small_file(path);
     if (!text) return text.error();
     auto v = parse_vmstat_field(*text, "oom_kill");
     if (!v) return Error{v.error().code, path + ": " + v.error().message};
@@ -67,7 +36,7 @@ Result<uint64_t> NodeCounters::oom_kills() const {
 
 Result<PressureTotals> NodeCounters::memory_pressure() const {
     const std::string path = proc_root_ + "/pressure/memory";
-    auto text = read_small(path);
+    auto text = read_small_file(path);
     if (!text) return text.error();
     auto psi = parse_psi(*text);
     if (!psi) return Error{psi.error().code, path + ": " + psi.error().message};
