@@ -75,7 +75,8 @@ Status Daemon::open_sensors(const Config& c) {
     if (c.poll.psi) {
         Status st = psi_.open(c.paths.proc, kPsiStall, kPsiWindow);
         // Without CAP_SYS_RESOURCE the kernel only accepts windows in multiples of 2s.
-        if (!st && st.error().code == EINVAL) st = psi_.open(c.paths.proc, kPsiStallUnpriv, kPsiWindowUnpriv);
+        if (!st && st.error().code == EINVAL)
+            st = psi_.open(c.paths.proc, kPsiStallUnpriv, kPsiWindowUnpriv);
         if (!st)
             journal_.log(Event::Info, LOG_INFO,
                          "PSI trigger unavailable, polling only: " + st.error().message);
@@ -87,7 +88,8 @@ bool Daemon::init() {
     ConfigLoad load = load_config(opts_.config_path, {opts_.allow_insecure_config});
     if (!load.config) {
         for (const auto& e : load.errors)
-            journal_.log(Event::ReloadFailed, LOG_ERR, "config error: " + e.to_string(opts_.config_path),
+            journal_.log(Event::ReloadFailed, LOG_ERR,
+                         "config error: " + e.to_string(opts_.config_path),
                          {{"OOMGUARD_CONFIG_ERROR", e.to_string(opts_.config_path)}});
         return false;
     }
@@ -121,7 +123,8 @@ bool Daemon::init() {
         if (mlockall(flags) != 0)
 #endif
             journal_.log(Event::Info, LOG_WARNING,
-                         std::string("mlockall failed, the daemon may be paged out: ") + std::strerror(errno));
+                         std::string("mlockall failed, the daemon may be paged out: ") +
+                             std::strerror(errno));
     }
 
     sigset_t mask;
@@ -151,14 +154,18 @@ std::string_view Daemon::status_line() {
     char avail[32], thr[32];
     format_bytes(state_.sample.mem_available, avail, sizeof avail);
     format_bytes(state_.levels.min, thr, sizeof thr);
-    int n = std::snprintf(status_buf_, sizeof status_buf_, "MemAvailable %s / threshold %s · %llu trigger%s%s%s%s",
-                          avail, thr, static_cast<unsigned long long>(state_.triggers_total),
+    int n = std::snprintf(status_buf_, sizeof status_buf_,
+                          "MemAvailable %s / threshold %s · %llu trigger%s%s%s%s", avail, thr,
+                          static_cast<unsigned long long>(state_.triggers_total),
                           state_.triggers_total == 1 ? "" : "s",
-                          state_.state == MemState::Ok ? "" : state_.state == MemState::Warning ? " · WARNING" : " · CRITICAL",
+                          state_.state == MemState::Ok        ? ""
+                          : state_.state == MemState::Warning ? " · WARNING"
+                                                              : " · CRITICAL",
                           state_.dry_run ? " · dry-run" : "",
                           state_.last_error.empty() ? "" : " · error (see journal)");
     if (n < 0) n = 0;
-    return std::string_view(status_buf_, std::min<size_t>(static_cast<size_t>(n), sizeof status_buf_ - 1));
+    return std::string_view(status_buf_,
+                            std::min<size_t>(static_cast<size_t>(n), sizeof status_buf_ - 1));
 }
 
 void Daemon::update_status(Duration now, bool force) {
@@ -229,8 +236,9 @@ void Daemon::tick() {
     if (d.warn) {
         ++state_.warnings_total;
         journal_.log(Event::Warning, LOG_WARNING,
-                     "MemAvailable " + format_bytes(s.mem_available) + " is below the warning level " +
-                         format_bytes(d.levels.warn) + " (trigger at " + format_bytes(d.levels.min) + ")",
+                     "MemAvailable " + format_bytes(s.mem_available) +
+                         " is below the warning level " + format_bytes(d.levels.warn) +
+                         " (trigger at " + format_bytes(d.levels.min) + ")",
                      {{"OOMGUARD_MEM_AVAILABLE_BYTES", u64(s.mem_available)},
                       {"OOMGUARD_WARN_BYTES", u64(d.levels.warn)},
                       {"OOMGUARD_THRESHOLD_BYTES", u64(d.levels.min)},
@@ -239,15 +247,17 @@ void Daemon::tick() {
     }
     if (d.episode_ended) {
         if (d.episode_had_trigger) {
-            journal_.log(Event::Recovered, LOG_NOTICE,
-                         // Not "recovered: ...": the stderr line already starts with the event name.
-                         "MemAvailable " + format_bytes(s.mem_available) + " is back above " +
-                             format_bytes(d.levels.recover) + "; the episode is over after " +
-                             format_duration(d.episode_length),
-                         {{"OOMGUARD_MEM_AVAILABLE_BYTES", u64(s.mem_available)},
-                          {"OOMGUARD_RECOVER_BYTES", u64(d.levels.recover)},
-                          {"OOMGUARD_EPISODE", u64(d.episode)},
-                          {"OOMGUARD_EPISODE_USEC", u64(static_cast<uint64_t>(d.episode_length.count() / 1000))}});
+            journal_.log(
+                Event::Recovered, LOG_NOTICE,
+                // Not "recovered: ...": the stderr line already starts with the event name.
+                "MemAvailable " + format_bytes(s.mem_available) + " is back above " +
+                    format_bytes(d.levels.recover) + "; the episode is over after " +
+                    format_duration(d.episode_length),
+                {{"OOMGUARD_MEM_AVAILABLE_BYTES", u64(s.mem_available)},
+                 {"OOMGUARD_RECOVER_BYTES", u64(d.levels.recover)},
+                 {"OOMGUARD_EPISODE", u64(d.episode)},
+                 {"OOMGUARD_EPISODE_USEC",
+                  u64(static_cast<uint64_t>(d.episode_length.count() / 1000))}});
             for (auto* k : sinks_) k->on_recovered(state_, d.episode_length);
         } else {
             journal_.log(Event::Info, LOG_INFO,
@@ -297,8 +307,8 @@ Status Daemon::reload() {
             check_trigger();
             journal_.log(Event::Reload, LOG_NOTICE,
                          "reloaded " + opts_.config_path + ": threshold " +
-                             config_.memory.min_available.to_string() + ", mode " + to_string(config_.action.mode) +
-                             (state_.dry_run ? " (dry-run)" : ""),
+                             config_.memory.min_available.to_string() + ", mode " +
+                             to_string(config_.action.mode) + (state_.dry_run ? " (dry-run)" : ""),
                          {{"OOMGUARD_CONFIG", opts_.config_path},
                           {"OOMGUARD_CONFIG_FILES", config_files(config_)}});
             for (auto* k : sinks_) k->on_config(state_, config_);
@@ -323,8 +333,10 @@ void Daemon::handle_signals() {
     signalfd_siginfo si;
     bool hup = false;
     while (::read(signal_fd_, &si, sizeof si) == sizeof si) {
-        if (si.ssi_signo == SIGHUP) hup = true;  // a storm of HUPs is one reload
-        else stop_ = true;
+        if (si.ssi_signo == SIGHUP)
+            hup = true;  // a storm of HUPs is one reload
+        else
+            stop_ = true;
     }
     if (hup && !stop_) (void)reload();  // a failure is logged and in the state
 }
@@ -356,6 +368,10 @@ int Daemon::run() {
                   {"OOMGUARD_CONFIG_FILES", config_files(config_)},
                   {"OOMGUARD_VERSION", OOMGUARD_VERSION}});
     check_trigger();
+    if (const auto& e = notifier_.error())
+        journal_.log(Event::Info, LOG_WARNING,
+                     e->message + ": systemd will not hear READY=1 or the watchdog",
+                     {{"ERRNO", u64(static_cast<uint64_t>(e->code))}});
     for (auto* k : sinks_) k->on_config(state_, config_);
     tick();
     notifier_.ready(status_line());
@@ -390,7 +406,8 @@ int Daemon::run() {
         int n = poller_.wait(fds, timeout_ns, fd_generation_);
         if (!poller_.using_epoll() && !said_ppoll_) {
             said_ppoll_ = true;  // works as before, at the cost of ppoll() per wakeup
-            journal_.log(Event::Info, LOG_INFO, "waiting in ppoll(), not epoll: " + poller_.fallback_reason());
+            journal_.log(Event::Info, LOG_INFO,
+                         "waiting in ppoll(), not epoll: " + poller_.fallback_reason());
         }
         if (n < 0) {
             if (errno == EINTR) continue;

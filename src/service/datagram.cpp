@@ -12,14 +12,14 @@ UnixDatagram::~UnixDatagram() {
     if (fd_ >= 0) ::close(fd_);
 }
 
-bool UnixDatagram::open(const std::string& path) {
-    if (path.size() < 2 || (path[0] != '/' && path[0] != '@') ||
-        path.size() >= sizeof addr_.sun_path) {
-        errno = EINVAL;
-        return false;
-    }
+Status UnixDatagram::open(const std::string& path) {
+    if (path.size() < 2 || (path[0] != '/' && path[0] != '@'))
+        return Error{EINVAL, "socket address \"" + path + "\": neither a path nor @abstract"};
+    if (path.size() >= sizeof addr_.sun_path)
+        return Error{EINVAL, "socket address \"" + path + "\": longer than " +
+                                 std::to_string(sizeof addr_.sun_path - 1) + " bytes"};
     int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    if (fd < 0) return false;
+    if (fd < 0) return Error::sys(errno, "socket for " + path);
     if (fd_ >= 0) ::close(fd_);
     fd_ = fd;
     addr_ = {};
@@ -28,7 +28,7 @@ bool UnixDatagram::open(const std::string& path) {
     if (path[0] == '@') addr_.sun_path[0] = '\0';
     addr_len_ = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + path.size() +
                                        (path[0] == '/' ? 1 : 0));
-    return true;
+    return ok_status();
 }
 
 int UnixDatagram::send(const iovec* iov, size_t n) {

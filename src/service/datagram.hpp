@@ -11,6 +11,8 @@
 
 #include <string>
 
+#include "util/result.hpp"
+
 namespace oomguard {
 
 class UnixDatagram {
@@ -20,9 +22,9 @@ public:
     UnixDatagram(const UnixDatagram&) = delete;
     UnixDatagram& operator=(const UnixDatagram&) = delete;
 
-    // path: a filesystem path, or "@name" for the abstract namespace. Returns
-    // false (errno set) when the address is not usable.
-    bool open(const std::string& path);
+    // path: a filesystem path, or "@name" for the abstract namespace. An error
+    // names the path when the address is not usable.
+    Status open(const std::string& path);
     bool is_open() const { return fd_ >= 0; }
     // One datagram; returns 0 or an errno (EAGAIN: the receiver is not reading).
     int send(const iovec* iov, size_t n);

@@ -268,7 +268,8 @@ Journal::Journal(LogTarget target, LogFormat format) : format_(format) {
                        (stderr_is_journal_stream() || journald_socket_exists());
             break;
     }
-    if (journal_) socket_.open(kJournalSocket);
+    // A socket that cannot be made: each entry goes to stderr (log()).
+    if (journal_) (void)socket_.open(kJournalSocket);
 }
 
 namespace {

@@ -14,7 +14,12 @@ namespace oomguard {
 
 Notifier::Notifier() {
     const char* path = std::getenv("NOTIFY_SOCKET");
-    enabled_ = path && socket_.open(path);
+    if (path) {
+        if (Status st = socket_.open(path); !st)
+            error_ = Error{st.error().code, "NOTIFY_SOCKET: " + st.error().message};
+        else
+            enabled_ = true;
+    }
     uint64_t usec = 0;
     if (sd_watchdog_enabled(0, &usec) > 0) watchdog_usec_ = usec;
 }

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string_view>
 
 #include "service/datagram.hpp"
@@ -15,6 +16,8 @@ class Notifier {
 public:
     Notifier();
     bool enabled() const { return enabled_; }
+    // Why $NOTIFY_SOCKET is set but unusable (systemd then never hears READY).
+    const std::optional<Error>& error() const { return error_; }
     // 0 when the watchdog is off.
     uint64_t watchdog_usec() const { return watchdog_usec_; }
 
@@ -26,6 +29,7 @@ public:
 
 private:
     bool enabled_ = false;
+    std::optional<Error> error_;
     uint64_t watchdog_usec_ = 0;
     UnixDatagram socket_;
     void send(const char* msg);

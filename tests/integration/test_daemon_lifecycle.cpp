@@ -302,3 +302,29 @@ TEST(KernelOomCounts, AMemcgKillsEntryCountsEveryKillAndTheMemcgOnes) {
     EXPECT_EQ(field(k, "OOMGUARD_MEMCG_OOM_KILLS"), "1") << k;
     EXPECT_EQ(p.stop(), 0) << p.log();
 }
+
+// $NOTIFY_SOCKET set but unusable: under Type=notify systemd would never hear
+// READY=1 and kill the daemon at the start timeout. The start says why (it
+// said nothing), and the daemon runs on.
+TEST(Notify, AnUnusableNotifySocketIsNamedAtStart) {
+    const std::string long_path = "/" + std::string(120, 'n');
+    for (const auto& [socket, why] : std::vector<std::pair<std::string, std::string>>{
+             {"relative/notify", "neither a path nor @abstract"},
+             {long_path, "longer than 107 bytes"}}) {
+        TempDir d;
+        FakeProc proc(d.file("proc"), 16384 * MiB);
+        d.write("c.toml",
+                "[memory]\nmin_available = \"500MiB\"\n[action]\nmode = \"dry-run\"\n"
+                "[poll]\npsi = false\n[kubernetes]\nlog_heaviest = false\n");
+        DaemonProcess p;
+        p.start({"--config", d.file("c.toml"), "--proc-root", proc.dir(), "--log-target=stderr",
+                 "--no-mlock"},
+                {{"NOTIFY_SOCKET", socket}}, d.file("log"));
+        EXPECT_TRUE(p.wait_log("NOTIFY_SOCKET: socket address \"" + socket + "\": " + why +
+                                   ": systemd will not hear READY=1",
+                               3s))
+            << p.log();
+        EXPECT_TRUE(p.running()) << p.log();
+        EXPECT_EQ(p.stop(), 0) << p.log();
+    }
+}
