@@ -112,7 +112,9 @@ class Container:
             r = self.run(["systemctl", "is-system-running", "--wait"],
                          timeout=max(1, deadline - time.monotonic()))
             state = r.stdout.strip()
-            if state and state not in ("initializing", "starting"):
+            # "offline": the manager does not answer on its socket yet (a
+            # loaded machine; it failed a boot after 2.5 s once). Not an end.
+            if state and state not in ("initializing", "starting", "offline"):
                 break
             time.sleep(0.2)
         return state
