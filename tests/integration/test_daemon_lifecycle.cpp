@@ -328,3 +328,47 @@ TEST(Notify, AnUnusableNotifySocketIsNamedAtStart) {
         EXPECT_EQ(p.stop(), 0) << p.log();
     }
 }
+
+// A config that names the host's trigger itself (a copy of the shipped one)
+// is refused before the daemon runs, unless the args say --dry-run. The
+// config is dry-run and memory plentiful: were the refusal gone, nothing
+// would be written either.
+TEST(Hermetic, AConfigNamingTheHostsTriggerIsRefusedWithoutDryRun) {
+    TempDir d;
+    FakeProc proc(d.file("proc"), 16384 * MiB);
+    d.write("c.toml",
+            "[memory]\nmin_available = \"500MiB\"\n[action]\nmode = \"dry-run\"\n"
+            "sysrq_trigger = \"/proc/sysrq-trigger\"\n[poll]\npsi = false\n");
+    const std::vector<std::string> args = {"--config", d.file("c.toml"),      "--proc-root",
+                                           proc.dir(), "--log-target=stderr", "--no-mlock"};
+    DaemonProcess refused;
+    EXPECT_THROW(refused.start(args, {}, d.file("log")), std::runtime_error);
+    EXPECT_FALSE(refused.running());
+    std::vector<std::string> dry = args;
+    dry.push_back("--dry-run");
+    DaemonProcess p;
+    p.start(dry, {}, d.file("log2"));
+    EXPECT_TRUE(p.wait_log("monitoring", 3s)) << p.log();
+    EXPECT_EQ(p.stop(), 0) << p.log();
+}
+
+// The runner's trigger line goes under an [action] header with a comment
+// after it (one more [action] table would be a TOML error).
+TEST(Hermetic, TheRunnersTriggerGoesUnderACommentedActionHeader) {
+    TempDir d;
+    FakeProc proc(d.file("proc"), 16384 * MiB);
+    d.write("c.toml",
+            "[memory]\nmin_available = \"500MiB\"\n[ action ]  # what to do\n"
+            "mode = \"dry-run\"\n[poll]\npsi = false\n");
+    DaemonProcess p;
+    p.start({"--config", d.file("c.toml"), "--proc-root", proc.dir(), "--log-target=stderr",
+             "--no-mlock"},
+            {}, d.file("log"));
+    ASSERT_NE(p.own_paths(), nullptr);
+    const std::string text = read_file(d.file("c.toml"));
+    EXPECT_NE(text.find("[ action ]  # what to do\nsysrq_trigger = \"" + p.own_paths()->trigger),
+              std::string::npos)
+        << text;
+    EXPECT_TRUE(p.wait_log("monitoring", 3s)) << p.log();
+    EXPECT_EQ(p.stop(), 0) << p.log();
+}

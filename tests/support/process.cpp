@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <climits>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -190,26 +191,39 @@ bool has_option(const std::vector<std::string>& args, const std::string& name) {
     return false;
 }
 
-// The config the daemon will read: --config PATH, --config=PATH or -c PATH ("" if none).
+// The config the daemon will read: --config PATH, --config=PATH, -c PATH or
+// -cPATH ("" if none); the last one, as getopt leaves it.
 std::string config_arg(const std::vector<std::string>& args) {
+    std::string path;
     for (size_t i = 0; i < args.size(); ++i) {
-        if ((args[i] == "--config" || args[i] == "-c") && i + 1 < args.size()) return args[i + 1];
-        if (args[i].rfind("--config=", 0) == 0) return args[i].substr(9);
+        if ((args[i] == "--config" || args[i] == "-c") && i + 1 < args.size())
+            path = args[++i];
+        else if (args[i].rfind("--config=", 0) == 0)
+            path = args[i].substr(9);
+        else if (args[i].size() > 2 && args[i].rfind("-c", 0) == 0)
+            path = args[i].substr(2);
     }
-    return "";
+    return path;
 }
 
-// Whether the config names a trigger ([action] sysrq_trigger).
+// The trigger the config names ([action] sysrq_trigger), "" if none.
+std::string named_trigger(const std::string& config) {
+    static const std::regex kSet("(^|\n)[ \t]*sysrq_trigger[ \t]*=[ \t]*\"([^\"]*)\"");
+    std::smatch m;
+    return std::regex_search(config, m, kSet) ? m[2].str() : "";
+}
+
 bool names_trigger(const std::string& config) {
     static const std::regex kSet("(^|\n)[ \t]*sysrq_trigger[ \t]*=");
     return std::regex_search(config, kSet);
 }
 
 // The config with `[action] sysrq_trigger = trigger`: after the [action]
-// header if it has one, else in an [action] table at its end.
+// header if it has one (a comment after it allowed), else in an [action]
+// table at its end.
 std::string with_trigger(const std::string& config, const std::string& trigger) {
     const std::string line = "sysrq_trigger = \"" + trigger + "\"\n";
-    static const std::regex kAction("(^|\n)\\[action\\][ \t]*\n");
+    static const std::regex kAction("(^|\n)[ \t]*\\[[ \t]*action[ \t]*\\][ \t]*(#[^\n]*)?\r?\n");
     std::smatch m;
     if (std::regex_search(config, m, kAction)) {
         const size_t at = static_cast<size_t>(m.position(0) + m.length(0));
@@ -228,10 +242,24 @@ void DaemonProcess::keep_off_host(std::vector<std::string>& args, Env& env) {
     struct stat st {};
     const bool have_config =
         !config.empty() && ::stat(config.c_str(), &st) == 0 && S_ISREG(st.st_mode);
-    std::string text = have_config ? read_file(config) : "";
+    std::string text;
+    if (have_config) {
+        if (::access(config.c_str(), R_OK) != 0)
+            throw std::runtime_error("DaemonProcess: cannot read the config " + config);
+        text = read_file(config);
+    }
     // Never the host's trigger, whatever else the test means: a config that
     // names no trigger gets a file of the runner's own (the daemon's default
-    // is /proc/sysrq-trigger).
+    // is /proc/sysrq-trigger), and one that names the host's runs only with
+    // --dry-run (a copy of the shipped config names it).
+    char resolved[PATH_MAX];
+    const std::string named = named_trigger(text);
+    if (!named.empty() && !has_option(args, "--dry-run") &&
+        (named == "/proc/sysrq-trigger" ||
+         (::realpath(named.c_str(), resolved) && std::string(resolved) == "/proc/sysrq-trigger")))
+        throw std::runtime_error("DaemonProcess: " + config +
+                                 " names the host's /proc/sysrq-trigger; give the test a "
+                                 "trigger file of its own, or --dry-run");
     if (have_config && !names_trigger(text)) {
         text = with_trigger(text, own_files().trigger);
         write_file(config, text);

@@ -84,14 +84,20 @@ RunResult run(const std::vector<std::string>& argv, const Env& env = {},
 // system bus:
 //   - --cgroup-root, unless the args have it or the config's [paths] sets cgroup;
 //   - [paths] kmsg and lock, written into the --config file (in place, owner
-//     and mode kept; the test's lines keep their numbers) unless it sets them;
+//     and mode kept; lines are added at the end of [paths], so the lines
+//     below it move) unless it sets them;
 //   - DBUS_SYSTEM_BUS_ADDRESS at a socket nobody listens on, unless env sets
 //     it or the args have --no-dbus;
 //   - [action] sysrq_trigger at a file of the runner's own, unless the config
 //     names a trigger: this one even with allow_host(), as the daemon's
-//     default is the host's /proc/sysrq-trigger.
-// A --check-config run gets none (it reads only the config and the proc
-// root). A test that means the host's paths says so with allow_host().
+//     default is the host's /proc/sysrq-trigger (the line goes right after
+//     the [action] header). A config that names /proc/sysrq-trigger itself
+//     throws unless the args have --dry-run.
+// Only at start(): a test that rewrites its config and reloads (SIGHUP, D-Bus
+// Reload) writes a trigger of its own into the new text, as every config
+// writer in tests/ does. A --check-config run gets none (it reads only the
+// config and the proc root). A test that means the host's paths says so with
+// allow_host().
 class DaemonProcess {
 public:
     DaemonProcess() = default;
