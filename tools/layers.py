@@ -131,6 +131,7 @@ def include_paths(src, build_root):
     get past the sandbox."""
     import json
     import shlex
+    src, build_root = os.path.realpath(src), os.path.realpath(build_root)
     root = os.path.dirname(src)
     with open(os.path.join(build_root, "compile_commands.json")) as f:
         commands = json.load(f)
@@ -148,10 +149,11 @@ def include_paths(src, build_root):
         args = shlex.split(c["command"])
         paths = []
         for i, a in enumerate(args):
-            if a == "-I" and i + 1 < len(args):
-                paths.append(args[i + 1])
-            elif a.startswith("-I") and a != "-I":
-                paths.append(a[2:])
+            for flag in ("-I", "-isystem", "-iquote", "-idirafter"):
+                if a == flag and i + 1 < len(args):
+                    paths.append(args[i + 1])
+                elif a.startswith(flag) and a != flag:
+                    paths.append(a[len(flag):])
         for path in paths:
             path = os.path.realpath(os.path.join(c["directory"], path))
             in_build = path == build_root or path.startswith(build_root + os.sep)

@@ -179,8 +179,9 @@ AuditFacts gather_audit_facts(const std::string& proc_root, const std::string& k
         f.kubepods_found = fs::is_directory(kubepods_dir, ec);
         f.kubepods = fs::path(kubepods_dir).filename().string();
         const char* limit_file = cgroup_v2 ? "memory.max" : "memory.limit_in_bytes";
-        auto limit_text = read_small(fs::path(kubepods_dir) / limit_file);
-        if (f.kubepods_found && limit_text) {
+        Result<std::string> limit_text = Error::logic("no kubepods cgroup");
+        if (f.kubepods_found) limit_text = read_small(fs::path(kubepods_dir) / limit_file);
+        if (limit_text) {
             const std::string text = first_line(std::move(*limit_text));
             f.kubepods_limit_known = true;
             uint64_t v = 0;

@@ -18,9 +18,9 @@ using namespace oomguard;
 
 namespace {
 
-// One change per property, of the fields the property shows.
-const std::map<std::string, std::function<void(DaemonState&)>>& changes() {
-    static const std::map<std::string, std::function<void(DaemonState&)>> m = {
+// A change of each field a property shows (two for the two-field ones).
+const std::multimap<std::string, std::function<void(DaemonState&)>>& changes() {
+    static const std::multimap<std::string, std::function<void(DaemonState&)>> m = {
         {"MemAvailable", [](DaemonState& s) { s.sample.mem_available += 1; }},
         {"MemTotal", [](DaemonState& s) { s.sample.mem_total += 1; }},
         {"Threshold", [](DaemonState& s) { s.levels.min += 1; }},
@@ -33,7 +33,9 @@ const std::map<std::string, std::function<void(DaemonState&)>>& changes() {
         {"LastTrigger", [](DaemonState& s) { s.last_trigger_realtime_usec += 1; }},
         {"KernelOomKills", [](DaemonState& s) { s.oom_kills_total += 1; }},
         {"LastVictim", [](DaemonState& s) { s.last_oom_kill.realtime_usec += 1; }},
+        {"LastVictim", [](DaemonState& s) { s.last_oom_kill.pid += 1; }},
         {"PredictedVictim", [](DaemonState& s) { s.prediction.oom_score += 1; }},
+        {"PredictedVictim", [](DaemonState& s) { s.prediction.pid += 1; }},
         {"AuditFindings", [](DaemonState& s) { s.audit.findings[0] += 1; }},
         {"LastError", [](DaemonState& s) { s.last_error = "x"; }},
     };

@@ -229,5 +229,7 @@ TEST(TriggerLatency, KillCgroupChoiceIsBoundedByTheScanBudget) {
     std::vector<double> v = run_crossings("kill-cgroup", n);
     ASSERT_EQ(v.size(), static_cast<size_t>(n)) << "a crossing got no action";
     report("kill-cgroup (dry-run): crossing -> action", v);
-    EXPECT_LT(median(v), 20.0 + 40.0) << "the choice ran past scan_budget (20 ms) by far";
+    // Per crossing (the budget bounds each choice): the max.
+    EXPECT_LT(*std::max_element(v.begin(), v.end()), 20.0 + 40.0)
+        << "the choice ran past scan_budget (20 ms) by far";
 }

@@ -24,8 +24,8 @@ FakeProc::~FakeProc() {
 
 void FakeProc::put(const char* data, size_t size) {
     // In place: pwrite first, then cut what a longer earlier text left behind
-    // (a no-op when the length is the same, which is always the case between
-    // set_available/meminfo calls).
+    // (a no-op when the length is the same, as between set_available/meminfo
+    // calls of one layout; between the two a reader may see the old tail).
     if (::pwrite(fd_, data, size, 0) != static_cast<ssize_t>(size) ||
         ::ftruncate(fd_, static_cast<off_t>(size)) != 0)
         throw std::runtime_error("rewrite " + dir_ + "/meminfo");

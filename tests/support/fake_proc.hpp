@@ -23,7 +23,8 @@ public:
     const std::string& dir() const { return dir_; }
     uint64_t total() const { return total_; }
 
-    // Fixed-width numbers: the same length whatever the values (and layout).
+    // Fixed-width numbers: the same length whatever the values, for one
+    // layout (NoMemAvailable is a line shorter).
     // Neither allocates (the hot-path tests call them while counting
     // allocations). MemFree is MemAvailable's value.
     void set_available(uint64_t bytes);
