@@ -56,4 +56,39 @@ inline std::string poll_config(const Rig& r, const std::string& memory, const st
            "\n[kubernetes]\nlog_heaviest = false\n";
 }
 
+// The two kmsg records of an OOM kill as the kernel writes them (seq and seq+1):
+// a memcg kill (cgroup at its limit) or, with memcg false, a node-wide one.
+inline std::string kmsg_oom_kill(int seq, int pid, const std::string& cgroup, bool memcg = true,
+                                 const std::string& task = "hog") {
+    const std::string s = std::to_string(seq), s1 = std::to_string(seq + 1),
+                      p = std::to_string(pid), at = std::to_string(2000000 + seq * 1000);
+    const std::string head = (memcg ? "6," : "4,") + s + "," + at + ",-;oom-kill:constraint=" +
+                             (memcg ? "CONSTRAINT_MEMCG" : "CONSTRAINT_NONE") +
+                             ",nodemask=(null),cpuset=/,mems_allowed=0," +
+                             (memcg ? "oom_memcg=" + cgroup + "," : std::string("global_oom,")) +
+                             "task_memcg=" + cgroup + ",task=" + task + ",pid=" + p + ",uid=0\n";
+    return head + "3," + s1 + "," + at + ",-;" +
+           (memcg ? "Memory cgroup out of memory" : "Out of memory") + ": Killed process " + p +
+           " (" + task +
+           ") total-vm:1000kB, anon-rss:900kB, file-rss:0kB, shmem-rss:0kB, UID:0 "
+           "pgtables:10kB oom_score_adj:0\n";
+}
+
+// A dry-run config for a bare DaemonProcess (no rig): the runner adds the rest.
+inline const char* kBareDryRun =
+    "[memory]\nmin_available = \"500MiB\"\n[action]\nmode = \"dry-run\"\n"
+    "[poll]\npsi = false\n[kubernetes]\nlog_heaviest = false\n";
+
+// A node for a bare DaemonProcess: a temp dir and a fake proc root (16 GiB).
+struct BareNode {
+    TempDir d;
+    FakeProc proc{d.file("proc"), 16384 * MiB};
+    // The daemon's args, with `toml` written as the config c.toml.
+    std::vector<std::string> args(const std::string& toml) {
+        d.write("c.toml", toml);
+        return {"--config", d.file("c.toml"),      "--proc-root",
+                proc.dir(), "--log-target=stderr", "--no-mlock"};
+    }
+};
+
 }  // namespace oomguard::test::daemon_rig
