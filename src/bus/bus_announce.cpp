@@ -16,20 +16,14 @@ void BusThread::announce(Duration now) {
     const HeaviestRow no_target;
     const HeaviestRow& target = snap_.last_trigger_target ? *snap_.last_trigger_target : no_target;
     Announced& a = announced_;
-    std::vector<std::string> names;
-    bool mem_changed = false;
-    for (const AnnouncedProperty& p : announced_properties()) {
-        if (!p.differs(cur, a.state)) continue;
-        if (p.memory)
-            mem_changed = true;
-        else
-            names.emplace_back(p.name);
-    }
+    std::vector<std::string> names, mem_names;
+    for (const AnnouncedProperty& p : announced_properties())
+        if (p.differs(cur, a.state)) (p.memory ? mem_names : names).emplace_back(p.name);
     if (!(target == a.target)) names.emplace_back("LastTriggerTarget");
+    const bool mem_changed = !mem_names.empty();
     const bool mem_due = now - last_mem_announce_ >= kMemAnnounceInterval;
     if (mem_changed && mem_due) {
-        for (const AnnouncedProperty& p : announced_properties())
-            if (p.memory && p.differs(cur, a.state)) names.emplace_back(p.name);
+        names.insert(names.end(), mem_names.begin(), mem_names.end());
         last_mem_announce_ = now;
         mem_pending_ = false;
     } else if (mem_changed) {

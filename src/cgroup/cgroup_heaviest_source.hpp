@@ -18,13 +18,6 @@ public:
     std::vector<HeaviestRow> last_ranking(size_t max) override;
     uint64_t generation() const override { return targeting_.last_report().serial; }
 
-    static HeaviestRow row(const CgroupInfo& c, bool container);
-    // Pods heaviest first, the heaviest pod followed by its containers.
-    static std::vector<HeaviestRow> rows(const HeaviestReport& rep, size_t max);
-    // What the current trigger named (CgroupTargeting::target()): the container
-    // kill-cgroup chose, else the heaviest pod's heaviest container, else the pod.
-    static std::optional<HeaviestRow> trigger_target(const CgroupTargeting& targeting);
-
 private:
     CgroupTargeting& targeting_;
 };

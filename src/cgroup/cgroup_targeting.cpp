@@ -4,8 +4,8 @@
 
 #include <utility>
 
-#include "cgroup/cgroup_heaviest_source.hpp"
 #include "cgroup/heaviest_format.hpp"
+#include "cgroup/heaviest_rows.hpp"
 
 namespace oomguard {
 
@@ -167,7 +167,7 @@ void CgroupTargeting::describe(std::string& message, std::vector<LogField>& fiel
 }
 
 std::optional<HeaviestRow> CgroupTargeting::target() {
-    return CgroupHeaviestSource::trigger_target(*this);
+    return trigger_target_row(last_report(), trigger_victim_);
 }
 
 ActionResult CgroupTargeting::act(const Config& config, bool dry_run) {

@@ -1,8 +1,8 @@
 // The rows D-Bus (GetHeaviest, Dump, oomguardctl top) and the metrics get from
 // a report: pods, then the heaviest pod's containers, never its sandbox.
-#include <gtest/gtest.h>
+#include "cgroup/heaviest_rows.hpp"
 
-#include "cgroup/cgroup_heaviest_source.hpp"
+#include <gtest/gtest.h>
 
 using namespace oomguard;
 
@@ -31,7 +31,7 @@ TEST(HeaviestRows, PodsThenContainersWithoutSandboxOrConmon) {
                     info("/kubepods/pod1/s", CgroupKind::Sandbox, "", 1),
                     info("/kubepods/pod1/m", CgroupKind::Conmon, "", 1),
                     info("/kubepods/pod1/b", CgroupKind::Container, "", 50)};
-    auto rows = CgroupHeaviestSource::rows(r, 10);
+    auto rows = heaviest_rows(r, 10);
     ASSERT_EQ(rows.size(), 4u);
     EXPECT_EQ(rows[0].cgroup, "/kubepods/pod1");
     EXPECT_EQ(rows[0].container, "");
@@ -39,5 +39,5 @@ TEST(HeaviestRows, PodsThenContainersWithoutSandboxOrConmon) {
     EXPECT_EQ(rows[2].container, "id-b");  // unnamed: its id
     EXPECT_EQ(rows[3].cgroup, "/kubepods/pod2");
     // The cut counts only what is listed.
-    EXPECT_EQ(CgroupHeaviestSource::rows(r, 2).size(), 2u);
+    EXPECT_EQ(heaviest_rows(r, 2).size(), 2u);
 }

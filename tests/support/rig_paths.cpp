@@ -22,10 +22,9 @@ const std::string kHeader = "[paths]\n";
 // Where the first [paths] table's lines start and end ([body, end)), or
 // npos when the config has no [paths] table.
 std::pair<size_t, size_t> paths_table(const std::string& config) {
-    size_t h = config.find("\n" + kHeader) != std::string::npos  ? config.find("\n" + kHeader) + 1
-               : config.compare(0, kHeader.size(), kHeader) == 0 ? 0
-                                                                 : std::string::npos;
+    size_t h = config.compare(0, kHeader.size(), kHeader) == 0 ? 0 : config.find("\n" + kHeader);
     if (h == std::string::npos) return {std::string::npos, std::string::npos};
+    if (h != 0) ++h;  // past the newline
     const size_t body = h + kHeader.size();
     size_t end = config.find("\n[", body - 1);
     end = end == std::string::npos ? config.size() : end + 1;
