@@ -68,19 +68,27 @@ TEST(Hermetic, AConfigWithoutATriggerFiresIntoTheRunnersFileEvenWithAllowHost) {
     p.stop();
 }
 
-// A config that names the host's trigger itself (a copy of the shipped one)
-// is refused before the daemon runs, unless the args say --dry-run. The
-// config is dry-run and memory plentiful: were the refusal gone, nothing
-// would be written either.
+// A config that names the host's trigger itself (a copy of the shipped one),
+// by any path or TOML string form, is refused before the daemon runs, unless
+// the args say --dry-run. The config is dry-run and memory plentiful: were
+// the refusal gone, nothing would be written either.
 TEST(Hermetic, AConfigNamingTheHostsTriggerIsRefusedWithoutDryRun) {
+    for (const std::string value :
+         {"\"/proc/sysrq-trigger\"", "'/proc/sysrq-trigger'", "\"/proc/./sysrq-trigger\"  # host",
+          "\"/proc/self/root/proc/sysrq-trigger\"", "\"/proc/sys\\u0072q-trigger\""}) {
+        BareNode n;
+        const std::vector<std::string> args = n.args(
+            "[memory]\nmin_available = \"500MiB\"\n[action]\nmode = \"dry-run\"\n"
+            "sysrq_trigger = " +
+            value + "\n[poll]\npsi = false\n");
+        DaemonProcess refused;
+        EXPECT_THROW(refused.start(args, {}, n.d.file("log")), std::runtime_error) << value;
+        EXPECT_FALSE(refused.running()) << value;
+    }
     BareNode n;
-    const std::vector<std::string> args = n.args(
+    std::vector<std::string> dry = n.args(
         "[memory]\nmin_available = \"500MiB\"\n[action]\nmode = \"dry-run\"\n"
         "sysrq_trigger = \"/proc/sysrq-trigger\"\n[poll]\npsi = false\n");
-    DaemonProcess refused;
-    EXPECT_THROW(refused.start(args, {}, n.d.file("log")), std::runtime_error);
-    EXPECT_FALSE(refused.running());
-    std::vector<std::string> dry = args;
     dry.push_back("--dry-run");
     DaemonProcess p;
     p.start(dry, {}, n.d.file("log2"));

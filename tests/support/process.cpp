@@ -1,17 +1,20 @@
 #include "support/process.hpp"
 
 #include <fcntl.h>
+#include <linux/magic.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
-#include <climits>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
+#include <optional>
 #include <regex>
 #include <stdexcept>
 #include <thread>
@@ -206,16 +209,31 @@ std::string config_arg(const std::vector<std::string>& args) {
     return path;
 }
 
-// The trigger the config names ([action] sysrq_trigger), "" if none.
-std::string named_trigger(const std::string& config) {
-    static const std::regex kSet("(^|\n)[ \t]*sysrq_trigger[ \t]*=[ \t]*\"([^\"]*)\"");
-    std::smatch m;
-    return std::regex_search(config, m, kSet) ? m[2].str() : "";
+// Whether the config sets sysrq_trigger, and the path when it is a plain
+// TOML string ("..." without escapes, or '...'); "" when it cannot tell.
+std::optional<std::string> named_trigger(const std::string& config) {
+    static const std::regex kKey("(^|\n)[ \t]*sysrq_trigger[ \t]*=([^\n]*)");
+    static const std::regex kValue("[ \t]*(\"([^\"\\\\]*)\"|'([^']*)')[ \t]*(#.*)?\r?");
+    std::smatch key, value;
+    if (!std::regex_search(config, key, kKey)) return std::nullopt;
+    const std::string rest = key[2].str();
+    if (!std::regex_match(rest, value, kValue)) return std::string();
+    return value[2].matched ? value[2].str() : value[3].str();
 }
 
-bool names_trigger(const std::string& config) {
-    static const std::regex kSet("(^|\n)[ \t]*sysrq_trigger[ \t]*=");
-    return std::regex_search(config, kSet);
+// The host's sysrq-trigger, by any path: /proc/sysrq-trigger written
+// otherwise, or anything in a procfs directory (/proc/self/root/proc/...).
+// Lexical first: a container may have no /proc/sysrq-trigger at all. An
+// unparsable path ("") counts as one.
+bool host_trigger(const std::string& path) {
+    if (path.empty()) return true;
+    const std::filesystem::path p = std::filesystem::path(path).lexically_normal();
+    if (p == "/proc/sysrq-trigger") return true;
+    auto procfs = [](const std::filesystem::path& q) {
+        struct statfs fs {};
+        return ::statfs(q.c_str(), &fs) == 0 && fs.f_type == PROC_SUPER_MAGIC;
+    };
+    return procfs(p) || procfs(p.parent_path());
 }
 
 // The config with `[action] sysrq_trigger = trigger`: after the [action]
@@ -250,17 +268,14 @@ void DaemonProcess::keep_off_host(std::vector<std::string>& args, Env& env) {
     }
     // Never the host's trigger, whatever else the test means: a config that
     // names no trigger gets a file of the runner's own (the daemon's default
-    // is /proc/sysrq-trigger), and one that names the host's runs only with
-    // --dry-run (a copy of the shipped config names it).
-    char resolved[PATH_MAX];
-    const std::string named = named_trigger(text);
-    if (!named.empty() && !has_option(args, "--dry-run") &&
-        (named == "/proc/sysrq-trigger" ||
-         (::realpath(named.c_str(), resolved) && std::string(resolved) == "/proc/sysrq-trigger")))
-        throw std::runtime_error("DaemonProcess: " + config +
-                                 " names the host's /proc/sysrq-trigger; give the test a "
-                                 "trigger file of its own, or --dry-run");
-    if (have_config && !names_trigger(text)) {
+    // is /proc/sysrq-trigger), and one that names the host's (a copy of the
+    // shipped config) runs only with --dry-run.
+    const std::optional<std::string> named = named_trigger(text);
+    if (named && host_trigger(*named) && !has_option(args, "--dry-run"))
+        throw std::runtime_error("DaemonProcess: " + config + " names the trigger \"" + *named +
+                                 "\", the host's sysrq-trigger (or a path the runner cannot "
+                                 "read); give the test a trigger file of its own, or --dry-run");
+    if (have_config && !named) {
         text = with_trigger(text, own_files().trigger);
         write_file(config, text);
     }

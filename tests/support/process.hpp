@@ -91,8 +91,9 @@ RunResult run(const std::vector<std::string>& argv, const Env& env = {},
 //   - [action] sysrq_trigger at a file of the runner's own, unless the config
 //     names a trigger: this one even with allow_host(), as the daemon's
 //     default is the host's /proc/sysrq-trigger (the line goes right after
-//     the [action] header). A config that names /proc/sysrq-trigger itself
-//     throws unless the args have --dry-run.
+//     the [action] header). A config that names the host's trigger (by
+//     any path, or anything in a procfs directory), or a string the runner
+//     cannot read, throws unless the args have --dry-run.
 // Only at start(): a test that rewrites its config and reloads (SIGHUP, D-Bus
 // Reload) writes a trigger of its own into the new text, as every config
 // writer in tests/ does. A --check-config run gets none (it reads only the
