@@ -56,17 +56,23 @@ def layer_of(rel):
     return head if head in LAYERS else APP
 
 
+def may_include(layer):
+    """The folders a layer (or the app, but for its bus users) may include."""
+    if layer == APP:
+        return {l for l in LAYERS if l not in BUS_LAYERS}
+    return {layer, *LAYERS[layer]}
+
+
 def sandbox(src, out):
-    # The app library's sandbox: every folder but the bus, and the app's own
-    # headers in src/ (daemon.hpp); main.cpp alone compiles with all of src/.
-    app = [l for l in LAYERS if l not in BUS_LAYERS] + [APP]
-    app += [f for f in os.listdir(src) if f.endswith(".hpp")]
-    for layer, allowed in list(LAYERS.items()) + [(APP, app)]:
+    # The app library's sandbox also holds the app's own folder and headers in
+    # src/ (daemon.hpp); main.cpp alone compiles with all of src/.
+    app_own = [APP] + sorted(f for f in os.listdir(src) if f.endswith(".hpp"))
+    for layer in list(LAYERS) + [APP]:
         d = os.path.join(out, layer)
         os.makedirs(d, exist_ok=True)
         for name in os.listdir(d):
             os.unlink(os.path.join(d, name))
-        for entry in dict.fromkeys([layer] + allowed):
+        for entry in sorted(may_include(layer)) + (app_own if layer == APP else []):
             os.symlink(os.path.join(src, entry), os.path.join(d, entry))
 
 
@@ -142,9 +148,7 @@ def include_paths(src, build_root):
         if not m or (m.group(1) not in LAYERS and m.group(1) != APP):
             continue
         layer = m.group(1)
-        inside = ({l for l in LAYERS if l not in BUS_LAYERS} if layer == APP
-                  else {layer, *LAYERS[layer]})
-        allowed = {os.path.join(src, l) for l in inside}
+        allowed = {os.path.join(src, l) for l in may_include(layer)}
         checked += 1
         args = shlex.split(c["command"])
         paths = []
@@ -172,8 +176,7 @@ def enforce(src, out, build_root, cxx):
                for l in LAYERS}
     jobs = []  # (layer, folder, may include it), from the table, not the sandbox
     for layer in list(LAYERS) + [APP]:
-        inside = ({l for l in LAYERS if l not in BUS_LAYERS} if layer == APP
-                  else {layer, *LAYERS[layer]})
+        inside = may_include(layer)
         for folder in LAYERS:
             if headers[folder]:
                 jobs.append((layer, folder, folder in inside))
