@@ -25,8 +25,9 @@ bool Daemon::act(const MemSample& s, const Decision& d) {
     }
     // The action comes first. In sysrq mode nothing runs before the write (no
     // ranking, no allocation); kill-cgroup needs a ranking, bounded by scan_budget.
-    // Logging waits too: sd_journal_send() blocks while journald does not read
-    // its socket, which is just what a stalled journald does under pressure.
+    // Logging waits too: it formats and allocates, and journald may be the
+    // process the pressure stalls (the entry is a non-blocking datagram, on
+    // stderr when journald's socket is full).
     ActionResult r;
     if (hook_ && config_.action.mode == ActionMode::KillCgroup)
         r = hook_->act(config_, state_.dry_run);

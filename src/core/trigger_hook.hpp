@@ -24,7 +24,8 @@ public:
     // the daemon writes sysrq (fallback), `what` says why.
     virtual ActionResult act(const Config&, bool /*dry_run*/) { return {}; }
     // The cgroup the current trigger named (what describe() logged), for the
-    // TriggerReport; nullopt when unknown. Called right after describe().
+    // TriggerReport; nullopt when unknown. Called after describe() and the
+    // trigger's journal entry, for an action that happened (or a dry-run).
     virtual std::optional<HeaviestRow> target() { return std::nullopt; }
 };
 

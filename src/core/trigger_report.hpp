@@ -23,7 +23,8 @@ struct TriggerReport {
     bool repeat = false;  // a repeat within the episode
     // The cgroup the trigger named (TriggerHook::target(): the container
     // kill-cgroup chose, else the heaviest): the Triggered signal's and
-    // LastTriggerTarget's. nullopt when unknown or nothing was done.
+    // LastTriggerTarget's; a dry-run names what it would have hit. nullopt
+    // when unknown or the action failed.
     std::optional<HeaviestRow> target;
 
     // The action happened (Acted or DryRun); false: nothing was done.

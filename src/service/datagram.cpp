@@ -19,7 +19,10 @@ Status UnixDatagram::open(const std::string& path) {
         return Error{EINVAL, "socket address \"" + path + "\": longer than " +
                                  std::to_string(sizeof addr_.sun_path - 1) + " bytes"};
     int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    if (fd < 0) return Error::sys(errno, "socket for " + path);
+    if (fd < 0) {
+        const int err = errno;  // before the message string allocates
+        return Error::sys(err, "socket for " + path);
+    }
     if (fd_ >= 0) ::close(fd_);
     fd_ = fd;
     addr_ = {};
